@@ -1,0 +1,130 @@
+//! The error type of perf-core.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in perf-core. Every message names the session, timing,
+/// format, path or value at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PerfError {
+    /// `stop_timing` for a name that has no open timing on the calling thread.
+    #[error("session `{session}`: timing `{timing}` was not started on thread `{thread}`")]
+    TimingNotStarted {
+        /// Session name.
+        session: String,
+        /// Timing name.
+        timing: String,
+        /// Name of the calling thread.
+        thread: String,
+    },
+    /// `stop_timing` for a timing that is open but not the innermost one.
+    #[error(
+        "session `{session}`: cannot stop timing `{timing}` while `{open}` (started inside it) is still running; stop `{open}` first"
+    )]
+    TimingOutOfOrder {
+        /// Session name.
+        session: String,
+        /// The timing asked to stop.
+        timing: String,
+        /// The innermost timing or scope still open.
+        open: String,
+    },
+    /// A report format that is neither compiled in nor loaded from a plugin.
+    #[error("report format `{format}` is not available: {hint}")]
+    UnknownFormat {
+        /// The format id that was asked for.
+        format: String,
+        /// What to do about it (the Cargo feature or plugin to add).
+        hint: String,
+    },
+    /// Two sinks claim the same format id.
+    #[error("report format `{format}` is registered twice: by {first} and by {second}")]
+    DuplicateFormat {
+        /// The format id.
+        format: String,
+        /// Origin of the sink registered first.
+        first: String,
+        /// Origin of the sink that was refused.
+        second: String,
+    },
+    /// `start_system_metrics` with no system sampler compiled in.
+    #[error(
+        "session `{session}`: no system sampler is registered; enable the Cargo feature `system` of heimdall-perf (or register a sampler with `Registry::set_system_source`)"
+    )]
+    NoSystemSampler {
+        /// Session name.
+        session: String,
+    },
+    /// A periodic source with this name is already running in the session.
+    #[error("session `{session}`: the periodic source `{source_name}` is already running")]
+    SourceAlreadyRunning {
+        /// Session name.
+        session: String,
+        /// Name of the source.
+        source_name: String,
+    },
+    /// A session with this name is already active in the manager.
+    #[error("a session named `{0}` is already active")]
+    SessionExists(String),
+    /// No session is active.
+    #[error("no profiling session is active")]
+    NoActiveSession,
+    /// No active session has this name.
+    #[error("no active session is named `{0}`")]
+    SessionNotFound(String),
+    /// An argument is out of its accepted range.
+    #[error("invalid {what}: {detail}")]
+    InvalidArgument {
+        /// What the argument is (e.g. `sampling interval`).
+        what: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// A timer was stopped or lapped while not running.
+    #[error("timer `{0}` is not running")]
+    TimerNotRunning(String),
+    /// A file or directory could not be written or created.
+    #[error("cannot write `{path}`: {source}")]
+    Io {
+        /// The path at fault.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A sink failed to render a report.
+    #[error("the `{format}` sink failed to render session `{session}`: {message}")]
+    Render {
+        /// Format id of the sink.
+        format: String,
+        /// Session name.
+        session: String,
+        /// What the sink reported.
+        message: String,
+    },
+    /// A mutex was poisoned by a panic in another thread.
+    #[error("{0} is unusable: a thread panicked while holding its lock")]
+    Poisoned(String),
+    /// A background thread could not be started.
+    #[error("cannot start thread `{name}`: {source}")]
+    Thread {
+        /// Name of the thread.
+        name: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Result type of perf-core.
+pub type Result<T, E = PerfError> = std::result::Result<T, E>;
+
+impl PerfError {
+    /// Builds an [`PerfError::Io`] naming `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        PerfError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! Counters, timers and throughput meters: cheap, owned by the code that updates them, and
+//! turned into [`Measurement`]s to add to a session.
+//!
+//! ```
+//! use heimdall_perf_core::metrics::{MetricCounter, ThroughputMeter, Timer};
+//! use heimdall_perf_core::MetricType;
+//! use std::time::Duration;
+//!
+//! let mut fps = MetricCounter::new("fps", MetricType::Throughput, "fps", 100);
+//! fps.set(30.0);
+//! fps.set(32.0);
+//! assert_eq!(fps.statistics().mean, 31.0);
+//!
+//! let mut latency = Timer::new("frame_latency");
+//! latency.start();
+//! let d = latency.stop().unwrap();
+//! assert_eq!(latency.statistics().count, 1);
+//! assert!(d < Duration::from_secs(1));
+//!
+//! let mut frames = ThroughputMeter::new("frames", Duration::from_secs(1));
+//! frames.add(10);
+//! assert_eq!(frames.total(), 10);
+//! ```
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use quanta::{Clock, Instant as QInstant};
+
+use crate::error::{PerfError, Result};
+use crate::measurement::{Measurement, MetricType};
+use crate::recorder::clock;
+use crate::stats::{DurationStats, Summary, ValueStats};
+
+/// A named value updated over time: the last value, the last `window` values, and running
+/// statistics of every value since creation (in bounded memory).
+#[derive(Debug, Clone)]
+pub struct MetricCounter {
+    name: String,
+    metric_type: MetricType,
+    unit: String,
+    window: Box<[f64]>,
+    pos: usize,
+    filled: usize,
+    last: f64,
+    stats: ValueStats,
+}
+
+impl MetricCounter {
+    /// A counter keeping the last `window` values (at least 1).
+    pub fn new(
+        name: impl Into<String>,
+        metric_type: MetricType,
+        unit: impl Into<String>,
+        window: usize,
+    ) -> Self {
+        MetricCounter {
+            name: name.into(),
+            metric_type,
+            unit: unit.into(),
+            window: vec![0.0; window.max(1)].into_boxed_slice(),
+            pos: 0,
+            filled: 0,
+            last: f64::NAN,
+            stats: ValueStats::new(),
+        }
+    }
+
+    /// Records a new value.
+    #[inline]
+    pub fn set(&mut self, value: f64) {
+        self.last = value;
+        self.window[self.pos] = value;
+        self.pos += 1;
+        if self.pos == self.window.len() {
+            self.pos = 0;
+        }
+        if self.filled < self.window.len() {
+            self.filled += 1;
+        }
+        self.stats.record(value);
+    }
+
+    /// Adds `delta` to the last value (starting from 0) and records the result.
+    pub fn add(&mut self, delta: f64) {
+        let base = if self.last.is_nan() { 0.0 } else { self.last };
+        self.set(base + delta);
+    }
+
+    /// The counter's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The last value (NaN before the first `set`).
+    pub fn value(&self) -> f64 {
+        self.last
+    }
+
+    /// The values in the window, oldest first.
+    pub fn window_values(&self) -> impl Iterator<Item = f64> + '_ {
+        let len = self.window.len();
+        let start = (self.pos + len - self.filled) % len;
+        (0..self.filled).map(move |i| self.window[(start + i) % len])
+    }
+
+    /// Mean of the finite values in the window (NaN if there are none).
+    pub fn window_mean(&self) -> f64 {
+        let (sum, n) = self
+            .window_values()
+            .filter(|v| v.is_finite())
+            .fold((0.0, 0u64), |(s, n), v| (s + v, n + 1));
+        if n == 0 {
+            f64::NAN
+        } else {
+            sum / n as f64
+        }
+    }
+
+    /// Exact statistics of the window's finite values.
+    pub fn window_statistics(&self) -> Summary {
+        let mut s = ValueStats::new();
+        for v in self.window_values() {
+            s.record(v);
+        }
+        s.summary()
+    }
+
+    /// Statistics of every finite value since creation (percentiles within 1 %).
+    pub fn statistics(&self) -> Summary {
+        self.stats.summary()
+    }
+
+    /// The last value as a [`Measurement`].
+    pub fn to_measurement(&self) -> Measurement {
+        Measurement::new(
+            self.name.clone(),
+            self.metric_type.clone(),
+            self.last,
+            self.unit.clone(),
+        )
+    }
+}
+
+/// A stopwatch with statistics: `start`, then `lap` (records and keeps running) or `stop`
+/// (records and stops). Each recorded value is the time since the previous `start` or `lap`.
+#[derive(Debug, Clone)]
+pub struct Timer {
+    name: String,
+    clock: Clock,
+    mark: Option<u64>,
+    last: Option<Duration>,
+    stats: DurationStats,
+}
+
+impl Timer {
+    /// A stopped timer.
+    pub fn new(name: impl Into<String>) -> Self {
+        Timer {
+            name: name.into(),
+            clock: clock().clone(),
+            mark: None,
+            last: None,
+            stats: DurationStats::new(),
+        }
+    }
+
+    /// Starts (or restarts) the timer.
+    #[inline]
+    pub fn start(&mut self) {
+        self.mark = Some(self.clock.raw());
+    }
+
+    /// Whether the timer is running.
+    pub fn is_running(&self) -> bool {
+        self.mark.is_some()
+    }
+
+    #[inline]
+    fn record_since_mark(&mut self, keep_running: bool) -> Result<Duration> {
+        let now = self.clock.raw();
+        let mark = self
+            .mark
+            .ok_or_else(|| PerfError::TimerNotRunning(self.name.clone()))?;
+        let ns = self.clock.delta_as_nanos(mark, now);
+        self.stats.record(ns);
+        self.mark = keep_running.then_some(now);
+        let d = Duration::from_nanos(ns);
+        self.last = Some(d);
+        Ok(d)
+    }
+
+    /// Records the time since the last `start` or `lap` and keeps running.
+    pub fn lap(&mut self) -> Result<Duration> {
+        self.record_since_mark(true)
+    }
+
+    /// Records the time since the last `start` or `lap` and stops.
+    pub fn stop(&mut self) -> Result<Duration> {
+        self.record_since_mark(false)
+    }
+
+    /// Times `f`, recording its duration.
+    pub fn time<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        self.start();
+        let r = f();
+        let _ = self.stop();
+        r
+    }
+
+    /// The most recent recorded duration.
+    pub fn last(&self) -> Option<Duration> {
+        self.last
+    }
+
+    /// Statistics of every recorded duration, in milliseconds.
+    pub fn statistics(&self) -> Summary {
+        let mut s = self.stats.summary();
+        for v in [
+            &mut s.sum,
+            &mut s.min,
+            &mut s.max,
+            &mut s.mean,
+            &mut s.stddev,
+            &mut s.p50,
+            &mut s.p90,
+            &mut s.p95,
+            &mut s.p99,
+            &mut s.p999,
+        ] {
+            *v /= 1e6;
+        }
+        s
+    }
+
+    /// The last duration as a [`Measurement`] of [`MetricType::ExecutionTime`] in `ms`
+    /// (NaN before the first recorded duration).
+    pub fn to_measurement(&self) -> Measurement {
+        let ms = self.last.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+        Measurement::new(self.name.clone(), MetricType::ExecutionTime, ms, "ms")
+    }
+}
+
+const METER_BUCKETS: usize = 10;
+/// Resolution of the coarse clock that `ThroughputMeter::tick` reads.
+pub const THROUGHPUT_CLOCK_RESOLUTION: Duration = Duration::from_millis(5);
+
+/// Starts quanta's upkeep thread once, so `Clock::recent` is a plain memory read.
+/// Returns whether the coarse clock is being updated.
+fn coarse_clock_running() -> bool {
+    static UPKEEP: OnceLock<bool> = OnceLock::new();
+    *UPKEEP.get_or_init(|| {
+        match quanta::Upkeep::new_with_clock(THROUGHPUT_CLOCK_RESOLUTION, clock().clone()).start()
+        {
+            Ok(handle) => {
+                // Keep the upkeep thread for the life of the process.
+                std::mem::forget(handle);
+                true
+            }
+            // Someone else in the process runs it already.
+            Err(quanta::Error::UpkeepRunning) => true,
+            Err(_) => false,
+        }
+    })
+}
+
+/// Counts events and gives their rate over a sliding window (e.g. frames per second).
+///
+/// `tick` and `add` read a coarse clock (updated every 5 ms by a background thread), so they
+/// cost a few nanoseconds; `rate` reads the precise clock.
+#[derive(Debug, Clone)]
+pub struct ThroughputMeter {
+    name: String,
+    unit: String,
+    clock: Clock,
+    precise: bool,
+    bucket_ns: u64,
+    buckets: [u64; METER_BUCKETS],
+    cur: usize,
+    cur_end: QInstant,
+    created: QInstant,
+    total: u64,
+}
+
+impl ThroughputMeter {
+    /// A meter whose rate covers the last `window` (at least 10 ms), in `<name>/s`.
+    pub fn new(name: impl Into<String>, window: Duration) -> Self {
+        let name = name.into();
+        let clock = clock().clone();
+        let precise = !coarse_clock_running();
+        let window = window.max(Duration::from_millis(10));
+        let bucket_ns = (window.as_nanos() / METER_BUCKETS as u128).max(1) as u64;
+        let now = clock.now();
+        ThroughputMeter {
+            unit: format!("{name}/s"),
+            name,
+            clock,
+            precise,
+            bucket_ns,
+            buckets: [0; METER_BUCKETS],
+            cur: 0,
+            cur_end: now + Duration::from_nanos(bucket_ns),
+            created: now,
+            total: 0,
+        }
+    }
+
+    /// Sets the unit used by `to_measurement` (default `<name>/s`).
+    pub fn with_unit(mut self, unit: impl Into<String>) -> Self {
+        self.unit = unit.into();
+        self
+    }
+
+    /// Counts one event.
+    #[inline]
+    pub fn tick(&mut self) {
+        self.add(1);
+    }
+
+    /// Counts `n` events.
+    #[inline]
+    pub fn add(&mut self, n: u64) {
+        let now = if self.precise {
+            self.clock.now()
+        } else {
+            self.clock.recent()
+        };
+        if now >= self.cur_end {
+            self.rotate(now);
+        }
+        self.buckets[self.cur] += n;
+        self.total += n;
+    }
+
+    #[cold]
+    fn rotate(&mut self, now: QInstant) {
+        let behind = now.saturating_duration_since(self.cur_end).as_nanos() as u64 / self.bucket_ns;
+        let steps = (behind + 1).min(METER_BUCKETS as u64) as usize;
+        for _ in 0..steps {
+            self.cur = (self.cur + 1) % METER_BUCKETS;
+            self.buckets[self.cur] = 0;
+        }
+        self.cur_end += Duration::from_nanos(self.bucket_ns.saturating_mul(behind + 1));
+    }
+
+    /// Events per second over the window (or since creation, if younger than the window).
+    pub fn rate(&self) -> f64 {
+        let now = self.clock.now();
+        let b = self.bucket_ns;
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let past = nanos(now.saturating_duration_since(self.cur_end));
+        let ahead = nanos(self.cur_end.saturating_duration_since(now));
+        // With no event for a while the buckets have not rotated: the current bucket is
+        // `stale` buckets older than its position says.
+        let stale = if now >= self.cur_end { past / b + 1 } else { 0 };
+        let keep = (METER_BUCKETS as u64).saturating_sub(stale);
+        if keep == 0 {
+            return 0.0;
+        }
+        let events: u64 = (0..keep as usize)
+            .map(|k| self.buckets[(self.cur + METER_BUCKETS - k) % METER_BUCKETS])
+            .sum();
+        let covered = (keep * b + past)
+            .saturating_sub(ahead)
+            .min(nanos(now.saturating_duration_since(self.created)));
+        if covered == 0 {
+            return 0.0;
+        }
+        events as f64 / (covered as f64 / 1e9)
+    }
+
+    /// Events counted since creation.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The meter's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The current rate as a [`Measurement`] of [`MetricType::Throughput`].
+    pub fn to_measurement(&self) -> Measurement {
+        Measurement::new(
+            self.name.clone(),
+            MetricType::Throughput,
+            self.rate(),
+            self.unit.clone(),
+        )
+    }
+}

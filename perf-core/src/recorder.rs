@@ -1,0 +1,918 @@
+//! The recording engine: per-thread event lanes, the `scope!` fast path, and aggregation.
+//!
+//! # How a span is recorded
+//!
+//! Every thread that records into a session owns a *lane*: a singly linked list of fixed-size
+//! chunks of 16-byte events, written only by that thread and read only by the session's
+//! aggregator (a single-producer, single-consumer queue). Entering a span appends
+//! `(name id, TSC ticks)`, leaving it appends `(name id | EXIT, TSC ticks)`: a clock read and
+//! a store each, no lock, no allocation (a new chunk is taken once per 4096 events, reusing the
+//! chunk the aggregator handed back).
+//!
+//! The aggregator — a background thread per session, every 10 ms, and every snapshot — drains
+//! the lanes, rebuilds each thread's stack of open spans, and keeps per span path (the stack
+//! of names on a thread) count, total, self time, min/max and an HDR histogram, plus the most
+//! recent spans in a ring. Memory is bounded: a lane that runs more than
+//! [`BACKLOG_SELF_DRAIN`] chunks ahead of the aggregator drains itself, and a session keeps
+//! at most [`MAX_PATHS`] distinct paths (further ones are counted under `<overflow>`).
+
+use std::cell::{RefCell, UnsafeCell};
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::ptr::{self, addr_of_mut};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use quanta::Clock;
+use rustc_hash::FxHashMap;
+
+use crate::report::TimelineSpan;
+use crate::stats::DurationStats;
+
+/// Events per chunk of a lane.
+pub const CHUNK_EVENTS: usize = 4096;
+/// Chunks a lane may run ahead of the aggregator before the recording thread drains it
+/// itself (bounds memory at about 4 MiB per thread however slow the aggregator is).
+pub const BACKLOG_SELF_DRAIN: usize = 64;
+/// Distinct span paths a session keeps; spans on further paths are counted under
+/// `<overflow>` so that memory stays bounded even with unbounded name sets.
+pub const MAX_PATHS: usize = 10_000;
+/// Recent spans kept for the timeline.
+pub const TIMELINE_CAPACITY: usize = 4096;
+/// How often the background aggregator drains the lanes.
+pub const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
+
+const EXIT: u32 = 1 << 31;
+const NO_PARENT: u32 = u32::MAX;
+/// Name of the path that collects spans past [`MAX_PATHS`].
+pub const OVERFLOW_NAME: &str = "<overflow>";
+
+// ---------------------------------------------------------------------------------------
+// Clock and names
+// ---------------------------------------------------------------------------------------
+
+/// The process-wide calibrated clock (the TSC through quanta where the CPU has an invariant
+/// TSC, the monotonic clock otherwise).
+pub(crate) fn clock() -> &'static Clock {
+    static CLOCK: OnceLock<Clock> = OnceLock::new();
+    CLOCK.get_or_init(Clock::new)
+}
+
+struct Names {
+    ids: FxHashMap<Arc<str>, u32>,
+    names: Vec<Arc<str>>,
+}
+
+fn names() -> MutexGuard<'static, Names> {
+    static NAMES: OnceLock<Mutex<Names>> = OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            Mutex::new(Names {
+                ids: FxHashMap::default(),
+                // Id 0 means "not interned yet" in a callsite.
+                names: vec![Arc::from("")],
+            })
+        })
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// The id of `name`, interning it on first use. Ids are process-wide: the same name from
+/// `scope!` and from `start_timing` is the same span.
+pub(crate) fn intern(name: &str) -> u32 {
+    let mut n = names();
+    if let Some(&id) = n.ids.get(name) {
+        return id;
+    }
+    let id = n.names.len() as u32;
+    if id >= EXIT {
+        // Two billion distinct names: everything further shares one id.
+        drop(n);
+        return intern(OVERFLOW_NAME);
+    }
+    let name: Arc<str> = Arc::from(name);
+    n.names.push(Arc::clone(&name));
+    n.ids.insert(name, id);
+    id
+}
+
+/// The name of an interned id.
+pub(crate) fn name_of(id: u32) -> Arc<str> {
+    names()
+        .names
+        .get(id as usize)
+        .cloned()
+        .unwrap_or_else(|| Arc::from("?"))
+}
+
+/// A `scope!` call site: its name, interned once on first use.
+#[derive(Debug)]
+pub struct Callsite {
+    name: &'static str,
+    id: AtomicU32,
+}
+
+impl Callsite {
+    /// A call site named `name` (the `scope!` macro makes one `static` per call).
+    pub const fn new(name: &'static str) -> Self {
+        Callsite {
+            name,
+            id: AtomicU32::new(0),
+        }
+    }
+
+    /// The call site's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    #[inline(always)]
+    fn id(&self) -> u32 {
+        let id = self.id.load(Ordering::Relaxed);
+        if id != 0 {
+            id
+        } else {
+            self.register()
+        }
+    }
+
+    #[cold]
+    fn register(&self) -> u32 {
+        let id = intern(self.name);
+        self.id.store(id, Ordering::Relaxed);
+        id
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Chunks and lanes
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+struct Event {
+    id: u32,
+    ts: u64,
+}
+
+struct Chunk {
+    /// Events written so far; stored by the producer with Release after each write.
+    len: AtomicUsize,
+    /// The next chunk, set by the producer once this one is full.
+    next: AtomicPtr<Chunk>,
+    events: [UnsafeCell<MaybeUninit<Event>>; CHUNK_EVENTS],
+}
+
+fn alloc_chunk() -> *mut Chunk {
+    let mut b: Box<MaybeUninit<Chunk>> = Box::new_uninit();
+    let p = b.as_mut_ptr();
+    // SAFETY: `p` points to writable memory for a Chunk; the two atomics are initialised
+    // here and the events are `MaybeUninit`, valid uninitialised.
+    unsafe {
+        addr_of_mut!((*p).len).write(AtomicUsize::new(0));
+        addr_of_mut!((*p).next).write(AtomicPtr::new(ptr::null_mut()));
+        Box::into_raw(b.assume_init())
+    }
+}
+
+/// # Safety
+/// `c` must come from [`alloc_chunk`] and be referenced by nobody else.
+unsafe fn free_chunk(c: *mut Chunk) {
+    drop(Box::from_raw(c));
+}
+
+/// One span open on a thread, as the aggregator sees it.
+struct OpenFrame {
+    path: u32,
+    name: u32,
+    start: u64,
+    child_ns: u64,
+}
+
+struct Consumer {
+    head: *mut Chunk,
+    read: usize,
+    stack: Vec<OpenFrame>,
+}
+
+/// The events of one thread for one session.
+pub(crate) struct Lane {
+    index: u32,
+    closed: AtomicBool,
+    producer_gone: AtomicBool,
+    spare: AtomicPtr<Chunk>,
+    backlog: AtomicUsize,
+    consumer: Mutex<Consumer>,
+}
+
+// SAFETY: the raw chunk pointers are owned by the lane: the producer writes only past the
+// consumer's position (published with Release/Acquire), the consumer frees a chunk only after
+// the producer has linked its successor (and so will never touch it again), and `consumer`
+// is behind a mutex.
+unsafe impl Send for Lane {}
+unsafe impl Sync for Lane {}
+
+impl Lane {
+    fn new(index: u32) -> (Arc<Lane>, *mut Chunk) {
+        let first = alloc_chunk();
+        let lane = Lane {
+            index,
+            closed: AtomicBool::new(false),
+            producer_gone: AtomicBool::new(false),
+            spare: AtomicPtr::new(ptr::null_mut()),
+            backlog: AtomicUsize::new(0),
+            consumer: Mutex::new(Consumer {
+                head: first,
+                read: 0,
+                stack: Vec::new(),
+            }),
+        };
+        (Arc::new(lane), first)
+    }
+
+    fn take_spare(&self) -> Option<*mut Chunk> {
+        let p = self.spare.swap(ptr::null_mut(), Ordering::Acquire);
+        (!p.is_null()).then_some(p)
+    }
+
+    /// Hands a fully read chunk back to the producer (or frees it if one is waiting already).
+    fn recycle(&self, c: *mut Chunk) {
+        // SAFETY: the consumer is done with `c` and the producer has moved past it.
+        unsafe {
+            (*c).len.store(0, Ordering::Relaxed);
+            (*c).next.store(ptr::null_mut(), Ordering::Relaxed);
+        }
+        let prev = self.spare.swap(c, Ordering::Release);
+        if !prev.is_null() {
+            // SAFETY: `prev` was a spare nobody had taken; we own it again.
+            unsafe { free_chunk(prev) };
+        }
+    }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        let c = self.consumer.get_mut().unwrap_or_else(|e| e.into_inner());
+        let mut p = c.head;
+        while !p.is_null() {
+            // SAFETY: the lane is being dropped, so neither producer nor consumer exists.
+            let next = unsafe { (*p).next.load(Ordering::Acquire) };
+            unsafe { free_chunk(p) };
+            p = next;
+        }
+        c.head = ptr::null_mut();
+        if let Some(s) = self.take_spare() {
+            // SAFETY: as above.
+            unsafe { free_chunk(s) };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Session core: lanes and aggregate
+// ---------------------------------------------------------------------------------------
+
+struct PathNode {
+    parent: u32,
+    name: u32,
+    lane: u32,
+    stats: DurationStats,
+    self_ns: u64,
+}
+
+/// Aggregated spans of a session.
+pub(crate) struct Aggregate {
+    paths: Vec<PathNode>,
+    index: FxHashMap<(u32, u32, u32), u32>,
+    overflow: FxHashMap<u32, u32>,
+    timeline: VecDeque<TimelineSpan>,
+    pub(crate) misnested_exits: u64,
+    pub(crate) overflowed_spans: u64,
+}
+
+impl Aggregate {
+    fn new() -> Self {
+        Aggregate {
+            paths: Vec::new(),
+            index: FxHashMap::default(),
+            overflow: FxHashMap::default(),
+            timeline: VecDeque::with_capacity(TIMELINE_CAPACITY),
+            misnested_exits: 0,
+            overflowed_spans: 0,
+        }
+    }
+
+    fn path(&mut self, lane: u32, parent: u32, name: u32) -> u32 {
+        if let Some(&p) = self.index.get(&(lane, parent, name)) {
+            return p;
+        }
+        if self.paths.len() >= MAX_PATHS {
+            if let Some(&p) = self.overflow.get(&lane) {
+                return p;
+            }
+            let p = self.push_path(lane, NO_PARENT, intern(OVERFLOW_NAME));
+            self.overflow.insert(lane, p);
+            return p;
+        }
+        let p = self.push_path(lane, parent, name);
+        self.index.insert((lane, parent, name), p);
+        p
+    }
+
+    fn push_path(&mut self, lane: u32, parent: u32, name: u32) -> u32 {
+        self.paths.push(PathNode {
+            parent,
+            name,
+            lane,
+            stats: DurationStats::new(),
+            self_ns: 0,
+        });
+        (self.paths.len() - 1) as u32
+    }
+
+    fn apply(&mut self, lane: u32, stack: &mut Vec<OpenFrame>, ev: Event, clock: &Clock, t0: u64) {
+        if ev.id & EXIT == 0 {
+            let parent = stack.last().map_or(NO_PARENT, |f| f.path);
+            let path = self.path(lane, parent, ev.id);
+            if self.overflow.get(&lane) == Some(&path) {
+                self.overflowed_spans += 1;
+            }
+            stack.push(OpenFrame {
+                path,
+                name: ev.id,
+                start: ev.ts,
+                child_ns: 0,
+            });
+            return;
+        }
+        let Some(f) = stack.pop() else {
+            self.misnested_exits += 1;
+            return;
+        };
+        if f.name != ev.id & !EXIT {
+            self.misnested_exits += 1;
+        }
+        let dur = clock.delta_as_nanos(f.start, ev.ts);
+        if let Some(parent) = stack.last_mut() {
+            parent.child_ns = parent.child_ns.saturating_add(dur);
+        }
+        let node = &mut self.paths[f.path as usize];
+        node.stats.record(dur);
+        node.self_ns = node.self_ns.saturating_add(dur.saturating_sub(f.child_ns));
+        if self.timeline.len() == TIMELINE_CAPACITY {
+            self.timeline.pop_front();
+        }
+        self.timeline.push_back(TimelineSpan {
+            span: f.path as usize,
+            start_ns: clock.delta_as_nanos(t0, f.start),
+            duration_ns: dur,
+        });
+    }
+}
+
+/// A span path's aggregated figures, as handed to the report builder.
+pub(crate) struct PathSnapshot<'a> {
+    pub(crate) lane: u32,
+    pub(crate) names: Vec<u32>,
+    pub(crate) stats: &'a DurationStats,
+    pub(crate) self_ns: u64,
+}
+
+/// Thread identity of a lane.
+#[derive(Clone)]
+pub(crate) struct LaneThread {
+    pub(crate) thread_id: u64,
+    pub(crate) thread_name: String,
+}
+
+/// The shared recording state of one session.
+pub(crate) struct SessionCore {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) clock: Clock,
+    pub(crate) start_raw: u64,
+    pub(crate) start_instant: Instant,
+    pub(crate) start_unix_ns: u64,
+    lanes: Mutex<Vec<(Arc<Lane>, LaneThread)>>,
+    agg: Mutex<Aggregate>,
+}
+
+impl SessionCore {
+    pub(crate) fn new(name: &str) -> Arc<SessionCore> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let clock = clock().clone();
+        Arc::new(SessionCore {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name: name.to_string(),
+            start_raw: clock.raw(),
+            clock,
+            start_instant: Instant::now(),
+            start_unix_ns: crate::measurement::unix_now_ns(),
+            lanes: Mutex::new(Vec::new()),
+            agg: Mutex::new(Aggregate::new()),
+        })
+    }
+
+    fn new_lane(&self, thread: LaneThread) -> (Arc<Lane>, *mut Chunk) {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let (lane, first) = Lane::new(lanes.len() as u32);
+        lanes.push((Arc::clone(&lane), thread));
+        (lane, first)
+    }
+
+    fn drain_lane(&self, lane: &Lane, agg: &mut Aggregate) {
+        let gone = lane.producer_gone.load(Ordering::Acquire);
+        let mut guard = lane.consumer.lock().unwrap_or_else(|e| e.into_inner());
+        let c = &mut *guard;
+        if c.head.is_null() {
+            return;
+        }
+        loop {
+            // SAFETY: `head` is a live chunk of this lane (see `Lane`'s Send/Sync note).
+            let chunk = unsafe { &*c.head };
+            let n = chunk.len.load(Ordering::Acquire);
+            while c.read < n {
+                // SAFETY: events below `len` were written before `len` was published.
+                let ev = unsafe { (*chunk.events[c.read].get()).assume_init() };
+                agg.apply(lane.index, &mut c.stack, ev, &self.clock, self.start_raw);
+                c.read += 1;
+            }
+            if n < CHUNK_EVENTS {
+                break;
+            }
+            let next = chunk.next.load(Ordering::Acquire);
+            if next.is_null() {
+                break;
+            }
+            let done = c.head;
+            c.head = next;
+            c.read = 0;
+            lane.recycle(done);
+            lane.backlog.fetch_sub(1, Ordering::Relaxed);
+        }
+        if gone {
+            // The thread has exited and everything it wrote has been read: give the memory
+            // back, keep the statistics.
+            let mut p = c.head;
+            while !p.is_null() {
+                // SAFETY: the producer is gone; the consumer owns every chunk.
+                let next = unsafe { (*p).next.load(Ordering::Acquire) };
+                unsafe { free_chunk(p) };
+                p = next;
+            }
+            c.head = ptr::null_mut();
+            if let Some(s) = lane.take_spare() {
+                // SAFETY: as above.
+                unsafe { free_chunk(s) };
+            }
+        }
+    }
+
+    /// Drains every lane into the aggregate and returns it locked.
+    pub(crate) fn drain(&self) -> MutexGuard<'_, Aggregate> {
+        let mut agg = self.agg.lock().unwrap_or_else(|e| e.into_inner());
+        let lanes: Vec<Arc<Lane>> = self
+            .lanes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(l, _)| Arc::clone(l))
+            .collect();
+        for lane in &lanes {
+            self.drain_lane(lane, &mut agg);
+        }
+        agg
+    }
+
+    /// Thread identity of each lane, by lane index.
+    pub(crate) fn lane_threads(&self) -> Vec<LaneThread> {
+        self.lanes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+
+    /// Spans still open in the lanes (after a drain).
+    pub(crate) fn open_spans(&self) -> u64 {
+        self.lanes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(l, _)| l.consumer.lock().map(|c| c.stack.len() as u64).unwrap_or(0))
+            .sum()
+    }
+}
+
+impl Drop for SessionCore {
+    fn drop(&mut self) {
+        let lanes = self.lanes.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (lane, _) in lanes.iter() {
+            lane.closed.store(true, Ordering::Release);
+        }
+        deactivate(self.id);
+    }
+}
+
+impl Aggregate {
+    /// Every path with its names from the root.
+    pub(crate) fn paths(&self) -> Vec<PathSnapshot<'_>> {
+        self.paths
+            .iter()
+            .map(|node| {
+                let mut names = vec![node.name];
+                let mut p = node.parent;
+                while p != NO_PARENT {
+                    let n = &self.paths[p as usize];
+                    names.push(n.name);
+                    p = n.parent;
+                }
+                names.reverse();
+                PathSnapshot {
+                    lane: node.lane,
+                    names,
+                    stats: &node.stats,
+                    self_ns: node.self_ns,
+                }
+            })
+            .collect()
+    }
+
+    /// The timeline ring, oldest first (span = path index).
+    pub(crate) fn timeline(&self) -> impl Iterator<Item = &TimelineSpan> {
+        self.timeline.iter()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Active sessions
+// ---------------------------------------------------------------------------------------
+
+/// Id of the session `scope!` records into; 0 when none is active.
+static CURRENT: AtomicU64 = AtomicU64::new(0);
+static ACTIVE: Mutex<Vec<(u64, Weak<SessionCore>)>> = Mutex::new(Vec::new());
+
+fn active() -> MutexGuard<'static, Vec<(u64, Weak<SessionCore>)>> {
+    ACTIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes `core` the current session (the target of `scope!`).
+pub(crate) fn activate(core: &Arc<SessionCore>) {
+    let mut a = active();
+    a.retain(|(id, _)| *id != core.id);
+    a.push((core.id, Arc::downgrade(core)));
+    CURRENT.store(core.id, Ordering::Release);
+}
+
+/// Removes a session from the active ones; the most recent remaining one becomes current.
+pub(crate) fn deactivate(id: u64) {
+    let mut a = active();
+    a.retain(|(i, w)| *i != id && w.strong_count() > 0);
+    CURRENT.store(a.last().map_or(0, |(i, _)| *i), Ordering::Release);
+}
+
+fn find_active(id: u64) -> Option<Arc<SessionCore>> {
+    active()
+        .iter()
+        .find(|(i, _)| *i == id)
+        .and_then(|(_, w)| w.upgrade())
+}
+
+/// Whether a session is active, so that `scope!` records.
+pub fn is_recording() -> bool {
+    CURRENT.load(Ordering::Relaxed) != 0
+}
+
+// ---------------------------------------------------------------------------------------
+// The thread-local producer side
+// ---------------------------------------------------------------------------------------
+
+struct NamedTiming {
+    name: u32,
+    depth: u32,
+    start: u64,
+}
+
+struct Producer {
+    session: u64,
+    core: Weak<SessionCore>,
+    lane: Arc<Lane>,
+    tail: *mut Chunk,
+    len: usize,
+    clock: Clock,
+    depth: u32,
+    timings: Vec<NamedTiming>,
+}
+
+impl Producer {
+    #[inline(always)]
+    fn push(&mut self, id: u32, ts: u64) {
+        if self.len == CHUNK_EVENTS {
+            self.roll();
+        }
+        // SAFETY: `tail` is this producer's chunk, `len < CHUNK_EVENTS`, and the slot is not
+        // visible to the consumer until `len` is published below.
+        unsafe {
+            let chunk = &*self.tail;
+            (*chunk.events.get_unchecked(self.len).get()).write(Event { id, ts });
+            self.len += 1;
+            chunk.len.store(self.len, Ordering::Release);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn roll(&mut self) {
+        let fresh = self.lane.take_spare().unwrap_or_else(alloc_chunk);
+        // SAFETY: `tail` is live until the consumer sees `next`, after which we never touch it.
+        unsafe { (*self.tail).next.store(fresh, Ordering::Release) };
+        self.tail = fresh;
+        self.len = 0;
+        let backlog = self.lane.backlog.fetch_add(1, Ordering::Relaxed) + 1;
+        if backlog >= BACKLOG_SELF_DRAIN {
+            // The aggregator is behind (busy machine): catch up here rather than grow.
+            if let Some(core) = self.core.upgrade() {
+                let mut agg = core.agg.lock().unwrap_or_else(|e| e.into_inner());
+                core.drain_lane(&self.lane, &mut agg);
+            }
+        }
+    }
+
+    /// Closes named timings opened deeper than the current depth (their scope ended).
+    fn close_orphan_timings(&mut self, ts: u64) {
+        while let Some(t) = self.timings.last() {
+            if t.depth <= self.depth {
+                break;
+            }
+            let name = t.name;
+            self.timings.pop();
+            self.push(name | EXIT, ts);
+        }
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.lane.producer_gone.store(true, Ordering::Release);
+    }
+}
+
+struct Local {
+    thread_id: u64,
+    cur_session: u64,
+    cur: usize,
+    producers: Vec<Producer>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Local> = const {
+        RefCell::new(Local { thread_id: 0, cur_session: 0, cur: 0, producers: Vec::new() })
+    };
+}
+
+impl Local {
+    fn thread(&mut self) -> LaneThread {
+        static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
+        if self.thread_id == 0 {
+            self.thread_id = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+        }
+        let name = std::thread::current()
+            .name()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("thread-{}", self.thread_id));
+        LaneThread {
+            thread_id: self.thread_id,
+            thread_name: name,
+        }
+    }
+
+    /// Index of this thread's producer for `core`, creating it if needed.
+    fn producer_for(&mut self, core: &Arc<SessionCore>) -> usize {
+        if let Some(i) = self.producers.iter().position(|p| p.session == core.id) {
+            return i;
+        }
+        // Forget lanes of sessions that are gone, so long-lived threads do not accumulate.
+        let before = self.producers.len();
+        self.producers
+            .retain(|p| !p.lane.closed.load(Ordering::Acquire));
+        if self.producers.len() != before {
+            self.cur_session = 0;
+        }
+        let thread = self.thread();
+        let (lane, first) = core.new_lane(thread);
+        self.producers.push(Producer {
+            session: core.id,
+            core: Arc::downgrade(core),
+            lane,
+            tail: first,
+            len: 0,
+            clock: core.clock.clone(),
+            depth: 0,
+            timings: Vec::new(),
+        });
+        self.producers.len() - 1
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn make_current(&mut self, sid: u64) -> bool {
+        let Some(core) = find_active(sid) else {
+            return false;
+        };
+        let i = self.producer_for(&core);
+        self.cur_session = sid;
+        self.cur = i;
+        true
+    }
+
+    #[inline]
+    fn find(&self, sid: u64) -> Option<usize> {
+        if self.cur_session == sid {
+            Some(self.cur)
+        } else {
+            self.producers.iter().position(|p| p.session == sid)
+        }
+    }
+}
+
+/// The guard `scope!` returns: the span ends when it is dropped.
+///
+/// Guards must be dropped in the reverse order of their creation (which ordinary scoping
+/// does); a guard dropped out of order is counted in `Diagnostics::misnested_exits`.
+#[must_use = "the span ends when the guard is dropped: bind it with `let _span = scope!(..);`"]
+pub struct ScopeGuard {
+    session: u64,
+    name: u32,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl std::fmt::Debug for ScopeGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopeGuard")
+            .field("recording", &(self.session != 0))
+            .finish()
+    }
+}
+
+impl ScopeGuard {
+    const DISARMED: ScopeGuard = ScopeGuard {
+        session: 0,
+        name: 0,
+        _not_send: PhantomData,
+    };
+
+    /// Opens a span for `callsite` in the current session, if any. Used by `scope!`.
+    #[inline(always)]
+    pub fn enter(callsite: &'static Callsite) -> ScopeGuard {
+        let sid = CURRENT.load(Ordering::Relaxed);
+        if sid == 0 {
+            return ScopeGuard::DISARMED;
+        }
+        Self::enter_active(sid, callsite)
+    }
+
+    #[inline]
+    fn enter_active(sid: u64, callsite: &'static Callsite) -> ScopeGuard {
+        let name = callsite.id();
+        LOCAL
+            .try_with(|l| {
+                let Ok(mut l) = l.try_borrow_mut() else {
+                    return ScopeGuard::DISARMED;
+                };
+                if l.cur_session != sid && !l.make_current(sid) {
+                    return ScopeGuard::DISARMED;
+                }
+                let cur = l.cur;
+                let p = &mut l.producers[cur];
+                let ts = p.clock.raw();
+                p.depth += 1;
+                p.push(name, ts);
+                ScopeGuard {
+                    session: sid,
+                    name,
+                    _not_send: PhantomData,
+                }
+            })
+            .unwrap_or(ScopeGuard::DISARMED)
+    }
+
+    /// Whether this guard is recording a span (a session was active when it was made).
+    pub fn is_recording(&self) -> bool {
+        self.session != 0
+    }
+}
+
+impl Drop for ScopeGuard {
+    #[inline]
+    fn drop(&mut self) {
+        if self.session == 0 {
+            return;
+        }
+        let (sid, name) = (self.session, self.name);
+        let _ = LOCAL.try_with(|l| {
+            let Ok(mut l) = l.try_borrow_mut() else {
+                return;
+            };
+            let Some(i) = l.find(sid) else { return };
+            let p = &mut l.producers[i];
+            let ts = p.clock.raw();
+            if p.depth == 0 {
+                return;
+            }
+            p.depth -= 1;
+            if p.timings.last().is_some_and(|t| t.depth > p.depth) {
+                p.close_orphan_timings(ts);
+            }
+            p.push(name | EXIT, ts);
+        });
+    }
+}
+
+/// Why `stop_named` refused.
+pub(crate) enum StopError {
+    /// No timing of that name is open on this thread.
+    NotStarted { thread: String },
+    /// Something opened later is still open (its name).
+    OutOfOrder { open: String },
+}
+
+/// Opens the named timing `name` on the calling thread in `core`.
+pub(crate) fn start_named(core: &Arc<SessionCore>, name: u32) {
+    let _ = LOCAL.try_with(|l| {
+        let Ok(mut l) = l.try_borrow_mut() else {
+            return;
+        };
+        let i = match l.find(core.id) {
+            Some(i) => i,
+            None => l.producer_for(core),
+        };
+        let p = &mut l.producers[i];
+        let ts = p.clock.raw();
+        p.depth += 1;
+        let depth = p.depth;
+        p.timings.push(NamedTiming {
+            name,
+            depth,
+            start: ts,
+        });
+        p.push(name, ts);
+    });
+}
+
+/// Closes the named timing `name` on the calling thread and returns its duration.
+pub(crate) fn stop_named(core: &Arc<SessionCore>, name: u32) -> Result<Duration, StopError> {
+    let thread_name = || {
+        std::thread::current()
+            .name()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{:?}", std::thread::current().id()))
+    };
+    LOCAL
+        .try_with(|l| {
+            let Ok(mut l) = l.try_borrow_mut() else {
+                return Err(StopError::NotStarted {
+                    thread: thread_name(),
+                });
+            };
+            let Some(i) = l.find(core.id) else {
+                return Err(StopError::NotStarted {
+                    thread: thread_name(),
+                });
+            };
+            let p = &mut l.producers[i];
+            let ts = p.clock.raw();
+            let Some(top) = p.timings.last() else {
+                return Err(StopError::NotStarted {
+                    thread: thread_name(),
+                });
+            };
+            if top.name != name {
+                return Err(if p.timings.iter().any(|t| t.name == name) {
+                    StopError::OutOfOrder {
+                        open: name_of(top.name).to_string(),
+                    }
+                } else {
+                    StopError::NotStarted {
+                        thread: thread_name(),
+                    }
+                });
+            }
+            if top.depth != p.depth {
+                return Err(StopError::OutOfOrder {
+                    open: "a `scope!` guard".to_string(),
+                });
+            }
+            let start = top.start;
+            p.timings.pop();
+            p.depth -= 1;
+            p.push(name | EXIT, ts);
+            Ok(p.clock.delta(start, ts))
+        })
+        .unwrap_or_else(|_| {
+            Err(StopError::NotStarted {
+                thread: thread_name(),
+            })
+        })
+}

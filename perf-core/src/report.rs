@@ -1,0 +1,305 @@
+//! [`Report`]: the plain-data snapshot of a session that every sink reads.
+//!
+//! A report is built by [`ProfilingSession::report`](crate::ProfilingSession::report) and is
+//! independent of the recording engine: it can be serialised, read back and rendered again
+//! later. All times are nanoseconds; offsets (`t_ns`, `start_ns`) count from the session start.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::measurement::MetricType;
+use crate::stats::{HistogramBucket, Summary};
+
+/// Version of the [`Report`] layout. Bumped when a field changes meaning or is removed;
+/// readers refuse reports from a newer schema.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Separator used between frame names when a span path is written as one string
+/// (the folded-stack convention).
+pub const PATH_SEPARATOR: char = ';';
+
+/// The snapshot of a profiling session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Layout version, [`SCHEMA_VERSION`] when written by this crate.
+    pub schema_version: u32,
+    /// Version of heimdall-perf-core that wrote the report.
+    pub crate_version: String,
+    /// Who, where and when.
+    pub session: SessionInfo,
+    /// Threads that recorded spans.
+    pub threads: Vec<ThreadInfo>,
+    /// Statistics per span path and per thread (the span tree, thread by thread).
+    pub spans: Vec<SpanStats>,
+    /// Statistics per span path, all threads merged (`thread_id` is `None`), sorted by total
+    /// time, largest first.
+    pub span_totals: Vec<SpanStats>,
+    /// Metrics added with `add_measurement`, one entry per name and label set.
+    pub metrics: Vec<MetricReport>,
+    /// Time series from periodic sources (system metrics, user gauges).
+    pub series: Vec<TimeSeries>,
+    /// Notes added with `add_note`, Markdown text.
+    pub notes: Vec<Note>,
+    /// The most recent spans, oldest first (bounded; see [`Diagnostics::timeline_capacity`]).
+    pub timeline: Vec<TimelineSpan>,
+    /// Facts about the recording itself.
+    pub diagnostics: Diagnostics,
+}
+
+/// Session metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Session name.
+    pub name: String,
+    /// Host name of the machine that recorded it.
+    pub host: String,
+    /// Process id of the recording process.
+    pub pid: u32,
+    /// Start, nanoseconds since the Unix epoch.
+    pub start_unix_ns: u64,
+    /// Start as RFC 3339 text (UTC).
+    pub started_at: String,
+    /// Time from start to stop (or to the snapshot while still running).
+    pub duration_ns: u64,
+    /// Whether the session was still running when the snapshot was taken.
+    pub active: bool,
+}
+
+/// A thread that recorded spans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadInfo {
+    /// heimdall-perf's id for the thread (stable within a process, not the OS id).
+    pub id: u64,
+    /// Thread name, or `thread-<id>` for unnamed threads.
+    pub name: String,
+}
+
+/// Statistics of one span path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanStats {
+    /// Thread id, `None` in [`Report::span_totals`].
+    pub thread_id: Option<u64>,
+    /// Thread name, `None` in [`Report::span_totals`].
+    pub thread: Option<String>,
+    /// Names from the root span to this one.
+    pub path: Vec<String>,
+    /// Number of completed spans.
+    pub count: u64,
+    /// Total time spent in the span, children included.
+    pub total_ns: u64,
+    /// Time spent in the span itself, children excluded.
+    pub self_ns: u64,
+    /// Distribution of the span's durations, in nanoseconds.
+    pub duration: Summary,
+    /// Duration histogram in nanoseconds: buckets doubling from 256 ns up to the maximum.
+    pub histogram: Vec<HistogramBucket>,
+}
+
+impl SpanStats {
+    /// The span's own name (the last element of its path).
+    pub fn name(&self) -> &str {
+        self.path.last().map(String::as_str).unwrap_or("")
+    }
+
+    /// The path as one string, names joined by [`PATH_SEPARATOR`].
+    pub fn path_string(&self) -> String {
+        self.path.join(&PATH_SEPARATOR.to_string())
+    }
+}
+
+/// A metric fed by `add_measurement`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricReport {
+    /// Metric name.
+    pub name: String,
+    /// Metric kind.
+    pub metric_type: MetricType,
+    /// Unit of the values.
+    pub unit: String,
+    /// Labels that tell this series apart from others of the same name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// The most recent value (may be NaN or infinite).
+    #[serde(with = "serde_f64")]
+    pub last: f64,
+    /// Number of NaN or infinite values (kept out of `summary`).
+    pub non_finite: u64,
+    /// Statistics of every finite value.
+    pub summary: Summary,
+    /// Values over time (bounded, downsampled).
+    pub points: Vec<SeriesPoint>,
+}
+
+/// A named time series from a periodic source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeSeries {
+    /// Series name, e.g. `system.cpu.total`.
+    pub name: String,
+    /// Unit, e.g. `%`, `bytes`.
+    pub unit: String,
+    /// Name of the source that produced it, e.g. `system`.
+    pub source: String,
+    /// Points, oldest first. Older points cover wider buckets once the series is full.
+    pub points: Vec<SeriesPoint>,
+}
+
+/// One point (bucket) of a time series: the values seen from `t_ns` on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// Start of the bucket, nanoseconds from the session start.
+    pub t_ns: u64,
+    /// Number of samples merged into this point.
+    pub count: u64,
+    /// Smallest sample.
+    #[serde(with = "serde_f64")]
+    pub min: f64,
+    /// Largest sample.
+    #[serde(with = "serde_f64")]
+    pub max: f64,
+    /// Mean of the samples.
+    #[serde(with = "serde_f64")]
+    pub mean: f64,
+    /// The latest sample.
+    #[serde(with = "serde_f64")]
+    pub last: f64,
+}
+
+/// A Markdown note attached to the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// When it was added, nanoseconds from the session start.
+    pub t_ns: u64,
+    /// Markdown text.
+    pub text: String,
+}
+
+/// One recent span for the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineSpan {
+    /// Index into [`Report::spans`] of the span's path.
+    pub span: usize,
+    /// Start, nanoseconds from the session start.
+    pub start_ns: u64,
+    /// Duration in nanoseconds.
+    pub duration_ns: u64,
+}
+
+/// Facts about the recording itself, for whoever checks the report's completeness.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostics {
+    /// Span ends whose name did not match the innermost open span (guards dropped out of
+    /// order); they were attributed to the innermost span.
+    pub misnested_exits: u64,
+    /// Spans still open when the snapshot was taken (not in the statistics yet).
+    pub open_spans: u64,
+    /// Spans counted under `<overflow>` because the session reached its limit of distinct
+    /// span paths.
+    #[serde(default)]
+    pub overflowed_spans: u64,
+    /// How many recent spans the timeline keeps.
+    pub timeline_capacity: u64,
+    /// Failed reads per periodic-source figure (`source/series`), skipped and counted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sampler_failures: BTreeMap<String, u64>,
+}
+
+impl Report {
+    /// An empty report for a session named `name` (useful to build reports by hand).
+    pub fn empty(name: impl Into<String>) -> Self {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+            session: SessionInfo {
+                name: name.into(),
+                host: String::new(),
+                pid: 0,
+                start_unix_ns: 0,
+                started_at: crate::util::rfc3339(0),
+                duration_ns: 0,
+                active: false,
+            },
+            threads: Vec::new(),
+            spans: Vec::new(),
+            span_totals: Vec::new(),
+            metrics: Vec::new(),
+            series: Vec::new(),
+            notes: Vec::new(),
+            timeline: Vec::new(),
+            diagnostics: Diagnostics::default(),
+        }
+    }
+
+    /// Total number of completed spans recorded, all paths and threads.
+    pub fn span_count(&self) -> u64 {
+        self.spans.iter().map(|s| s.count).sum()
+    }
+
+    /// The merged statistics of the span path `path` (names from the root), if recorded.
+    pub fn span_total(&self, path: &[&str]) -> Option<&SpanStats> {
+        self.span_totals
+            .iter()
+            .find(|s| s.path.iter().map(String::as_str).eq(path.iter().copied()))
+    }
+
+    /// The time series named `name`, if any.
+    pub fn series(&self, name: &str) -> Option<&TimeSeries> {
+        self.series.iter().find(|s| s.name == name)
+    }
+
+    /// The metric named `name` (first label set), if any.
+    pub fn metric(&self, name: &str) -> Option<&MetricReport> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+}
+
+/// Serde helpers that keep non-finite floats: finite values are numbers, NaN and the
+/// infinities are the strings `"NaN"`, `"inf"` and `"-inf"`. Any serde format round-trips
+/// them (plain serde_json would turn them into `null` and fail to read them back).
+pub mod serde_f64 {
+    use serde::{de, Deserializer, Serializer};
+    use std::fmt;
+
+    /// Serialises `v`, writing NaN and infinities as strings.
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if *v > 0.0 {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_str("-inf")
+        }
+    }
+
+    /// Reads a number, or one of the strings `NaN`, `inf`, `+inf`, `-inf` (also
+    /// `Infinity` spellings).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = f64;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number, or \"NaN\", \"inf\" or \"-inf\"")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+                Ok(v)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+                Ok(v as f64)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+                Ok(v as f64)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+                match v {
+                    "NaN" | "nan" => Ok(f64::NAN),
+                    "inf" | "+inf" | "Infinity" | "+Infinity" => Ok(f64::INFINITY),
+                    "-inf" | "-Infinity" => Ok(f64::NEG_INFINITY),
+                    other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

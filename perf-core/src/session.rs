@@ -1,0 +1,468 @@
+//! [`ProfilingSession`]: one recording — timings, spans, measurements, notes, samplers.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
+
+use crate::error::{PerfError, Result};
+use crate::measurement::{Measurement, MetricType};
+use crate::periodic::{check_interval, BoundedSeries, PeriodicSource, Sampler, SeriesStore};
+use crate::recorder::{self, SessionCore, StopError};
+use crate::report::{
+    Diagnostics, MetricReport, Note, Report, SessionInfo, SpanStats, ThreadInfo, SCHEMA_VERSION,
+};
+use crate::sink::{ReportFormat, Registry};
+use crate::stats::{DurationStats, ValueStats};
+
+/// Default interval of `start_system_metrics`.
+pub const DEFAULT_SAMPLING_INTERVAL: Duration = Duration::from_secs(1);
+/// Points kept per metric time series before downsampling.
+const METRIC_SERIES_CAPACITY: usize = 1024;
+/// First bucket bound of span histograms, in nanoseconds.
+const HISTOGRAM_FIRST_BUCKET_NS: u64 = 256;
+
+struct MetricAgg {
+    name: String,
+    metric_type: MetricType,
+    unit: String,
+    labels: BTreeMap<String, String>,
+    last: f64,
+    stats: ValueStats,
+    series: BoundedSeries,
+}
+
+/// A profiling session: everything recorded between its start and its stop.
+///
+/// Timings (`start_timing` / `stop_timing`) and `scope!` spans nest per thread and form one
+/// span tree; measurements are aggregated per name and label set; periodic sources (system
+/// metrics) run on their own threads until the session stops. [`report`](Self::report) takes
+/// a snapshot at any time.
+///
+/// ```
+/// use heimdall_perf_core::ProfilingSession;
+/// let mut s = ProfilingSession::new("doc");
+/// s.start_timing("frame");
+/// s.start_timing("detect");
+/// s.stop_timing("detect").unwrap();
+/// assert!(s.stop_timing("nope").is_err());
+/// s.stop_timing("frame").unwrap();
+/// let r = s.report();
+/// assert_eq!(r.span_total(&["frame", "detect"]).unwrap().count, 1);
+/// ```
+pub struct ProfilingSession {
+    core: Arc<SessionCore>,
+    registry: Arc<Registry>,
+    name_ids: FxHashMap<Box<str>, u32>,
+    metrics: Vec<MetricAgg>,
+    metric_index: FxHashMap<String, Vec<usize>>,
+    notes: Vec<Note>,
+    series: Arc<Mutex<SeriesStore>>,
+    samplers: Vec<Sampler>,
+    sampling_interval: Duration,
+    drain: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    stopped_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for ProfilingSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfilingSession")
+            .field("name", &self.core.name)
+            .field("active", &self.is_active())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProfilingSession {
+    /// Starts a session with no sinks or samplers registered; it becomes the current session
+    /// (the one `scope!` records into).
+    pub fn new(name: impl Into<String>) -> Self {
+        Self::with_registry(name, Arc::new(Registry::new()))
+    }
+
+    /// Starts a session that renders with the sinks and samplers of `registry`.
+    pub fn with_registry(name: impl Into<String>, registry: Arc<Registry>) -> Self {
+        let name = name.into();
+        let core = SessionCore::new(&name);
+        recorder::activate(&core);
+        let drain = spawn_drain(&core);
+        ProfilingSession {
+            core,
+            registry,
+            name_ids: FxHashMap::default(),
+            metrics: Vec::new(),
+            metric_index: FxHashMap::default(),
+            notes: Vec::new(),
+            series: Arc::new(Mutex::new(SeriesStore::default())),
+            samplers: Vec::new(),
+            sampling_interval: DEFAULT_SAMPLING_INTERVAL,
+            drain,
+            stopped_at: None,
+        }
+    }
+
+    /// The session's name.
+    pub fn name(&self) -> &str {
+        &self.core.name
+    }
+
+    /// Whether the session has not been stopped.
+    pub fn is_active(&self) -> bool {
+        self.stopped_at.is_none()
+    }
+
+    /// The registry of sinks and samplers this session uses.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    fn name_id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.name_ids.get(name) {
+            return id;
+        }
+        let id = recorder::intern(name);
+        self.name_ids.insert(name.into(), id);
+        id
+    }
+
+    /// Starts timing `name` on the calling thread. Timings started while another is running
+    /// on the same thread nest inside it (and inside any open `scope!`). The same name may
+    /// be open several times (recursion); `stop_timing` closes the innermost.
+    pub fn start_timing(&mut self, name: &str) {
+        let id = self.name_id(name);
+        recorder::start_named(&self.core, id);
+    }
+
+    /// Stops the innermost timing `name` on the calling thread and returns its duration.
+    ///
+    /// Stopping a timing that is not running on this thread, or one with a timing or
+    /// `scope!` still open inside it, is an error naming them; nothing recorded is lost and
+    /// the open timings stay open.
+    pub fn stop_timing(&mut self, name: &str) -> Result<Duration> {
+        let Some(&id) = self.name_ids.get(name) else {
+            return Err(PerfError::TimingNotStarted {
+                session: self.core.name.clone(),
+                timing: name.to_string(),
+                thread: current_thread_name(),
+            });
+        };
+        recorder::stop_named(&self.core, id).map_err(|e| match e {
+            StopError::NotStarted { thread } => PerfError::TimingNotStarted {
+                session: self.core.name.clone(),
+                timing: name.to_string(),
+                thread,
+            },
+            StopError::OutOfOrder { open } => PerfError::TimingOutOfOrder {
+                session: self.core.name.clone(),
+                timing: name.to_string(),
+                open,
+            },
+        })
+    }
+
+    /// Adds a measurement. Measurements are aggregated per name and label set: last value,
+    /// running statistics, and a bounded time series.
+    pub fn add_measurement(&mut self, measurement: Measurement) {
+        let t_ns = measurement
+            .timestamp_unix_ns
+            .saturating_sub(self.core.start_unix_ns);
+        let slot = self
+            .metric_index
+            .get(&measurement.name)
+            .and_then(|ids| {
+                ids.iter()
+                    .copied()
+                    .find(|&i| self.metrics[i].labels == measurement.labels)
+            });
+        let i = match slot {
+            Some(i) => i,
+            None => {
+                self.metrics.push(MetricAgg {
+                    name: measurement.name.clone(),
+                    metric_type: measurement.metric_type.clone(),
+                    unit: measurement.unit.clone(),
+                    labels: measurement.labels.clone(),
+                    last: f64::NAN,
+                    stats: ValueStats::new(),
+                    series: BoundedSeries::new(METRIC_SERIES_CAPACITY),
+                });
+                let i = self.metrics.len() - 1;
+                self.metric_index
+                    .entry(measurement.name.clone())
+                    .or_default()
+                    .push(i);
+                i
+            }
+        };
+        let m = &mut self.metrics[i];
+        m.last = measurement.value;
+        m.stats.record(measurement.value);
+        m.series.push(t_ns, measurement.value);
+    }
+
+    /// Attaches a Markdown note to the session (rendered by the HTML and Markdown reports).
+    pub fn add_note(&mut self, markdown: impl Into<String>) {
+        self.notes.push(Note {
+            t_ns: self.elapsed_ns(),
+            text: markdown.into(),
+        });
+    }
+
+    /// Sets the interval of `start_system_metrics` (default 1 s; at least 10 ms).
+    pub fn set_sampling_interval(&mut self, interval: Duration) -> Result<()> {
+        check_interval(interval)?;
+        self.sampling_interval = interval;
+        Ok(())
+    }
+
+    /// Starts sampling system and process metrics in the background, at the sampling
+    /// interval. Needs a system sampler in the registry (the facade's `system` feature).
+    pub fn start_system_metrics(&mut self) -> Result<()> {
+        let factory =
+            self.registry
+                .system_source()
+                .ok_or_else(|| PerfError::NoSystemSampler {
+                    session: self.core.name.clone(),
+                })?;
+        let source = factory()?;
+        self.start_periodic(source, self.sampling_interval)
+    }
+
+    /// Starts a periodic source on its own thread, sampled every `interval` (at least
+    /// 10 ms) until the session stops. One source of a given name at a time.
+    pub fn start_periodic(
+        &mut self,
+        source: Box<dyn PeriodicSource>,
+        interval: Duration,
+    ) -> Result<()> {
+        check_interval(interval)?;
+        if self.samplers.iter().any(|s| s.name == source.name()) {
+            return Err(PerfError::SourceAlreadyRunning {
+                session: self.core.name.clone(),
+                source_name: source.name().to_string(),
+            });
+        }
+        let sampler = Sampler::spawn(
+            source,
+            interval,
+            Arc::clone(&self.series),
+            self.core.start_instant,
+        )?;
+        self.samplers.push(sampler);
+        Ok(())
+    }
+
+    /// Stops the periodic source `name` and waits for its thread. Returns whether it ran.
+    pub fn stop_periodic(&mut self, name: &str) -> bool {
+        let before = self.samplers.len();
+        self.samplers.retain_mut(|s| {
+            if s.name == name {
+                s.stop();
+                false
+            } else {
+                true
+            }
+        });
+        before != self.samplers.len()
+    }
+
+    /// Stops the session: samplers are stopped and joined, `scope!` moves to the previous
+    /// active session, and the duration is fixed. Idempotent. Timings can still be read
+    /// through [`report`](Self::report) afterwards.
+    pub fn stop(&mut self) {
+        if self.stopped_at.is_some() {
+            return;
+        }
+        for s in &mut self.samplers {
+            s.stop();
+        }
+        self.samplers.clear();
+        recorder::deactivate(self.core.id);
+        if let Some((tx, handle)) = self.drain.take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+        self.stopped_at = Some(Instant::now());
+    }
+
+    fn elapsed_ns(&self) -> u64 {
+        let end = self.stopped_at.unwrap_or_else(Instant::now);
+        u64::try_from(end.duration_since(self.core.start_instant).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// A snapshot of everything recorded so far. Spans still open are not included (they
+    /// are counted in `diagnostics.open_spans`).
+    pub fn report(&self) -> Report {
+        let agg = self.core.drain();
+        let threads = self.core.lane_threads();
+        let name_cache: FxHashMap<u32, String> = FxHashMap::default();
+        let mut name_cache = name_cache;
+        let mut name = |id: u32| -> String {
+            name_cache
+                .entry(id)
+                .or_insert_with(|| recorder::name_of(id).to_string())
+                .clone()
+        };
+
+        let paths = agg.paths();
+        let mut spans: Vec<(usize, SpanStats)> = Vec::with_capacity(paths.len());
+        let mut totals: BTreeMap<Vec<u32>, (DurationStats, u64)> = BTreeMap::new();
+        for (i, p) in paths.iter().enumerate() {
+            let thread = threads.get(p.lane as usize);
+            spans.push((
+                i,
+                SpanStats {
+                    thread_id: thread.map(|t| t.thread_id),
+                    thread: thread.map(|t| t.thread_name.clone()),
+                    path: p.names.iter().map(|&n| name(n)).collect(),
+                    count: p.stats.count(),
+                    total_ns: p.stats.total(),
+                    self_ns: p.self_ns,
+                    duration: p.stats.summary(),
+                    histogram: p.stats.buckets(HISTOGRAM_FIRST_BUCKET_NS),
+                },
+            ));
+            let e = totals
+                .entry(p.names.clone())
+                .or_insert_with(|| (DurationStats::new(), 0));
+            e.0.merge(p.stats);
+            e.1 = e.1.saturating_add(p.self_ns);
+        }
+        spans.sort_by(|(_, a), (_, b)| (a.thread_id, &a.path).cmp(&(b.thread_id, &b.path)));
+        let mut remap = vec![0usize; spans.len()];
+        for (new, (old, _)) in spans.iter().enumerate() {
+            remap[*old] = new;
+        }
+        let timeline = agg
+            .timeline()
+            .map(|t| crate::report::TimelineSpan {
+                span: remap[t.span],
+                ..*t
+            })
+            .collect();
+        let mut span_totals: Vec<SpanStats> = totals
+            .into_iter()
+            .map(|(names, (stats, self_ns))| SpanStats {
+                thread_id: None,
+                thread: None,
+                path: names.iter().map(|&n| name(n)).collect(),
+                count: stats.count(),
+                total_ns: stats.total(),
+                self_ns,
+                duration: stats.summary(),
+                histogram: stats.buckets(HISTOGRAM_FIRST_BUCKET_NS),
+            })
+            .collect();
+        span_totals.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.path.cmp(&b.path)));
+        let misnested_exits = agg.misnested_exits;
+        let overflowed_spans = agg.overflowed_spans;
+        drop(agg);
+
+        let (series, sampler_failures) = {
+            let store = self.series.lock().unwrap_or_else(|e| e.into_inner());
+            (store.to_report(), store.failures.clone())
+        };
+        let mut used_threads: Vec<ThreadInfo> = threads
+            .iter()
+            .map(|t| ThreadInfo {
+                id: t.thread_id,
+                name: t.thread_name.clone(),
+            })
+            .collect();
+        used_threads.sort_by_key(|t| t.id);
+        used_threads.dedup_by_key(|t| t.id);
+
+        Report {
+            schema_version: SCHEMA_VERSION,
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+            session: SessionInfo {
+                name: self.core.name.clone(),
+                host: crate::util::hostname(),
+                pid: std::process::id(),
+                start_unix_ns: self.core.start_unix_ns,
+                started_at: crate::util::rfc3339(self.core.start_unix_ns),
+                duration_ns: self.elapsed_ns(),
+                active: self.is_active(),
+            },
+            threads: used_threads,
+            spans: spans.into_iter().map(|(_, s)| s).collect(),
+            span_totals,
+            metrics: self
+                .metrics
+                .iter()
+                .map(|m| MetricReport {
+                    name: m.name.clone(),
+                    metric_type: m.metric_type.clone(),
+                    unit: m.unit.clone(),
+                    labels: m.labels.clone(),
+                    last: m.last,
+                    non_finite: m.stats.non_finite(),
+                    summary: m.stats.summary(),
+                    points: m.series.points().to_vec(),
+                })
+                .collect(),
+            series,
+            notes: self.notes.clone(),
+            timeline,
+            diagnostics: Diagnostics {
+                misnested_exits,
+                open_spans: self.core.open_spans(),
+                overflowed_spans,
+                timeline_capacity: recorder::TIMELINE_CAPACITY as u64,
+                sampler_failures,
+            },
+        }
+    }
+
+    /// Renders a snapshot into `path` with the sink for `format`. The file is written
+    /// atomically: on any error the previous file at `path` is left whole.
+    pub fn save_report(&self, path: impl AsRef<Path>, format: ReportFormat) -> Result<()> {
+        // Look the sink up first so that a missing format costs no snapshot.
+        self.registry.sink(&format)?;
+        self.registry
+            .render_to_file(&self.report(), path.as_ref(), &format)
+    }
+
+    /// Writes the flamegraph of the span tree to `path` (the `flamegraph` format).
+    pub fn generate_flamegraph(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.save_report(path, ReportFormat::Flamegraph)
+    }
+}
+
+impl Drop for ProfilingSession {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn current_thread_name() -> String {
+    std::thread::current()
+        .name()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{:?}", std::thread::current().id()))
+}
+
+/// The background aggregator: drains the session's lanes every `DRAIN_INTERVAL`.
+fn spawn_drain(core: &Arc<SessionCore>) -> Option<(mpsc::Sender<()>, JoinHandle<()>)> {
+    let (tx, rx) = mpsc::channel::<()>();
+    let weak = Arc::downgrade(core);
+    let handle = std::thread::Builder::new()
+        .name(format!("heimdall-perf-aggregator-{}", core.id))
+        .spawn(move || loop {
+            match rx.recv_timeout(recorder::DRAIN_INTERVAL) {
+                Err(RecvTimeoutError::Timeout) => {
+                    let Some(core) = weak.upgrade() else { break };
+                    drop(core.drain());
+                }
+                _ => break,
+            }
+        })
+        // Without the thread, lanes still drain themselves when they fill up, and on every
+        // snapshot: recording stays correct, only a little less smooth.
+        .ok()?;
+    Some((tx, handle))
+}

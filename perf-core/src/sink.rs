@@ -1,0 +1,393 @@
+//! Report sinks: the [`ReportSink`] trait, [`ReportFormat`], the [`Registry`] of sinks and
+//! samplers, and [`write_atomic`], through which every report file is written.
+
+use std::fmt;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+
+use crate::error::{PerfError, Result};
+use crate::periodic::SourceFactory;
+use crate::report::Report;
+
+/// The error a sink returns when it cannot render.
+pub type RenderError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Something that turns a [`Report`] into bytes: JSON, HTML, a flamegraph, a plugin…
+///
+/// ```
+/// use heimdall_perf_core::{Report, ReportSink, sink::RenderError};
+/// struct Names;
+/// impl ReportSink for Names {
+///     fn format_id(&self) -> &str { "names" }
+///     fn file_extension(&self) -> &str { "txt" }
+///     fn render(&self, report: &Report, out: &mut dyn std::io::Write) -> Result<(), RenderError> {
+///         for s in &report.span_totals { writeln!(out, "{}", s.path_string())?; }
+///         Ok(())
+///     }
+/// }
+/// let mut out = Vec::new();
+/// Names.render(&Report::empty("s"), &mut out).unwrap();
+/// assert!(out.is_empty());
+/// ```
+pub trait ReportSink: Send + Sync {
+    /// Format id, lower case, e.g. `json`.
+    fn format_id(&self) -> &str;
+    /// File extension without the dot, e.g. `json`.
+    fn file_extension(&self) -> &str;
+    /// Writes `report` to `out`.
+    fn render(&self, report: &Report, out: &mut dyn Write) -> std::result::Result<(), RenderError>;
+    /// Where the sink comes from, for messages and listings: `built-in` or a plugin path.
+    fn origin(&self) -> String {
+        "built-in".to_string()
+    }
+}
+
+/// A report format: the built-in ones by name, any registered one by id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ReportFormat {
+    /// Lossless JSON (feature `json`).
+    Json,
+    /// Self-contained HTML page (feature `html`).
+    Html,
+    /// GitHub-flavoured Markdown (feature `markdown`).
+    Markdown,
+    /// Flamegraph SVG (feature `flame`).
+    Flamegraph,
+    /// Any other registered format, by id (e.g. `openmetrics`, or a plugin's).
+    Other(String),
+}
+
+impl ReportFormat {
+    /// The format id a sink registers under.
+    pub fn id(&self) -> &str {
+        match self {
+            ReportFormat::Json => "json",
+            ReportFormat::Html => "html",
+            ReportFormat::Markdown => "markdown",
+            ReportFormat::Flamegraph => "flamegraph",
+            ReportFormat::Other(id) => id,
+        }
+    }
+
+    /// The facade's Cargo feature that compiles this format in, for built-in formats.
+    pub fn feature(&self) -> Option<&'static str> {
+        match self {
+            ReportFormat::Json => Some("json"),
+            ReportFormat::Html => Some("html"),
+            ReportFormat::Markdown => Some("markdown"),
+            ReportFormat::Flamegraph => Some("flame"),
+            ReportFormat::Other(id) => match id.as_str() {
+                "folded" => Some("flame"),
+                "openmetrics" => Some("openmetrics"),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl fmt::Display for ReportFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl FromStr for ReportFormat {
+    type Err = std::convert::Infallible;
+    /// Parses a format id; `md` and `svg` are accepted for Markdown and flamegraphs.
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "json" => ReportFormat::Json,
+            "html" | "htm" => ReportFormat::Html,
+            "markdown" | "md" => ReportFormat::Markdown,
+            "flamegraph" | "flame" | "svg" => ReportFormat::Flamegraph,
+            other => ReportFormat::Other(other.to_string()),
+        })
+    }
+}
+
+impl From<&str> for ReportFormat {
+    fn from(s: &str) -> Self {
+        match s.parse() {
+            Ok(f) => f,
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// What a manager and its sessions can use: report sinks and the system sampler.
+///
+/// Shared (`Arc`) between a [`ProfilingManager`](crate::ProfilingManager) and every session
+/// it starts, so a sink registered later (a plugin) is seen by all of them.
+#[derive(Default)]
+pub struct Registry {
+    sinks: RwLock<Vec<Arc<dyn ReportSink>>>,
+    system_source: RwLock<Option<SourceFactory>>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("formats", &self.format_ids())
+            .field("system_source", &self.system_source().is_some())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a sink. A second sink with the same format id is refused with an error naming
+    /// both origins.
+    pub fn register_sink(&self, sink: Arc<dyn ReportSink>) -> Result<()> {
+        let mut sinks = self
+            .sinks
+            .write()
+            .map_err(|_| PerfError::Poisoned("the sink registry".into()))?;
+        let id = sink.format_id().to_string();
+        if id.is_empty() {
+            return Err(PerfError::InvalidArgument {
+                what: "report sink".into(),
+                detail: format!("the sink from {} has an empty format id", sink.origin()),
+            });
+        }
+        if let Some(existing) = sinks.iter().find(|s| s.format_id() == id) {
+            return Err(PerfError::DuplicateFormat {
+                format: id,
+                first: existing.origin(),
+                second: sink.origin(),
+            });
+        }
+        sinks.push(sink);
+        Ok(())
+    }
+
+    /// The sink for `format`, or an error naming the feature or plugin to add.
+    pub fn sink(&self, format: &ReportFormat) -> Result<Arc<dyn ReportSink>> {
+        let sinks = self
+            .sinks
+            .read()
+            .map_err(|_| PerfError::Poisoned("the sink registry".into()))?;
+        if let Some(s) = sinks.iter().find(|s| s.format_id() == format.id()) {
+            return Ok(Arc::clone(s));
+        }
+        let available: Vec<&str> = sinks.iter().map(|s| s.format_id()).collect();
+        let available = if available.is_empty() {
+            "none".to_string()
+        } else {
+            available.join(", ")
+        };
+        let hint = match format.feature() {
+            Some(feature) => format!(
+                "enable the Cargo feature `{feature}` of heimdall-perf (available now: {available})"
+            ),
+            None => format!(
+                "no compiled-in sink or loaded plugin provides it; load a plugin that does (available now: {available})"
+            ),
+        };
+        Err(PerfError::UnknownFormat {
+            format: format.id().to_string(),
+            hint,
+        })
+    }
+
+    /// Every registered sink, in registration order.
+    pub fn sinks(&self) -> Vec<Arc<dyn ReportSink>> {
+        self.sinks.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Ids of every registered format.
+    pub fn format_ids(&self) -> Vec<String> {
+        self.sinks()
+            .iter()
+            .map(|s| s.format_id().to_string())
+            .collect()
+    }
+
+    /// Sets the factory of the system sampler used by `start_system_metrics`.
+    pub fn set_system_source(&self, factory: SourceFactory) {
+        if let Ok(mut s) = self.system_source.write() {
+            *s = Some(factory);
+        }
+    }
+
+    /// The system sampler factory, if one is registered.
+    pub fn system_source(&self) -> Option<SourceFactory> {
+        self.system_source.read().ok().and_then(|s| s.clone())
+    }
+
+    /// Renders `report` with the sink for `format` into `path`, atomically.
+    pub fn render_to_file(&self, report: &Report, path: &Path, format: &ReportFormat) -> Result<()> {
+        let sink = self.sink(format)?;
+        write_atomic(path, |w| sink.render(report, w)).map_err(|e| match e {
+            AtomicWriteError::Io(e) => e,
+            AtomicWriteError::Render(message) => PerfError::Render {
+                format: sink.format_id().to_string(),
+                session: report.session.name.clone(),
+                message: format!("{message} (while writing `{}`)", path.display()),
+            },
+        })
+    }
+}
+
+/// Why [`write_atomic`] failed.
+#[derive(Debug)]
+pub enum AtomicWriteError {
+    /// Creating, writing or renaming the file failed ([`PerfError::Io`] names the path).
+    Io(PerfError),
+    /// The content callback failed; nothing was written.
+    Render(RenderError),
+}
+
+impl fmt::Display for AtomicWriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AtomicWriteError::Io(e) => e.fmt(f),
+            AtomicWriteError::Render(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for AtomicWriteError {}
+
+/// Writes a file atomically: the content goes to a temporary file in the same folder, is
+/// flushed to disk, then renamed over `path`. If anything fails — the folder is missing,
+/// the disk is full, permission is denied, or `content` returns an error — `path` is left
+/// as it was (whole, or absent) and no temporary file remains.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("r.txt");
+/// heimdall_perf_core::write_atomic(&path, |w| { w.write_all(b"one")?; Ok(()) }).unwrap();
+/// let failed = heimdall_perf_core::write_atomic(&path, |w| {
+///     w.write_all(b"half")?;
+///     Err("render failed".into())
+/// });
+/// assert!(failed.is_err());
+/// assert_eq!(std::fs::read_to_string(&path).unwrap(), "one");
+/// ```
+pub fn write_atomic(
+    path: &Path,
+    content: impl FnOnce(&mut dyn Write) -> std::result::Result<(), RenderError>,
+) -> std::result::Result<(), AtomicWriteError> {
+    let io = |e: std::io::Error| AtomicWriteError::Io(PerfError::io(path, e));
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the path has no file name",
+            ))
+        })?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{file_name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    {
+        let mut w = BufWriter::new(tmp.as_file());
+        content(&mut w).map_err(AtomicWriteError::Render)?;
+        w.flush().map_err(io)?;
+    }
+    tmp.as_file().sync_all().map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Temporary files are private (0600); a report is an ordinary file. Keep the mode of
+        // the file being replaced, if any.
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0o644);
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(io)?;
+    }
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(&'static str, &'static str);
+    impl ReportSink for Fixed {
+        fn format_id(&self) -> &str {
+            self.0
+        }
+        fn file_extension(&self) -> &str {
+            "txt"
+        }
+        fn render(&self, _: &Report, out: &mut dyn Write) -> std::result::Result<(), RenderError> {
+            if self.1 == "fail" {
+                out.write_all(b"partial")?;
+                return Err("boom".into());
+            }
+            out.write_all(self.1.as_bytes())?;
+            Ok(())
+        }
+        fn origin(&self) -> String {
+            format!("test sink {}", self.1)
+        }
+    }
+
+    #[test]
+    fn unknown_format_names_the_feature() {
+        let r = Registry::new();
+        let e = r.sink(&ReportFormat::Html).err().unwrap().to_string();
+        assert!(e.contains("`html`") && e.contains("feature"), "{e}");
+        let e = r.sink(&"openmetrics".into()).err().unwrap().to_string();
+        assert!(e.contains("feature `openmetrics`"), "{e}");
+        let e = r.sink(&"weird".into()).err().unwrap().to_string();
+        assert!(e.contains("plugin"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_format_names_both() {
+        let r = Registry::new();
+        r.register_sink(Arc::new(Fixed("x", "a"))).unwrap();
+        let e = r.register_sink(Arc::new(Fixed("x", "b"))).unwrap_err().to_string();
+        assert!(e.contains("test sink a") && e.contains("test sink b"), "{e}");
+    }
+
+    #[test]
+    fn failed_render_keeps_previous_file_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        let r = Registry::new();
+        r.register_sink(Arc::new(Fixed("good", "hello"))).unwrap();
+        r.register_sink(Arc::new(Fixed("bad", "fail"))).unwrap();
+        let rep = Report::empty("s");
+        r.render_to_file(&rep, &path, &"good".into()).unwrap();
+        let e = r.render_to_file(&rep, &path, &"bad".into()).unwrap_err();
+        assert!(e.to_string().contains("out.txt"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "hello");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn missing_folder_is_an_error_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope").join("out.txt");
+        let e = write_atomic(&path, |w| Ok(w.write_all(b"x")?)).unwrap_err();
+        assert!(e.to_string().contains("nope/out.txt"), "{e}");
+    }
+
+    #[test]
+    fn format_parsing() {
+        assert_eq!("md".parse::<ReportFormat>().unwrap(), ReportFormat::Markdown);
+        assert_eq!(ReportFormat::from("SVG"), ReportFormat::Flamegraph);
+        assert_eq!(ReportFormat::from("folded").feature(), Some("flame"));
+    }
+}
