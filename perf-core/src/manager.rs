@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{PerfError, Result};
 use crate::session::ProfilingSession;
-use crate::sink::{ReportFormat, ReportSink, Registry};
+use crate::sink::{Registry, ReportFormat, ReportSink};
 use crate::util::sanitize_file_name;
 
 /// What [`ProfilingManager::stop_session`] wrote.
@@ -193,7 +193,8 @@ impl ProfilingManager {
     }
 
     fn fresh_dir(&self, name: &str, start_unix_ns: u64) -> Result<PathBuf> {
-        std::fs::create_dir_all(&self.output_dir).map_err(|e| PerfError::io(&self.output_dir, e))?;
+        std::fs::create_dir_all(&self.output_dir)
+            .map_err(|e| PerfError::io(&self.output_dir, e))?;
         let stamp: String = crate::util::rfc3339(start_unix_ns)
             .chars()
             .filter(|c| c.is_ascii_alphanumeric())
@@ -236,8 +237,8 @@ mod tests {
     #[test]
     fn each_stop_gets_a_fresh_folder_and_errors_name_things() {
         let dir = tempfile::tempdir().unwrap();
-        let mut m = ProfilingManager::new(dir.path().join("reports"), Arc::new(Registry::new()))
-            .unwrap();
+        let mut m =
+            ProfilingManager::new(dir.path().join("reports"), Arc::new(Registry::new())).unwrap();
         assert!(matches!(m.stop_session(), Err(PerfError::NoActiveSession)));
         m.start_session("a").unwrap();
         let e = m.start_session("a").unwrap_err().to_string();

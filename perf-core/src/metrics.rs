@@ -250,8 +250,7 @@ pub const THROUGHPUT_CLOCK_RESOLUTION: Duration = Duration::from_millis(5);
 fn coarse_clock_running() -> bool {
     static UPKEEP: OnceLock<bool> = OnceLock::new();
     *UPKEEP.get_or_init(|| {
-        match quanta::Upkeep::new_with_clock(THROUGHPUT_CLOCK_RESOLUTION, clock().clone()).start()
-        {
+        match quanta::Upkeep::new_with_clock(THROUGHPUT_CLOCK_RESOLUTION, clock().clone()).start() {
             Ok(handle) => {
                 // Keep the upkeep thread for the life of the process.
                 std::mem::forget(handle);

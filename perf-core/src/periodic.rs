@@ -334,7 +334,9 @@ mod tests {
 
     #[test]
     fn interval_below_minimum_is_refused() {
-        let e = check_interval(Duration::from_millis(1)).unwrap_err().to_string();
+        let e = check_interval(Duration::from_millis(1))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("sampling interval"), "{e}");
         assert!(check_interval(Duration::from_millis(10)).is_ok());
     }

@@ -303,3 +303,41 @@ pub mod serde_f64 {
         d.deserialize_any(V)
     }
 }
+
+/// Names of the time series the system sampler writes, shared so that sinks can summarise
+/// them without depending on the sampler crate. Per-core and per-interface series use the
+/// prefixes with a suffix (`system.cpu.core.0`, `network.eth0.rx`).
+pub mod series_names {
+    /// Whole-machine CPU usage, `%` (0–100).
+    pub const SYSTEM_CPU_TOTAL: &str = "system.cpu.total";
+    /// Prefix of per-core CPU usage, `%`; the core index follows.
+    pub const SYSTEM_CPU_CORE_PREFIX: &str = "system.cpu.core.";
+    /// Memory in use, `bytes`.
+    pub const SYSTEM_MEMORY_USED: &str = "system.memory.used";
+    /// Memory available, `bytes`.
+    pub const SYSTEM_MEMORY_AVAILABLE: &str = "system.memory.available";
+    /// Total memory, `bytes`.
+    pub const SYSTEM_MEMORY_TOTAL: &str = "system.memory.total";
+    /// Swap in use, `bytes`.
+    pub const SYSTEM_SWAP_USED: &str = "system.swap.used";
+    /// Load average over 1 minute.
+    pub const SYSTEM_LOAD_1: &str = "system.load.1";
+    /// Load average over 5 minutes.
+    pub const SYSTEM_LOAD_5: &str = "system.load.5";
+    /// Load average over 15 minutes.
+    pub const SYSTEM_LOAD_15: &str = "system.load.15";
+    /// This process's CPU usage, `%` of one core (may exceed 100 with several threads).
+    pub const PROCESS_CPU: &str = "process.cpu";
+    /// This process's resident memory, `bytes`.
+    pub const PROCESS_MEMORY_RESIDENT: &str = "process.memory.resident";
+    /// This process's virtual memory, `bytes`.
+    pub const PROCESS_MEMORY_VIRTUAL: &str = "process.memory.virtual";
+    /// This process's thread count.
+    pub const PROCESS_THREADS: &str = "process.threads";
+    /// This process's disk reads, `bytes/s`.
+    pub const PROCESS_DISK_READ: &str = "process.disk.read";
+    /// This process's disk writes, `bytes/s`.
+    pub const PROCESS_DISK_WRITE: &str = "process.disk.write";
+    /// Prefix of per-interface network series: `network.<iface>.rx` / `.tx`, `bytes/s`.
+    pub const NETWORK_PREFIX: &str = "network.";
+}

@@ -16,7 +16,7 @@ use crate::recorder::{self, SessionCore, StopError};
 use crate::report::{
     Diagnostics, MetricReport, Note, Report, SessionInfo, SpanStats, ThreadInfo, SCHEMA_VERSION,
 };
-use crate::sink::{ReportFormat, Registry};
+use crate::sink::{Registry, ReportFormat};
 use crate::stats::{DurationStats, ValueStats};
 
 /// Default interval of `start_system_metrics`.
@@ -170,14 +170,11 @@ impl ProfilingSession {
         let t_ns = measurement
             .timestamp_unix_ns
             .saturating_sub(self.core.start_unix_ns);
-        let slot = self
-            .metric_index
-            .get(&measurement.name)
-            .and_then(|ids| {
-                ids.iter()
-                    .copied()
-                    .find(|&i| self.metrics[i].labels == measurement.labels)
-            });
+        let slot = self.metric_index.get(&measurement.name).and_then(|ids| {
+            ids.iter()
+                .copied()
+                .find(|&i| self.metrics[i].labels == measurement.labels)
+        });
         let i = match slot {
             Some(i) => i,
             None => {
@@ -222,12 +219,12 @@ impl ProfilingSession {
     /// Starts sampling system and process metrics in the background, at the sampling
     /// interval. Needs a system sampler in the registry (the facade's `system` feature).
     pub fn start_system_metrics(&mut self) -> Result<()> {
-        let factory =
-            self.registry
-                .system_source()
-                .ok_or_else(|| PerfError::NoSystemSampler {
-                    session: self.core.name.clone(),
-                })?;
+        let factory = self
+            .registry
+            .system_source()
+            .ok_or_else(|| PerfError::NoSystemSampler {
+                session: self.core.name.clone(),
+            })?;
         let source = factory()?;
         self.start_periodic(source, self.sampling_interval)
     }

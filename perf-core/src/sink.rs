@@ -221,7 +221,12 @@ impl Registry {
     }
 
     /// Renders `report` with the sink for `format` into `path`, atomically.
-    pub fn render_to_file(&self, report: &Report, path: &Path, format: &ReportFormat) -> Result<()> {
+    pub fn render_to_file(
+        &self,
+        report: &Report,
+        path: &Path,
+        format: &ReportFormat,
+    ) -> Result<()> {
         let sink = self.sink(format)?;
         write_atomic(path, |w| sink.render(report, w)).map_err(|e| match e {
             AtomicWriteError::Io(e) => e,
@@ -356,8 +361,14 @@ mod tests {
     fn duplicate_format_names_both() {
         let r = Registry::new();
         r.register_sink(Arc::new(Fixed("x", "a"))).unwrap();
-        let e = r.register_sink(Arc::new(Fixed("x", "b"))).unwrap_err().to_string();
-        assert!(e.contains("test sink a") && e.contains("test sink b"), "{e}");
+        let e = r
+            .register_sink(Arc::new(Fixed("x", "b")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("test sink a") && e.contains("test sink b"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -386,7 +397,10 @@ mod tests {
 
     #[test]
     fn format_parsing() {
-        assert_eq!("md".parse::<ReportFormat>().unwrap(), ReportFormat::Markdown);
+        assert_eq!(
+            "md".parse::<ReportFormat>().unwrap(),
+            ReportFormat::Markdown
+        );
         assert_eq!(ReportFormat::from("SVG"), ReportFormat::Flamegraph);
         assert_eq!(ReportFormat::from("folded").feature(), Some("flame"));
     }

@@ -358,7 +358,9 @@ mod tests {
         let mut values: Vec<u64> = (1..=10_000u64).map(|i| i * 1_000).collect();
         let mut x = 12345u64;
         for i in (1..values.len()).rev() {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             values.swap(i, (x >> 33) as usize % (i + 1));
         }
         let mut s = DurationStats::new();

@@ -1,0 +1,373 @@
+//! Deterministic reports for the tests, golden files and benchmarks of sinks.
+//!
+//! [`sample_report`] is small and fixed (same bytes every time: fixed times, fixed values),
+//! and holds the awkward cases every sink must survive: names with `|`, backticks, newlines
+//! and `<script>`, a NaN and an infinite value, labels, notes with raw HTML.
+//! [`large_report`] is the size a long production session reaches.
+//!
+//! ```
+//! let r = heimdall_perf_core::fixtures::sample_report();
+//! assert_eq!(r.session.name, "line-3 inspection");
+//! assert!(r.span_total(&["frame", "detect", "nms"]).is_some());
+//! ```
+
+use std::collections::BTreeMap;
+
+use crate::measurement::MetricType;
+use crate::periodic::BoundedSeries;
+use crate::report::{
+    series_names as sn, Diagnostics, MetricReport, Note, Report, SessionInfo, SpanStats,
+    ThreadInfo, TimeSeries, TimelineSpan, SCHEMA_VERSION,
+};
+use crate::stats::{DurationStats, ValueStats};
+
+/// Start of the fixture sessions: 2025-11-24T16:00:00Z.
+pub const FIXTURE_START_UNIX_NS: u64 = 1_764_000_000_000_000_000;
+/// A span name that tries to break every format.
+pub const HOSTILE_NAME: &str =
+    "odd | name `with` ticks\nand <script>alert(1)</script> & \"quotes\"";
+
+/// A small deterministic pseudo-random generator (SplitMix64), so fixtures need no crate.
+#[derive(Debug, Clone)]
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    /// A generator from `seed`.
+    pub fn new(seed: u64) -> Self {
+        SplitMix(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A value in `[lo, hi)`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo).max(1)
+    }
+}
+
+struct PathSpec {
+    thread: usize,
+    path: Vec<String>,
+    count: u64,
+    /// Typical duration, ns.
+    typical: u64,
+}
+
+fn build_spans(
+    threads: &[ThreadInfo],
+    specs: &[PathSpec],
+    rng: &mut SplitMix,
+) -> (Vec<SpanStats>, Vec<SpanStats>) {
+    let stats: Vec<DurationStats> = specs
+        .iter()
+        .map(|p| {
+            let mut s = DurationStats::new();
+            for _ in 0..p.count {
+                s.record(p.typical / 2 + rng.range(0, p.typical));
+            }
+            s
+        })
+        .collect();
+    let child_total = |i: usize| -> u64 {
+        let p = &specs[i];
+        specs
+            .iter()
+            .zip(&stats)
+            .filter(|(c, _)| {
+                c.thread == p.thread
+                    && c.path.len() == p.path.len() + 1
+                    && c.path.starts_with(&p.path)
+            })
+            .map(|(_, s)| s.total())
+            .sum()
+    };
+    let span = |i: usize, thread: Option<&ThreadInfo>| {
+        let s = &stats[i];
+        SpanStats {
+            thread_id: thread.map(|t| t.id),
+            thread: thread.map(|t| t.name.clone()),
+            path: specs[i].path.clone(),
+            count: s.count(),
+            total_ns: s.total(),
+            self_ns: s.total().saturating_sub(child_total(i)),
+            duration: s.summary(),
+            histogram: s.buckets(256),
+        }
+    };
+    let spans: Vec<SpanStats> = (0..specs.len())
+        .map(|i| span(i, Some(&threads[specs[i].thread])))
+        .collect();
+    // Paths are distinct across threads in the fixtures, so totals are the same figures.
+    let mut totals: Vec<SpanStats> = (0..specs.len()).map(|i| span(i, None)).collect();
+    totals.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.path.cmp(&b.path)));
+    (spans, totals)
+}
+
+fn series(
+    name: &str,
+    unit: &str,
+    source: &str,
+    samples: u64,
+    period_ns: u64,
+    f: impl Fn(u64) -> f64,
+) -> TimeSeries {
+    let mut s = BoundedSeries::new(crate::periodic::SERIES_CAPACITY);
+    for i in 0..samples {
+        s.push(i * period_ns, f(i));
+    }
+    TimeSeries {
+        name: name.to_string(),
+        unit: unit.to_string(),
+        source: source.to_string(),
+        points: s.points().to_vec(),
+    }
+}
+
+fn metric(
+    name: &str,
+    metric_type: MetricType,
+    unit: &str,
+    values: &[f64],
+    period_ns: u64,
+) -> MetricReport {
+    let mut stats = ValueStats::new();
+    let mut s = BoundedSeries::new(1024);
+    for (i, &v) in values.iter().enumerate() {
+        stats.record(v);
+        s.push(i as u64 * period_ns, v);
+    }
+    MetricReport {
+        name: name.to_string(),
+        metric_type,
+        unit: unit.to_string(),
+        labels: BTreeMap::new(),
+        last: values.last().copied().unwrap_or(f64::NAN),
+        non_finite: stats.non_finite(),
+        summary: stats.summary(),
+        points: s.points().to_vec(),
+    }
+}
+
+fn session(name: &str, duration_ns: u64) -> SessionInfo {
+    SessionInfo {
+        name: name.to_string(),
+        host: "inspection-01".to_string(),
+        pid: 4242,
+        start_unix_ns: FIXTURE_START_UNIX_NS,
+        started_at: crate::util::rfc3339(FIXTURE_START_UNIX_NS),
+        duration_ns,
+        active: false,
+    }
+}
+
+/// A small, fixed report of a 10-second session: a camera thread and a processing thread
+/// (frame → preprocess / detect → nms / decide), metrics, system series, notes.
+pub fn sample_report() -> Report {
+    let mut rng = SplitMix::new(7);
+    let threads = vec![
+        ThreadInfo {
+            id: 1,
+            name: "camera".into(),
+        },
+        ThreadInfo {
+            id: 2,
+            name: "processing".into(),
+        },
+    ];
+    let p = |thread: usize, path: &[&str], count: u64, typical: u64| PathSpec {
+        thread,
+        path: path.iter().map(|s| s.to_string()).collect(),
+        count,
+        typical,
+    };
+    let specs = vec![
+        p(0, &["capture"], 600, 2_000_000),
+        p(1, &["frame"], 600, 14_000_000),
+        p(1, &["frame", "preprocess"], 600, 2_000_000),
+        p(1, &["frame", "detect"], 600, 8_000_000),
+        p(1, &["frame", "detect", "nms"], 600, 1_000_000),
+        p(1, &["frame", "decide"], 600, 500_000),
+        p(1, &["frame", HOSTILE_NAME], 12, 300_000),
+    ];
+    let (spans, span_totals) = build_spans(&threads, &specs, &mut rng);
+    let second = 1_000_000_000u64;
+    let fps: Vec<f64> = (0..100).map(|i| 58.0 + (i % 5) as f64 * 0.5).collect();
+    let latency: Vec<f64> = (0..100).map(|i| 12.0 + (i % 7) as f64).collect();
+    let mut odd = metric(
+        "sensor | temp",
+        MetricType::Custom("temperature".into()),
+        "°C",
+        &[41.5, f64::INFINITY, 42.0, f64::NAN],
+        second,
+    );
+    odd.labels.insert("camera".into(), "cam-2 `left`".into());
+    let timeline = (0..8u64)
+        .map(|i| TimelineSpan {
+            span: 1 + (i as usize % 3),
+            start_ns: i * 16_666_667,
+            duration_ns: 1_000_000 + i * 100_000,
+        })
+        .collect();
+    Report {
+        schema_version: SCHEMA_VERSION,
+        crate_version: "0.1.0".to_string(),
+        session: session("line-3 inspection", 10 * second),
+        threads,
+        spans,
+        span_totals,
+        metrics: vec![
+            metric("fps", MetricType::Throughput, "fps", &fps, second / 10),
+            metric("frame_latency", MetricType::Latency, "ms", &latency, second / 10),
+            odd,
+        ],
+        series: vec![
+            series(sn::SYSTEM_CPU_TOTAL, "%", "system", 10, second, |i| 20.0 + (i * 7 % 30) as f64),
+            series(sn::SYSTEM_MEMORY_USED, "bytes", "system", 10, second, |i| 4.0e9 + i as f64 * 1.0e7),
+            series(sn::SYSTEM_MEMORY_TOTAL, "bytes", "system", 10, second, |_| 16.0e9),
+            series(sn::PROCESS_CPU, "%", "system", 10, second, |i| 80.0 + (i % 3) as f64 * 10.0),
+            series(sn::PROCESS_MEMORY_RESIDENT, "bytes", "system", 10, second, |i| 3.0e8 + i as f64 * 1.0e6),
+        ],
+        notes: vec![
+            Note {
+                t_ns: 2 * second,
+                text: "## Observations\n\nDetection is **slow** on `cam-2` (see *detect*).\n\n| a | b |\n|---|---|\n| 1 | 2 |".into(),
+            },
+            Note {
+                t_ns: 9 * second,
+                text: "<script>alert('note')</script> raw <b>html</b> must not pass".into(),
+            },
+        ],
+        timeline,
+        diagnostics: Diagnostics {
+            timeline_capacity: crate::recorder::TIMELINE_CAPACITY as u64,
+            ..Diagnostics::default()
+        },
+    }
+}
+
+/// A large report: `paths` span paths over 4 threads (up to 4 levels deep), `hours` of 1 Hz
+/// samples in 10 system series (downsampled as a session would), and `metrics` metrics.
+/// `large_report(1000, 24, 100)` is the size the benchmarks use.
+pub fn large_report(paths: usize, hours: u64, metrics: usize) -> Report {
+    let mut rng = SplitMix::new(42);
+    let threads: Vec<ThreadInfo> = (0..4)
+        .map(|i| ThreadInfo {
+            id: i + 1,
+            name: format!("worker-{i}"),
+        })
+        .collect();
+    let mut specs: Vec<PathSpec> = Vec::with_capacity(paths);
+    for i in 0..paths {
+        let thread = i % 4;
+        let mut path = vec![format!("stage_{}", i / 4 % 10)];
+        let mut k = i / 40;
+        while k > 0 && path.len() < 4 {
+            path.push(format!("step_{}", k % 10));
+            k /= 10;
+        }
+        path.push(format!("op_{i}"));
+        specs.push(PathSpec {
+            thread,
+            path,
+            count: 20 + (i as u64 % 50),
+            typical: 10_000 + i as u64 * 1_000,
+        });
+    }
+    let (spans, span_totals) = build_spans(&threads, &specs, &mut rng);
+    let second = 1_000_000_000u64;
+    let samples = hours * 3600;
+    let names = [
+        (sn::SYSTEM_CPU_TOTAL, "%"),
+        ("system.cpu.core.0", "%"),
+        ("system.cpu.core.1", "%"),
+        (sn::SYSTEM_MEMORY_USED, "bytes"),
+        (sn::SYSTEM_MEMORY_AVAILABLE, "bytes"),
+        (sn::SYSTEM_LOAD_1, ""),
+        (sn::PROCESS_CPU, "%"),
+        (sn::PROCESS_MEMORY_RESIDENT, "bytes"),
+        (sn::PROCESS_THREADS, "threads"),
+        (sn::PROCESS_DISK_WRITE, "bytes/s"),
+    ];
+    let series_list = names
+        .iter()
+        .enumerate()
+        .map(|(k, (n, u))| {
+            series(n, u, "system", samples, second, |i| {
+                ((i * (k as u64 + 3)) % 100) as f64
+            })
+        })
+        .collect();
+    let metric_list = (0..metrics)
+        .map(|m| {
+            let values: Vec<f64> = (0..2000)
+                .map(|i| ((i * (m + 1)) % 997) as f64 / 10.0)
+                .collect();
+            metric(
+                &format!("metric_{m}"),
+                MetricType::Gauge,
+                "units",
+                &values,
+                second,
+            )
+        })
+        .collect();
+    let span_count = spans.len();
+    Report {
+        schema_version: SCHEMA_VERSION,
+        crate_version: "0.1.0".to_string(),
+        session: session("large", samples * second),
+        threads,
+        spans,
+        span_totals,
+        metrics: metric_list,
+        series: series_list,
+        notes: vec![Note {
+            t_ns: 0,
+            text: "Large fixture.".into(),
+        }],
+        timeline: (0..crate::recorder::TIMELINE_CAPACITY as u64)
+            .map(|i| TimelineSpan {
+                span: i as usize % span_count.max(1),
+                start_ns: i * 1_000_000,
+                duration_ns: 500_000,
+            })
+            .collect(),
+        diagnostics: Diagnostics {
+            timeline_capacity: crate::recorder::TIMELINE_CAPACITY as u64,
+            ..Diagnostics::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixtures_are_deterministic_and_consistent() {
+        assert_eq!(sample_report(), sample_report());
+        let r = sample_report();
+        let frame = r.span_total(&["frame"]).unwrap();
+        let children: u64 = r
+            .span_totals
+            .iter()
+            .filter(|s| s.path.len() == 2 && s.path[0] == "frame")
+            .map(|s| s.total_ns)
+            .sum();
+        assert_eq!(frame.self_ns, frame.total_ns.saturating_sub(children));
+        let big = large_report(1000, 24, 100);
+        assert_eq!(big.spans.len(), 1000);
+        assert_eq!(big.metrics.len(), 100);
+        assert!(big
+            .series
+            .iter()
+            .all(|s| s.points.len() <= crate::periodic::SERIES_CAPACITY));
+    }
+}

@@ -1,0 +1,1 @@
+//! Flamegraphs and folded stacks from heimdall-perf span trees (inferno).

@@ -1,0 +1,1 @@
+//! Self-contained HTML report sink of heimdall-perf (askama templates).

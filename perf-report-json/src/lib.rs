@@ -1,0 +1,1 @@
+//! JSON report sink of heimdall-perf (lossless), and reading saved reports back.

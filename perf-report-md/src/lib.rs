@@ -1,0 +1,1 @@
+//! GitHub-flavoured Markdown report sink of heimdall-perf.

@@ -1,0 +1,1 @@
+//! System and process metrics sampler for heimdall-perf (sysinfo).
