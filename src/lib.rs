@@ -1,1 +1,82 @@
-pub fn y() {}
+//! # heimdall_perf
+//!
+//! Performance analysis for Heimdall Vision: profiling sessions, timings and lock-free spans,
+//! counters, timers and throughput meters, system metrics, and reports in several formats
+//! (JSON, Markdown, HTML, flamegraphs, and drop-in plugins).
+//!
+//! This facade is the API of the spec: [`init`] gives a [`ProfilingManager`] with every
+//! compiled-in report format and sampler registered; sessions are `Arc<Mutex<…>>` so any
+//! thread can record into them; [`scope!`] records a span without taking any lock.
+//!
+//! ```
+//! use heimdall_perf::{init, scope, MetricType};
+//! use heimdall_perf::metrics::MetricCounter;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let manager = init(dir.path())?;
+//! let session = manager.lock().unwrap().start_session("line-3")?;
+//!
+//! // The spec's API: explicit timings on the shared session.
+//! session.lock().unwrap().start_timing("frame");
+//! {
+//!     // The fast path: no lock, about two clock reads.
+//!     let _detect = scope!("detect");
+//! }
+//! let frame = session.lock().unwrap().stop_timing("frame")?;
+//!
+//! let mut fps = MetricCounter::new("fps", MetricType::Throughput, "fps", 100);
+//! fps.set(59.9);
+//! session.lock().unwrap().add_measurement(fps.to_measurement());
+//!
+//! let report = session.lock().unwrap().report();
+//! assert_eq!(report.span_total(&["frame", "detect"]).unwrap().count, 1);
+//! assert!(frame >= std::time::Duration::ZERO);
+//! manager.lock().unwrap().stop_session()?;
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+pub use heimdall_perf_core as core;
+pub use heimdall_perf_core::{
+    is_recording, scope, Measurement, MetricType, PerfError, PeriodicSource, ProfilingManager,
+    ProfilingSession, Registry, Report, Result, Samples, SavedSession, ScopeGuard,
+};
+
+/// Counters, timers and throughput meters.
+pub mod metrics {
+    pub use heimdall_perf_core::metrics::*;
+    pub use heimdall_perf_core::stats::{DurationStats, Summary, ValueStats};
+}
+
+/// Report formats, the report model and sinks.
+pub mod reports {
+    pub use heimdall_perf_core::report::*;
+    pub use heimdall_perf_core::sink::{
+        write_atomic, AtomicWriteError, Registry, RenderError, ReportFormat, ReportSink,
+    };
+}
+
+/// A registry holding every report sink and sampler compiled in through Cargo features.
+pub fn default_registry() -> Result<Arc<Registry>> {
+    let registry = Arc::new(Registry::new());
+    register_builtin(&registry)?;
+    Ok(registry)
+}
+
+#[allow(unused_variables)]
+fn register_builtin(registry: &Registry) -> Result<()> {
+    Ok(())
+}
+
+/// Creates the report directory `dir` (if missing) and a [`ProfilingManager`] that writes
+/// there, with every compiled-in report format and sampler registered.
+pub fn init(dir: impl AsRef<Path>) -> Result<Arc<Mutex<ProfilingManager>>> {
+    let registry = default_registry()?;
+    let manager = ProfilingManager::new(dir.as_ref(), registry)?;
+    Ok(Arc::new(Mutex::new(manager)))
+}

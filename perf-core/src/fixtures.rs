@@ -353,7 +353,10 @@ mod tests {
     #[test]
     fn fixtures_are_deterministic_and_consistent() {
         // Debug text, since NaN != NaN.
-        assert_eq!(format!("{:?}", sample_report()), format!("{:?}", sample_report()));
+        assert_eq!(
+            format!("{:?}", sample_report()),
+            format!("{:?}", sample_report())
+        );
         let r = sample_report();
         let frame = r.span_total(&["frame"]).unwrap();
         let children: u64 = r

@@ -309,6 +309,10 @@ impl ProfilingSession {
         let mut spans: Vec<(usize, SpanStats)> = Vec::with_capacity(paths.len());
         let mut totals: BTreeMap<Vec<u32>, (DurationStats, u64)> = BTreeMap::new();
         for (i, p) in paths.iter().enumerate() {
+            if p.stats.count() == 0 {
+                // Entered but never completed yet (still open): nothing to report.
+                continue;
+            }
             let thread = threads.get(p.lane as usize);
             spans.push((
                 i,
@@ -330,7 +334,7 @@ impl ProfilingSession {
             e.1 = e.1.saturating_add(p.self_ns);
         }
         spans.sort_by(|(_, a), (_, b)| (a.thread_id, &a.path).cmp(&(b.thread_id, &b.path)));
-        let mut remap = vec![0usize; spans.len()];
+        let mut remap = vec![0usize; paths.len()];
         for (new, (old, _)) in spans.iter().enumerate() {
             remap[*old] = new;
         }

@@ -1,0 +1,297 @@
+//! Public behaviour of the recording engine: span paths, self times, exact counts under
+//! concurrency, error cases, current-session switching.
+//!
+//! `scope!` records into the process-wide current session, so the tests of this binary take
+//! a lock to run one at a time.
+
+use std::sync::{Arc, Barrier, Mutex, MutexGuard};
+use std::time::Duration;
+
+use heimdall_perf_core::{scope, PerfError, ProfilingSession, Report};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn thread_span<'a>(
+    r: &'a Report,
+    thread: &str,
+    path: &[&str],
+) -> &'a heimdall_perf_core::report::SpanStats {
+    r.spans
+        .iter()
+        .find(|s| {
+            s.thread.as_deref() == Some(thread)
+                && s.path.iter().map(String::as_str).eq(path.iter().copied())
+        })
+        .unwrap_or_else(|| panic!("no span {path:?} on thread {thread}: {:#?}", r.spans))
+}
+
+const MS: u64 = 1_000_000;
+
+#[test]
+fn nested_timings_on_two_threads_give_paths_and_self_times() {
+    let _g = serial();
+    let session = Arc::new(Mutex::new(ProfilingSession::new("nested")));
+    let barrier = Arc::new(Barrier::new(2));
+    let handles: Vec<_> = ["cam-a", "cam-b"]
+        .into_iter()
+        .map(|name| {
+            let session = Arc::clone(&session);
+            let barrier = Arc::clone(&barrier);
+            std::thread::Builder::new()
+                .name(name.to_string())
+                .spawn(move || {
+                    barrier.wait();
+                    for _ in 0..3 {
+                        session.lock().unwrap().start_timing("frame");
+                        std::thread::sleep(Duration::from_millis(4));
+                        session.lock().unwrap().start_timing("detect");
+                        std::thread::sleep(Duration::from_millis(8));
+                        let d = session.lock().unwrap().stop_timing("detect").unwrap();
+                        assert!(d >= Duration::from_millis(8));
+                        std::thread::sleep(Duration::from_millis(2));
+                        session.lock().unwrap().stop_timing("frame").unwrap();
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let r = session.lock().unwrap().report();
+    assert_eq!(r.threads.len(), 2, "{:?}", r.threads);
+    for t in ["cam-a", "cam-b"] {
+        let frame = thread_span(&r, t, &["frame"]);
+        let detect = thread_span(&r, t, &["frame", "detect"]);
+        assert_eq!(frame.count, 3);
+        assert_eq!(detect.count, 3);
+        // Self time is exactly total minus the children's total.
+        assert_eq!(frame.self_ns, frame.total_ns - detect.total_ns);
+        assert_eq!(detect.self_ns, detect.total_ns);
+        // 3 × (4 + 2) ms outside detect, 3 × 8 ms inside; sleeps only overshoot.
+        assert!(frame.self_ns >= 18 * MS, "{}", frame.self_ns);
+        assert!(frame.self_ns < 18 * MS + 60 * MS, "{}", frame.self_ns);
+        assert!(detect.total_ns >= 24 * MS, "{}", detect.total_ns);
+        assert!(detect.duration.min >= 8.0 * MS as f64);
+    }
+    let totals = r.span_total(&["frame", "detect"]).unwrap();
+    assert_eq!(totals.count, 6);
+    assert_eq!(totals.thread, None);
+}
+
+#[test]
+fn scope_from_four_threads_loses_no_span() {
+    let _g = serial();
+    let mut session = ProfilingSession::new("concurrent");
+    const N: u64 = 100_000;
+    let barrier = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let barrier = Arc::clone(&barrier);
+            std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || {
+                    barrier.wait();
+                    for k in 0..N {
+                        let _outer = scope!("outer");
+                        if k % 2 == 0 {
+                            let _inner = scope!("inner");
+                        }
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    session.stop();
+    let r = session.report();
+    assert_eq!(r.span_total(&["outer"]).unwrap().count, 4 * N);
+    assert_eq!(r.span_total(&["outer", "inner"]).unwrap().count, 2 * N);
+    for i in 0..4 {
+        let t = format!("worker-{i}");
+        assert_eq!(thread_span(&r, &t, &["outer"]).count, N);
+        assert_eq!(thread_span(&r, &t, &["outer", "inner"]).count, N / 2);
+    }
+    assert_eq!(r.span_count(), 6 * N);
+    assert_eq!(r.diagnostics.misnested_exits, 0);
+    assert_eq!(r.diagnostics.open_spans, 0);
+    assert!(r.timeline.len() as u64 <= r.diagnostics.timeline_capacity);
+}
+
+#[test]
+fn scope_and_timings_share_one_tree() {
+    let _g = serial();
+    let mut session = ProfilingSession::new("mixed");
+    session.start_timing("frame");
+    {
+        let _d = scope!("detect");
+        session.start_timing("nms");
+        session.stop_timing("nms").unwrap();
+    }
+    session.stop_timing("frame").unwrap();
+    let r = session.report();
+    assert_eq!(r.span_total(&["frame", "detect", "nms"]).unwrap().count, 1);
+    assert_eq!(r.span_total(&["frame", "detect"]).unwrap().count, 1);
+}
+
+#[test]
+fn stopping_wrong_timings_is_an_error_and_loses_nothing() {
+    let _g = serial();
+    let mut s = ProfilingSession::new("errors");
+    let e = s.stop_timing("never").unwrap_err();
+    assert!(matches!(e, PerfError::TimingNotStarted { .. }));
+    assert!(
+        e.to_string().contains("`never`") && e.to_string().contains("`errors`"),
+        "{e}"
+    );
+
+    s.start_timing("outer");
+    s.start_timing("inner");
+    let e = s.stop_timing("outer").unwrap_err();
+    assert!(matches!(e, PerfError::TimingOutOfOrder { .. }), "{e}");
+    assert!(e.to_string().contains("`inner`"), "{e}");
+    // Still open and still nested: stop them in order.
+    s.stop_timing("inner").unwrap();
+    s.stop_timing("outer").unwrap();
+
+    s.start_timing("t");
+    let guard = scope!("inside");
+    let e = s.stop_timing("t").unwrap_err();
+    assert!(e.to_string().contains("scope!"), "{e}");
+    drop(guard);
+    s.stop_timing("t").unwrap();
+
+    // Stopping on another thread than the one that started is refused.
+    s.start_timing("cross");
+    let s = Arc::new(Mutex::new(s));
+    let s2 = Arc::clone(&s);
+    let e = std::thread::spawn(move || s2.lock().unwrap().stop_timing("cross"))
+        .join()
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(e, PerfError::TimingNotStarted { .. }), "{e}");
+    s.lock().unwrap().stop_timing("cross").unwrap();
+
+    let r = s.lock().unwrap().report();
+    assert_eq!(r.span_total(&["outer", "inner"]).unwrap().count, 1);
+    assert_eq!(r.span_total(&["outer"]).unwrap().count, 1);
+    assert_eq!(r.span_total(&["t", "inside"]).unwrap().count, 1);
+    assert_eq!(r.span_total(&["cross"]).unwrap().count, 1);
+    assert_eq!(r.diagnostics.misnested_exits, 0);
+}
+
+#[test]
+fn recursion_closes_the_innermost() {
+    let _g = serial();
+    let mut s = ProfilingSession::new("recursion");
+    s.start_timing("f");
+    s.start_timing("f");
+    s.stop_timing("f").unwrap();
+    s.stop_timing("f").unwrap();
+    assert!(s.stop_timing("f").is_err());
+    let r = s.report();
+    assert_eq!(r.span_total(&["f", "f"]).unwrap().count, 1);
+    assert_eq!(r.span_total(&["f"]).unwrap().count, 1);
+}
+
+#[test]
+fn scope_goes_to_the_most_recent_active_session() {
+    let _g = serial();
+    let mut a = ProfilingSession::new("a");
+    {
+        let _s = scope!("in_a");
+    }
+    let mut b = ProfilingSession::new("b");
+    {
+        let _s = scope!("in_b");
+    }
+    b.stop();
+    {
+        let _s = scope!("in_a_again");
+    }
+    a.stop();
+    assert!(!heimdall_perf_core::is_recording());
+    {
+        let s = scope!("nowhere");
+        assert!(!s.is_recording());
+    }
+    let ra = a.report();
+    let rb = b.report();
+    assert!(ra.span_total(&["in_a"]).is_some());
+    assert!(ra.span_total(&["in_a_again"]).is_some());
+    assert!(ra.span_total(&["in_b"]).is_none());
+    assert!(rb.span_total(&["in_b"]).is_some());
+    assert_eq!(rb.span_count(), 1);
+}
+
+#[test]
+fn a_scope_that_ends_closes_timings_opened_inside_it() {
+    let _g = serial();
+    let mut s = ProfilingSession::new("orphans");
+    {
+        let _g = scope!("stage");
+        s.start_timing("forgotten");
+    }
+    let e = s.stop_timing("forgotten").unwrap_err();
+    assert!(matches!(e, PerfError::TimingNotStarted { .. }), "{e}");
+    let r = s.report();
+    assert_eq!(r.span_total(&["stage", "forgotten"]).unwrap().count, 1);
+    assert_eq!(r.span_total(&["stage"]).unwrap().count, 1);
+    assert_eq!(r.diagnostics.open_spans, 0);
+}
+
+#[test]
+fn spans_of_exited_threads_are_kept() {
+    let _g = serial();
+    let s = ProfilingSession::new("exited");
+    for i in 0..8 {
+        std::thread::spawn(move || {
+            for _ in 0..1000 + i {
+                let _x = scope!("short_lived");
+            }
+        })
+        .join()
+        .unwrap();
+    }
+    let r = s.report();
+    assert_eq!(
+        r.span_total(&["short_lived"]).unwrap().count,
+        (0..8).map(|i| 1000 + i).sum::<u64>()
+    );
+    assert_eq!(r.threads.len(), 8);
+}
+
+#[test]
+fn distinct_paths_are_bounded() {
+    let _g = serial();
+    let mut s = ProfilingSession::new("many names");
+    let limit = heimdall_perf_core::recorder::MAX_PATHS;
+    for i in 0..limit + 50 {
+        let name = format!("dynamic_{i}");
+        s.start_timing(&name);
+        s.stop_timing(&name).unwrap();
+    }
+    let r = s.report();
+    assert_eq!(r.spans.len(), limit + 1);
+    assert_eq!(r.diagnostics.overflowed_spans, 50);
+    assert_eq!(r.span_total(&["<overflow>"]).unwrap().count, 50);
+    assert_eq!(r.span_count(), (limit + 50) as u64);
+}
+
+#[test]
+fn open_spans_are_counted_not_reported() {
+    let _g = serial();
+    let mut s = ProfilingSession::new("open");
+    s.start_timing("running");
+    let r = s.report();
+    assert_eq!(r.diagnostics.open_spans, 1);
+    assert!(r.span_total(&["running"]).is_none());
+    s.stop_timing("running").unwrap();
+    assert_eq!(s.report().span_total(&["running"]).unwrap().count, 1);
+}
