@@ -80,3 +80,8 @@ pub fn init(dir: impl AsRef<Path>) -> Result<Arc<Mutex<ProfilingManager>>> {
     let manager = ProfilingManager::new(dir.as_ref(), registry)?;
     Ok(Arc::new(Mutex::new(manager)))
 }
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

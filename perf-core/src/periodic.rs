@@ -97,9 +97,9 @@ impl BoundedSeries {
 
     /// Adds a sample taken at `t_ns`. Non-finite values are kept as `last` only.
     pub fn push(&mut self, t_ns: u64, value: f64) {
-        if self.width_ns > 0 {
+        if let Some(bucket) = t_ns.checked_div(self.width_ns) {
             if let Some(last) = self.points.last_mut() {
-                if t_ns / self.width_ns == last.t_ns / self.width_ns {
+                if bucket == last.t_ns / self.width_ns {
                     merge_point(
                         last,
                         &SeriesPoint {
@@ -115,11 +115,9 @@ impl BoundedSeries {
                 }
             }
         }
-        let t = if self.width_ns > 0 {
-            t_ns / self.width_ns * self.width_ns
-        } else {
-            t_ns
-        };
+        let t = t_ns
+            .checked_div(self.width_ns)
+            .map_or(t_ns, |b| b * self.width_ns);
         self.points.push(SeriesPoint {
             t_ns: t,
             count: 1,

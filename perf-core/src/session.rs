@@ -453,13 +453,10 @@ fn spawn_drain(core: &Arc<SessionCore>) -> Option<(mpsc::Sender<()>, JoinHandle<
     let weak = Arc::downgrade(core);
     let handle = std::thread::Builder::new()
         .name(format!("heimdall-perf-aggregator-{}", core.id))
-        .spawn(move || loop {
-            match rx.recv_timeout(recorder::DRAIN_INTERVAL) {
-                Err(RecvTimeoutError::Timeout) => {
-                    let Some(core) = weak.upgrade() else { break };
-                    drop(core.drain());
-                }
-                _ => break,
+        .spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(recorder::DRAIN_INTERVAL) {
+                let Some(core) = weak.upgrade() else { break };
+                drop(core.drain());
             }
         })
         // Without the thread, lanes still drain themselves when they fill up, and on every

@@ -281,8 +281,10 @@ impl ValueStats {
         self.moments.add(v);
         self.min = self.min.min(v);
         self.max = self.max.max(v);
-        // `as` saturates: huge magnitudes land in the top bucket instead of failing.
-        let scaled = (v.abs() * VALUE_SCALE).round() as u64;
+        // Rounded to the nearest thousandth (`+ 0.5` then truncation: `f64::round` is a
+        // library call on baseline x86-64). `as` saturates: huge magnitudes land in the top
+        // bucket instead of failing.
+        let scaled = (v.abs() * VALUE_SCALE + 0.5) as u64;
         if v < 0.0 {
             let _ = self.neg.record(scaled);
         } else {

@@ -1,0 +1,167 @@
+//! The recording hot path, side by side with its peers in the same run:
+//! `scope!` against puffin's `profile_scope!`, the spec's lock/start_timing … lock/stop_timing
+//! pair against a naive `Mutex<HashMap<String, Instant>>`, and the raw clock reads both rest on.
+//!
+//! `cargo bench --bench recording`
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use heimdall_perf::metrics::{MetricCounter, ThroughputMeter};
+use heimdall_perf::{scope, MetricType, ProfilingSession};
+
+/// Times `iters` calls of `f` in chunks, running `between` (untimed) after each chunk, so
+/// that profilers that buffer per frame can flush as they would in a real loop.
+fn chunked(iters: u64, mut f: impl FnMut(), mut between: impl FnMut()) -> Duration {
+    const CHUNK: u64 = 50_000;
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(CHUNK);
+        let t = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        total += t.elapsed();
+        between();
+        left -= n;
+    }
+    total
+}
+
+fn spans(c: &mut Criterion) {
+    let mut g = c.benchmark_group("span");
+
+    // Baselines: the clock reads a span needs.
+    let clock = quanta::Clock::new();
+    g.bench_function("baseline: 2 TSC reads (quanta raw)", |b| {
+        b.iter(|| {
+            let a = clock.raw();
+            let z = clock.raw();
+            black_box((a, z))
+        })
+    });
+    g.bench_function("baseline: 2 Instant::now", |b| {
+        b.iter(|| {
+            let a = Instant::now();
+            let z = Instant::now();
+            black_box((a, z))
+        })
+    });
+
+    // puffin's scope, flushed once per 50k scopes (a frame) outside the timing.
+    puffin::set_scopes_on(true);
+    g.bench_function("peer: puffin profile_scope!", |b| {
+        b.iter_custom(|iters| {
+            chunked(
+                iters,
+                || {
+                    puffin::profile_scope!("bench");
+                    black_box(());
+                },
+                || puffin::GlobalProfiler::lock().new_frame(),
+            )
+        })
+    });
+    puffin::set_scopes_on(false);
+
+    // Ours, recording into a live session.
+    let session = ProfilingSession::new("bench");
+    g.bench_function("heimdall scope!", |b| {
+        b.iter_custom(|iters| {
+            chunked(
+                iters,
+                || {
+                    let _s = scope!("bench");
+                    black_box(());
+                },
+                || {},
+            )
+        })
+    });
+    drop(session);
+    assert!(!heimdall_perf::is_recording());
+    g.bench_function("heimdall scope! (no active session)", |b| {
+        b.iter(|| {
+            let _s = scope!("bench");
+            black_box(());
+        })
+    });
+
+    // The spec's API: two locks of the shared session around start/stop.
+    let session = Arc::new(Mutex::new(ProfilingSession::new("bench-pair")));
+    g.bench_function(
+        "heimdall spec pair (lock+start_timing, lock+stop_timing)",
+        |b| {
+            b.iter(|| {
+                session.lock().unwrap().start_timing("bench");
+                black_box(session.lock().unwrap().stop_timing("bench").unwrap())
+            })
+        },
+    );
+    {
+        let mut s = session.lock().unwrap();
+        g.bench_function("heimdall start_timing+stop_timing (no locks)", |b| {
+            b.iter(|| {
+                s.start_timing("bench");
+                black_box(s.stop_timing("bench").unwrap())
+            })
+        });
+    }
+    let m = Mutex::new(0u64);
+    g.bench_function("baseline: 2 std Mutex lock/unlock", |b| {
+        b.iter(|| {
+            *m.lock().unwrap() += 1;
+            *m.lock().unwrap() += 1;
+        })
+    });
+    drop(session);
+    let naive: Mutex<HashMap<String, Instant>> = Mutex::new(HashMap::new());
+    g.bench_function("peer: naive Mutex<HashMap<String, Instant>> pair", |b| {
+        b.iter(|| {
+            naive
+                .lock()
+                .unwrap()
+                .insert("bench".to_string(), Instant::now());
+            let start = naive.lock().unwrap().remove("bench").unwrap();
+            black_box(start.elapsed())
+        })
+    });
+    g.finish();
+}
+
+fn meters(c: &mut Criterion) {
+    let mut g = c.benchmark_group("meter");
+    let mut counter = MetricCounter::new("fps", MetricType::Throughput, "fps", 100);
+    let mut v = 0.0f64;
+    g.bench_function("MetricCounter::set", |b| {
+        b.iter(|| {
+            v += 0.25;
+            if v > 120.0 {
+                v = 0.0;
+            }
+            counter.set(black_box(v));
+        })
+    });
+    let mut meter = ThroughputMeter::new("frames", Duration::from_secs(1));
+    g.bench_function("ThroughputMeter::tick", |b| b.iter(|| meter.tick()));
+    let mut plain = 0u64;
+    g.bench_function("baseline: u64 increment", |b| {
+        b.iter(|| {
+            plain = black_box(plain) + 1;
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = spans, meters
+}
+criterion_main!(benches);
