@@ -102,6 +102,22 @@ pub enum PerfError {
         /// What the sink reported.
         message: String,
     },
+    /// A report plugin could not be loaded or refused to work.
+    #[error("plugin `{path}`: {message}")]
+    Plugin {
+        /// The plugin's path.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A feature needed for this call is not compiled in.
+    #[error("{what} needs the Cargo feature `{feature}` of heimdall-perf")]
+    FeatureDisabled {
+        /// What was asked for.
+        what: String,
+        /// The feature to enable.
+        feature: String,
+    },
     /// A mutex was poisoned by a panic in another thread.
     #[error("{0} is unusable: a thread panicked while holding its lock")]
     Poisoned(String),

@@ -80,6 +80,13 @@ impl ProfilingManager {
         self.registry.register_sink(sink)
     }
 
+    /// Loads the report plugin (a shared library) at `path` and registers its format for
+    /// every session of this manager. Needs the facade's `plugins` feature; a bad plugin is
+    /// refused with an error naming it, and the manager goes on.
+    pub fn load_plugin(&self, path: impl AsRef<Path>) -> Result<Arc<dyn ReportSink>> {
+        self.registry.load_plugin(path.as_ref())
+    }
+
     /// Chooses which formats `stop_session` writes (default: every registered format).
     pub fn set_report_formats(&mut self, formats: Vec<ReportFormat>) {
         self.formats = Some(formats);

@@ -124,7 +124,12 @@ impl From<&str> for ReportFormat {
 pub struct Registry {
     sinks: RwLock<Vec<Arc<dyn ReportSink>>>,
     system_source: RwLock<Option<SourceFactory>>,
+    plugin_loader: RwLock<Option<PluginLoader>>,
 }
+
+/// Loads a report plugin from a shared library (how the plugin crate registers itself, so
+/// that perf-core needs no dynamic loading of its own).
+pub type PluginLoader = Arc<dyn Fn(&Path) -> Result<Arc<dyn ReportSink>> + Send + Sync>;
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -218,6 +223,31 @@ impl Registry {
     /// The system sampler factory, if one is registered.
     pub fn system_source(&self) -> Option<SourceFactory> {
         self.system_source.read().ok().and_then(|s| s.clone())
+    }
+
+    /// Sets the loader `load_plugin` uses (the facade's `plugins` feature).
+    pub fn set_plugin_loader(&self, loader: PluginLoader) {
+        if let Ok(mut l) = self.plugin_loader.write() {
+            *l = Some(loader);
+        }
+    }
+
+    /// Loads the report plugin at `path` and registers its sink. A plugin whose format id is
+    /// taken already is refused with an error naming both; a bad plugin is refused and
+    /// nothing else changes.
+    pub fn load_plugin(&self, path: &Path) -> Result<Arc<dyn ReportSink>> {
+        let loader = self
+            .plugin_loader
+            .read()
+            .ok()
+            .and_then(|l| l.clone())
+            .ok_or_else(|| PerfError::FeatureDisabled {
+                what: format!("loading the plugin `{}`", path.display()),
+                feature: "plugins".into(),
+            })?;
+        let sink = loader(path)?;
+        self.register_sink(Arc::clone(&sink))?;
+        Ok(sink)
     }
 
     /// Renders `report` with the sink for `format` into `path`, atomically.

@@ -1,0 +1,1 @@
+//! OpenMetrics (Prometheus) text report sink of heimdall-perf.

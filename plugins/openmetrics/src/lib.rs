@@ -1,0 +1,1 @@
+//! The OpenMetrics report sink shipped as a drop-in heimdall-perf plugin (.so).
