@@ -70,6 +70,8 @@ pub fn default_registry() -> Result<Arc<Registry>> {
 
 #[allow(unused_variables)]
 fn register_builtin(registry: &Registry) -> Result<()> {
+    #[cfg(feature = "system")]
+    registry.set_system_source(heimdall_perf_system::factory());
     Ok(())
 }
 

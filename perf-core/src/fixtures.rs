@@ -289,7 +289,7 @@ pub fn large_report(paths: usize, hours: u64, metrics: usize) -> Report {
         ("system.cpu.core.1", "%"),
         (sn::SYSTEM_MEMORY_USED, "bytes"),
         (sn::SYSTEM_MEMORY_AVAILABLE, "bytes"),
-        (sn::SYSTEM_LOAD_1, ""),
+        (sn::SYSTEM_LOAD_1, "tasks"),
         (sn::PROCESS_CPU, "%"),
         (sn::PROCESS_MEMORY_RESIDENT, "bytes"),
         (sn::PROCESS_THREADS, "threads"),

@@ -187,15 +187,17 @@ fn merge_point(into: &mut SeriesPoint, p: &SeriesPoint) {
 #[derive(Debug, Default)]
 pub(crate) struct SeriesStore {
     series: Vec<(String, String, String, BoundedSeries)>,
-    index: HashMap<(String, String), usize>,
+    /// source → series name → index, looked up with borrowed strings (no allocation per
+    /// point once a series exists).
+    index: HashMap<String, HashMap<String, usize>>,
     pub(crate) failures: BTreeMap<String, u64>,
 }
 
 impl SeriesStore {
     fn push(&mut self, source: &str, series: &str, unit: &str, t_ns: u64, value: f64) {
-        let key = (source.to_string(), series.to_string());
-        let i = match self.index.get(&key) {
-            Some(&i) => i,
+        let found = self.index.get(source).and_then(|m| m.get(series)).copied();
+        let i = match found {
+            Some(i) => i,
             None => {
                 self.series.push((
                     source.to_string(),
@@ -203,8 +205,12 @@ impl SeriesStore {
                     unit.to_string(),
                     BoundedSeries::new(SERIES_CAPACITY),
                 ));
-                self.index.insert(key, self.series.len() - 1);
-                self.series.len() - 1
+                let i = self.series.len() - 1;
+                self.index
+                    .entry(source.to_string())
+                    .or_default()
+                    .insert(series.to_string(), i);
+                i
             }
         };
         self.series[i].3.push(t_ns, value);

@@ -1,0 +1,701 @@
+//! [`SystemSource`]: the system and process figures, read on the session's sampler thread.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use heimdall_perf_core::report::series_names as sn;
+use heimdall_perf_core::{PeriodicSource, Samples, SourceFactory};
+use sysinfo::{
+    CpuRefreshKind, MemoryRefreshKind, Networks, Pid, Process, ProcessRefreshKind,
+    ProcessesToUpdate, System,
+};
+
+use crate::platform;
+
+/// Name of the source, and so of its thread: `heimdall-perf-sampler-system`.
+pub const SOURCE_NAME: &str = "system";
+
+/// Unit of CPU usage series.
+pub const UNIT_PERCENT: &str = "%";
+/// Unit of memory series.
+pub const UNIT_BYTES: &str = "bytes";
+/// Unit of disk and network rates.
+pub const UNIT_BYTES_PER_SECOND: &str = "bytes/s";
+/// Unit of load averages: runnable (and, on Linux, uninterruptible) tasks.
+pub const UNIT_TASKS: &str = "tasks";
+/// Unit of the thread count.
+pub const UNIT_THREADS: &str = "threads";
+
+/// Which groups of figures a [`SystemSource`] reads. Each group costs its own reads, so a
+/// group left out costs nothing. [`Figures::all`] (the default) reads everything.
+///
+/// ```
+/// use heimdall_perf_system::Figures;
+/// let figures = Figures { network: false, ..Figures::all() };
+/// assert!(figures.process && !figures.network);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Figures {
+    /// Whole-machine CPU usage (`system.cpu.total`).
+    pub system_cpu: bool,
+    /// Per-core CPU usage (`system.cpu.core.<n>`).
+    pub per_core_cpu: bool,
+    /// Memory used, available and total, and swap used.
+    pub memory: bool,
+    /// Load averages over 1, 5 and 15 minutes.
+    pub load: bool,
+    /// This process: CPU, resident and virtual memory, threads, disk read/write rates.
+    pub process: bool,
+    /// Bytes per second received and sent, per network interface.
+    pub network: bool,
+}
+
+impl Figures {
+    /// Every figure.
+    pub const fn all() -> Self {
+        Figures {
+            system_cpu: true,
+            per_core_cpu: true,
+            memory: true,
+            load: true,
+            process: true,
+            network: true,
+        }
+    }
+
+    /// No figure (turn on the ones wanted with struct update syntax).
+    pub const fn none() -> Self {
+        Figures {
+            system_cpu: false,
+            per_core_cpu: false,
+            memory: false,
+            load: false,
+            process: false,
+            network: false,
+        }
+    }
+}
+
+impl Default for Figures {
+    fn default() -> Self {
+        Figures::all()
+    }
+}
+
+/// The last reading of this process's cumulative counters, to turn them into rates.
+#[derive(Debug, Clone, Copy)]
+struct ProcessMark {
+    at: Instant,
+    cpu: Option<Duration>,
+    read_bytes: Option<u64>,
+    written_bytes: Option<u64>,
+}
+
+/// Reads the system and process figures when asked (a [`PeriodicSource`] named `system`).
+///
+/// It keeps one `sysinfo::System` and refreshes only what it reports: CPU times, memory,
+/// and this one process (memory, tasks, I/O counters) — never the process list. CPU usage
+/// is a difference between two readings, so construction takes a first reading; the first
+/// [`sample`](PeriodicSource::sample) then already reports real figures.
+///
+/// System CPU usage is refreshed at most every [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`]
+/// (200 ms on Linux): at shorter sampling intervals `system.cpu.*` gets a point only on
+/// the rounds where it was refreshed, rather than repeated stale values (at an interval of
+/// about 200 ms, a round that comes a little early skips them too).
+pub struct SystemSource {
+    figures: Figures,
+    sys: System,
+    networks: Option<Networks>,
+    pid: Pid,
+    process_kind: ProcessRefreshKind,
+    /// Linux without task I/O accounting reports no `/proc/self/io`; sysinfo would then
+    /// report 0 bytes/s, which is not the same as "not available".
+    disk_io_available: bool,
+    core_names: Vec<String>,
+    interfaces: HashMap<String, (String, String)>,
+    last_cpu_refresh: Option<Instant>,
+    last_process: Option<ProcessMark>,
+    last_network: Option<Instant>,
+}
+
+impl std::fmt::Debug for SystemSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SystemSource")
+            .field("figures", &self.figures)
+            .field("pid", &self.pid)
+            .field("cores", &self.core_names.len())
+            .field("interfaces", &self.interfaces.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SystemSource {
+    fn default() -> Self {
+        SystemSource::new()
+    }
+}
+
+impl SystemSource {
+    /// A source reading every figure.
+    pub fn new() -> Self {
+        SystemSource::with_figures(Figures::all())
+    }
+
+    /// A source reading only `figures`. Takes the first reading of CPU times, this
+    /// process's counters and the network interfaces.
+    pub fn with_figures(figures: Figures) -> Self {
+        let mut process_kind = ProcessRefreshKind::nothing().with_memory().with_tasks();
+        if figures.process {
+            process_kind = process_kind.with_disk_usage();
+            if !platform::HAS_CPU_CLOCKS {
+                process_kind = process_kind.with_cpu();
+            }
+        }
+        let disk_io_available = if cfg!(any(target_os = "linux", target_os = "android")) {
+            std::fs::read("/proc/self/io").is_ok()
+        } else {
+            true
+        };
+        let mut source = SystemSource {
+            figures,
+            sys: System::new(),
+            networks: None,
+            pid: Pid::from_u32(std::process::id()),
+            process_kind,
+            disk_io_available,
+            core_names: Vec::new(),
+            interfaces: HashMap::new(),
+            last_cpu_refresh: None,
+            last_process: None,
+            last_network: None,
+        };
+        if figures.system_cpu || figures.per_core_cpu {
+            source
+                .sys
+                .refresh_cpu_specifics(CpuRefreshKind::nothing().with_cpu_usage());
+            source.last_cpu_refresh = Some(Instant::now());
+        }
+        if figures.process {
+            source.last_process = Some(source.read_process_mark());
+        }
+        if figures.network {
+            let networks = Networks::new_with_refreshed_list();
+            for name in networks.list().keys() {
+                source.interface_names(name);
+            }
+            source.networks = Some(networks);
+            source.last_network = Some(Instant::now());
+        }
+        source
+    }
+
+    /// The figures this source reads.
+    pub fn figures(&self) -> Figures {
+        self.figures
+    }
+
+    fn refresh_process(&mut self) -> Option<&Process> {
+        let pids = [self.pid];
+        self.sys.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&pids),
+            true,
+            self.process_kind,
+        );
+        self.sys.process(self.pid)
+    }
+
+    fn read_process_mark(&mut self) -> ProcessMark {
+        let disk_io = self.disk_io_available;
+        let proc_ = self.refresh_process();
+        let disk = proc_.filter(|_| disk_io).map(|p| p.disk_usage());
+        let sysinfo_cpu = proc_.map(|p| Duration::from_millis(p.accumulated_cpu_time()));
+        ProcessMark {
+            at: Instant::now(),
+            cpu: process_cpu_now(sysinfo_cpu),
+            read_bytes: disk.map(|d| d.total_read_bytes),
+            written_bytes: disk.map(|d| d.total_written_bytes),
+        }
+    }
+
+    fn interface_names(&mut self, iface: &str) -> bool {
+        if self.interfaces.contains_key(iface) {
+            return true;
+        }
+        self.interfaces.insert(
+            iface.to_string(),
+            (
+                format!("{}{iface}.rx", sn::NETWORK_PREFIX),
+                format!("{}{iface}.tx", sn::NETWORK_PREFIX),
+            ),
+        );
+        false
+    }
+
+    fn sample_cpu(&mut self, out: &mut impl Out) {
+        if !(self.figures.system_cpu || self.figures.per_core_cpu) {
+            return;
+        }
+        let due = self
+            .last_cpu_refresh
+            .is_none_or(|t| t.elapsed() >= sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        if !due {
+            return;
+        }
+        self.sys
+            .refresh_cpu_specifics(CpuRefreshKind::nothing().with_cpu_usage());
+        self.last_cpu_refresh = Some(Instant::now());
+        let cpus = self.sys.cpus();
+        if cpus.is_empty() {
+            if self.figures.system_cpu {
+                out.failed(sn::SYSTEM_CPU_TOTAL);
+            }
+            if self.figures.per_core_cpu {
+                out.failed("system.cpu.core.*");
+            }
+            return;
+        }
+        if self.figures.system_cpu {
+            out.record(
+                sn::SYSTEM_CPU_TOTAL,
+                UNIT_PERCENT,
+                f64::from(self.sys.global_cpu_usage()),
+            );
+        }
+        if self.figures.per_core_cpu {
+            while self.core_names.len() < cpus.len() {
+                let i = self.core_names.len();
+                self.core_names
+                    .push(format!("{}{i}", sn::SYSTEM_CPU_CORE_PREFIX));
+            }
+            for (name, cpu) in self.core_names.iter().zip(cpus) {
+                out.record(name, UNIT_PERCENT, f64::from(cpu.cpu_usage()));
+            }
+        }
+    }
+
+    fn sample_memory(&mut self, out: &mut impl Out) {
+        if !self.figures.memory {
+            return;
+        }
+        self.sys
+            .refresh_memory_specifics(MemoryRefreshKind::nothing().with_ram().with_swap());
+        let total = self.sys.total_memory();
+        if total == 0 {
+            // Nothing was read (sysinfo leaves zeros when it cannot read the figures).
+            for name in [
+                sn::SYSTEM_MEMORY_USED,
+                sn::SYSTEM_MEMORY_AVAILABLE,
+                sn::SYSTEM_MEMORY_TOTAL,
+                sn::SYSTEM_SWAP_USED,
+            ] {
+                out.failed(name);
+            }
+            return;
+        }
+        out.record(
+            sn::SYSTEM_MEMORY_USED,
+            UNIT_BYTES,
+            self.sys.used_memory() as f64,
+        );
+        out.record(
+            sn::SYSTEM_MEMORY_AVAILABLE,
+            UNIT_BYTES,
+            self.sys.available_memory() as f64,
+        );
+        out.record(sn::SYSTEM_MEMORY_TOTAL, UNIT_BYTES, total as f64);
+        out.record(
+            sn::SYSTEM_SWAP_USED,
+            UNIT_BYTES,
+            self.sys.used_swap() as f64,
+        );
+    }
+
+    fn sample_load(&mut self, out: &mut impl Out) {
+        if !self.figures.load {
+            return;
+        }
+        let names = [sn::SYSTEM_LOAD_1, sn::SYSTEM_LOAD_5, sn::SYSTEM_LOAD_15];
+        match platform::load_average() {
+            Some(loads) => {
+                for (name, value) in names.into_iter().zip(loads) {
+                    out.record(name, UNIT_TASKS, value);
+                }
+            }
+            None => {
+                for name in names {
+                    out.failed(name);
+                }
+            }
+        }
+    }
+
+    fn sample_process(&mut self, out: &mut impl Out) {
+        if !self.figures.process {
+            return;
+        }
+        let disk_io = self.disk_io_available;
+        let now = Instant::now();
+        let prev = self.last_process;
+        let Some(p) = self.refresh_process() else {
+            for name in [
+                sn::PROCESS_CPU,
+                sn::PROCESS_MEMORY_RESIDENT,
+                sn::PROCESS_MEMORY_VIRTUAL,
+                sn::PROCESS_THREADS,
+                sn::PROCESS_DISK_READ,
+                sn::PROCESS_DISK_WRITE,
+            ] {
+                out.failed(name);
+            }
+            return;
+        };
+        out.record(sn::PROCESS_MEMORY_RESIDENT, UNIT_BYTES, p.memory() as f64);
+        out.record(
+            sn::PROCESS_MEMORY_VIRTUAL,
+            UNIT_BYTES,
+            p.virtual_memory() as f64,
+        );
+        // sysinfo lists the tasks other than the main thread (Linux only).
+        match p.tasks() {
+            Some(tasks) => out.record(sn::PROCESS_THREADS, UNIT_THREADS, (tasks.len() + 1) as f64),
+            None => out.failed(sn::PROCESS_THREADS),
+        }
+        let disk = Some(p.disk_usage()).filter(|_| disk_io);
+        let mark = ProcessMark {
+            at: now,
+            cpu: process_cpu_now(Some(Duration::from_millis(p.accumulated_cpu_time()))),
+            read_bytes: disk.map(|d| d.total_read_bytes),
+            written_bytes: disk.map(|d| d.total_written_bytes),
+        };
+        self.last_process = Some(mark);
+
+        let prev = match prev {
+            Some(prev) if now > prev.at => prev,
+            _ => return,
+        };
+        let dt = now.duration_since(prev.at).as_secs_f64();
+        match (prev.cpu, mark.cpu) {
+            (Some(a), Some(b)) => {
+                let busy = b.saturating_sub(a).as_secs_f64();
+                out.record(sn::PROCESS_CPU, UNIT_PERCENT, busy / dt * 100.0);
+            }
+            _ => out.failed(sn::PROCESS_CPU),
+        }
+        for (name, a, b) in [
+            (sn::PROCESS_DISK_READ, prev.read_bytes, mark.read_bytes),
+            (
+                sn::PROCESS_DISK_WRITE,
+                prev.written_bytes,
+                mark.written_bytes,
+            ),
+        ] {
+            match (a, b) {
+                (Some(a), Some(b)) => {
+                    out.record(name, UNIT_BYTES_PER_SECOND, b.saturating_sub(a) as f64 / dt);
+                }
+                _ => out.failed(name),
+            }
+        }
+    }
+
+    fn sample_network(&mut self, out: &mut impl Out) {
+        let Some(mut networks) = self.networks.take() else {
+            return;
+        };
+        networks.refresh(true);
+        let now = Instant::now();
+        let dt = self
+            .last_network
+            .map(|t| now.saturating_duration_since(t).as_secs_f64())
+            .unwrap_or(0.0);
+        self.last_network = Some(now);
+        if networks.list().len() != self.interfaces.len() {
+            self.interfaces
+                .retain(|name, _| networks.list().contains_key(name));
+        }
+        for (iface, data) in networks.list() {
+            // An interface seen for the first time has no previous reading: no rate yet.
+            if !self.interface_names(iface) || dt <= 0.0 {
+                continue;
+            }
+            if let Some((rx, tx)) = self.interfaces.get(iface) {
+                out.record(rx, UNIT_BYTES_PER_SECOND, data.received() as f64 / dt);
+                out.record(tx, UNIT_BYTES_PER_SECOND, data.transmitted() as f64 / dt);
+            }
+        }
+        self.networks = Some(networks);
+    }
+}
+
+/// This process's CPU time now: the process CPU-time clock where there is one, else the
+/// figure sysinfo read (10 ms resolution).
+fn process_cpu_now(sysinfo_cpu: Option<Duration>) -> Option<Duration> {
+    if platform::HAS_CPU_CLOCKS {
+        crate::process_cpu_time().ok()
+    } else {
+        sysinfo_cpu
+    }
+}
+
+/// Where a round's figures go: perf-core's [`Samples`], or a caller's closure.
+trait Out {
+    fn record(&mut self, series: &str, unit: &'static str, value: f64);
+    fn failed(&mut self, series: &str);
+}
+
+impl Out for Samples<'_> {
+    fn record(&mut self, series: &str, unit: &'static str, value: f64) {
+        Samples::record(self, series, unit, value);
+    }
+    fn failed(&mut self, series: &str) {
+        Samples::failed(self, series);
+    }
+}
+
+struct FnOut<F>(F);
+
+impl<F: FnMut(Reading<'_>)> Out for FnOut<F> {
+    fn record(&mut self, series: &str, unit: &'static str, value: f64) {
+        (self.0)(Reading::Value {
+            series,
+            unit,
+            value,
+        });
+    }
+    fn failed(&mut self, series: &str) {
+        (self.0)(Reading::Failed { series });
+    }
+}
+
+/// One figure of a round, as handed to [`SystemSource::read_with`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reading<'a> {
+    /// A value of the series `series`, in `unit`.
+    Value {
+        /// Series name (see `heimdall_perf_core::report::series_names`).
+        series: &'a str,
+        /// Unit of the value.
+        unit: &'static str,
+        /// The value.
+        value: f64,
+    },
+    /// The series `series` could not be read this round.
+    Failed {
+        /// Series name.
+        series: &'a str,
+    },
+}
+
+impl SystemSource {
+    /// Reads one round of figures and hands each to `f`, without a session: what
+    /// [`sample`](PeriodicSource::sample) does, for a caller of its own (a health check, a
+    /// benchmark of the reading cost).
+    ///
+    /// ```
+    /// use heimdall_perf_system::{Figures, Reading, SystemSource};
+    ///
+    /// let mut source = SystemSource::with_figures(Figures { process: true, ..Figures::none() });
+    /// let mut rss = None;
+    /// source.read_with(|r| {
+    ///     if let Reading::Value { series: "process.memory.resident", value, .. } = r {
+    ///         rss = Some(value);
+    ///     }
+    /// });
+    /// assert!(rss.unwrap() > 0.0);
+    /// ```
+    pub fn read_with(&mut self, f: impl FnMut(Reading<'_>)) {
+        self.read(&mut FnOut(f));
+    }
+
+    fn read(&mut self, out: &mut impl Out) {
+        self.sample_cpu(out);
+        self.sample_memory(out);
+        self.sample_load(out);
+        self.sample_process(out);
+        self.sample_network(out);
+    }
+}
+
+impl PeriodicSource for SystemSource {
+    fn name(&self) -> &str {
+        SOURCE_NAME
+    }
+
+    fn sample(&mut self, out: &mut Samples<'_>) {
+        self.read(out);
+    }
+}
+
+/// The factory to register with `Registry::set_system_source`: every figure.
+///
+/// ```
+/// use heimdall_perf_core::{ProfilingSession, Registry};
+/// use std::sync::Arc;
+///
+/// let registry = Arc::new(Registry::new());
+/// registry.set_system_source(heimdall_perf_system::factory());
+/// let mut session = ProfilingSession::with_registry("doc", registry);
+/// session.start_system_metrics()?;
+/// session.stop();
+/// # Ok::<(), heimdall_perf_core::PerfError>(())
+/// ```
+pub fn factory() -> SourceFactory {
+    factory_with(Figures::all())
+}
+
+/// A factory of sources reading only `figures`.
+pub fn factory_with(figures: Figures) -> SourceFactory {
+    Arc::new(move || Ok(Box::new(SystemSource::with_figures(figures)) as Box<dyn PeriodicSource>))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(source: &mut SystemSource) -> (Vec<(String, &'static str, f64)>, Vec<String>) {
+        let (mut values, mut failed) = (Vec::new(), Vec::new());
+        source.read_with(|r| match r {
+            Reading::Value {
+                series,
+                unit,
+                value,
+            } => values.push((series.to_string(), unit, value)),
+            Reading::Failed { series } => failed.push(series.to_string()),
+        });
+        (values, failed)
+    }
+
+    #[test]
+    fn no_figures_read_nothing() {
+        let (values, failed) = round(&mut SystemSource::with_figures(Figures::none()));
+        assert!(
+            values.is_empty() && failed.is_empty(),
+            "{values:?} {failed:?}"
+        );
+    }
+
+    #[test]
+    fn each_group_writes_only_its_series() {
+        let memory = Figures {
+            memory: true,
+            ..Figures::none()
+        };
+        let (values, failed) = round(&mut SystemSource::with_figures(memory));
+        let names: Vec<&str> = values.iter().map(|v| v.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                sn::SYSTEM_MEMORY_USED,
+                sn::SYSTEM_MEMORY_AVAILABLE,
+                sn::SYSTEM_MEMORY_TOTAL,
+                sn::SYSTEM_SWAP_USED
+            ]
+        );
+        assert!(values.iter().all(|v| v.1 == UNIT_BYTES));
+        assert!(failed.is_empty(), "{failed:?}");
+
+        let load = Figures {
+            load: true,
+            ..Figures::none()
+        };
+        let (values, _) = round(&mut SystemSource::with_figures(load));
+        let names: Vec<&str> = values.iter().map(|v| v.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [sn::SYSTEM_LOAD_1, sn::SYSTEM_LOAD_5, sn::SYSTEM_LOAD_15]
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn thread_count_matches_proc_status() {
+        let status_threads = || -> f64 {
+            let text = std::fs::read_to_string("/proc/self/status").unwrap();
+            let line = text.lines().find(|l| l.starts_with("Threads:")).unwrap();
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        let process = Figures {
+            process: true,
+            ..Figures::none()
+        };
+        let mut source = SystemSource::with_figures(process);
+        // Hold a few extra threads so the count is not trivially 1 or 2.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let held: Vec<_> = (0..3)
+            .map(|_| {
+                let rx = std::sync::Arc::clone(&rx);
+                std::thread::spawn(move || {
+                    let _ = rx.lock().map(|r| r.recv());
+                })
+            })
+            .collect();
+        // Other tests of this binary start and end threads: retry until a stable reading.
+        let mut last = (0.0, 0.0);
+        for _ in 0..20 {
+            let before = status_threads();
+            let (values, _) = round(&mut source);
+            let after = status_threads();
+            let threads = values
+                .iter()
+                .find(|v| v.0 == sn::PROCESS_THREADS)
+                .unwrap()
+                .2;
+            last = (threads, before);
+            if before == after {
+                break;
+            }
+        }
+        drop(tx);
+        for h in held {
+            h.join().unwrap();
+        }
+        assert_eq!(last.0, last.1);
+        assert!(last.0 >= 4.0);
+    }
+
+    #[test]
+    fn network_interfaces_have_a_rate_from_the_first_round() {
+        let network = Figures {
+            network: true,
+            ..Figures::none()
+        };
+        let mut source = SystemSource::with_figures(network);
+        std::thread::sleep(Duration::from_millis(20));
+        let (values, failed) = round(&mut source);
+        assert!(failed.is_empty());
+        let ifaces: Vec<String> = match std::fs::read_dir("/sys/class/net") {
+            Ok(dir) => dir
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect(),
+            Err(_) => return, // not Linux: nothing to compare with
+        };
+        assert_eq!(values.len(), ifaces.len() * 2, "{values:?}");
+        for iface in &ifaces {
+            for dir in ["rx", "tx"] {
+                let name = format!("network.{iface}.{dir}");
+                let v = values.iter().find(|v| v.0 == name);
+                assert!(
+                    matches!(v, Some((_, UNIT_BYTES_PER_SECOND, x)) if *x >= 0.0),
+                    "{name}: {v:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_interface_waits_one_round_for_its_rate() {
+        let mut source = SystemSource::with_figures(Figures::none());
+        assert!(!source.interface_names("eth9"));
+        assert!(source.interface_names("eth9"));
+        assert_eq!(
+            source
+                .interfaces
+                .get("eth9")
+                .map(|(rx, tx)| (rx.as_str(), tx.as_str())),
+            Some(("network.eth9.rx", "network.eth9.tx"))
+        );
+    }
+}
