@@ -53,6 +53,18 @@ pub mod metrics {
     pub use heimdall_perf_core::stats::{DurationStats, Summary, ValueStats};
 }
 
+/// Flamegraphs and folded stacks (feature `flame`).
+#[cfg(feature = "flame")]
+pub mod flame {
+    pub use heimdall_perf_flame::*;
+}
+
+/// System and process metrics (feature `system`).
+#[cfg(feature = "system")]
+pub mod system {
+    pub use heimdall_perf_system::*;
+}
+
 /// Report formats, the report model and sinks.
 pub mod reports {
     pub use heimdall_perf_core::report::*;
@@ -70,6 +82,11 @@ pub fn default_registry() -> Result<Arc<Registry>> {
 
 #[allow(unused_variables)]
 fn register_builtin(registry: &Registry) -> Result<()> {
+    #[cfg(feature = "flame")]
+    {
+        registry.register_sink(Arc::new(heimdall_perf_flame::FlamegraphSink::new()))?;
+        registry.register_sink(Arc::new(heimdall_perf_flame::FoldedSink::new()))?;
+    }
     #[cfg(feature = "system")]
     registry.set_system_source(heimdall_perf_system::factory());
     Ok(())

@@ -146,7 +146,8 @@ impl ProfilingManager {
     }
 
     /// Stops a session, then writes one report per format into a fresh folder
-    /// `<output_dir>/<name>-<UTC time>[-n]`, so no earlier run is overwritten. Every format
+    /// `<output_dir>/<name>-<UTC time>[-n]`, so no earlier run is overwritten; files are
+    /// named `<sink file stem>.<extension>` (`report.json`, `flamegraph.svg`, …). Every format
     /// is attempted; the first failure is returned after the others were written.
     fn finish(&mut self, session: Arc<Mutex<ProfilingSession>>) -> Result<SavedSession> {
         let mut s = lock(&session);
@@ -165,7 +166,7 @@ impl ProfilingManager {
         };
         let mut files = Vec::new();
         let mut first_error = None;
-        let mut used_ext: Vec<String> = Vec::new();
+        let mut used: Vec<String> = Vec::new();
         for format in formats {
             let sink = match self.registry.sink(&format) {
                 Ok(s) => s,
@@ -174,13 +175,13 @@ impl ProfilingManager {
                     continue;
                 }
             };
-            let ext = sink.file_extension().to_string();
-            let file = if used_ext.contains(&ext) {
-                format!("report-{}.{ext}", sanitize_file_name(format.id()))
-            } else {
-                format!("report.{ext}")
-            };
-            used_ext.push(ext);
+            let stem = sanitize_file_name(sink.file_stem());
+            let ext = sanitize_file_name(sink.file_extension());
+            let mut file = format!("{stem}.{ext}");
+            if used.contains(&file) {
+                file = format!("{stem}-{}.{ext}", sanitize_file_name(format.id()));
+            }
+            used.push(file.clone());
             let path = dir.join(file);
             match self.registry.render_to_file(&report, &path, &format) {
                 Ok(()) => files.push(path),

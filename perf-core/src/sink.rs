@@ -38,6 +38,11 @@ pub trait ReportSink: Send + Sync {
     fn file_extension(&self) -> &str;
     /// Writes `report` to `out`.
     fn render(&self, report: &Report, out: &mut dyn Write) -> std::result::Result<(), RenderError>;
+    /// File name (without extension) `stop_session` gives this format's file in a run
+    /// folder, e.g. `flamegraph` for `flamegraph.svg`.
+    fn file_stem(&self) -> &str {
+        "report"
+    }
     /// Where the sink comes from, for messages and listings: `built-in` or a plugin path.
     fn origin(&self) -> String {
         "built-in".to_string()

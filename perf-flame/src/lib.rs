@@ -1,1 +1,83 @@
-//! Flamegraphs and folded stacks from heimdall-perf span trees (inferno).
+//! # heimdall-perf-flame
+//!
+//! Flamegraphs of heimdall-perf span trees: where a profiling session spent its time, span
+//! by span, thread by thread, drawn as an interactive SVG by
+//! [inferno](https://github.com/jonhoo/inferno) (search and click-to-zoom included).
+//!
+//! * [`fold`] turns a [`Report`](heimdall_perf_core::Report)'s span tree into folded
+//!   stacks (`thread;frame;detect 1234`, one line per span path, weighted by self time in
+//!   µs, so a frame's width is its total time); [`FoldedSink`] writes them for any other
+//!   flamegraph tool.
+//! * [`render_svg`] / [`render_svg_string`] and [`FlamegraphSink`] draw the flamegraph.
+//! * [`diff_flamegraph`] compares two reports: red where the new one spends more time,
+//!   blue where it spends less.
+//!
+//! The facade registers both sinks under its `flame` feature, so that
+//! `session.generate_flamegraph("run.svg")` works.
+//!
+//! ```
+//! use heimdall_perf_core::{fixtures, ReportSink};
+//! use heimdall_perf_flame::{fold, FlameOptions, FlamegraphSink};
+//!
+//! let report = fixtures::sample_report();
+//! let lines = fold(&report, &FlameOptions::default());
+//! // Threads are the root frames.
+//! assert!(lines.iter().any(|l| l.stack() == "camera;capture"));
+//!
+//! let mut svg = Vec::new();
+//! FlamegraphSink::new().render(&report, &mut svg).unwrap();
+//! let svg = String::from_utf8(svg).unwrap();
+//! assert!(svg.contains("line-3 inspection — 10.000 s"));
+//! assert!(svg.contains("<title>detect ("));
+//! ```
+
+#![warn(missing_docs)]
+
+mod error;
+mod fold;
+mod sink;
+mod svg;
+
+pub use error::FlameError;
+pub use fold::{
+    diff_fold, fold, frame_name, write_folded, DiffLine, FoldedLine, EMPTY_NAME,
+    SEMICOLON_REPLACEMENT,
+};
+pub use sink::{
+    FlamegraphSink, FoldedSink, FLAMEGRAPH_EXTENSION, FLAMEGRAPH_FORMAT_ID, FOLDED_EXTENSION,
+    FOLDED_FORMAT_ID,
+};
+pub use svg::{diff_flamegraph, format_duration, render_svg, render_svg_string, MAX_TOTAL_US};
+
+/// How to fold and draw a flamegraph. `FlameOptions::default()` is one root per thread,
+/// flames growing up, frames under 0.01 % of the width left out, a fluid width.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlameOptions {
+    /// One tree for all threads (no thread root frame) instead of one root per thread.
+    pub merge_threads: bool,
+    /// Icicle graph: roots at the top, stacks growing down.
+    pub inverted: bool,
+    /// Frames narrower than this percentage of the whole width are left out (0 keeps all;
+    /// 0 to 100).
+    pub min_width_percent: f64,
+    /// Title; `None` for the session name and duration (`line-3 inspection — 10.000 s`).
+    pub title: Option<String>,
+    /// Width in pixels (at least 100); `None` to fill the container.
+    pub image_width: Option<usize>,
+    /// Differential graphs only: scale the "before" report to the "after" total, to compare
+    /// where time goes rather than how much there was.
+    pub normalize_differential: bool,
+}
+
+impl Default for FlameOptions {
+    fn default() -> Self {
+        FlameOptions {
+            merge_threads: false,
+            inverted: false,
+            min_width_percent: 0.01,
+            title: None,
+            image_width: None,
+            normalize_differential: false,
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Real recordings: spans timed by a ProfilingSession, rendered through the sink registry.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use heimdall_perf_core::{ProfilingSession, Registry, ReportFormat};
+use heimdall_perf_flame::{fold, FlameOptions, FlamegraphSink, FoldedSink};
+
+fn timed(
+    session: &mut ProfilingSession,
+    name: &str,
+    sleep_ms: u64,
+    inner: impl FnOnce(&mut ProfilingSession),
+) {
+    session.start_timing(name);
+    std::thread::sleep(Duration::from_millis(sleep_ms));
+    inner(session);
+    session.stop_timing(name).unwrap();
+}
+
+#[test]
+fn measured_sleeps_fold_to_their_durations_with_a_root_per_thread() {
+    let mut session = ProfilingSession::new("measured");
+    for (thread, work) in [("grabber", 0), ("inference", 1)] {
+        std::thread::scope(|s| {
+            let session = &mut session;
+            std::thread::Builder::new()
+                .name(thread.to_string())
+                .spawn_scoped(s, move || {
+                    if work == 0 {
+                        timed(session, "grab", 20, |s| timed(s, "decode", 30, |_| {}));
+                    } else {
+                        timed(session, "infer", 10, |_| {});
+                    }
+                })
+                .unwrap();
+        });
+    }
+    session.stop();
+    let report = session.report();
+    let lines = fold(&report, &FlameOptions::default());
+    let got: Vec<&str> = lines.iter().map(|l| l.stack()).collect();
+    assert_eq!(
+        got,
+        ["grabber;grab", "grabber;grab;decode", "inference;infer"]
+    );
+    // Each weight is the measured self time in µs: at least the sleep, and not much more.
+    for (line, slept_us) in lines.iter().zip([20_000u64, 30_000, 10_000]) {
+        let w = line.weight_us();
+        assert!(
+            (slept_us..slept_us + 40_000).contains(&w),
+            "{}: {w} µs for a {slept_us} µs sleep",
+            line.stack()
+        );
+        let path: Vec<&str> = line.frames().skip(1).collect();
+        let measured = report.span_total(&path).unwrap().self_ns;
+        assert!((w as i128 - (measured as i128 + 500) / 1000).abs() <= 1);
+    }
+    let grab = report.span_total(&["grab"]).unwrap().total_ns;
+    let width: u64 = lines[..2].iter().map(|l| l.weight_us()).sum();
+    assert!(
+        (width as i128 - grab as i128 / 1000).abs() <= 1,
+        "grab frame width = its total"
+    );
+}
+
+#[test]
+fn generate_flamegraph_and_folded_reports_through_the_registry() {
+    let registry = Arc::new(Registry::new());
+    registry
+        .register_sink(Arc::new(FlamegraphSink::new()))
+        .unwrap();
+    registry.register_sink(Arc::new(FoldedSink::new())).unwrap();
+    let mut session = ProfilingSession::with_registry("line 7", Arc::clone(&registry));
+    timed(&mut session, "frame", 2, |s| timed(s, "detect", 3, |_| {}));
+    session.stop();
+
+    let dir = tempfile::tempdir().unwrap();
+    let svg_path = dir.path().join("run.svg");
+    session.generate_flamegraph(&svg_path).unwrap();
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    let doc = common::parse(&svg);
+    let frames = common::frames(&doc);
+    assert!(common::one(&frames, "detect").w >= 3000);
+    assert!(common::one(&frames, "frame").w >= 5000);
+    assert!(common::text_by_id(&doc, "title").starts_with("line 7 — "));
+
+    let folded_path = dir.path().join("run.folded");
+    session
+        .save_report(&folded_path, ReportFormat::from("folded"))
+        .unwrap();
+    let text = std::fs::read_to_string(&folded_path).unwrap();
+    let stacks: Vec<&str> = text
+        .lines()
+        .map(|l| l.rsplit_once(' ').unwrap().0)
+        .collect();
+    assert_eq!(stacks.len(), 2);
+    assert!(
+        stacks[0].ends_with(";frame") && stacks[1].ends_with(";frame;detect"),
+        "{text}"
+    );
+}
