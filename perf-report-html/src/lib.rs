@@ -1,1 +1,164 @@
-//! Self-contained HTML report sink of heimdall-perf (askama templates).
+//! # heimdall-perf-report-html
+//!
+//! The self-contained HTML report of heimdall-perf: one file that opens from disk in any
+//! browser, with no network access (CSS, SVG charts and the small sorting script are
+//! inline). It shows summary cards (duration, spans recorded, mean FPS, peak CPU and
+//! memory), the sortable span table, latency histograms, charts of the system series and of
+//! the metrics over time, the metrics table, the timeline of recent spans, the session's
+//! notes (Markdown, raw HTML shown as text) and, when a renderer is given with
+//! [`HtmlSink::with_flamegraph`], an interactive flamegraph (click to zoom, search).
+//!
+//! Every name and value from the report is escaped: a span called
+//! `<script>alert(1)</script>` is shown as that text and runs nothing.
+//!
+//! The flamegraph SVG is embedded in a sandboxed `<iframe>` as a `data:` URL, so that its own
+//! script (inferno's zoom and search) runs as in a standalone SVG file, isolated from the page.
+//! Charts draw at most 1000 points each (neighbouring points merged, min–max band kept), so
+//! a day-long session stays a page of a couple of megabytes at most.
+//!
+//! ```
+//! use heimdall_perf_core::{fixtures, ReportSink};
+//! use heimdall_perf_report_html::HtmlSink;
+//!
+//! let report = fixtures::sample_report();
+//! let mut html = Vec::new();
+//! HtmlSink::new().render(&report, &mut html)?;
+//! let html = String::from_utf8(html)?;
+//! assert!(html.starts_with("<!DOCTYPE html>"));
+//! assert!(html.contains("line-3 inspection"));
+//! assert!(!html.contains("<script>alert"));
+//! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+use std::fmt;
+use std::io::Write;
+use std::sync::Arc;
+
+use askama::Template;
+use heimdall_perf_core::sink::RenderError;
+use heimdall_perf_core::{Report, ReportSink};
+
+mod chart;
+mod flame;
+mod format;
+mod markdown;
+mod view;
+
+/// Draws a flamegraph of a report: returns an SVG document (such as inferno's, which carries
+/// its own zoom and search script), or a message saying why it could not.
+pub type FlamegraphRenderer = Arc<dyn Fn(&Report) -> Result<String, String> + Send + Sync>;
+
+/// What failed while producing an HTML report.
+#[derive(Debug, thiserror::Error)]
+pub enum HtmlError {
+    /// The page template could not be rendered.
+    #[error("rendering the HTML report of session `{session}` failed: {message}")]
+    Template {
+        /// Session name.
+        session: String,
+        /// What the template engine said.
+        message: String,
+    },
+    /// The finished page could not be written out.
+    #[error("writing the HTML report of session `{session}` failed: {source}")]
+    Write {
+        /// Session name.
+        session: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The `html` report sink: a self-contained HTML page.
+///
+/// ```
+/// use std::sync::Arc;
+/// use heimdall_perf_core::{fixtures, ReportSink};
+/// use heimdall_perf_report_html::HtmlSink;
+///
+/// // Any function that turns a report into an SVG document can draw the flamegraph.
+/// let sink = HtmlSink::new().with_flamegraph(Arc::new(|_report: &heimdall_perf_core::Report| {
+///     Ok(r#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="300"/>"#.to_string())
+/// }));
+/// assert_eq!(sink.format_id(), "html");
+/// let html = sink.render_to_string(&fixtures::sample_report())?;
+/// assert!(html.contains(r#"<iframe class="flame""#));
+/// # Ok::<(), heimdall_perf_report_html::HtmlError>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct HtmlSink {
+    flamegraph: Option<FlamegraphRenderer>,
+}
+
+impl fmt::Debug for HtmlSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HtmlSink")
+            .field("flamegraph", &self.flamegraph.is_some())
+            .finish()
+    }
+}
+
+impl HtmlSink {
+    /// A sink without a flamegraph section.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an interactive flamegraph drawn by `renderer`. If the renderer fails (or returns
+    /// something that is not SVG), the page is still written and says why the flamegraph is
+    /// missing.
+    pub fn with_flamegraph(mut self, renderer: FlamegraphRenderer) -> Self {
+        self.flamegraph = Some(renderer);
+        self
+    }
+
+    /// Whether a flamegraph renderer is set.
+    pub fn has_flamegraph(&self) -> bool {
+        self.flamegraph.is_some()
+    }
+
+    /// The page for `report`, as a string.
+    pub fn render_to_string(&self, report: &Report) -> Result<String, HtmlError> {
+        let flame = self.flamegraph.as_ref().map(|draw| {
+            if report.spans.is_empty() && report.span_totals.is_empty() {
+                return view::Flame::Missing("No spans were recorded: no flamegraph.".into());
+            }
+            match draw(report).and_then(|svg| flame::embed(&svg)) {
+                Ok((src, height)) => view::Flame::Embedded { src, height },
+                Err(why) => {
+                    view::Flame::Missing(format!("The flamegraph could not be drawn: {why}"))
+                }
+            }
+        });
+        view::Page::new(report, flame)
+            .render()
+            .map_err(|e| HtmlError::Template {
+                session: report.session.name.clone(),
+                message: e.to_string(),
+            })
+    }
+}
+
+impl ReportSink for HtmlSink {
+    fn format_id(&self) -> &str {
+        "html"
+    }
+
+    fn file_extension(&self) -> &str {
+        "html"
+    }
+
+    fn render(&self, report: &Report, out: &mut dyn Write) -> Result<(), RenderError> {
+        let page = self.render_to_string(report)?;
+        out.write_all(page.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|source| HtmlError::Write {
+                session: report.session.name.clone(),
+                source,
+            })?;
+        Ok(())
+    }
+}

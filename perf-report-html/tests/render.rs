@@ -1,0 +1,474 @@
+//! Public behaviour of the HTML sink, checked on the parsed output (html5ever via scraper).
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use heimdall_perf_core::fixtures::{large_report, sample_report, HOSTILE_NAME};
+use heimdall_perf_core::report::{Note, SeriesPoint, TimeSeries, TimelineSpan};
+use heimdall_perf_core::stats::HistogramBucket;
+use heimdall_perf_core::{Registry, Report, ReportFormat, ReportSink};
+use heimdall_perf_report_html::{HtmlError, HtmlSink};
+use scraper::{ElementRef, Html, Selector};
+
+fn sel(s: &str) -> Selector {
+    Selector::parse(s).unwrap()
+}
+
+fn texts(doc: &Html, selector: &str) -> Vec<String> {
+    doc.select(&sel(selector))
+        .map(|e| e.text().collect::<String>())
+        .collect()
+}
+
+fn render(report: &Report) -> (String, Html) {
+    let html = HtmlSink::new().render_to_string(report).unwrap();
+    let doc = Html::parse_document(&html);
+    (html, doc)
+}
+
+#[test]
+fn sink_identity() {
+    let sink = HtmlSink::new();
+    assert_eq!(sink.format_id(), "html");
+    assert_eq!(sink.file_extension(), "html");
+    assert_eq!(sink.origin(), "built-in");
+    assert!(!sink.has_flamegraph());
+    assert_eq!(format!("{sink:?}"), "HtmlSink { flamegraph: false }");
+}
+
+#[test]
+fn hostile_names_and_notes_are_text_not_markup() {
+    let report = sample_report();
+    let (html, doc) = render(&report);
+    assert!(!html.contains("<script>alert"), "raw script in the output");
+    assert!(
+        !html.contains("<b>html</b>"),
+        "raw HTML from a note passed through"
+    );
+    // The only script element is the page's own.
+    assert_eq!(doc.select(&sel("script")).count(), 1);
+    // No element carries an event handler attribute.
+    for e in doc
+        .root_element()
+        .descendants()
+        .filter_map(ElementRef::wrap)
+    {
+        for (name, _) in e.value().attrs() {
+            assert!(!name.starts_with("on"), "<{}> has {name}", e.value().name());
+        }
+    }
+    // The hostile span name is shown, as text, in the table, the histogram and the timeline
+    // tooltips.
+    let leaves = texts(&doc, "#span-table .leaf");
+    assert!(leaves.iter().any(|l| l == HOSTILE_NAME), "{leaves:?}");
+    assert!(texts(&doc, "#latency figcaption .leaf").contains(&HOSTILE_NAME.to_string()));
+    let row = doc
+        .select(&sel("#span-table tbody tr"))
+        .find(|r| {
+            r.value()
+                .attr("data-path")
+                .is_some_and(|p| p.ends_with(HOSTILE_NAME))
+        })
+        .expect("row of the hostile span");
+    assert_eq!(
+        row.value().attr("data-path"),
+        Some(format!("frame › {HOSTILE_NAME}").as_str())
+    );
+    // The note with raw HTML is shown as that text; the Markdown note is rendered.
+    let notes = texts(&doc, "#notes .note");
+    assert!(notes[1].contains("<script>alert('note')</script> raw <b>html</b> must not pass"));
+    assert_eq!(texts(&doc, "#notes .note h2"), ["Observations"]);
+    assert_eq!(texts(&doc, "#notes .note strong"), ["slow"]);
+    assert_eq!(doc.select(&sel("#notes .note table td")).count(), 2);
+    // Labels with backticks and pipes are intact.
+    assert!(texts(&doc, "#metric-table .labels").contains(&"camera=cam-2 `left`".to_string()));
+}
+
+#[test]
+fn page_is_self_contained() {
+    let (html, doc) = render(&sample_report());
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(doc.select(&sel("link, img, object, embed")).count(), 0);
+    for e in doc
+        .root_element()
+        .descendants()
+        .filter_map(ElementRef::wrap)
+    {
+        for attr in ["src", "href"] {
+            if let Some(v) = e.value().attr(attr) {
+                assert!(
+                    v.starts_with('#') || v.starts_with("data:"),
+                    "{attr}={v} loads something"
+                );
+            }
+        }
+    }
+    assert!(!html.contains("@import") && !html.contains("url(http"));
+    let csp = doc
+        .select(&sel(r#"meta[http-equiv="Content-Security-Policy"]"#))
+        .next()
+        .and_then(|m| m.value().attr("content"))
+        .unwrap();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(html.contains("@media print"));
+}
+
+#[test]
+fn summary_cards_and_tables_hold_the_figures() {
+    let report = sample_report();
+    let (_, doc) = render(&report);
+    let labels = texts(&doc, ".card-label");
+    let values = texts(&doc, ".card-value");
+    let card = |l: &str| {
+        labels
+            .iter()
+            .position(|x| x == l)
+            .map(|i| values[i].clone())
+            .unwrap_or_else(|| panic!("no {l} card in {labels:?}"))
+    };
+    assert_eq!(card("Duration"), "10.0 s");
+    assert_eq!(report.span_count(), 3612);
+    assert_eq!(card("Spans recorded"), "3\u{202f}612");
+    let fps = report.metric("fps").unwrap().summary.mean;
+    assert_eq!(card("Mean FPS"), format!("{fps:.1} fps"));
+    assert_eq!(card("Peak CPU"), "48.0 %");
+    assert_eq!(card("Peak memory"), "3.81 GiB");
+
+    // One row per span path, largest total first, with its count.
+    let rows: Vec<ElementRef> = doc.select(&sel("#span-table tbody tr")).collect();
+    assert_eq!(rows.len(), report.span_totals.len());
+    for (row, s) in rows.iter().zip(&report.span_totals) {
+        assert_eq!(
+            row.value().attr("data-path"),
+            Some(s.path.join(" › ").as_str())
+        );
+        let cells: Vec<ElementRef> = row.select(&sel("td")).collect();
+        assert_eq!(
+            cells[2].value().attr("data-v"),
+            Some(s.count.to_string().as_str())
+        );
+        assert_eq!(
+            cells[4].value().attr("data-v"),
+            Some(s.total_ns.to_string().as_str())
+        );
+    }
+    let frame = &texts(&doc, "#span-table tbody tr")[0];
+    assert!(
+        frame.contains("frame") && frame.contains("600") && frame.contains("60.0 /s"),
+        "{frame}"
+    );
+
+    // Metrics: NaN and infinity survive as text; non-finite values are counted.
+    let sensor = doc
+        .select(&sel("#metric-table tbody tr"))
+        .find(|r| r.text().any(|t| t == "sensor | temp"))
+        .unwrap();
+    let cells: Vec<String> = sensor
+        .select(&sel("td"))
+        .map(|c| c.text().collect())
+        .collect();
+    assert_eq!(cells[2], "NaN", "last value");
+    assert_eq!(cells[10], "2", "non-finite count");
+    assert_eq!(cells[4], "41.8 °C", "mean of the finite values");
+}
+
+#[test]
+fn charts_are_drawn_with_units_on_their_axes() {
+    let report = sample_report();
+    let (_, doc) = render(&report);
+    assert_eq!(
+        doc.select(&sel("#latency svg")).count(),
+        report.span_totals.len()
+    );
+    let titles = texts(&doc, "#system figcaption strong");
+    assert_eq!(
+        titles,
+        ["CPU usage", "Machine memory", "Process memory (resident)"]
+    );
+    let axis_titles = texts(&doc, "#system .axis-title");
+    assert!(axis_titles.contains(&"%".to_string()), "{axis_titles:?}");
+    assert!(axis_titles.contains(&"GiB".to_string()), "{axis_titles:?}");
+    assert!(axis_titles.contains(&"MiB".to_string()), "{axis_titles:?}");
+    assert!(axis_titles.contains(&"time since session start".to_string()));
+    let metric_axes = texts(&doc, "#metrics .axis-title");
+    assert!(metric_axes.contains(&"fps".to_string()) && metric_axes.contains(&"ms".to_string()));
+    // Histogram: the percentile markers and bucket tooltips in readable durations.
+    let markers = texts(&doc, "#latency .marker text");
+    assert_eq!(markers.len(), 3 * report.span_totals.len());
+    let tips = texts(&doc, "#latency rect.bar title");
+    assert!(
+        tips.iter()
+            .any(|t| t.contains(" ms – ") && t.contains("spans (")),
+        "{tips:?}"
+    );
+    // Timeline: one bar per recent span.
+    assert_eq!(
+        doc.select(&sel("#timeline rect")).count(),
+        report.timeline.len()
+    );
+}
+
+#[test]
+fn large_report_charts_are_downsampled() {
+    let report = large_report(1000, 24, 100);
+    let (html, doc) = render(&report);
+    for path in doc.select(&sel("svg path.line")) {
+        let d = path.value().attr("d").unwrap_or("");
+        let points = d.matches(['M', 'L']).count();
+        assert!(points <= 1000, "{points} points in one line");
+    }
+    for chart in doc.select(&sel("figure.chart")) {
+        let points: usize = chart
+            .select(&sel("path.line"))
+            .map(|p| {
+                p.value()
+                    .attr("d")
+                    .unwrap_or("")
+                    .matches(['M', 'L'])
+                    .count()
+            })
+            .sum();
+        assert!(points <= 1000, "{points} points in one chart");
+    }
+    assert_eq!(doc.select(&sel("#span-table tbody tr")).count(), 1000);
+    assert_eq!(doc.select(&sel("#latency svg")).count(), 12);
+    assert!(html.len() < 2_500_000, "{} bytes", html.len());
+}
+
+fn odd_report() -> Report {
+    let mut r = Report::empty("odd <session> & \"co\"");
+    r.session.duration_ns = u64::MAX;
+    let mut span = sample_report().span_totals[0].clone();
+    span.path = vec!["<img src=x onerror=alert(1)>".into()];
+    span.duration.mean = f64::NAN;
+    span.duration.p99 = f64::INFINITY;
+    span.histogram = vec![
+        HistogramBucket { le: 0, count: 0 },
+        HistogramBucket {
+            le: u64::MAX,
+            count: 3,
+        },
+    ];
+    span.total_ns = u64::MAX;
+    r.spans = vec![span.clone()];
+    r.span_totals = vec![span];
+    r.timeline = vec![
+        TimelineSpan {
+            span: 7,
+            start_ns: 0,
+            duration_ns: 1,
+        },
+        TimelineSpan {
+            span: 0,
+            start_ns: u64::MAX,
+            duration_ns: u64::MAX,
+        },
+    ];
+    let p = |t_ns, v: f64| SeriesPoint {
+        t_ns,
+        count: 1,
+        min: v,
+        max: v,
+        mean: v,
+        last: v,
+    };
+    r.series = vec![
+        TimeSeries {
+            name: "system.cpu.total".into(),
+            unit: "%".into(),
+            source: "system".into(),
+            points: vec![],
+        },
+        TimeSeries {
+            name: "queue <depth>".into(),
+            unit: "bytes".into(),
+            source: "user".into(),
+            points: vec![p(0, f64::MAX), p(5, -f64::MAX), p(u64::MAX, f64::NAN)],
+        },
+    ];
+    let mut m = sample_report().metrics[2].clone();
+    m.points = vec![p(0, f64::NAN), p(1, f64::INFINITY)];
+    m.summary = Default::default();
+    m.last = f64::NEG_INFINITY;
+    r.metrics = vec![m];
+    r.notes = vec![Note {
+        t_ns: u64::MAX,
+        text: "[x](javascript:alert(1)) <iframe src=http://x></iframe> ![i](http://x/i.png)".into(),
+    }];
+    r.diagnostics.misnested_exits = 2;
+    r.diagnostics
+        .sampler_failures
+        .insert("system/<cpu>".into(), 3);
+    r
+}
+
+#[test]
+fn odd_and_empty_reports_render_without_panicking() {
+    let (html, doc) = render(&Report::empty(""));
+    assert!(html.contains("No spans were recorded."));
+    assert!(html.contains("No metrics were recorded."));
+    assert_eq!(doc.select(&sel("svg")).count(), 0);
+
+    let (html, doc) = render(&odd_report());
+    assert!(!html.contains("<img src=x"), "span name became markup");
+    assert!(
+        !html.contains("<iframe src=http"),
+        "note HTML became markup"
+    );
+    assert!(!html.to_ascii_lowercase().contains("javascript:"));
+    assert_eq!(doc.select(&sel("img, iframe")).count(), 0);
+    assert_eq!(texts(&doc, "h1"), ["odd <session> & \"co\""]);
+    assert!(texts(&doc, "#system .empty").contains(&"No samples.".to_string()));
+    assert!(texts(&doc, "#metrics .empty")
+        .iter()
+        .any(|t| t.contains("none of them a finite number")));
+    let warnings = texts(&doc, ".warnings li");
+    assert!(
+        warnings.iter().any(|w| w.contains("system/<cpu>")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.starts_with("2 span ends")),
+        "{warnings:?}"
+    );
+    // The out-of-range timeline entry is left out, the other drawn.
+    assert_eq!(doc.select(&sel("#timeline rect")).count(), 1);
+}
+
+#[test]
+fn flamegraph_is_embedded_in_a_sandboxed_frame() {
+    let svg = r#"<?xml version="1.0"?><svg version="1.1" height="342" onload="init(evt)" xmlns="http://www.w3.org/2000/svg"><script><![CDATA[function init(evt){}]]></script><g id="frames"/></svg>"#;
+    let sink = HtmlSink::new().with_flamegraph(Arc::new(move |_: &Report| Ok(svg.to_string())));
+    assert!(sink.has_flamegraph());
+    let html = sink.render_to_string(&sample_report()).unwrap();
+    let doc = Html::parse_document(&html);
+    let frames: Vec<ElementRef> = doc.select(&sel("#flamegraph iframe")).collect();
+    assert_eq!(frames.len(), 1);
+    let f = frames[0].value();
+    assert_eq!(f.attr("sandbox"), Some("allow-scripts allow-modals"));
+    assert_eq!(f.attr("height"), Some("346"));
+    let src = f.attr("src").unwrap();
+    let b64 = src.strip_prefix("data:image/svg+xml;base64,").unwrap();
+    let decoded = decode_base64(b64);
+    // The SVG is intact (its own script included), with the history shim before it.
+    assert!(decoded.starts_with(r#"<?xml version="1.0"?><svg version="1.1" height="342""#));
+    assert!(decoded
+        .ends_with(r#"<script><![CDATA[function init(evt){}]]></script><g id="frames"/></svg>"#));
+    assert!(decoded.contains("replaceState"));
+    // Still one script in the page itself.
+    assert_eq!(doc.select(&sel("script")).count(), 1);
+    assert_eq!(
+        texts(&doc, "nav a")
+            .iter()
+            .filter(|t| *t == "Flamegraph")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn flamegraph_failures_are_shown_and_the_page_still_written() {
+    let report = sample_report();
+    let failing = HtmlSink::new().with_flamegraph(Arc::new(|_: &Report| {
+        Err("inferno said <script>alert(2)</script>".to_string())
+    }));
+    let html = failing.render_to_string(&report).unwrap();
+    let doc = Html::parse_document(&html);
+    let msg = texts(&doc, "#flamegraph .empty").concat();
+    assert_eq!(
+        msg,
+        "The flamegraph could not be drawn: inferno said <script>alert(2)</script>"
+    );
+    assert!(!html.contains("<script>alert(2)"));
+
+    let not_svg =
+        HtmlSink::new().with_flamegraph(Arc::new(|_: &Report| Ok("<html></html>".into())));
+    let doc = Html::parse_document(&not_svg.render_to_string(&report).unwrap());
+    assert!(texts(&doc, "#flamegraph .empty")
+        .concat()
+        .contains("no SVG document"));
+
+    // With no spans the renderer is not even asked.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let counting = HtmlSink::new().with_flamegraph(Arc::new(move |_: &Report| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        Ok("<svg/>".into())
+    }));
+    let doc = Html::parse_document(&counting.render_to_string(&Report::empty("e")).unwrap());
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        texts(&doc, "#flamegraph .empty"),
+        ["No spans were recorded: no flamegraph."]
+    );
+    counting.render_to_string(&report).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+struct BrokenPipe;
+impl Write for BrokenPipe {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "reader went away",
+        ))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn write_errors_name_the_session() {
+    let err = HtmlSink::new()
+        .render(&sample_report(), &mut BrokenPipe)
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("line-3 inspection") && text.contains("reader went away"),
+        "{text}"
+    );
+    let typed = err.downcast_ref::<HtmlError>().unwrap();
+    assert!(matches!(typed, HtmlError::Write { session, .. } if session == "line-3 inspection"));
+}
+
+#[test]
+fn registered_sink_writes_a_file() {
+    let registry = Registry::new();
+    registry.register_sink(Arc::new(HtmlSink::new())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.html");
+    registry
+        .render_to_file(&sample_report(), &path, &ReportFormat::Html)
+        .unwrap();
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        written,
+        HtmlSink::new().render_to_string(&sample_report()).unwrap()
+    );
+}
+
+fn decode_base64(s: &str) -> String {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let mut out = Vec::new();
+    for chunk in s.as_bytes().chunks(4) {
+        let vals: Vec<u8> = chunk
+            .iter()
+            .filter(|&&c| c != b'=')
+            .map(|&c| value(c))
+            .collect();
+        let n =
+            vals.iter().fold(0u32, |acc, &v| (acc << 6) | u32::from(v)) << (6 * (4 - vals.len()));
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..vals.len() - 1]);
+    }
+    String::from_utf8(out).unwrap()
+}
