@@ -1,1 +1,509 @@
-//! GitHub-flavoured Markdown report sink of heimdall-perf.
+//! # heimdall-perf-report-md
+//!
+//! A heimdall-perf [`Report`] as GitHub-flavoured Markdown, to paste into an issue, a pull
+//! request or a wiki page: a title with the session's name, start, duration and host; a table
+//! of span paths sorted by total time; a table of metrics with their statistics; a summary of
+//! CPU and memory (when the session sampled them); the session's notes, each in its own
+//! section.
+//!
+//! * Durations are in readable units (`850 ns`, `12.34 µs`, `5.67 ms`, `1.23 s`), numeric
+//!   columns are right-aligned, NaN and infinities print as `NaN`, `inf`, `-inf`.
+//! * Names cannot break the document: `|`, backticks and other Markdown punctuation are
+//!   backslash-escaped, `<`, `>` and `&` become entities (no raw HTML), line breaks become
+//!   `↵`.
+//! * Notes are Markdown and are kept as such, but raw HTML in them is shown as text, their
+//!   headings are demoted under the note's own heading, and a code fence left open is closed.
+//!
+//! ```
+//! use heimdall_perf_core::{fixtures, ReportSink};
+//! use heimdall_perf_report_md::MarkdownSink;
+//!
+//! let report = fixtures::sample_report();
+//! let mut out = Vec::new();
+//! MarkdownSink::new().render(&report, &mut out).unwrap();
+//! let md = String::from_utf8(out).unwrap();
+//! assert!(md.starts_with("# Performance report: line-3 inspection\n"));
+//! assert!(md.contains("| Path | Count | Total | Self | Mean | p50 | p95 | p99 | Max |"));
+//! // The hostile span name is escaped: one table cell, no raw HTML.
+//! assert!(md.contains(r"odd \| name \`with\` ticks↵and &lt;script&gt;"));
+//! ```
+
+#![warn(missing_docs)]
+
+use std::io::Write;
+
+use heimdall_perf_core::report::{series_names as sn, SpanStats, TimeSeries};
+use heimdall_perf_core::sink::RenderError;
+use heimdall_perf_core::{Report, ReportSink, Summary};
+
+mod format;
+mod notes;
+
+use format::{
+    count, count_into, duration_ns, escape, escape_into, header, push_fmt, row, with_unit,
+};
+
+/// The format id [`MarkdownSink`] registers under.
+pub const FORMAT_ID: &str = "markdown";
+/// The file extension of Markdown reports, without the dot.
+pub const FILE_EXTENSION: &str = "md";
+
+/// Separator between the names of a span path in the span table.
+const PATH_JOIN: &str = " › ";
+/// What an empty statistic (no values) shows.
+const NONE: &str = "–";
+
+/// What can go wrong rendering Markdown: only writing it out (the text itself is built in
+/// memory and cannot fail).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MarkdownError {
+    /// Writing the Markdown of a report failed.
+    #[error("cannot write the Markdown report of session `{session}`: {source}")]
+    Write {
+        /// Name of the session whose report was being written.
+        session: String,
+        /// The writer's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The Markdown [`ReportSink`]: format id `markdown`, extension `md`.
+///
+/// ```
+/// use heimdall_perf_core::{Report, ReportSink};
+/// use heimdall_perf_report_md::MarkdownSink;
+///
+/// let sink = MarkdownSink::new();
+/// assert_eq!((sink.format_id(), sink.file_extension()), ("markdown", "md"));
+/// let md = sink.to_markdown(&Report::empty("empty <session>"));
+/// assert!(md.starts_with("# Performance report: empty &lt;session&gt;\n"));
+/// assert!(md.contains("No spans were recorded."));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MarkdownSink {
+    max_spans: Option<usize>,
+}
+
+impl MarkdownSink {
+    /// A sink that lists every span path.
+    pub fn new() -> Self {
+        MarkdownSink { max_spans: None }
+    }
+
+    /// A sink that lists only the `limit` span paths with the largest total time, and says how
+    /// many it left out (the JSON report keeps them all).
+    ///
+    /// ```
+    /// use heimdall_perf_core::fixtures;
+    /// use heimdall_perf_report_md::MarkdownSink;
+    /// let md = MarkdownSink::new().with_max_spans(2).to_markdown(&fixtures::sample_report());
+    /// assert!(md.contains("5 more span paths are not shown"), "{md}");
+    /// ```
+    pub fn with_max_spans(mut self, limit: usize) -> Self {
+        self.max_spans = Some(limit);
+        self
+    }
+
+    /// The report as Markdown text.
+    pub fn to_markdown(&self, report: &Report) -> String {
+        let mut out = String::with_capacity(
+            4096 + 256 * report.span_totals.len() + 256 * report.metrics.len(),
+        );
+        title(&mut out, report);
+        spans(&mut out, report, self.max_spans);
+        metrics(&mut out, report);
+        system(&mut out, report);
+        notes(&mut out, report);
+        out
+    }
+}
+
+impl ReportSink for MarkdownSink {
+    fn format_id(&self) -> &str {
+        FORMAT_ID
+    }
+
+    fn file_extension(&self) -> &str {
+        FILE_EXTENSION
+    }
+
+    fn render(&self, report: &Report, out: &mut dyn Write) -> Result<(), RenderError> {
+        let text = self.to_markdown(report);
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|source| {
+                RenderError::from(MarkdownError::Write {
+                    session: report.session.name.clone(),
+                    source,
+                })
+            })
+    }
+}
+
+fn title(out: &mut String, r: &Report) {
+    let s = &r.session;
+    out.push_str("# Performance report: ");
+    escape_into(out, &s.name);
+    out.push_str("\n\n- **Started:** ");
+    escape_into(out, &s.started_at);
+    out.push_str("\n- **Duration:** ");
+    out.push_str(&duration_ns(s.duration_ns as f64));
+    if s.active {
+        out.push_str(" (still running when this report was taken)");
+    }
+    out.push_str("\n- **Host:** ");
+    if s.host.is_empty() {
+        out.push_str("unknown");
+    } else {
+        escape_into(out, &s.host);
+    }
+    push_fmt(out, format_args!(" (pid {})\n", s.pid));
+    if !r.threads.is_empty() {
+        out.push_str("- **Threads:** ");
+        for (i, t) in r.threads.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            escape_into(out, &t.name);
+        }
+        out.push('\n');
+    }
+    out.push_str("- **Spans:** ");
+    count_into(out, r.span_count());
+    push_fmt(
+        out,
+        format_args!(" completed, {} paths\n", count(r.span_totals.len() as u64)),
+    );
+    out.push_str("- **Report:** schema ");
+    push_fmt(out, format_args!("{}, heimdall-perf ", r.schema_version));
+    escape_into(out, &r.crate_version);
+    out.push('\n');
+
+    let d = &r.diagnostics;
+    let mut warnings = Vec::new();
+    if d.open_spans > 0 {
+        warnings.push(format!(
+            "{} spans were still open and are not counted",
+            count(d.open_spans)
+        ));
+    }
+    if d.misnested_exits > 0 {
+        warnings.push(format!(
+            "{} span ends did not match the innermost open span and were attributed to it",
+            count(d.misnested_exits)
+        ));
+    }
+    if d.overflowed_spans > 0 {
+        warnings.push(format!(
+            "{} spans are counted under `<overflow>`: the session reached its limit of distinct span paths",
+            count(d.overflowed_spans)
+        ));
+    }
+    for (figure, failures) in &d.sampler_failures {
+        warnings.push(format!(
+            "{} failed reads of {} were skipped",
+            count(*failures),
+            escape(figure)
+        ));
+    }
+    if !warnings.is_empty() {
+        out.push_str("\n**Recording diagnostics:**\n\n");
+        for w in warnings {
+            // Built from escaped parts; the only markup is the constant code span.
+            out.push_str("- ");
+            out.push_str(&w);
+            out.push('\n');
+        }
+    }
+}
+
+fn summary_cell(s: &Summary, v: f64, fmt: impl Fn(f64) -> String) -> String {
+    if s.count == 0 {
+        NONE.to_string()
+    } else {
+        fmt(v)
+    }
+}
+
+fn path_cell(s: &SpanStats) -> String {
+    let mut cell = String::with_capacity(16 * s.path.len());
+    for (i, name) in s.path.iter().enumerate() {
+        if i > 0 {
+            cell.push_str(PATH_JOIN);
+        }
+        escape_into(&mut cell, name);
+    }
+    cell
+}
+
+fn spans(out: &mut String, r: &Report, limit: Option<usize>) {
+    out.push_str("\n## Spans\n\n");
+    if r.span_totals.is_empty() {
+        out.push_str("No spans were recorded.\n");
+        return;
+    }
+    // `span_totals` is sorted already when a session made the report; a report read back from
+    // a file may not be.
+    let mut sorted: Vec<&SpanStats> = r.span_totals.iter().collect();
+    sorted.sort_by(|a, b| {
+        b.total_ns
+            .cmp(&a.total_ns)
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    let shown = limit.unwrap_or(usize::MAX).min(sorted.len());
+    out.push_str(
+        "All threads merged, sorted by total time. *Self* excludes time spent in child spans.\n\n",
+    );
+    header(
+        out,
+        &[
+            ("Path", false),
+            ("Count", true),
+            ("Total", true),
+            ("Self", true),
+            ("Mean", true),
+            ("p50", true),
+            ("p95", true),
+            ("p99", true),
+            ("Max", true),
+        ],
+    );
+    for s in &sorted[..shown] {
+        let d = &s.duration;
+        row(
+            out,
+            [
+                path_cell(s),
+                count(s.count),
+                duration_ns(s.total_ns as f64),
+                duration_ns(s.self_ns as f64),
+                summary_cell(d, d.mean, duration_ns),
+                summary_cell(d, d.p50, duration_ns),
+                summary_cell(d, d.p95, duration_ns),
+                summary_cell(d, d.p99, duration_ns),
+                summary_cell(d, d.max, duration_ns),
+            ],
+        );
+    }
+    if shown < sorted.len() {
+        push_fmt(
+            out,
+            format_args!(
+                "\n{} more span paths are not shown (the JSON report has them all).\n",
+                count((sorted.len() - shown) as u64)
+            ),
+        );
+    }
+}
+
+fn metrics(out: &mut String, r: &Report) {
+    if r.metrics.is_empty() {
+        return;
+    }
+    out.push_str("\n## Metrics\n\n");
+    out.push_str(
+        "Statistics of the finite values; *Non-finite* counts NaN and infinite values.\n\n",
+    );
+    header(
+        out,
+        &[
+            ("Metric", false),
+            ("Type", false),
+            ("Count", true),
+            ("Last", true),
+            ("Mean", true),
+            ("Std dev", true),
+            ("Min", true),
+            ("p50", true),
+            ("p95", true),
+            ("p99", true),
+            ("Max", true),
+            ("Non-finite", true),
+        ],
+    );
+    for m in &r.metrics {
+        let mut name = escape(&m.name);
+        if !m.labels.is_empty() {
+            name.push_str(" {");
+            for (i, (k, v)) in m.labels.iter().enumerate() {
+                if i > 0 {
+                    name.push_str(", ");
+                }
+                escape_into(&mut name, k);
+                name.push('=');
+                escape_into(&mut name, v);
+            }
+            name.push('}');
+        }
+        let s = &m.summary;
+        let u = |v: f64| with_unit(v, &m.unit);
+        row(
+            out,
+            [
+                name,
+                escape(&m.metric_type.to_string()),
+                count(s.count),
+                u(m.last),
+                summary_cell(s, s.mean, u),
+                summary_cell(s, s.stddev, u),
+                summary_cell(s, s.min, u),
+                summary_cell(s, s.p50, u),
+                summary_cell(s, s.p95, u),
+                summary_cell(s, s.p99, u),
+                summary_cell(s, s.max, u),
+                count(m.non_finite),
+            ],
+        );
+    }
+}
+
+/// Mean (weighted by the samples per point), peak and number of samples of a series, over
+/// its finite values; `None` when it has none.
+fn series_stats(s: &TimeSeries) -> Option<(f64, f64, u64)> {
+    let (mut weighted, mut samples, mut peak) = (0.0f64, 0u64, f64::NEG_INFINITY);
+    for p in &s.points {
+        if p.mean.is_finite() && p.count > 0 {
+            weighted += p.mean * p.count as f64;
+            samples += p.count;
+        }
+        if p.max.is_finite() {
+            peak = peak.max(p.max);
+        }
+    }
+    if samples == 0 {
+        return None;
+    }
+    // No finite maximum at all (a hand-made report): say so rather than print -inf.
+    let peak = if peak == f64::NEG_INFINITY {
+        f64::NAN
+    } else {
+        peak
+    };
+    Some((weighted / samples as f64, peak, samples))
+}
+
+/// The system figures summarised, in order, with their labels.
+const SYSTEM_FIGURES: [(&str, &str); 8] = [
+    (sn::SYSTEM_CPU_TOTAL, "CPU, whole machine"),
+    (sn::PROCESS_CPU, "CPU, this process"),
+    (sn::SYSTEM_MEMORY_USED, "Memory used, whole machine"),
+    (
+        sn::SYSTEM_MEMORY_AVAILABLE,
+        "Memory available, whole machine",
+    ),
+    (sn::SYSTEM_MEMORY_TOTAL, "Memory total, whole machine"),
+    (sn::SYSTEM_SWAP_USED, "Swap used, whole machine"),
+    (sn::PROCESS_MEMORY_RESIDENT, "Resident memory, this process"),
+    (sn::PROCESS_MEMORY_VIRTUAL, "Virtual memory, this process"),
+];
+
+fn series_row(out: &mut String, label: String, s: &TimeSeries) {
+    let (mean, peak, samples) = match series_stats(s) {
+        Some((mean, peak, n)) => (with_unit(mean, &s.unit), with_unit(peak, &s.unit), count(n)),
+        None => (NONE.to_string(), NONE.to_string(), "0".to_string()),
+    };
+    row(out, [label, mean, peak, samples]);
+}
+
+fn system(out: &mut String, r: &Report) {
+    let figures: Vec<(&str, &TimeSeries)> = SYSTEM_FIGURES
+        .iter()
+        .filter_map(|(name, label)| r.series(name).map(|s| (*label, s)))
+        .collect();
+    if !figures.is_empty() {
+        out.push_str("\n## System\n\n");
+        out.push_str("Sampled during the session: mean over the samples, and the peak.\n\n");
+        header(
+            out,
+            &[
+                ("Figure", false),
+                ("Mean", true),
+                ("Peak", true),
+                ("Samples", true),
+            ],
+        );
+        for (label, s) in figures {
+            series_row(out, label.to_string(), s);
+        }
+    }
+    let others: Vec<&TimeSeries> = r
+        .series
+        .iter()
+        .filter(|s| !SYSTEM_FIGURES.iter().any(|(name, _)| *name == s.name))
+        .collect();
+    if !others.is_empty() {
+        out.push_str("\n## Other time series\n\n");
+        header(
+            out,
+            &[
+                ("Series", false),
+                ("Mean", true),
+                ("Peak", true),
+                ("Samples", true),
+            ],
+        );
+        for s in others {
+            let mut label = escape(&s.name);
+            if !s.source.is_empty() {
+                label.push_str(" (");
+                escape_into(&mut label, &s.source);
+                label.push(')');
+            }
+            series_row(out, label, s);
+        }
+    }
+}
+
+fn notes(out: &mut String, r: &Report) {
+    if r.notes.is_empty() {
+        return;
+    }
+    out.push_str("\n## Notes\n");
+    for (i, n) in r.notes.iter().enumerate() {
+        push_fmt(
+            out,
+            format_args!(
+                "\n### Note {} (at {})\n\n",
+                i + 1,
+                duration_ns(n.t_ns as f64)
+            ),
+        );
+        out.push_str(&notes::sanitize(&n.text));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heimdall_perf_core::report::SeriesPoint;
+
+    #[test]
+    fn series_stats_weight_by_samples_and_skip_non_finite() {
+        let p = |count, mean, max| SeriesPoint {
+            t_ns: 0,
+            count,
+            min: 0.0,
+            max,
+            mean,
+            last: mean,
+        };
+        let s = TimeSeries {
+            name: "x".into(),
+            unit: "%".into(),
+            source: "system".into(),
+            points: vec![
+                p(1, 10.0, 10.0),
+                p(3, 30.0, 50.0),
+                p(2, f64::NAN, f64::INFINITY),
+            ],
+        };
+        assert_eq!(series_stats(&s), Some((25.0, 50.0, 4)));
+        let empty = TimeSeries {
+            points: vec![p(0, 1.0, f64::NAN)],
+            ..s
+        };
+        assert_eq!(series_stats(&empty), None);
+    }
+}

@@ -1,0 +1,541 @@
+//! The Markdown sink's output parsed back with pulldown-cmark (GitHub-flavoured options):
+//! tables have the right rows, columns and alignment, hostile names come back as text in one
+//! cell, no raw HTML gets through, notes stay in their own sections.
+
+use std::io::Write;
+
+use heimdall_perf_core::fixtures::{self, HOSTILE_NAME};
+use heimdall_perf_core::report::{series_names, Note, SeriesPoint, SpanStats, TimeSeries};
+use heimdall_perf_core::{Report, ReportSink, Summary};
+use heimdall_perf_report_md::MarkdownSink;
+use pulldown_cmark::{Alignment, Event, Options, Parser, Tag, TagEnd};
+
+/// What the tests look at in a parsed document.
+#[derive(Debug, Default)]
+struct Doc {
+    /// (level, text) of every heading, in order.
+    headings: Vec<(usize, String)>,
+    tables: Vec<Table>,
+    /// Raw HTML events (blocks and inline): must stay zero.
+    html: Vec<String>,
+    /// Text of fenced or indented code blocks.
+    code_blocks: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    alignments: Vec<Alignment>,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+fn parse(md: &str) -> Doc {
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_MATH
+        | Options::ENABLE_GFM;
+    let mut doc = Doc::default();
+    let mut text: Option<String> = None; // inside a heading, cell or code block
+    let mut in_head = false;
+    for ev in Parser::new_ext(md, options) {
+        match ev {
+            Event::Start(Tag::Table(al)) => doc.tables.push(Table {
+                alignments: al,
+                ..Table::default()
+            }),
+            Event::Start(Tag::TableHead) => in_head = true,
+            Event::End(TagEnd::TableHead) => in_head = false,
+            Event::Start(Tag::TableRow) => {
+                if let Some(t) = doc.tables.last_mut() {
+                    t.rows.push(Vec::new())
+                }
+            }
+            Event::Start(Tag::TableCell | Tag::Heading { .. } | Tag::CodeBlock(_)) => {
+                text = Some(String::new())
+            }
+            Event::End(TagEnd::TableCell) => {
+                let cell = text.take().unwrap_or_default();
+                let t = doc.tables.last_mut().expect("cell inside a table");
+                if in_head {
+                    t.header.push(cell)
+                } else {
+                    t.rows.last_mut().expect("cell inside a row").push(cell)
+                }
+            }
+            Event::End(TagEnd::Heading(level)) => doc
+                .headings
+                .push((level as usize, text.take().unwrap_or_default())),
+            Event::End(TagEnd::CodeBlock) => doc.code_blocks.push(text.take().unwrap_or_default()),
+            Event::Text(s) | Event::Code(s) | Event::InlineMath(s) | Event::DisplayMath(s) => {
+                if let Some(t) = text.as_mut() {
+                    t.push_str(&s)
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                if let Some(t) = text.as_mut() {
+                    t.push(' ')
+                }
+            }
+            Event::Html(s) | Event::InlineHtml(s) => doc.html.push(s.to_string()),
+            _ => {}
+        }
+    }
+    doc
+}
+
+fn render(r: &Report) -> String {
+    let mut out = Vec::new();
+    MarkdownSink::new().render(r, &mut out).expect("render");
+    String::from_utf8(out).expect("UTF-8")
+}
+
+fn table<'a>(doc: &'a Doc, first_column: &str) -> &'a Table {
+    let found: Vec<&Table> = doc
+        .tables
+        .iter()
+        .filter(|t| t.header.first().map(String::as_str) == Some(first_column))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one table whose first column is {first_column}: {doc:#?}"
+    );
+    found[0]
+}
+
+/// What a name looks like once rendered: line breaks are `↵`, other controls spaces.
+fn shown(name: &str) -> String {
+    name.replace("\r\n", "↵")
+        .replace(['\r', '\n'], "↵")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn shown_path(path: &[String]) -> String {
+    path.iter()
+        .map(|n| shown(n))
+        .collect::<Vec<_>>()
+        .join(" › ")
+}
+
+/// The leading number of a cell such as `59.135 fps`, `3 612` or `33.5 %`.
+fn leading_number(cell: &str) -> f64 {
+    let digits: String = cell
+        .replace('\u{202F}', "")
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
+        .collect();
+    digits.parse().unwrap_or_else(|e| panic!("{cell:?}: {e}"))
+}
+
+const SPAN_COLUMNS: [&str; 9] = [
+    "Path", "Count", "Total", "Self", "Mean", "p50", "p95", "p99", "Max",
+];
+
+#[test]
+fn span_table_has_one_row_per_path_sorted_by_total() {
+    let r = fixtures::sample_report();
+    let doc = parse(&render(&r));
+    let t = table(&doc, "Path");
+    assert_eq!(t.header, SPAN_COLUMNS);
+    let mut al = vec![Alignment::Left];
+    al.extend([Alignment::Right; 8]);
+    assert_eq!(t.alignments, al);
+    assert_eq!(t.rows.len(), r.span_totals.len());
+    let mut by_total: Vec<&SpanStats> = r.span_totals.iter().collect();
+    by_total.sort_by_key(|s| std::cmp::Reverse(s.total_ns));
+    for (row, s) in t.rows.iter().zip(by_total) {
+        assert_eq!(row.len(), 9, "{row:?}");
+        assert_eq!(row[0], shown_path(&s.path));
+        assert_eq!(leading_number(&row[1]), s.count as f64);
+        for cell in &row[2..] {
+            assert!(
+                ["ns", "µs", "ms", " s"].iter().any(|u| cell.ends_with(u)),
+                "a duration with its unit: {cell:?}"
+            );
+        }
+    }
+    // The largest total comes first, in milliseconds or seconds as it fits.
+    let frame = r.span_total(&["frame"]).expect("frame");
+    assert_eq!(t.rows[0][0], "frame");
+    assert_eq!(
+        t.rows[0][2],
+        format!("{:.2} s", frame.total_ns as f64 / 1e9)
+    );
+    assert_eq!(t.rows[0][4], format!("{:.2} ms", frame.duration.mean / 1e6));
+}
+
+#[test]
+fn hostile_name_is_text_in_one_cell_and_no_html_gets_through() {
+    let mut r = fixtures::sample_report();
+    r.session.name = HOSTILE_NAME.to_string();
+    let md = render(&r);
+    let doc = parse(&md);
+    assert!(
+        doc.html.is_empty(),
+        "raw HTML in the output: {:?}",
+        doc.html
+    );
+    assert!(!md.contains("<script") && !md.contains("<b>"), "{md}");
+    let want = format!("frame › {}", shown(HOSTILE_NAME));
+    let t = table(&doc, "Path");
+    let hits: Vec<&Vec<String>> = t.rows.iter().filter(|row| row[0] == want).collect();
+    assert_eq!(hits.len(), 1, "{want:?} in {t:#?}");
+    assert_eq!(hits[0].len(), 9);
+    assert_eq!(hits[0][1], "12");
+    // The title carries the hostile session name as plain text.
+    assert_eq!(
+        doc.headings[0],
+        (1, format!("Performance report: {}", shown(HOSTILE_NAME)))
+    );
+}
+
+#[test]
+fn metrics_table_has_statistics_and_non_finite_values() {
+    let r = fixtures::sample_report();
+    let doc = parse(&render(&r));
+    let t = table(&doc, "Metric");
+    assert_eq!(
+        t.header,
+        [
+            "Metric",
+            "Type",
+            "Count",
+            "Last",
+            "Mean",
+            "Std dev",
+            "Min",
+            "p50",
+            "p95",
+            "p99",
+            "Max",
+            "Non-finite"
+        ]
+    );
+    assert_eq!(&t.alignments[..2], [Alignment::Left, Alignment::Left]);
+    assert!(t.alignments[2..].iter().all(|a| *a == Alignment::Right));
+    assert_eq!(t.rows.len(), r.metrics.len());
+    assert!(t.rows.iter().all(|row| row.len() == 12));
+
+    let fps = r.metric("fps").expect("fps");
+    let row = &t.rows[0];
+    assert_eq!(row[0], "fps");
+    assert_eq!(row[1], "throughput");
+    assert_eq!(leading_number(&row[2]), fps.summary.count as f64);
+    assert!(row[4].ends_with(" fps"));
+    assert!(
+        (leading_number(&row[4]) - fps.summary.mean).abs() < 1e-3,
+        "{row:?}"
+    );
+    assert!(
+        (leading_number(&row[8]) - fps.summary.p95).abs() < 1e-3,
+        "{row:?}"
+    );
+
+    // Latencies in ms are shown as durations.
+    let lat = r.metric("frame_latency").expect("latency");
+    assert_eq!(t.rows[1][0], "frame_latency");
+    assert_eq!(t.rows[1][4], format!("{:.2} ms", lat.summary.mean));
+
+    let odd = &t.rows[2];
+    assert_eq!(odd[0], "sensor | temp {camera=cam-2 `left`}");
+    assert_eq!(odd[1], "custom:temperature");
+    assert_eq!(odd[3], "NaN", "last value");
+    assert_eq!(odd[11], "2", "non-finite count");
+    assert_eq!(odd[10], "42 °C");
+}
+
+#[test]
+fn non_finite_statistics_print_as_text() {
+    let mut r = Report::empty("nan");
+    let summary = Summary {
+        count: 1,
+        mean: f64::NAN,
+        p50: f64::INFINITY,
+        p95: f64::NEG_INFINITY,
+        p99: f64::NAN,
+        max: f64::INFINITY,
+        ..Summary::default()
+    };
+    r.span_totals.push(SpanStats {
+        thread_id: None,
+        thread: None,
+        path: vec!["x".into()],
+        count: 1,
+        total_ns: 5,
+        self_ns: 5,
+        duration: summary.clone(),
+        histogram: Vec::new(),
+    });
+    let mut m = fixtures::sample_report().metrics.remove(0);
+    m.last = f64::NEG_INFINITY;
+    m.summary = summary;
+    r.metrics.push(m);
+    let doc = parse(&render(&r));
+    assert_eq!(
+        table(&doc, "Path").rows[0],
+        ["x", "1", "5 ns", "5 ns", "NaN", "inf", "-inf", "NaN", "inf"]
+    );
+    let row = &table(&doc, "Metric").rows[0];
+    assert_eq!(
+        (&row[3], &row[4], &row[7], &row[8], &row[10]),
+        (
+            &"-inf".to_string(),
+            &"NaN".to_string(),
+            &"inf".to_string(),
+            &"-inf".to_string(),
+            &"inf".to_string()
+        )
+    );
+}
+
+fn weighted_mean_and_peak(s: &TimeSeries) -> (f64, f64) {
+    let n: u64 = s.points.iter().map(|p| p.count).sum();
+    let mean = s
+        .points
+        .iter()
+        .map(|p| p.mean * p.count as f64)
+        .sum::<f64>()
+        / n as f64;
+    let peak = s.points.iter().map(|p| p.max).fold(f64::MIN, f64::max);
+    (mean, peak)
+}
+
+#[test]
+fn system_summary_has_cpu_and_memory_mean_and_peak() {
+    let r = fixtures::sample_report();
+    let doc = parse(&render(&r));
+    assert!(doc.headings.contains(&(2, "System".into())));
+    let t = table(&doc, "Figure");
+    assert_eq!(t.header, ["Figure", "Mean", "Peak", "Samples"]);
+    let labels: Vec<&str> = t.rows.iter().map(|row| row[0].as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "CPU, whole machine",
+            "CPU, this process",
+            "Memory used, whole machine",
+            "Memory total, whole machine",
+            "Resident memory, this process"
+        ]
+    );
+    let cpu = r.series(series_names::SYSTEM_CPU_TOTAL).expect("cpu");
+    let (mean, peak) = weighted_mean_and_peak(cpu);
+    assert_eq!(t.rows[0][1], format!("{mean:.1} %"));
+    assert_eq!(t.rows[0][2], format!("{peak:.1} %"));
+    assert_eq!(t.rows[0][3], cpu.points.len().to_string());
+    let mem = r.series(series_names::SYSTEM_MEMORY_USED).expect("memory");
+    let (mean, peak) = weighted_mean_and_peak(mem);
+    let gib = 1024f64.powi(3);
+    assert_eq!(t.rows[2][1], format!("{:.2} GiB", mean / gib));
+    assert_eq!(t.rows[2][2], format!("{:.2} GiB", peak / gib));
+    // Every series is a known system figure: no "other series" section.
+    assert!(!doc.headings.iter().any(|(_, h)| h == "Other time series"));
+}
+
+#[test]
+fn no_system_series_no_system_section() {
+    let mut r = fixtures::sample_report();
+    r.series.clear();
+    let doc = parse(&render(&r));
+    assert!(!doc
+        .headings
+        .iter()
+        .any(|(_, h)| h == "System" || h == "Other time series"));
+    assert!(!doc.tables.iter().any(|t| t.header[0] == "Figure"));
+
+    // A user's gauge only: listed with the other series, still no system section.
+    r.series.push(TimeSeries {
+        name: "camera.queue | depth".into(),
+        unit: "frames".into(),
+        source: "cam-2".into(),
+        points: vec![SeriesPoint {
+            t_ns: 0,
+            count: 4,
+            min: 1.0,
+            max: 7.0,
+            mean: 3.5,
+            last: 2.0,
+        }],
+    });
+    let doc = parse(&render(&r));
+    assert!(!doc.headings.iter().any(|(_, h)| h == "System"));
+    let t = table(&doc, "Series");
+    assert_eq!(
+        t.rows,
+        [[
+            "camera.queue | depth (cam-2)",
+            "3.5 frames",
+            "7 frames",
+            "4"
+        ]]
+    );
+}
+
+#[test]
+fn large_report_lists_other_series_apart_from_system_figures() {
+    let r = fixtures::large_report(40, 1, 3);
+    let doc = parse(&render(&r));
+    let system = table(&doc, "Figure");
+    let other = table(&doc, "Series");
+    assert_eq!(system.rows.len() + other.rows.len(), r.series.len());
+    assert!(other
+        .rows
+        .iter()
+        .any(|row| row[0] == format!("{} (system)", series_names::SYSTEM_LOAD_1)));
+    assert_eq!(table(&doc, "Path").rows.len(), 40);
+    assert_eq!(table(&doc, "Metric").rows.len(), 3);
+}
+
+#[test]
+fn notes_are_sections_that_cannot_break_the_document() {
+    let mut r = fixtures::sample_report();
+    r.notes.push(Note {
+        t_ns: 9_500_000_000,
+        text: "# Big claim\n\n```rust\nlet unclosed = 1;".into(),
+    });
+    r.notes.push(Note {
+        t_ns: 9_600_000_000,
+        text: "<div>\n*inside html*\n\n- a list\n  continued".into(),
+    });
+    r.notes.push(Note {
+        t_ns: 9_700_000_000,
+        text: "Last note".into(),
+    });
+    let doc = parse(&render(&r));
+    assert!(doc.html.is_empty(), "{:?}", doc.html);
+    let notes_at = doc
+        .headings
+        .iter()
+        .position(|h| *h == (2, "Notes".to_string()))
+        .expect("a Notes section");
+    assert_eq!(
+        &doc.headings[notes_at..],
+        [
+            (2, "Notes".to_string()),
+            (3, "Note 1 (at 2.00 s)".to_string()),
+            (5, "Observations".to_string()),
+            (3, "Note 2 (at 9.00 s)".to_string()),
+            (3, "Note 3 (at 9.50 s)".to_string()),
+            (4, "Big claim".to_string()),
+            (3, "Note 4 (at 9.60 s)".to_string()),
+            (3, "Note 5 (at 9.70 s)".to_string()),
+        ]
+    );
+    // The unclosed code block ends with its note.
+    assert_eq!(doc.code_blocks, ["let unclosed = 1;\n"]);
+    // The note's own Markdown table is kept as a table.
+    let t = table(&doc, "a");
+    assert_eq!(t.rows, [["1", "2"]]);
+}
+
+#[test]
+fn empty_report_renders_a_title_and_says_no_spans() {
+    let md = render(&Report::empty("nothing"));
+    let doc = parse(&md);
+    assert_eq!(
+        doc.headings,
+        [
+            (1, "Performance report: nothing".to_string()),
+            (2, "Spans".to_string())
+        ]
+    );
+    assert!(doc.tables.is_empty());
+    assert!(md.contains("No spans were recorded."));
+    assert!(md.contains("- **Host:** unknown (pid 0)"));
+}
+
+#[test]
+fn with_max_spans_keeps_the_largest() {
+    let r = fixtures::sample_report();
+    let md = MarkdownSink::new().with_max_spans(2).to_markdown(&r);
+    let doc = parse(&md);
+    let rows: Vec<&str> = table(&doc, "Path")
+        .rows
+        .iter()
+        .map(|row| row[0].as_str())
+        .collect();
+    assert_eq!(rows, ["frame", "frame › detect"]);
+    assert!(md.contains("5 more span paths are not shown"));
+}
+
+#[test]
+fn random_hostile_names_keep_every_table_intact() {
+    let alphabet: Vec<char> = "ab |`\\*_[]<>&#$~!\n\r\t-:=+()^\"'.x1 é💥\u{7}"
+        .chars()
+        .collect();
+    let mut rng = fixtures::SplitMix::new(99);
+    let mut r = Report::empty("fuzz");
+    for i in 0..300 {
+        let depth = 1 + rng.range(0, 3) as usize;
+        let path: Vec<String> = (0..depth)
+            .map(|_| {
+                let len = rng.range(1, 12) as usize;
+                (0..len)
+                    .map(|_| alphabet[rng.range(0, alphabet.len() as u64) as usize])
+                    .collect()
+            })
+            .collect();
+        r.span_totals.push(SpanStats {
+            thread_id: None,
+            thread: None,
+            path,
+            count: 1,
+            total_ns: 10_000 - i,
+            self_ns: 1,
+            duration: Summary::default(),
+            histogram: Vec::new(),
+        });
+    }
+    let doc = parse(&render(&r));
+    assert!(doc.html.is_empty(), "{:?}", doc.html);
+    assert_eq!(doc.headings.len(), 2, "{:?}", doc.headings);
+    assert_eq!(doc.tables.len(), 1);
+    let t = &doc.tables[0];
+    assert_eq!(t.rows.len(), r.span_totals.len());
+    for (row, s) in t.rows.iter().zip(&r.span_totals) {
+        assert_eq!(row.len(), 9, "{:?} -> {row:?}", s.path);
+        // The parser trims a cell's outer spaces.
+        assert_eq!(
+            row[0],
+            shown_path(&s.path).trim_matches(' '),
+            "{:?}",
+            s.path
+        );
+        assert_eq!(row[4], "–", "no values, no statistics");
+    }
+}
+
+#[test]
+fn write_failure_names_the_session() {
+    struct Full;
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "disk full",
+            ))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let e = MarkdownSink::new()
+        .render(&fixtures::sample_report(), &mut Full)
+        .expect_err("the writer fails");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("line-3 inspection") && msg.contains("disk full"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn sink_metadata() {
+    let s = MarkdownSink::default();
+    assert_eq!(s.format_id(), "markdown");
+    assert_eq!(s.file_extension(), "md");
+}
