@@ -1,0 +1,582 @@
+//! # heimdall-perf-cli
+//!
+//! The `heimdall-perf` command, for the engineer who has saved sessions and wants answers:
+//!
+//! * `heimdall-perf render REPORT.json --format html [--output PATH] [--plugin LIB.so]…`
+//!   renders a saved JSON report into any compiled-in or plugin format (stdout without
+//!   `--output`);
+//! * `heimdall-perf summary REPORT.json` prints the top spans, metrics and system peaks;
+//! * `heimdall-perf diff BASE.json NEW.json [--threshold PCT] [--format text|md|json|html]
+//!   [--flamegraph DIFF.svg]` compares two runs span by span and exits 1 when something
+//!   regressed (see [`diff`] for how a regression is told from noise);
+//! * `heimdall-perf formats [--plugin LIB.so]…` lists the available formats.
+//!
+//! Exit codes: 0 success (and no regression), 1 regression found by `diff`, 2 usage or input
+//! error. Errors name the file and what is wrong with it; no backtrace for user errors.
+//!
+//! ```
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("r.json");
+//! let report = heimdall_perf::core::fixtures::sample_report();
+//! std::fs::write(&path, heimdall_perf_report_json::to_string(&report).unwrap()).unwrap();
+//! let code = heimdall_perf_cli::run_to(
+//!     ["heimdall-perf", "diff", path.to_str().unwrap(), path.to_str().unwrap()],
+//!     &mut Vec::new(),
+//! );
+//! assert_eq!(code, 0); // the same report twice: nothing regressed
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod diff;
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use heimdall_perf::reports::{format_ns, series_names, ReportFormat};
+use heimdall_perf::{PerfError, Registry, Report};
+
+use crate::diff::{Diff, Verdict};
+
+/// Exit code when `diff` finds a regression.
+pub const EXIT_REGRESSION: u8 = 1;
+/// Exit code for usage and input errors.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Render, summarise and compare saved heimdall-perf reports.
+#[derive(Parser, Debug)]
+#[command(name = "heimdall-perf", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Render a saved JSON report into another format.
+    Render {
+        /// The saved report (JSON).
+        report: PathBuf,
+        /// Format id: json, markdown (md), html, flamegraph (svg), folded, or a plugin's.
+        #[arg(long, short)]
+        format: String,
+        /// Output file (written atomically); standard output when absent.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Load a report plugin (.so) first; repeatable.
+        #[arg(long = "plugin", value_name = "LIB")]
+        plugins: Vec<PathBuf>,
+    },
+    /// Print the top spans, metrics and system peaks of a saved report.
+    Summary {
+        /// The saved report (JSON).
+        report: PathBuf,
+        /// How many spans to list.
+        #[arg(long, default_value_t = 15)]
+        top: usize,
+    },
+    /// Compare two runs span by span; exit 1 when something regressed.
+    ///
+    /// A span regresses when its mean grows by more than the threshold AND by more than
+    /// three standard errors of the difference of the means,
+    /// 3·sqrt(sd_base²/n_base + sd_new²/n_new), from each report's own standard deviation
+    /// and count: a change must be both large and more than the runs' noise.
+    Diff {
+        /// The reference run (JSON).
+        base: PathBuf,
+        /// The run to check (JSON).
+        new: PathBuf,
+        /// Smallest change of the mean that counts, in percent.
+        #[arg(long, default_value_t = 5.0)]
+        threshold: f64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
+        /// Also write a differential flamegraph (red: slower, blue: faster).
+        #[arg(long, value_name = "SVG")]
+        flamegraph: Option<PathBuf>,
+    },
+    /// List every available report format and where it comes from.
+    Formats {
+        /// Load a report plugin (.so) first; repeatable.
+        #[arg(long = "plugin", value_name = "LIB")]
+        plugins: Vec<PathBuf>,
+    },
+}
+
+/// Output formats of `diff`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Md,
+    Json,
+    Html,
+}
+
+/// What can go wrong in the command.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A saved report could not be read.
+    #[error(transparent)]
+    Report(#[from] heimdall_perf_report_json::JsonError),
+    /// The library refused (unknown format, bad plugin, failed write…).
+    #[error(transparent)]
+    Perf(#[from] PerfError),
+    /// Writing to standard output failed.
+    #[error("cannot write to standard output: {0}")]
+    Stdout(std::io::Error),
+    /// A command-line value is out of range.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Runs the command with `args` (the first is the program name) and returns its exit code.
+pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    ExitCode::from(run_to(args, &mut out))
+}
+
+/// Runs the command, writing its output to `out`, and returns the exit code.
+pub fn run_to(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    out: &mut dyn Write,
+) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_ERROR } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli, out) {
+        Ok(code) => code,
+        Err(CliError::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("heimdall-perf: {e}");
+            EXIT_ERROR
+        }
+    }
+}
+
+fn registry_with(plugins: &[PathBuf]) -> Result<std::sync::Arc<Registry>, CliError> {
+    let registry = heimdall_perf::default_registry()?;
+    for p in plugins {
+        registry.load_plugin(p)?;
+    }
+    Ok(registry)
+}
+
+fn read(path: &Path) -> Result<Report, CliError> {
+    Ok(heimdall_perf_report_json::read_report(path)?)
+}
+
+fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
+    let color = Style::for_stdout();
+    match cli.command {
+        Command::Render {
+            report,
+            format,
+            output,
+            plugins,
+        } => {
+            let registry = registry_with(&plugins)?;
+            let report = read(&report)?;
+            let format = ReportFormat::from(format.as_str());
+            match output {
+                Some(path) => registry.render_to_file(&report, &path, &format)?,
+                None => {
+                    let sink = registry.sink(&format)?;
+                    let mut buf = Vec::new();
+                    sink.render(&report, &mut buf)
+                        .map_err(|e| PerfError::Render {
+                            format: format.id().to_string(),
+                            session: report.session.name.clone(),
+                            message: e.to_string(),
+                        })?;
+                    out.write_all(&buf).map_err(CliError::Stdout)?;
+                }
+            }
+            Ok(0)
+        }
+        Command::Summary { report, top } => {
+            let report = read(&report)?;
+            summary(&report, top, color, out).map_err(CliError::Stdout)?;
+            Ok(0)
+        }
+        Command::Diff {
+            base,
+            new,
+            threshold,
+            format,
+            flamegraph,
+        } => {
+            if !(threshold.is_finite() && threshold >= 0.0) {
+                return Err(CliError::Usage(format!(
+                    "--threshold must be a non-negative percentage, not {threshold}"
+                )));
+            }
+            let base_report = read(&base)?;
+            let new_report = read(&new)?;
+            let d = diff::compare(&base_report, &new_report, threshold);
+            match format {
+                DiffFormat::Text => diff_text(&d, color, out),
+                DiffFormat::Md => diff_md(&d, out),
+                DiffFormat::Json => serde_json::to_writer_pretty(&mut *out, &d)
+                    .map_err(std::io::Error::other)
+                    .and_then(|_| writeln!(out)),
+                DiffFormat::Html => diff_html(&d, out),
+            }
+            .map_err(CliError::Stdout)?;
+            if let Some(path) = flamegraph {
+                write_diff_flamegraph(&base_report, &new_report, &path)?;
+            }
+            Ok(if d.has_regressions() {
+                EXIT_REGRESSION
+            } else {
+                0
+            })
+        }
+        Command::Formats { plugins } => {
+            let registry = registry_with(&plugins)?;
+            writeln!(out, "{:<14} {:<10} origin", "format", "extension")
+                .map_err(CliError::Stdout)?;
+            for s in registry.sinks() {
+                writeln!(
+                    out,
+                    "{:<14} {:<10} {}",
+                    s.format_id(),
+                    s.file_extension(),
+                    s.origin()
+                )
+                .map_err(CliError::Stdout)?;
+            }
+            Ok(0)
+        }
+    }
+}
+
+#[cfg(feature = "flame")]
+fn write_diff_flamegraph(base: &Report, new: &Report, path: &Path) -> Result<(), CliError> {
+    use heimdall_perf::flame::{diff_flamegraph, FlameOptions};
+    heimdall_perf::reports::write_atomic(path, |w| {
+        diff_flamegraph(base, new, &FlameOptions::default(), w).map_err(Into::into)
+    })
+    .map_err(|e| match e {
+        heimdall_perf::reports::AtomicWriteError::Io(e) => CliError::Perf(e),
+        heimdall_perf::reports::AtomicWriteError::Render(e) => CliError::Perf(PerfError::Render {
+            format: "flamegraph".into(),
+            session: new.session.name.clone(),
+            message: format!("{e} (while writing `{}`)", path.display()),
+        }),
+    })
+}
+
+#[cfg(not(feature = "flame"))]
+fn write_diff_flamegraph(_: &Report, _: &Report, path: &Path) -> Result<(), CliError> {
+    Err(CliError::Perf(PerfError::FeatureDisabled {
+        what: format!("writing the differential flamegraph `{}`", path.display()),
+        feature: "flame".into(),
+    }))
+}
+
+/// ANSI styling, on only when standard output is a terminal and `NO_COLOR` is unset.
+#[derive(Clone, Copy)]
+struct Style(bool);
+
+impl Style {
+    fn for_stdout() -> Style {
+        Style(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+    }
+    fn paint(self, code: &str, s: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn bold(self, s: &str) -> String {
+        self.paint("1", s)
+    }
+}
+
+fn summary(r: &Report, top: usize, st: Style, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{} — {} on {}, started {}, {} spans",
+        st.bold(&r.session.name),
+        format_ns(r.session.duration_ns as f64),
+        r.session.host,
+        r.session.started_at,
+        r.span_count()
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        st.bold(&format!(
+            "{:<44} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "span", "count", "total", "self", "mean", "p95", "p99"
+        ))
+    )?;
+    for s in r.span_totals.iter().take(top) {
+        writeln!(
+            out,
+            "{:<44} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            clip(&s.path_string(), 44),
+            s.count,
+            format_ns(s.total_ns as f64),
+            format_ns(s.self_ns as f64),
+            format_ns(s.duration.mean),
+            format_ns(s.duration.p95),
+            format_ns(s.duration.p99)
+        )?;
+    }
+    if r.span_totals.len() > top {
+        writeln!(out, "… {} more span paths", r.span_totals.len() - top)?;
+    }
+    if !r.metrics.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            st.bold(&format!(
+                "{:<32} {:>12} {:>12} {:>12} {:>12} {:<8}",
+                "metric", "last", "mean", "min", "max", "unit"
+            ))
+        )?;
+        for m in &r.metrics {
+            writeln!(
+                out,
+                "{:<32} {:>12.3} {:>12.3} {:>12.3} {:>12.3} {:<8}",
+                clip(&m.name, 32),
+                m.last,
+                m.summary.mean,
+                m.summary.min,
+                m.summary.max,
+                m.unit
+            )?;
+        }
+    }
+    let peaks: Vec<(&str, String)> = [
+        (series_names::SYSTEM_CPU_TOTAL, "system CPU"),
+        (series_names::PROCESS_CPU, "process CPU"),
+        (series_names::SYSTEM_MEMORY_USED, "system memory"),
+        (series_names::PROCESS_MEMORY_RESIDENT, "process memory"),
+    ]
+    .into_iter()
+    .filter_map(|(name, label)| {
+        let s = r.series(name)?;
+        let finite = s.points.iter().filter(|p| p.mean.is_finite());
+        let (sum, n, max) = finite.fold((0.0, 0u64, f64::MIN), |(sum, n, max), p| {
+            (sum + p.mean * p.count as f64, n + p.count, max.max(p.max))
+        });
+        if n == 0 {
+            return None;
+        }
+        let mean = sum / n as f64;
+        let fmt = |v: f64| {
+            if s.unit == "bytes" {
+                format!("{:.1} MiB", v / (1024.0 * 1024.0))
+            } else {
+                format!("{v:.1} {}", s.unit)
+            }
+        };
+        Some((label, format!("mean {}, peak {}", fmt(mean), fmt(max))))
+    })
+    .collect();
+    if !peaks.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", st.bold("system"))?;
+        for (label, text) in peaks {
+            writeln!(out, "{label:<16} {text}")?;
+        }
+    }
+    Ok(())
+}
+
+fn clip(s: &str, width: usize) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.chars().count() <= width {
+        flat
+    } else {
+        let mut t: String = flat.chars().take(width - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn pct(p: Option<f64>) -> String {
+    p.map_or("—".into(), |p| format!("{p:+.1} %"))
+}
+
+fn arrow(b: Option<f64>, n: Option<f64>) -> String {
+    let f = |v: Option<f64>| v.map_or("—".to_string(), format_ns);
+    format!("{} → {}", f(b), f(n))
+}
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regressed => "REGRESSED",
+        Verdict::Improved => "improved",
+        Verdict::Unchanged => "unchanged",
+        Verdict::Added => "added",
+        Verdict::Removed => "removed",
+    }
+}
+
+fn counts(d: &Diff) -> String {
+    let n = |v| d.spans.iter().filter(|s| s.verdict == v).count();
+    format!(
+        "{} regressed, {} improved, {} unchanged, {} added, {} removed",
+        n(Verdict::Regressed),
+        n(Verdict::Improved),
+        n(Verdict::Unchanged),
+        n(Verdict::Added),
+        n(Verdict::Removed)
+    )
+}
+
+fn diff_text(d: &Diff, st: Style, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{} → {} (threshold {} %, noise {}σ of the mean difference)",
+        d.base_session,
+        d.new_session,
+        d.threshold_pct,
+        diff::NOISE_SIGMAS
+    )?;
+    for s in &d.spans {
+        let word = verdict_word(s.verdict);
+        let word = match s.verdict {
+            Verdict::Regressed => st.paint("1;31", &format!("{word:<10}")),
+            Verdict::Improved => st.paint("32", &format!("{word:<10}")),
+            _ => format!("{word:<10}"),
+        };
+        let b = s.base.as_ref();
+        let n = s.new.as_ref();
+        writeln!(
+            out,
+            "{word} {:<40} mean {:<22} {:>9}  p50 {:<22} p95 {:<22} p99 {:<22} count {} → {}",
+            clip(&s.path, 40),
+            arrow(b.map(|x| x.mean), n.map(|x| x.mean)),
+            pct(s.mean_change_pct),
+            arrow(b.map(|x| x.p50), n.map(|x| x.p50)),
+            arrow(b.map(|x| x.p95), n.map(|x| x.p95)),
+            arrow(b.map(|x| x.p99), n.map(|x| x.p99)),
+            b.map_or("—".into(), |x| x.count.to_string()),
+            n.map_or("—".into(), |x| x.count.to_string()),
+        )?;
+    }
+    writeln!(out, "{}", counts(d))
+}
+
+fn md_cell(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '|' => "\\|".to_string(),
+            '`' => "\\`".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '&' => "&amp;".to_string(),
+            c if c.is_control() => " ".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn diff_md(d: &Diff, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "## {} → {}\n\nThreshold {} %, noise {}σ of the mean difference. {}.\n",
+        md_cell(&d.base_session),
+        md_cell(&d.new_session),
+        d.threshold_pct,
+        diff::NOISE_SIGMAS,
+        counts(d)
+    )?;
+    writeln!(
+        out,
+        "| verdict | span | mean | change | p50 | p95 | p99 | count |"
+    )?;
+    writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|")?;
+    for s in &d.spans {
+        let (b, n) = (s.base.as_ref(), s.new.as_ref());
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} → {} |",
+            verdict_word(s.verdict),
+            md_cell(&s.path),
+            arrow(b.map(|x| x.mean), n.map(|x| x.mean)),
+            pct(s.mean_change_pct),
+            arrow(b.map(|x| x.p50), n.map(|x| x.p50)),
+            arrow(b.map(|x| x.p95), n.map(|x| x.p95)),
+            arrow(b.map(|x| x.p99), n.map(|x| x.p99)),
+            b.map_or("—".into(), |x| x.count.to_string()),
+            n.map_or("—".into(), |x| x.count.to_string()),
+        )?;
+    }
+    Ok(())
+}
+
+fn html_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn diff_html(d: &Diff, out: &mut dyn Write) -> std::io::Result<()> {
+    let title = format!("{} → {}", d.base_session, d.new_session);
+    writeln!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>\
+body{{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse}}\
+td,th{{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:right}}td:nth-child(2),th:nth-child(2),td:first-child{{text-align:left}}\
+.regressed{{color:#b00;font-weight:bold}}.improved{{color:#070}}</style></head><body>",
+        html_escape(&title)
+    )?;
+    writeln!(
+        out,
+        "<h1>{}</h1><p>Threshold {} %, noise {}σ of the mean difference. {}.</p>",
+        html_escape(&title),
+        d.threshold_pct,
+        diff::NOISE_SIGMAS,
+        html_escape(&counts(d))
+    )?;
+    writeln!(out, "<table><tr><th>verdict</th><th>span</th><th>mean</th><th>change</th><th>p50</th><th>p95</th><th>p99</th><th>count</th></tr>")?;
+    for s in &d.spans {
+        let (b, n) = (s.base.as_ref(), s.new.as_ref());
+        let word = verdict_word(s.verdict);
+        writeln!(
+            out,
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td></tr>",
+            word.to_lowercase(),
+            word,
+            html_escape(&s.path),
+            html_escape(&arrow(b.map(|x| x.mean), n.map(|x| x.mean))),
+            html_escape(&pct(s.mean_change_pct)),
+            html_escape(&arrow(b.map(|x| x.p50), n.map(|x| x.p50))),
+            html_escape(&arrow(b.map(|x| x.p95), n.map(|x| x.p95))),
+            html_escape(&arrow(b.map(|x| x.p99), n.map(|x| x.p99))),
+            b.map_or("—".into(), |x| x.count.to_string()),
+            n.map_or("—".into(), |x| x.count.to_string()),
+        )?;
+    }
+    writeln!(out, "</table></body></html>")
+}
