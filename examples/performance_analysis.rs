@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use heimdall_perf::metrics::{MetricCounter, ThroughputMeter, Timer};
+use heimdall_perf::reports::format_ns;
 use heimdall_perf::{init, scope, MetricType, PeriodicSource, ProfilingSession, Samples};
 
 /// Simulated inspection line instrumented with heimdall-perf.
@@ -347,9 +348,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "{:<36} {:>7} {:>11} {:>11} {:>11}",
             s.path_string(),
             s.count,
-            fmt_ns(s.duration.mean),
-            fmt_ns(s.duration.p99),
-            fmt_ns(s.self_ns as f64)
+            format_ns(s.duration.mean),
+            format_ns(s.duration.p99),
+            format_ns(s.self_ns as f64)
         );
     }
     println!();
@@ -363,16 +364,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
-}
-
-fn fmt_ns(ns: f64) -> String {
-    if ns >= 1e9 {
-        format!("{:.2} s", ns / 1e9)
-    } else if ns >= 1e6 {
-        format!("{:.2} ms", ns / 1e6)
-    } else if ns >= 1e3 {
-        format!("{:.1} µs", ns / 1e3)
-    } else {
-        format!("{ns:.0} ns")
-    }
 }
