@@ -146,6 +146,26 @@ fn meters(c: &mut Criterion) {
             counter.set(black_box(v));
         })
     });
+    // What `set` is made of: the running statistics (moments + an HDR histogram record).
+    let mut stats = heimdall_perf::metrics::ValueStats::new();
+    let mut w = 0.0f64;
+    g.bench_function("part of set: ValueStats::record", |b| {
+        b.iter(|| {
+            w += 0.25;
+            if w > 120.0 {
+                w = 0.0;
+            }
+            stats.record(black_box(w));
+        })
+    });
+    let mut hist = hdrhistogram::Histogram::<u64>::new(2).unwrap();
+    let mut k = 0u64;
+    g.bench_function("part of set: hdrhistogram record alone", |b| {
+        b.iter(|| {
+            k = (k + 250) % 120_000;
+            let _ = hist.record(black_box(k));
+        })
+    });
     let mut meter = ThroughputMeter::new("frames", Duration::from_secs(1));
     g.bench_function("ThroughputMeter::tick", |b| b.iter(|| meter.tick()));
     let mut plain = 0u64;

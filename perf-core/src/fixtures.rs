@@ -346,9 +346,89 @@ pub fn large_report(paths: usize, hours: u64, metrics: usize) -> Report {
     }
 }
 
+/// Compares `actual` with the golden file at `path`, for the golden tests of sinks: `Ok`
+/// when they are equal byte for byte. With the environment variable `UPDATE_GOLDEN=1` the
+/// file is (re)written instead. The error tells where the first difference is and how to
+/// regenerate the file (`regenerate` is the command to give).
+pub fn check_golden(path: &std::path::Path, actual: &str, regenerate: &str) -> Result<(), String> {
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        return std::fs::write(path, actual)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()));
+    }
+    let expected = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read {}: {e}; create it with UPDATE_GOLDEN=1 {regenerate}",
+            path.display()
+        )
+    })?;
+    if expected == actual {
+        return Ok(());
+    }
+    Err(format!(
+        "the output differs from {}\n{}\nIf the change is intended, regenerate with UPDATE_GOLDEN=1 {regenerate} and review the diff.",
+        path.display(),
+        diff_hint(&expected, actual)
+    ))
+}
+
+/// The first differing line of `expected` and `actual`, with a little context.
+pub fn diff_hint(expected: &str, actual: &str) -> String {
+    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+    let first = e
+        .iter()
+        .zip(&a)
+        .position(|(x, y)| x != y)
+        .unwrap_or(e.len().min(a.len()));
+    let show = |lines: &[&str]| -> String {
+        lines
+            .iter()
+            .enumerate()
+            .skip(first.saturating_sub(2))
+            .take(5)
+            .map(|(i, l)| format!("{:>6} | {l}\n", i + 1))
+            .collect()
+    };
+    format!(
+        "first difference at line {} (golden has {} lines, output has {}):\n--- golden\n{}+++ output\n{}",
+        first + 1,
+        e.len(),
+        a.len(),
+        show(&e),
+        show(&a)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diff_hint_points_at_the_first_changed_line() {
+        let hint = diff_hint("a\nb\nc\n", "a\nB\nc\n");
+        assert!(
+            hint.starts_with("first difference at line 2 (golden has 3 lines, output has 3)"),
+            "{hint}"
+        );
+        assert!(
+            hint.contains("     2 | b") && hint.contains("     2 | B"),
+            "{hint}"
+        );
+        let hint = diff_hint("a\n", "a\nextra\n");
+        assert!(
+            hint.starts_with("first difference at line 2 (golden has 1 lines, output has 2)"),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn check_golden_accepts_equal_and_names_the_file_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.txt");
+        std::fs::write(&path, "one\ntwo\n").unwrap();
+        assert!(check_golden(&path, "one\ntwo\n", "cargo test").is_ok());
+        let e = check_golden(&path, "one\nTWO\n", "cargo test").unwrap_err();
+        assert!(e.contains("g.txt") && e.contains("line 2"), "{e}");
+    }
 
     #[test]
     fn fixtures_are_deterministic_and_consistent() {

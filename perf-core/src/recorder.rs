@@ -182,6 +182,23 @@ unsafe fn free_chunk(c: *mut Chunk) {
     drop(Box::from_raw(c));
 }
 
+/// Frees the chunk list starting at `head` and the lane's spare chunk.
+///
+/// # Safety
+/// Neither the producer nor any other consumer may use these chunks any more (the lane is
+/// being dropped, or its producer is gone and everything was read).
+unsafe fn free_chunks(head: *mut Chunk, lane: &Lane) {
+    let mut p = head;
+    while !p.is_null() {
+        let next = (*p).next.load(Ordering::Acquire);
+        free_chunk(p);
+        p = next;
+    }
+    if let Some(s) = lane.take_spare() {
+        free_chunk(s);
+    }
+}
+
 /// One span open on a thread, as the aggregator sees it.
 struct OpenFrame {
     path: u32,
@@ -254,18 +271,9 @@ impl Lane {
 impl Drop for Lane {
     fn drop(&mut self) {
         let c = self.consumer.get_mut().unwrap_or_else(|e| e.into_inner());
-        let mut p = c.head;
-        while !p.is_null() {
-            // SAFETY: the lane is being dropped, so neither producer nor consumer exists.
-            let next = unsafe { (*p).next.load(Ordering::Acquire) };
-            unsafe { free_chunk(p) };
-            p = next;
-        }
-        c.head = ptr::null_mut();
-        if let Some(s) = self.take_spare() {
-            // SAFETY: as above.
-            unsafe { free_chunk(s) };
-        }
+        let head = std::mem::replace(&mut c.head, ptr::null_mut());
+        // SAFETY: the lane is being dropped, so neither producer nor consumer exists.
+        unsafe { free_chunks(head, self) };
     }
 }
 
@@ -454,18 +462,10 @@ impl SessionCore {
         if gone {
             // The thread has exited and everything it wrote has been read: give the memory
             // back, keep the statistics.
-            let mut p = c.head;
-            while !p.is_null() {
-                // SAFETY: the producer is gone; the consumer owns every chunk.
-                let next = unsafe { (*p).next.load(Ordering::Acquire) };
-                unsafe { free_chunk(p) };
-                p = next;
-            }
-            c.head = ptr::null_mut();
-            if let Some(s) = lane.take_spare() {
-                // SAFETY: as above.
-                unsafe { free_chunk(s) };
-            }
+            let head = std::mem::replace(&mut c.head, ptr::null_mut());
+            // SAFETY: the producer is gone and everything was read: the consumer owns every
+            // chunk.
+            unsafe { free_chunks(head, lane) };
         }
     }
 

@@ -16,30 +16,11 @@ fn sample_report_matches_the_golden_file() {
         html,
         HtmlSink::new().render_to_string(&sample_report()).unwrap()
     );
-    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v != "0") {
-        std::fs::write(&golden, &html).unwrap();
-        eprintln!("wrote {}", golden.display());
-        return;
-    }
-    let expected = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; create it with UPDATE_GOLDEN=1",
-            golden.display()
-        )
-    });
-    if html != expected {
-        let line = html
-            .lines()
-            .zip(expected.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or_else(|| html.lines().count().min(expected.lines().count()));
-        panic!(
-            "the HTML of the sample report differs from {} from line {}:\n  got:      {:?}\n  expected: {:?}\n\
-             (if the change is intended, regenerate with UPDATE_GOLDEN=1 and review the diff)",
-            golden.display(),
-            line + 1,
-            html.lines().nth(line).unwrap_or("<end of output>"),
-            expected.lines().nth(line).unwrap_or("<end of file>"),
-        );
+    if let Err(e) = heimdall_perf_core::fixtures::check_golden(
+        &golden,
+        &html,
+        "cargo test -p heimdall-perf-report-html --test golden",
+    ) {
+        panic!("{e}");
     }
 }
