@@ -346,6 +346,26 @@ pub fn large_report(paths: usize, hours: u64, metrics: usize) -> Report {
     }
 }
 
+/// A writer whose every write and flush fails with `disk full`
+/// ([`std::io::ErrorKind::StorageFull`]), for testing that sinks report write errors.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FullDisk;
+
+impl std::io::Write for FullDisk {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            "disk full",
+        ))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            "disk full",
+        ))
+    }
+}
+
 /// Compares `actual` with the golden file at `path`, for the golden tests of sinks: `Ok`
 /// when they are equal byte for byte. With the environment variable `UPDATE_GOLDEN=1` the
 /// file is (re)written instead. The error tells where the first difference is and how to

@@ -409,28 +409,34 @@ fn bad_options_and_absurd_times_are_errors_not_panics() {
     assert!(e.to_string().contains("corrupt"), "{e}");
 }
 
-struct Broken;
-impl std::io::Write for Broken {
-    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-        Err(std::io::Error::other("disk full"))
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Err(std::io::Error::other("disk full"))
-    }
-}
-
 #[test]
 fn a_failing_writer_is_a_write_error_naming_the_session() {
     let r = known_report();
-    let e = render_svg(&r, &FlameOptions::default(), &mut Broken).unwrap_err();
+    let e = render_svg(
+        &r,
+        &FlameOptions::default(),
+        &mut heimdall_perf_core::fixtures::FullDisk,
+    )
+    .unwrap_err();
     assert!(matches!(e, FlameError::Write { .. }), "{e:?}");
     assert!(
         e.to_string().contains("`known`") && e.to_string().contains("disk full"),
         "{e}"
     );
-    let e = write_folded(&r, &FlameOptions::default(), &mut Broken).unwrap_err();
+    let e = write_folded(
+        &r,
+        &FlameOptions::default(),
+        &mut heimdall_perf_core::fixtures::FullDisk,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("folded stacks"), "{e}");
-    let e = diff_flamegraph(&r, &r, &FlameOptions::default(), &mut Broken).unwrap_err();
+    let e = diff_flamegraph(
+        &r,
+        &r,
+        &FlameOptions::default(),
+        &mut heimdall_perf_core::fixtures::FullDisk,
+    )
+    .unwrap_err();
     assert!(matches!(e, FlameError::Write { .. }), "{e:?}");
 }
 

@@ -1,6 +1,5 @@
 //! Public behaviour of the HTML sink, checked on the parsed output (html5ever via scraper).
 
-use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -406,27 +405,17 @@ fn flamegraph_failures_are_shown_and_the_page_still_written() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
-struct BrokenPipe;
-impl Write for BrokenPipe {
-    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-        Err(io::Error::new(
-            io::ErrorKind::BrokenPipe,
-            "reader went away",
-        ))
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn write_errors_name_the_session() {
     let err = HtmlSink::new()
-        .render(&sample_report(), &mut BrokenPipe)
+        .render(
+            &sample_report(),
+            &mut heimdall_perf_core::fixtures::FullDisk,
+        )
         .unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("line-3 inspection") && text.contains("reader went away"),
+        text.contains("line-3 inspection") && text.contains("disk full"),
         "{text}"
     );
     let typed = err.downcast_ref::<HtmlError>().unwrap();

@@ -395,20 +395,10 @@ mod tests {
         assert_eq!(s.origin(), "built-in");
     }
 
-    struct FailingWriter;
-    impl Write for FailingWriter {
-        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-            Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"))
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn write_failure_names_the_session() {
         let e = JsonSink::new()
-            .render(&fixtures::sample_report(), &mut FailingWriter)
+            .render(&fixtures::sample_report(), &mut fixtures::FullDisk)
             .unwrap_err()
             .to_string();
         assert!(

@@ -2,7 +2,6 @@
 //! tables have the right rows, columns and alignment, hostile names come back as text in one
 //! cell, no raw HTML gets through, notes stay in their own sections.
 
-use std::io::Write;
 
 use heimdall_perf_core::fixtures::{self, HOSTILE_NAME};
 use heimdall_perf_core::report::{series_names, Note, SeriesPoint, SpanStats, TimeSeries};
@@ -511,20 +510,8 @@ fn random_hostile_names_keep_every_table_intact() {
 
 #[test]
 fn write_failure_names_the_session() {
-    struct Full;
-    impl Write for Full {
-        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::StorageFull,
-                "disk full",
-            ))
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let e = MarkdownSink::new()
-        .render(&fixtures::sample_report(), &mut Full)
+        .render(&fixtures::sample_report(), &mut fixtures::FullDisk)
         .expect_err("the writer fails");
     let msg = e.to_string();
     assert!(

@@ -1114,20 +1114,11 @@ mod tests {
 
     #[test]
     fn a_failed_write_names_the_session() {
-        struct Full;
-        impl Write for Full {
-            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::StorageFull,
-                    "disk full",
-                ))
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let e = OpenMetricsSink::new()
-            .write(&sample_report(), &mut Full)
+            .write(
+                &sample_report(),
+                &mut heimdall_perf_core::fixtures::FullDisk,
+            )
             .unwrap_err();
         assert_eq!(
             e.to_string(),
