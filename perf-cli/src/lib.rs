@@ -422,6 +422,31 @@ fn arrow(b: Option<f64>, n: Option<f64>) -> String {
     format!("{} → {}", f(b), f(n))
 }
 
+/// The figures of one compared span as text, shared by the text, Markdown and HTML layouts.
+struct Cells {
+    mean: String,
+    change: String,
+    p50: String,
+    p95: String,
+    p99: String,
+    count: String,
+}
+
+impl Cells {
+    fn of(s: &diff::SpanDiff) -> Cells {
+        let (b, n) = (s.base.as_ref(), s.new.as_ref());
+        let count = |x: Option<&diff::Side>| x.map_or("—".into(), |x| x.count.to_string());
+        Cells {
+            mean: arrow(b.map(|x| x.mean), n.map(|x| x.mean)),
+            change: pct(s.mean_change_pct),
+            p50: arrow(b.map(|x| x.p50), n.map(|x| x.p50)),
+            p95: arrow(b.map(|x| x.p95), n.map(|x| x.p95)),
+            p99: arrow(b.map(|x| x.p99), n.map(|x| x.p99)),
+            count: format!("{} → {}", count(b), count(n)),
+        }
+    }
+}
+
 fn verdict_word(v: Verdict) -> &'static str {
     match v {
         Verdict::Regressed => "REGRESSED",
@@ -460,19 +485,17 @@ fn diff_text(d: &Diff, st: Style, out: &mut dyn Write) -> std::io::Result<()> {
             Verdict::Improved => st.paint("32", &format!("{word:<10}")),
             _ => format!("{word:<10}"),
         };
-        let b = s.base.as_ref();
-        let n = s.new.as_ref();
+        let c = Cells::of(s);
         writeln!(
             out,
-            "{word} {:<40} mean {:<22} {:>9}  p50 {:<22} p95 {:<22} p99 {:<22} count {} → {}",
+            "{word} {:<40} mean {:<22} {:>9}  p50 {:<22} p95 {:<22} p99 {:<22} count {}",
             clip(&s.path, 40),
-            arrow(b.map(|x| x.mean), n.map(|x| x.mean)),
-            pct(s.mean_change_pct),
-            arrow(b.map(|x| x.p50), n.map(|x| x.p50)),
-            arrow(b.map(|x| x.p95), n.map(|x| x.p95)),
-            arrow(b.map(|x| x.p99), n.map(|x| x.p99)),
-            b.map_or("—".into(), |x| x.count.to_string()),
-            n.map_or("—".into(), |x| x.count.to_string()),
+            c.mean,
+            c.change,
+            c.p50,
+            c.p95,
+            c.p99,
+            c.count,
         )?;
     }
     writeln!(out, "{}", counts(d))
@@ -508,19 +531,18 @@ fn diff_md(d: &Diff, out: &mut dyn Write) -> std::io::Result<()> {
     )?;
     writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|")?;
     for s in &d.spans {
-        let (b, n) = (s.base.as_ref(), s.new.as_ref());
+        let c = Cells::of(s);
         writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} → {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             verdict_word(s.verdict),
             md_cell(&s.path),
-            arrow(b.map(|x| x.mean), n.map(|x| x.mean)),
-            pct(s.mean_change_pct),
-            arrow(b.map(|x| x.p50), n.map(|x| x.p50)),
-            arrow(b.map(|x| x.p95), n.map(|x| x.p95)),
-            arrow(b.map(|x| x.p99), n.map(|x| x.p99)),
-            b.map_or("—".into(), |x| x.count.to_string()),
-            n.map_or("—".into(), |x| x.count.to_string()),
+            c.mean,
+            c.change,
+            c.p50,
+            c.p95,
+            c.p99,
+            c.count,
         )?;
     }
     Ok(())
@@ -561,21 +583,19 @@ td,th{{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:right}}td:nth-c
     )?;
     writeln!(out, "<table><tr><th>verdict</th><th>span</th><th>mean</th><th>change</th><th>p50</th><th>p95</th><th>p99</th><th>count</th></tr>")?;
     for s in &d.spans {
-        let (b, n) = (s.base.as_ref(), s.new.as_ref());
+        let c = Cells::of(s);
         let word = verdict_word(s.verdict);
         writeln!(
             out,
-            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td></tr>",
+            "<tr class=\"{}\"><td>{word}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             word.to_lowercase(),
-            word,
             html_escape(&s.path),
-            html_escape(&arrow(b.map(|x| x.mean), n.map(|x| x.mean))),
-            html_escape(&pct(s.mean_change_pct)),
-            html_escape(&arrow(b.map(|x| x.p50), n.map(|x| x.p50))),
-            html_escape(&arrow(b.map(|x| x.p95), n.map(|x| x.p95))),
-            html_escape(&arrow(b.map(|x| x.p99), n.map(|x| x.p99))),
-            b.map_or("—".into(), |x| x.count.to_string()),
-            n.map_or("—".into(), |x| x.count.to_string()),
+            html_escape(&c.mean),
+            html_escape(&c.change),
+            html_escape(&c.p50),
+            html_escape(&c.p95),
+            html_escape(&c.p99),
+            html_escape(&c.count),
         )?;
     }
     writeln!(out, "</table></body></html>")

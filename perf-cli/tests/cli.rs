@@ -80,6 +80,33 @@ fn diff_exits_1_and_names_the_slowed_stage() {
         String::from_utf8_lossy(&out.stdout)
     );
 
+    // Markdown and HTML layouts carry the same verdicts.
+    let out = cmd()
+        .args(["diff", "--format", "md"])
+        .arg(&r.base)
+        .arg(&r.slow)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let md = String::from_utf8(out.stdout).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| REGRESSED | frame;detect |"));
+    let row = row.unwrap_or_else(|| panic!("no regressed row for frame;detect:\n{md}"));
+    assert_eq!(row.matches('|').count(), 9, "{row}");
+    let out = cmd()
+        .args(["diff", "--format", "html"])
+        .arg(&r.base)
+        .arg(&r.slow)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let html = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        html.contains("<tr class=\"regressed\"><td>REGRESSED</td><td>frame;detect</td>"),
+        "{html}"
+    );
+
     // JSON output carries the verdicts; the differential flamegraph is written and parses.
     let svg = r.dir.join("diff.svg");
     let out = cmd()

@@ -2,7 +2,6 @@
 //! tables have the right rows, columns and alignment, hostile names come back as text in one
 //! cell, no raw HTML gets through, notes stay in their own sections.
 
-
 use heimdall_perf_core::fixtures::{self, HOSTILE_NAME};
 use heimdall_perf_core::report::{series_names, Note, SeriesPoint, SpanStats, TimeSeries};
 use heimdall_perf_core::{Report, ReportSink, Summary};
