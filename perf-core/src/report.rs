@@ -92,7 +92,8 @@ pub struct SpanStats {
     pub self_ns: u64,
     /// Distribution of the span's durations, in nanoseconds.
     pub duration: Summary,
-    /// Duration histogram in nanoseconds: buckets doubling from 256 ns up to the maximum.
+    /// Duration histogram in nanoseconds: bucket bounds growing by √2 from 256 ns up to the
+    /// maximum (the same ladder for every span, so histograms add up across reports).
     pub histogram: Vec<HistogramBucket>,
 }
 

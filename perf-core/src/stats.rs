@@ -13,6 +13,10 @@ pub const HISTOGRAM_SIGNIFICANT_DIGITS: u8 = 2;
 /// Relative precision of every percentile this crate reports.
 pub const PERCENTILE_RELATIVE_PRECISION: f64 = 0.01;
 
+/// Growth factor between the upper bounds of consecutive histogram buckets in reports
+/// (√2: two buckets per doubling, fine enough to draw a latency distribution).
+pub const HISTOGRAM_BUCKET_GROWTH: f64 = std::f64::consts::SQRT_2;
+
 /// Scale applied to `f64` values before they go into an integer histogram: values are kept
 /// to a thousandth of their unit.
 const VALUE_SCALE: f64 = 1000.0;
@@ -195,14 +199,15 @@ impl DurationStats {
         }
     }
 
-    /// Non-cumulative buckets with upper bounds `first, 2*first, 4*first, …` up to the
-    /// largest value; empty when nothing was recorded.
+    /// Non-cumulative buckets with upper bounds `first`, then each
+    /// [`HISTOGRAM_BUCKET_GROWTH`] times the previous, up to the largest value; empty when
+    /// nothing was recorded.
     pub fn buckets(&self, first: u64) -> Vec<HistogramBucket> {
         if self.count == 0 {
             return Vec::new();
         }
         self.hist
-            .iter_log(first.max(1), 2.0)
+            .iter_log(first.max(1), HISTOGRAM_BUCKET_GROWTH)
             .map(|it| HistogramBucket {
                 le: it.value_iterated_to(),
                 count: it.count_since_last_iteration(),

@@ -692,7 +692,7 @@ pub(crate) struct Histogram {
     pub empty: Option<String>,
 }
 
-/// Builds a histogram of `buckets` (upper bounds in ns, doubling) with markers at the given
+/// Builds a histogram of `buckets` (upper bounds in ns, growing geometrically) with markers at the given
 /// `(label, value in ns)` percentiles.
 pub(crate) fn histogram(
     buckets: &[HistogramBucket],
@@ -709,14 +709,19 @@ pub(crate) fn histogram(
         y_ticks: Vec::new(),
         empty: None,
     };
-    // Lower bound of each bucket: the previous bucket's bound (half the first one's).
+    // Lower bound of each bucket: the previous bucket's bound; for the first one, its bound
+    // divided by the ladder's growth (read off the first two buckets; 2 if there is one).
+    let growth = match buckets {
+        [a, b, ..] if a.le > 0 && b.le > a.le => b.le as f64 / a.le as f64,
+        _ => 2.0,
+    };
     let bounds: Vec<(f64, f64, u64)> = buckets
         .iter()
         .enumerate()
         .map(|(i, b)| {
             let hi = b.le.max(1) as f64;
             let lo = if i == 0 {
-                hi / 2.0
+                hi / growth
             } else {
                 buckets[i - 1].le.max(1) as f64
             };
