@@ -57,7 +57,13 @@ struct MetricAgg {
 pub struct ProfilingSession {
     core: Arc<SessionCore>,
     registry: Arc<Registry>,
-    name_ids: FxHashMap<Box<str>, u32>,
+    /// Timing name → index into `names`.
+    name_index: FxHashMap<Box<str>, usize>,
+    /// Timing names seen by this session, with their process-wide ids.
+    names: Vec<(Box<str>, u32)>,
+    /// Index in `names` of the last name looked up: `start_timing(x)` followed by
+    /// `stop_timing(x)`, the common pattern, then hashes the name once instead of twice.
+    last_name: usize,
     metrics: Vec<MetricAgg>,
     metric_index: FxHashMap<String, Vec<usize>>,
     notes: Vec<Note>,
@@ -93,7 +99,9 @@ impl ProfilingSession {
         ProfilingSession {
             core,
             registry,
-            name_ids: FxHashMap::default(),
+            name_index: FxHashMap::default(),
+            names: Vec::new(),
+            last_name: 0,
             metrics: Vec::new(),
             metric_index: FxHashMap::default(),
             notes: Vec::new(),
@@ -121,12 +129,27 @@ impl ProfilingSession {
     }
 
     fn name_id(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.name_ids.get(name) {
+        if let Some(id) = self.known_name_id(name) {
             return id;
         }
         let id = recorder::intern(name);
-        self.name_ids.insert(name.into(), id);
+        self.last_name = self.names.len();
+        self.names.push((name.into(), id));
+        self.name_index.insert(name.into(), self.last_name);
         id
+    }
+
+    /// The process-wide id of a name this session has seen, if any.
+    #[inline]
+    fn known_name_id(&mut self, name: &str) -> Option<u32> {
+        if let Some((last, id)) = self.names.get(self.last_name) {
+            if **last == *name {
+                return Some(*id);
+            }
+        }
+        let &i = self.name_index.get(name)?;
+        self.last_name = i;
+        Some(self.names[i].1)
     }
 
     /// Starts timing `name` on the calling thread. Timings started while another is running
@@ -143,7 +166,7 @@ impl ProfilingSession {
     /// `scope!` still open inside it, is an error naming them; nothing recorded is lost and
     /// the open timings stay open.
     pub fn stop_timing(&mut self, name: &str) -> Result<Duration> {
-        let Some(&id) = self.name_ids.get(name) else {
+        let Some(id) = self.known_name_id(name) else {
             return Err(PerfError::TimingNotStarted {
                 session: self.core.name.clone(),
                 timing: name.to_string(),
