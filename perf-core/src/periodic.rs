@@ -100,17 +100,7 @@ impl BoundedSeries {
         if let Some(bucket) = t_ns.checked_div(self.width_ns) {
             if let Some(last) = self.points.last_mut() {
                 if bucket == last.t_ns / self.width_ns {
-                    merge_point(
-                        last,
-                        &SeriesPoint {
-                            t_ns,
-                            count: 1,
-                            min: value,
-                            max: value,
-                            mean: value,
-                            last: value,
-                        },
-                    );
+                    merge_point(last, &SeriesPoint::sample(t_ns, value));
                     return;
                 }
             }
@@ -118,14 +108,7 @@ impl BoundedSeries {
         let t = t_ns
             .checked_div(self.width_ns)
             .map_or(t_ns, |b| b * self.width_ns);
-        self.points.push(SeriesPoint {
-            t_ns: t,
-            count: 1,
-            min: value,
-            max: value,
-            mean: value,
-            last: value,
-        });
+        self.points.push(SeriesPoint::sample(t, value));
         if self.points.len() > self.capacity {
             self.compact();
         }

@@ -166,6 +166,20 @@ pub struct SeriesPoint {
     pub last: f64,
 }
 
+impl SeriesPoint {
+    /// A point holding one sample `value` taken at `t_ns`.
+    pub fn sample(t_ns: u64, value: f64) -> Self {
+        SeriesPoint {
+            t_ns,
+            count: 1,
+            min: value,
+            max: value,
+            mean: value,
+            last: value,
+        }
+    }
+}
+
 /// A Markdown note attached to the session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Note {

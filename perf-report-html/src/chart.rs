@@ -909,14 +909,7 @@ mod tests {
     use super::*;
 
     fn pt(t_ns: u64, v: f64) -> SeriesPoint {
-        SeriesPoint {
-            t_ns,
-            count: 1,
-            min: v,
-            max: v,
-            mean: v,
-            last: v,
-        }
+        SeriesPoint::sample(t_ns, v)
     }
 
     #[test]

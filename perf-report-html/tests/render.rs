@@ -264,14 +264,7 @@ fn odd_report() -> Report {
             duration_ns: u64::MAX,
         },
     ];
-    let p = |t_ns, v: f64| SeriesPoint {
-        t_ns,
-        count: 1,
-        min: v,
-        max: v,
-        mean: v,
-        last: v,
-    };
+    let p = SeriesPoint::sample;
     r.series = vec![
         TimeSeries {
             name: "system.cpu.total".into(),
