@@ -13,8 +13,12 @@
 //! the lanes, rebuilds each thread's stack of open spans, and keeps per span path (the stack
 //! of names on a thread) count, total, self time, min/max and an HDR histogram, plus the most
 //! recent spans in a ring. Memory is bounded: a lane that runs more than
-//! [`BACKLOG_SELF_DRAIN`] chunks ahead of the aggregator drains itself, and a session keeps
-//! at most [`MAX_PATHS`] distinct paths (further ones are counted under `<overflow>`).
+//! [`BACKLOG_SELF_DRAIN`] chunks ahead of the aggregator drains itself, a session keeps
+//! at most [`MAX_PATHS`] distinct paths (further ones are counted under `<overflow>`), and
+//! threads that exit are retired: their lane is freed, the most recent
+//! [`RETAINED_EXITED_THREADS`] keep rows of their own, and older ones are folded into one
+//! [`EXITED_THREADS_NAME`] row, so that pools which respawn threads neither grow memory nor
+//! lose a span. Every cap counts what it folds (`Diagnostics`).
 
 use std::cell::{RefCell, UnsafeCell};
 use std::collections::VecDeque;
@@ -28,7 +32,7 @@ use std::time::{Duration, Instant};
 use quanta::Clock;
 use rustc_hash::FxHashMap;
 
-use crate::report::TimelineSpan;
+use crate::report::{Diagnostics, TimelineSpan};
 use crate::stats::DurationStats;
 
 /// Events per chunk of a lane.
@@ -48,6 +52,21 @@ const EXIT: u32 = 1 << 31;
 const NO_PARENT: u32 = u32::MAX;
 /// Name of the path that collects spans past [`MAX_PATHS`].
 pub const OVERFLOW_NAME: &str = "<overflow>";
+/// Exited threads whose spans keep rows of their own (the most recent ones); the spans of
+/// earlier exited threads are merged into one [`EXITED_THREADS_NAME`] row.
+pub const RETAINED_EXITED_THREADS: usize = 32;
+/// Thread name of the row that holds the spans of exited threads past
+/// [`RETAINED_EXITED_THREADS`]; its thread id is [`EXITED_THREADS_ID`].
+pub const EXITED_THREADS_NAME: &str = "<exited threads>";
+/// Thread id of the [`EXITED_THREADS_NAME`] row (real threads are numbered from 1).
+pub const EXITED_THREADS_ID: u64 = 0;
+/// Lane index of the exited-threads row.
+const EXITED_LANE: u32 = u32::MAX;
+/// Marks an exit event emitted for a span whose guard was never dropped (leaked with
+/// `mem::forget`), closed when an enclosing span ended (and counted).
+const LEAKED: u32 = 1 << 30;
+/// Id of [`OVERFLOW_NAME`], interned first.
+const OVERFLOW_ID: u32 = 1;
 
 // ---------------------------------------------------------------------------------------
 // Clock and names
@@ -70,9 +89,12 @@ fn names() -> MutexGuard<'static, Names> {
     NAMES
         .get_or_init(|| {
             Mutex::new(Names {
-                ids: FxHashMap::default(),
-                // Id 0 means "not interned yet" in a callsite.
-                names: vec![Arc::from("")],
+                // Id 0 means "not interned yet" in a callsite; the overflow name is interned
+                // from the start, as the id every name past the limit shares.
+                ids: [(Arc::from(OVERFLOW_NAME), OVERFLOW_ID)]
+                    .into_iter()
+                    .collect(),
+                names: vec![Arc::from(""), Arc::from(OVERFLOW_NAME)],
             })
         })
         .lock()
@@ -87,8 +109,8 @@ pub(crate) fn intern(name: &str) -> u32 {
         return id;
     }
     let id = n.names.len() as u32;
-    if id >= EXIT {
-        // Two billion distinct names: everything further shares one id.
+    if id >= LEAKED {
+        // A billion distinct names: everything further shares one id.
         drop(n);
         return intern(OVERFLOW_NAME);
     }
@@ -290,36 +312,68 @@ struct PathNode {
 }
 
 /// Aggregated spans of a session.
+///
+/// Paths live in slots; the slots of a folded exited thread are freed and reused, so memory
+/// follows the paths in use, not every thread that ever ran.
 pub(crate) struct Aggregate {
-    paths: Vec<PathNode>,
+    paths: Vec<Option<PathNode>>,
+    free: Vec<u32>,
     index: FxHashMap<(u32, u32, u32), u32>,
+    /// The slots of each lane's paths (to retire a lane without scanning every path).
+    lane_paths: FxHashMap<u32, Vec<u32>>,
     overflow: FxHashMap<u32, u32>,
     timeline: VecDeque<TimelineSpan>,
-    pub(crate) misnested_exits: u64,
-    pub(crate) overflowed_spans: u64,
+    /// Exited threads that still have rows of their own, oldest first.
+    retained_exited: VecDeque<u32>,
+    /// What the recording counted (the session adds what it knows).
+    pub(crate) counts: Diagnostics,
 }
 
 impl Aggregate {
     fn new() -> Self {
         Aggregate {
             paths: Vec::new(),
+            free: Vec::new(),
             index: FxHashMap::default(),
+            lane_paths: FxHashMap::default(),
             overflow: FxHashMap::default(),
             timeline: VecDeque::with_capacity(TIMELINE_CAPACITY),
-            misnested_exits: 0,
-            overflowed_spans: 0,
+            retained_exited: VecDeque::new(),
+            counts: Diagnostics {
+                timeline_capacity: TIMELINE_CAPACITY as u64,
+                ..Diagnostics::default()
+            },
         }
     }
 
+    fn node(&self, p: u32) -> &PathNode {
+        self.paths[p as usize]
+            .as_ref()
+            .expect("a path in use is never freed")
+    }
+
+    fn node_mut(&mut self, p: u32) -> &mut PathNode {
+        self.paths[p as usize]
+            .as_mut()
+            .expect("a path in use is never freed")
+    }
+
+    /// Paths in use.
+    fn live_paths(&self) -> usize {
+        self.paths.len() - self.free.len()
+    }
+
+    /// The path `name` under `parent` on `lane`, made if new; past [`MAX_PATHS`], the lane's
+    /// `<overflow>` path.
     fn path(&mut self, lane: u32, parent: u32, name: u32) -> u32 {
         if let Some(&p) = self.index.get(&(lane, parent, name)) {
             return p;
         }
-        if self.paths.len() >= MAX_PATHS {
+        if self.live_paths() >= MAX_PATHS {
             if let Some(&p) = self.overflow.get(&lane) {
                 return p;
             }
-            let p = self.push_path(lane, NO_PARENT, intern(OVERFLOW_NAME));
+            let p = self.push_path(lane, NO_PARENT, OVERFLOW_ID);
             self.overflow.insert(lane, p);
             return p;
         }
@@ -329,22 +383,44 @@ impl Aggregate {
     }
 
     fn push_path(&mut self, lane: u32, parent: u32, name: u32) -> u32 {
-        self.paths.push(PathNode {
+        let node = PathNode {
             parent,
             name,
             lane,
             stats: DurationStats::new(),
             self_ns: 0,
-        });
-        (self.paths.len() - 1) as u32
+        };
+        let p = match self.free.pop() {
+            Some(p) => {
+                self.paths[p as usize] = Some(node);
+                p
+            }
+            None => {
+                self.paths.push(Some(node));
+                (self.paths.len() - 1) as u32
+            }
+        };
+        self.lane_paths.entry(lane).or_default().push(p);
+        p
+    }
+
+    fn is_overflow(&self, lane: u32, path: u32) -> bool {
+        self.overflow.get(&lane) == Some(&path)
     }
 
     fn apply(&mut self, lane: u32, stack: &mut Vec<OpenFrame>, ev: Event, clock: &Clock, t0: u64) {
+        if ev.id == LEAKED {
+            // A guard counted as leaked was dropped after all, out of order: its span was
+            // closed when an enclosing one ended.
+            self.counts.leaked_spans = self.counts.leaked_spans.saturating_sub(1);
+            self.counts.misnested_exits += 1;
+            return;
+        }
         if ev.id & EXIT == 0 {
             let parent = stack.last().map_or(NO_PARENT, |f| f.path);
             let path = self.path(lane, parent, ev.id);
-            if self.overflow.get(&lane) == Some(&path) {
-                self.overflowed_spans += 1;
+            if self.is_overflow(lane, path) {
+                self.counts.overflowed_spans += 1;
             }
             stack.push(OpenFrame {
                 path,
@@ -355,21 +431,26 @@ impl Aggregate {
             return;
         }
         let Some(f) = stack.pop() else {
-            self.misnested_exits += 1;
+            self.counts.misnested_exits += 1;
             return;
         };
-        if f.name != ev.id & !EXIT {
-            self.misnested_exits += 1;
+        if ev.id & LEAKED != 0 {
+            // The guard of this span was leaked: it is timed up to the end of the span that
+            // closed it (so that its children keep a parent), and counted.
+            self.counts.leaked_spans += 1;
+        } else if f.name != ev.id & !EXIT {
+            self.counts.misnested_exits += 1;
         }
         let dur = clock.delta_as_nanos(f.start, ev.ts);
         if let Some(parent) = stack.last_mut() {
             parent.child_ns = parent.child_ns.saturating_add(dur);
         }
-        let node = &mut self.paths[f.path as usize];
+        let node = self.node_mut(f.path);
         node.stats.record(dur);
         node.self_ns = node.self_ns.saturating_add(dur.saturating_sub(f.child_ns));
         if self.timeline.len() == TIMELINE_CAPACITY {
             self.timeline.pop_front();
+            self.counts.timeline_dropped += 1;
         }
         self.timeline.push_back(TimelineSpan {
             span: f.path as usize,
@@ -377,10 +458,118 @@ impl Aggregate {
             duration_ns: dur,
         });
     }
+
+    /// Takes the lane of an exited thread out of the live ones: its spans still open are
+    /// counted as abandoned, its rows are kept while it is one of the
+    /// [`RETAINED_EXITED_THREADS`] most recent exited threads. Returns the lanes whose rows
+    /// were folded into the exited-threads row (their thread identity can be forgotten).
+    fn retire(&mut self, lane: u32, open: usize) -> Vec<u32> {
+        self.counts.exited_threads += 1;
+        self.counts.abandoned_spans += open as u64;
+        self.retained_exited.push_back(lane);
+        let mut folded = Vec::new();
+        while self.retained_exited.len() > RETAINED_EXITED_THREADS {
+            let Some(old) = self.retained_exited.pop_front() else {
+                break;
+            };
+            self.fold(old, EXITED_LANE);
+            folded.push(old);
+        }
+        folded
+    }
+
+    /// Merges every path of lane `from` into the same path of lane `into` and frees them.
+    /// Totals stay exact; spans that land on `into`'s `<overflow>` path are counted.
+    fn fold(&mut self, from: u32, into: u32) {
+        self.counts.folded_threads += 1;
+        let Some(mut slots) = self.lane_paths.remove(&from) else {
+            return;
+        };
+        self.overflow.remove(&from);
+        // Parents before children (slots are reused, so their order says nothing).
+        let depth = |a: &Aggregate, mut p: u32| {
+            let mut d = 0u32;
+            while p != NO_PARENT {
+                d += 1;
+                p = a.node(p).parent;
+            }
+            d
+        };
+        slots.sort_by_cached_key(|&p| depth(self, p));
+        let mut moved: FxHashMap<u32, u32> = FxHashMap::default();
+        for &old in &slots {
+            let Some(node) = self.paths[old as usize].take() else {
+                continue;
+            };
+            if self.index.get(&(from, node.parent, node.name)) == Some(&old) {
+                self.index.remove(&(from, node.parent, node.name));
+            }
+            let parent = match node.parent {
+                NO_PARENT => NO_PARENT,
+                p => moved.get(&p).copied().unwrap_or(NO_PARENT),
+            };
+            let new = self.path(into, parent, node.name);
+            if self.is_overflow(into, new) && node.name != OVERFLOW_ID {
+                self.counts.overflowed_spans += node.stats.count();
+            }
+            let target = self.node_mut(new);
+            target.stats.merge(&node.stats);
+            target.self_ns = target.self_ns.saturating_add(node.self_ns);
+            moved.insert(old, new);
+        }
+        // The timeline's spans of `from` are exactly those whose slot is now empty (slots
+        // freed earlier were remapped then, and these are not free until below).
+        for t in self.timeline.iter_mut() {
+            if self.paths[t.span].is_none() {
+                if let Some(&new) = moved.get(&(t.span as u32)) {
+                    t.span = new as usize;
+                }
+            }
+        }
+        // Freed only now, so that no slot of `from` is reused while it is being moved.
+        self.free.extend(slots);
+    }
+
+    /// Every path in use with its slot and its names from the root.
+    pub(crate) fn paths(&self) -> Vec<PathSnapshot<'_>> {
+        self.paths
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, node)| {
+                let node = node.as_ref()?;
+                let mut names = vec![node.name];
+                let mut p = node.parent;
+                while p != NO_PARENT {
+                    let n = self.node(p);
+                    names.push(n.name);
+                    p = n.parent;
+                }
+                names.reverse();
+                Some(PathSnapshot {
+                    slot,
+                    lane: node.lane,
+                    names,
+                    stats: &node.stats,
+                    self_ns: node.self_ns,
+                })
+            })
+            .collect()
+    }
+
+    /// Number of path slots (path indices in the timeline are below it).
+    pub(crate) fn slots(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// The timeline ring, oldest first (span = path slot).
+    pub(crate) fn timeline(&self) -> impl Iterator<Item = &TimelineSpan> {
+        self.timeline.iter()
+    }
 }
 
 /// A span path's aggregated figures, as handed to the report builder.
 pub(crate) struct PathSnapshot<'a> {
+    pub(crate) slot: usize,
     pub(crate) lane: u32,
     pub(crate) names: Vec<u32>,
     pub(crate) stats: &'a DurationStats,
@@ -394,6 +583,14 @@ pub(crate) struct LaneThread {
     pub(crate) thread_name: String,
 }
 
+/// The lanes of a session: the live ones, and the identity of every thread that still has
+/// rows in the aggregate (live, retained exited, and the exited-threads row).
+struct Lanes {
+    live: Vec<Arc<Lane>>,
+    threads: FxHashMap<u32, LaneThread>,
+    next: u32,
+}
+
 /// The shared recording state of one session.
 pub(crate) struct SessionCore {
     pub(crate) id: u64,
@@ -402,7 +599,7 @@ pub(crate) struct SessionCore {
     pub(crate) start_raw: u64,
     pub(crate) start_instant: Instant,
     pub(crate) start_unix_ns: u64,
-    lanes: Mutex<Vec<(Arc<Lane>, LaneThread)>>,
+    lanes: Mutex<Lanes>,
     agg: Mutex<Aggregate>,
 }
 
@@ -417,24 +614,40 @@ impl SessionCore {
             clock,
             start_instant: Instant::now(),
             start_unix_ns: crate::measurement::unix_now_ns(),
-            lanes: Mutex::new(Vec::new()),
+            lanes: Mutex::new(Lanes {
+                live: Vec::new(),
+                threads: FxHashMap::default(),
+                next: 0,
+            }),
             agg: Mutex::new(Aggregate::new()),
         })
     }
 
+    fn lanes(&self) -> MutexGuard<'_, Lanes> {
+        self.lanes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn new_lane(&self, thread: LaneThread) -> (Arc<Lane>, *mut Chunk) {
-        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
-        let (lane, first) = Lane::new(lanes.len() as u32);
-        lanes.push((Arc::clone(&lane), thread));
+        let mut lanes = self.lanes();
+        // Lane indices are never reused within a session (4 billion threads would be needed
+        // to run out; past that, new threads share the last index).
+        let index = lanes.next.min(EXITED_LANE - 1);
+        lanes.next = lanes.next.saturating_add(1);
+        let (lane, first) = Lane::new(index);
+        lanes.live.push(Arc::clone(&lane));
+        lanes.threads.insert(index, thread);
         (lane, first)
     }
 
-    fn drain_lane(&self, lane: &Lane, agg: &mut Aggregate) {
+    /// Drains what `lane` holds into `agg`. Returns the number of spans still open when the
+    /// lane's thread has exited and everything it wrote was read (the lane can be retired),
+    /// `None` while its thread runs.
+    fn drain_lane(&self, lane: &Lane, agg: &mut Aggregate) -> Option<usize> {
         let gone = lane.producer_gone.load(Ordering::Acquire);
         let mut guard = lane.consumer.lock().unwrap_or_else(|e| e.into_inner());
         let c = &mut *guard;
         if c.head.is_null() {
-            return;
+            return gone.then_some(c.stack.len());
         }
         loop {
             // SAFETY: `head` is a live chunk of this lane (see `Lane`'s Send/Sync note).
@@ -459,49 +672,61 @@ impl SessionCore {
             lane.recycle(done);
             lane.backlog.fetch_sub(1, Ordering::Relaxed);
         }
-        if gone {
-            // The thread has exited and everything it wrote has been read: give the memory
-            // back, keep the statistics.
-            let head = std::mem::replace(&mut c.head, ptr::null_mut());
-            // SAFETY: the producer is gone and everything was read: the consumer owns every
-            // chunk.
-            unsafe { free_chunks(head, lane) };
+        if !gone {
+            return None;
         }
+        // The thread has exited and everything it wrote has been read: give the memory
+        // back, keep the statistics.
+        let head = std::mem::replace(&mut c.head, ptr::null_mut());
+        // SAFETY: the producer is gone and everything was read: the consumer owns every
+        // chunk.
+        unsafe { free_chunks(head, lane) };
+        Some(c.stack.len())
     }
 
-    /// Drains every lane into the aggregate and returns it locked.
+    /// Drains every lane into the aggregate, retires the lanes of exited threads, and
+    /// returns the aggregate locked.
     pub(crate) fn drain(&self) -> MutexGuard<'_, Aggregate> {
         let mut agg = self.agg.lock().unwrap_or_else(|e| e.into_inner());
-        let lanes: Vec<Arc<Lane>> = self
-            .lanes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(l, _)| Arc::clone(l))
-            .collect();
-        for lane in &lanes {
-            self.drain_lane(lane, &mut agg);
+        let live: Vec<Arc<Lane>> = self.lanes().live.clone();
+        let mut exited = Vec::new();
+        for lane in &live {
+            if let Some(open) = self.drain_lane(lane, &mut agg) {
+                exited.push((lane.index, open));
+            }
+        }
+        if !exited.is_empty() {
+            let mut lanes = self.lanes();
+            lanes
+                .live
+                .retain(|l| !exited.iter().any(|&(i, _)| i == l.index));
+            for (index, open) in exited {
+                for folded in agg.retire(index, open) {
+                    lanes.threads.remove(&folded);
+                    lanes
+                        .threads
+                        .entry(EXITED_LANE)
+                        .or_insert_with(|| LaneThread {
+                            thread_id: EXITED_THREADS_ID,
+                            thread_name: EXITED_THREADS_NAME.to_string(),
+                        });
+                }
+            }
         }
         agg
     }
 
-    /// Thread identity of each lane, by lane index.
-    pub(crate) fn lane_threads(&self) -> Vec<LaneThread> {
-        self.lanes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(_, t)| t.clone())
-            .collect()
+    /// Thread identity of every lane that has rows, by lane index.
+    pub(crate) fn lane_threads(&self) -> FxHashMap<u32, LaneThread> {
+        self.lanes().threads.clone()
     }
 
-    /// Spans still open in the lanes (after a drain).
+    /// Spans still open in the live lanes (after a drain).
     pub(crate) fn open_spans(&self) -> u64 {
-        self.lanes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.lanes()
+            .live
             .iter()
-            .map(|(l, _)| l.consumer.lock().map(|c| c.stack.len() as u64).unwrap_or(0))
+            .map(|l| l.consumer.lock().map(|c| c.stack.len() as u64).unwrap_or(0))
             .sum()
     }
 }
@@ -509,40 +734,10 @@ impl SessionCore {
 impl Drop for SessionCore {
     fn drop(&mut self) {
         let lanes = self.lanes.get_mut().unwrap_or_else(|e| e.into_inner());
-        for (lane, _) in lanes.iter() {
+        for lane in lanes.live.iter() {
             lane.closed.store(true, Ordering::Release);
         }
         deactivate(self.id);
-    }
-}
-
-impl Aggregate {
-    /// Every path with its names from the root.
-    pub(crate) fn paths(&self) -> Vec<PathSnapshot<'_>> {
-        self.paths
-            .iter()
-            .map(|node| {
-                let mut names = vec![node.name];
-                let mut p = node.parent;
-                while p != NO_PARENT {
-                    let n = &self.paths[p as usize];
-                    names.push(n.name);
-                    p = n.parent;
-                }
-                names.reverse();
-                PathSnapshot {
-                    lane: node.lane,
-                    names,
-                    stats: &node.stats,
-                    self_ns: node.self_ns,
-                }
-            })
-            .collect()
-    }
-
-    /// The timeline ring, oldest first (span = path index).
-    pub(crate) fn timeline(&self) -> impl Iterator<Item = &TimelineSpan> {
-        self.timeline.iter()
     }
 }
 
@@ -640,15 +835,23 @@ impl Producer {
         }
     }
 
-    /// Closes named timings opened deeper than the current depth (their scope ended).
-    fn close_orphan_timings(&mut self, ts: u64) {
-        while let Some(t) = self.timings.last() {
-            if t.depth <= self.depth {
-                break;
+    /// Closes everything open above `depth` when the span at `depth` ends: named timings
+    /// started inside it end with it; `scope!` guards still open there were leaked
+    /// (`mem::forget`), so their spans end here too and are counted, and the spans after
+    /// them nest where they belong again.
+    #[cold]
+    #[inline(never)]
+    fn close_above(&mut self, depth: u32, ts: u64) {
+        while self.depth > depth {
+            match self.timings.last() {
+                Some(t) if t.depth == self.depth => {
+                    let name = t.name;
+                    self.timings.pop();
+                    self.push(name | EXIT, ts);
+                }
+                _ => self.push(LEAKED | EXIT, ts),
             }
-            let name = t.name;
-            self.timings.pop();
-            self.push(name | EXIT, ts);
+            self.depth -= 1;
         }
     }
 }
@@ -745,6 +948,8 @@ impl Local {
 pub struct ScopeGuard {
     session: u64,
     name: u32,
+    /// Depth of this guard's span on its thread (1 = outermost).
+    depth: u32,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -760,6 +965,7 @@ impl ScopeGuard {
     const DISARMED: ScopeGuard = ScopeGuard {
         session: 0,
         name: 0,
+        depth: 0,
         _not_send: PhantomData,
     };
 
@@ -792,6 +998,7 @@ impl ScopeGuard {
                 ScopeGuard {
                     session: sid,
                     name,
+                    depth: p.depth,
                     _not_send: PhantomData,
                 }
             })
@@ -810,7 +1017,7 @@ impl Drop for ScopeGuard {
         if self.session == 0 {
             return;
         }
-        let (sid, name) = (self.session, self.name);
+        let (sid, name, depth) = (self.session, self.name, self.depth);
         let _ = LOCAL.try_with(|l| {
             let Ok(mut l) = l.try_borrow_mut() else {
                 return;
@@ -818,13 +1025,16 @@ impl Drop for ScopeGuard {
             let Some(i) = l.find(sid) else { return };
             let p = &mut l.producers[i];
             let ts = p.clock.raw();
-            if p.depth == 0 {
+            if p.depth < depth {
+                // An enclosing guard ended first and closed this span as leaked: it was only
+                // dropped out of order.
+                p.push(LEAKED, ts);
                 return;
             }
-            p.depth -= 1;
-            if p.timings.last().is_some_and(|t| t.depth > p.depth) {
-                p.close_orphan_timings(ts);
+            if p.depth > depth {
+                p.close_above(depth, ts);
             }
+            p.depth -= 1;
             p.push(name | EXIT, ts);
         });
     }

@@ -214,6 +214,28 @@ pub struct Diagnostics {
     pub overflowed_spans: u64,
     /// How many recent spans the timeline keeps.
     pub timeline_capacity: u64,
+    /// Spans that left the timeline ring to make room for newer ones (they stay in the
+    /// statistics).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timeline_dropped: u64,
+    /// Threads that recorded into the session and have exited.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub exited_threads: u64,
+    /// Exited threads whose rows were merged into the `<exited threads>` row (only the most
+    /// recent exited threads keep rows of their own; totals stay exact).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub folded_threads: u64,
+    /// Spans still open when their thread exited: they never ended, so they are not timed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub abandoned_spans: u64,
+    /// `scope!` guards that were leaked (`mem::forget`): their spans were ended with the
+    /// enclosing span that was still open, so that later spans nest where they belong.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub leaked_spans: u64,
+    /// Calls refused because the session had been stopped (`start_timing`,
+    /// `add_measurement`, `add_note` after `stop`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused_after_stop: u64,
     /// Failed reads per periodic-source figure (`source/series`), skipped and counted.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sampler_failures: BTreeMap<String, u64>,
@@ -384,4 +406,8 @@ pub fn format_ns(ns: f64) -> String {
     } else {
         format!("{ns:.0} ns")
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -72,6 +72,8 @@ pub struct ProfilingSession {
     sampling_interval: Duration,
     drain: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
     stopped_at: Option<Instant>,
+    /// Calls refused because the session was stopped.
+    refused_after_stop: u64,
 }
 
 impl std::fmt::Debug for ProfilingSession {
@@ -110,6 +112,7 @@ impl ProfilingSession {
             sampling_interval: DEFAULT_SAMPLING_INTERVAL,
             drain,
             stopped_at: None,
+            refused_after_stop: 0,
         }
     }
 
@@ -152,10 +155,32 @@ impl ProfilingSession {
         Some(self.names[i].1)
     }
 
+    /// Whether the session was stopped; if so, counts the refused call.
+    fn refuse_if_stopped(&mut self) -> bool {
+        if self.stopped_at.is_some() {
+            self.refused_after_stop += 1;
+            return true;
+        }
+        false
+    }
+
+    fn stopped_error(&self, what: String) -> PerfError {
+        PerfError::SessionStopped {
+            session: self.core.name.clone(),
+            what,
+        }
+    }
+
     /// Starts timing `name` on the calling thread. Timings started while another is running
     /// on the same thread nest inside it (and inside any open `scope!`). The same name may
     /// be open several times (recursion); `stop_timing` closes the innermost.
+    ///
+    /// A stopped session records nothing more: the call is ignored and counted in
+    /// `diagnostics.refused_after_stop`.
     pub fn start_timing(&mut self, name: &str) {
+        if self.refuse_if_stopped() {
+            return;
+        }
         let id = self.name_id(name);
         recorder::start_named(&self.core, id);
     }
@@ -164,8 +189,12 @@ impl ProfilingSession {
     ///
     /// Stopping a timing that is not running on this thread, or one with a timing or
     /// `scope!` still open inside it, is an error naming them; nothing recorded is lost and
-    /// the open timings stay open.
+    /// the open timings stay open. After the session was stopped, it is
+    /// [`PerfError::SessionStopped`].
     pub fn stop_timing(&mut self, name: &str) -> Result<Duration> {
+        if self.refuse_if_stopped() {
+            return Err(self.stopped_error(format!("stop_timing(`{name}`)")));
+        }
         let Some(id) = self.known_name_id(name) else {
             return Err(PerfError::TimingNotStarted {
                 session: self.core.name.clone(),
@@ -188,8 +217,12 @@ impl ProfilingSession {
     }
 
     /// Adds a measurement. Measurements are aggregated per name and label set: last value,
-    /// running statistics, and a bounded time series.
+    /// running statistics, and a bounded time series. After the session was stopped the
+    /// measurement is ignored and counted in `diagnostics.refused_after_stop`.
     pub fn add_measurement(&mut self, measurement: Measurement) {
+        if self.refuse_if_stopped() {
+            return;
+        }
         let t_ns = measurement
             .timestamp_unix_ns
             .saturating_sub(self.core.start_unix_ns);
@@ -225,7 +258,12 @@ impl ProfilingSession {
     }
 
     /// Attaches a Markdown note to the session (rendered by the HTML and Markdown reports).
+    /// After the session was stopped the note is ignored and counted in
+    /// `diagnostics.refused_after_stop`.
     pub fn add_note(&mut self, markdown: impl Into<String>) {
+        if self.refuse_if_stopped() {
+            return;
+        }
         self.notes.push(Note {
             t_ns: self.elapsed_ns(),
             text: markdown.into(),
@@ -260,6 +298,10 @@ impl ProfilingSession {
         interval: Duration,
     ) -> Result<()> {
         check_interval(interval)?;
+        if self.stopped_at.is_some() {
+            // Its thread would never be stopped.
+            return Err(self.stopped_error(format!("starting the source `{}`", source.name())));
+        }
         if self.samplers.iter().any(|s| s.name == source.name()) {
             return Err(PerfError::SourceAlreadyRunning {
                 session: self.core.name.clone(),
@@ -291,8 +333,9 @@ impl ProfilingSession {
     }
 
     /// Stops the session: samplers are stopped and joined, `scope!` moves to the previous
-    /// active session, and the duration is fixed. Idempotent. Timings can still be read
-    /// through [`report`](Self::report) afterwards.
+    /// active session, and the duration is fixed. Idempotent. What was recorded can still be
+    /// read through [`report`](Self::report) afterwards; nothing more is recorded (later
+    /// calls are refused and counted in `diagnostics.refused_after_stop`).
     pub fn stop(&mut self) {
         if self.stopped_at.is_some() {
             return;
@@ -331,14 +374,14 @@ impl ProfilingSession {
         let paths = agg.paths();
         let mut spans: Vec<(usize, SpanStats)> = Vec::with_capacity(paths.len());
         let mut totals: BTreeMap<Vec<u32>, (DurationStats, u64)> = BTreeMap::new();
-        for (i, p) in paths.iter().enumerate() {
+        for p in &paths {
             if p.stats.count() == 0 {
                 // Entered but never completed yet (still open): nothing to report.
                 continue;
             }
-            let thread = threads.get(p.lane as usize);
+            let thread = threads.get(&p.lane);
             spans.push((
-                i,
+                p.slot,
                 SpanStats {
                     thread_id: thread.map(|t| t.thread_id),
                     thread: thread.map(|t| t.thread_name.clone()),
@@ -357,7 +400,7 @@ impl ProfilingSession {
             e.1 = e.1.saturating_add(p.self_ns);
         }
         spans.sort_by(|(_, a), (_, b)| (a.thread_id, &a.path).cmp(&(b.thread_id, &b.path)));
-        let mut remap = vec![0usize; paths.len()];
+        let mut remap = vec![0usize; agg.slots()];
         for (new, (old, _)) in spans.iter().enumerate() {
             remap[*old] = new;
         }
@@ -382,8 +425,8 @@ impl ProfilingSession {
             })
             .collect();
         span_totals.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.path.cmp(&b.path)));
-        let misnested_exits = agg.misnested_exits;
-        let overflowed_spans = agg.overflowed_spans;
+        let recording = agg.counts.clone();
+        drop(paths);
         drop(agg);
 
         let (series, sampler_failures) = {
@@ -391,7 +434,7 @@ impl ProfilingSession {
             (store.to_report(), store.failures.clone())
         };
         let mut used_threads: Vec<ThreadInfo> = threads
-            .iter()
+            .values()
             .map(|t| ThreadInfo {
                 id: t.thread_id,
                 name: t.thread_name.clone(),
@@ -433,11 +476,10 @@ impl ProfilingSession {
             notes: self.notes.clone(),
             timeline,
             diagnostics: Diagnostics {
-                misnested_exits,
                 open_spans: self.core.open_spans(),
-                overflowed_spans,
-                timeline_capacity: recorder::TIMELINE_CAPACITY as u64,
+                refused_after_stop: self.refused_after_stop,
                 sampler_failures,
+                ..recording
             },
         }
     }

@@ -295,3 +295,101 @@ fn open_spans_are_counted_not_reported() {
     s.stop_timing("running").unwrap();
     assert_eq!(s.report().span_total(&["running"]).unwrap().count, 1);
 }
+
+#[test]
+fn a_leaked_guard_is_closed_when_its_enclosing_span_ends() {
+    let _g = serial();
+    let s = ProfilingSession::new("leak");
+    for _ in 0..3 {
+        let _frame = scope!("frame");
+        std::mem::forget(scope!("leaked"));
+        let _after = scope!("after");
+    }
+    let _next = scope!("next");
+    drop(_next);
+    let r = s.report();
+    // Each frame ended, closing its leaked guard: later spans nest where they belong.
+    assert_eq!(r.span_total(&["frame"]).unwrap().count, 3);
+    assert_eq!(r.span_total(&["next"]).unwrap().count, 1);
+    assert!(r.span_total(&["frame", "leaked", "frame"]).is_none());
+    // `after` was opened inside the leaked span, so it nests there; the leaked span ended
+    // with its frame, and is counted.
+    assert_eq!(
+        r.span_total(&["frame", "leaked", "after"]).unwrap().count,
+        3
+    );
+    assert_eq!(r.span_total(&["frame", "leaked"]).unwrap().count, 3);
+    assert_eq!(r.diagnostics.leaked_spans, 3);
+    assert_eq!(r.diagnostics.open_spans, 0);
+    assert_eq!(r.diagnostics.misnested_exits, 0);
+}
+
+#[test]
+fn guards_dropped_out_of_order_are_misnested_not_leaked() {
+    let _g = serial();
+    let s = ProfilingSession::new("out of order");
+    let a = scope!("a");
+    let b = scope!("b");
+    drop(a);
+    drop(b);
+    let _c = scope!("c");
+    drop(_c);
+    let r = s.report();
+    assert_eq!(r.span_total(&["a"]).unwrap().count, 1);
+    assert_eq!(r.span_total(&["c"]).unwrap().count, 1);
+    assert_eq!(r.diagnostics.leaked_spans, 0);
+    assert_eq!(r.diagnostics.misnested_exits, 1);
+    assert_eq!(r.diagnostics.open_spans, 0);
+}
+
+#[test]
+fn spans_open_when_a_thread_exits_are_counted_as_abandoned() {
+    let _g = serial();
+    let mut s = ProfilingSession::new("abandoned");
+    std::thread::scope(|sc| {
+        sc.spawn(|| std::mem::forget(scope!("never_ends")));
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let r = loop {
+        let r = s.report();
+        if r.diagnostics.exited_threads == 1 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(r.diagnostics.abandoned_spans, 1);
+    assert_eq!(r.diagnostics.open_spans, 0);
+    assert!(r.span_total(&["never_ends"]).is_none());
+    s.stop();
+}
+
+#[test]
+fn a_stopped_session_refuses_more_data() {
+    let _g = serial();
+    let mut s = ProfilingSession::new("stopped");
+    s.start_timing("before");
+    s.stop_timing("before").unwrap();
+    s.start_timing("open at stop");
+    s.stop();
+    s.start_timing("late");
+    let e = s.stop_timing("late").unwrap_err();
+    assert!(matches!(e, PerfError::SessionStopped { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "session `stopped` is stopped: stop_timing(`late`) is refused (start a new session)"
+    );
+    assert!(s.stop_timing("open at stop").is_err());
+    s.add_measurement(heimdall_perf_core::Measurement::new(
+        "fps",
+        heimdall_perf_core::MetricType::Throughput,
+        30.0,
+        "fps",
+    ));
+    s.add_note("too late");
+    let r = s.report();
+    assert!(r.span_total(&["late"]).is_none());
+    assert!(r.metrics.is_empty() && r.notes.is_empty());
+    assert_eq!(r.span_total(&["before"]).unwrap().count, 1);
+    assert_eq!(r.diagnostics.refused_after_stop, 5);
+    assert_eq!(r.diagnostics.open_spans, 1);
+}
