@@ -118,6 +118,34 @@ pub enum PerfError {
         /// The feature to enable.
         feature: String,
     },
+    /// A call that needs a running session was made after the session was stopped.
+    #[error("session `{session}` is stopped: {what} is refused (start a new session)")]
+    SessionStopped {
+        /// Session name.
+        session: String,
+        /// The refused call.
+        what: String,
+    },
+    /// Stopping a session wrote some of its reports and failed on others. The session stays
+    /// in the manager, stopped and whole: fix the cause and stop it again to retry (into
+    /// the same folder).
+    #[error(
+        "session `{session}`: {} of {} reports could not be written in `{}`: {}",
+        .failures.len(),
+        .failures.len() + .written.len(),
+        .dir.display(),
+        list_errors(.failures)
+    )]
+    PartialSave {
+        /// Session name.
+        session: String,
+        /// The run folder.
+        dir: PathBuf,
+        /// The report files that were written.
+        written: Vec<PathBuf>,
+        /// Every failure, one per report that was not written.
+        failures: Vec<PerfError>,
+    },
     /// A mutex was poisoned by a panic in another thread.
     #[error("{0} is unusable: a thread panicked while holding its lock")]
     Poisoned(String),
@@ -143,4 +171,12 @@ impl PerfError {
             source,
         }
     }
+}
+
+fn list_errors(errors: &[PerfError]) -> String {
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -37,8 +37,15 @@ pub struct SavedSession {
 pub struct ProfilingManager {
     output_dir: PathBuf,
     registry: Arc<Registry>,
-    sessions: Vec<Arc<Mutex<ProfilingSession>>>,
+    sessions: Vec<Managed>,
     formats: Option<Vec<ReportFormat>>,
+}
+
+/// A session of the manager, with the run folder of a save that failed part-way (a retry
+/// writes into it again rather than leave a half folder behind).
+struct Managed {
+    session: Arc<Mutex<ProfilingSession>>,
+    dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ProfilingManager {
@@ -108,53 +115,73 @@ impl ProfilingManager {
             name,
             Arc::clone(&self.registry),
         )));
-        self.sessions.push(Arc::clone(&session));
+        self.sessions.push(Managed {
+            session: Arc::clone(&session),
+            dir: None,
+        });
         Ok(session)
     }
 
-    /// The active session named `name`.
+    /// The session named `name` (active, or stopped and waiting for a retried save).
     pub fn session(&self, name: &str) -> Option<Arc<Mutex<ProfilingSession>>> {
-        self.sessions
-            .iter()
-            .find(|s| lock(s).name() == name)
-            .cloned()
+        self.position(name)
+            .map(|i| Arc::clone(&self.sessions[i].session))
     }
 
-    /// Names of the active sessions, oldest first.
+    fn position(&self, name: &str) -> Option<usize> {
+        self.sessions
+            .iter()
+            .position(|m| lock(&m.session).name() == name)
+    }
+
+    /// Names of the sessions this manager holds, oldest first: the active ones, and any whose
+    /// save failed (see [`stop_session`](Self::stop_session)).
     pub fn active_sessions(&self) -> Vec<String> {
         self.sessions
             .iter()
-            .map(|s| lock(s).name().to_string())
+            .map(|m| lock(&m.session).name().to_string())
             .collect()
     }
 
-    /// Stops the most recently started active session and saves its report.
+    /// Stops the most recently started session and saves its reports.
+    ///
+    /// If a report cannot be written, the error says which ones failed and why
+    /// ([`PerfError::PartialSave`], or [`PerfError::Io`] for the folder itself), and the
+    /// session stays in the manager, stopped and whole: fix the cause and call `stop_session`
+    /// again to retry, into the same folder.
     pub fn stop_session(&mut self) -> Result<SavedSession> {
-        let session = self.sessions.pop().ok_or(PerfError::NoActiveSession)?;
-        self.finish(session)
-    }
-
-    /// Stops the active session named `name` and saves its report.
-    pub fn stop_session_named(&mut self, name: &str) -> Result<SavedSession> {
         let i = self
             .sessions
-            .iter()
-            .position(|s| lock(s).name() == name)
-            .ok_or_else(|| PerfError::SessionNotFound(name.to_string()))?;
-        let session = self.sessions.remove(i);
-        self.finish(session)
+            .len()
+            .checked_sub(1)
+            .ok_or(PerfError::NoActiveSession)?;
+        self.finish(i)
     }
 
-    /// Stops a session, then writes one report per format into a fresh folder
+    /// Stops the session named `name` and saves its reports (on failure, as
+    /// [`stop_session`](Self::stop_session): the session is kept for a retry).
+    pub fn stop_session_named(&mut self, name: &str) -> Result<SavedSession> {
+        let i = self
+            .position(name)
+            .ok_or_else(|| PerfError::SessionNotFound(name.to_string()))?;
+        self.finish(i)
+    }
+
+    /// Stops session `i`, then writes one report per format into a fresh folder
     /// `<output_dir>/<name>-<UTC time>[-n]`, so no earlier run is overwritten; files are
     /// named `<sink file stem>.<extension>` (`report.json`, `flamegraph.svg`, …). Every format
-    /// is attempted; the first failure is returned after the others were written.
-    fn finish(&mut self, session: Arc<Mutex<ProfilingSession>>) -> Result<SavedSession> {
+    /// is attempted and every failure reported; the session leaves the manager only once all
+    /// its reports are written.
+    fn finish(&mut self, i: usize) -> Result<SavedSession> {
+        let session = Arc::clone(&self.sessions[i].session);
         let mut s = lock(&session);
         s.stop();
         let report = s.report();
         drop(s);
-        let dir = self.fresh_dir(&report.session.name, report.session.start_unix_ns)?;
+        let dir = match self.sessions[i].dir.clone().filter(|d| d.is_dir()) {
+            Some(dir) => dir,
+            None => self.fresh_dir(&report.session.name, report.session.start_unix_ns)?,
+        };
         let formats = match &self.formats {
             Some(f) => f.clone(),
             None => self
@@ -165,13 +192,13 @@ impl ProfilingManager {
                 .collect(),
         };
         let mut files = Vec::new();
-        let mut first_error = None;
+        let mut failures = Vec::new();
         let mut used: Vec<String> = Vec::new();
         for format in formats {
             let sink = match self.registry.sink(&format) {
                 Ok(s) => s,
                 Err(e) => {
-                    first_error.get_or_insert(e);
+                    failures.push(e);
                     continue;
                 }
             };
@@ -185,19 +212,24 @@ impl ProfilingManager {
             let path = dir.join(file);
             match self.registry.render_to_file(&report, &path, &format) {
                 Ok(()) => files.push(path),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+                Err(e) => failures.push(e),
             }
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(SavedSession {
-                name: report.session.name,
+        if !failures.is_empty() {
+            self.sessions[i].dir = Some(dir.clone());
+            return Err(PerfError::PartialSave {
+                session: report.session.name,
                 dir,
-                files,
-            }),
+                written: files,
+                failures,
+            });
         }
+        self.sessions.remove(i);
+        Ok(SavedSession {
+            name: report.session.name,
+            dir,
+            files,
+        })
     }
 
     fn fresh_dir(&self, name: &str, start_unix_ns: u64) -> Result<PathBuf> {
@@ -228,8 +260,8 @@ impl Drop for ProfilingManager {
     fn drop(&mut self) {
         // Sessions still active stop with the manager (their threads are joined); their
         // reports are not written: stop them explicitly to save them.
-        for s in self.sessions.drain(..) {
-            lock(&s).stop();
+        for m in self.sessions.drain(..) {
+            lock(&m.session).stop();
         }
     }
 }
@@ -258,6 +290,110 @@ mod tests {
         assert!(first.dir.is_dir() && second.dir.is_dir());
         let e = m.stop_session_named("zz").unwrap_err().to_string();
         assert!(e.contains("`zz`"), "{e}");
+    }
+
+    /// A sink that fails while `failing` is set.
+    struct Flaky {
+        id: &'static str,
+        failing: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl ReportSink for Flaky {
+        fn format_id(&self) -> &str {
+            self.id
+        }
+        fn file_extension(&self) -> &str {
+            "txt"
+        }
+        fn file_stem(&self) -> &str {
+            self.id
+        }
+        fn render(
+            &self,
+            report: &crate::Report,
+            out: &mut dyn std::io::Write,
+        ) -> std::result::Result<(), crate::sink::RenderError> {
+            if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(std::io::Error::other(format!("{} disk full", self.id)).into());
+            }
+            Ok(write!(out, "{}", report.span_count())?)
+        }
+    }
+
+    #[test]
+    fn a_failed_save_keeps_the_session_and_reports_every_failure() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let failing = Arc::new(AtomicBool::new(true));
+        // `ok` always works; one switch makes `bad1` and `bad2` fail.
+        let registry = Arc::new(Registry::new());
+        for (id, failing) in [
+            ("ok", Arc::new(AtomicBool::new(false))),
+            ("bad1", Arc::clone(&failing)),
+            ("bad2", Arc::clone(&failing)),
+        ] {
+            registry
+                .register_sink(Arc::new(Flaky { id, failing }))
+                .unwrap();
+        }
+        let mut m = ProfilingManager::new(dir.path(), registry).unwrap();
+        let s = m.start_session("line").unwrap();
+        s.lock().unwrap().start_timing("frame");
+        s.lock().unwrap().stop_timing("frame").unwrap();
+
+        let e = m.stop_session().unwrap_err();
+        let PerfError::PartialSave {
+            dir: ref run_dir,
+            ref written,
+            ref failures,
+            ..
+        } = e
+        else {
+            panic!("{e}");
+        };
+        assert_eq!(written.len(), 1);
+        assert_eq!(failures.len(), 2);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("session `line`: 2 of 3 reports could not be written in"),
+            "{text}"
+        );
+        assert!(
+            text.contains("bad1 disk full") && text.contains("bad2 disk full"),
+            "{text}"
+        );
+        let first_dir = run_dir.clone();
+        // The session is still there, stopped, with its data: fix the cause and retry.
+        assert_eq!(m.active_sessions(), vec!["line"]);
+        failing.store(false, Ordering::Relaxed);
+        let saved = m.stop_session().unwrap();
+        assert_eq!(
+            saved.dir, first_dir,
+            "the retry writes into the same folder"
+        );
+        assert_eq!(saved.files.len(), 3);
+        for f in &saved.files {
+            assert_eq!(std::fs::read_to_string(f).unwrap(), "1", "{}", f.display());
+        }
+        assert!(m.active_sessions().is_empty());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_unwritable_output_folder_keeps_the_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("reports");
+        let mut m = ProfilingManager::new(&out, Arc::new(Registry::new())).unwrap();
+        m.start_session("kept").unwrap();
+        // A file where the folder should be: creating the run folder fails, even as root.
+        std::fs::remove_dir(&out).unwrap();
+        std::fs::write(&out, "not a folder").unwrap();
+        let e = m.stop_session().unwrap_err().to_string();
+        assert!(e.contains("reports"), "{e}");
+        assert_eq!(m.active_sessions(), vec!["kept"]);
+        std::fs::remove_file(&out).unwrap();
+        let saved = m.stop_session().unwrap();
+        assert!(saved.dir.starts_with(&out) && saved.dir.is_dir());
     }
 
     #[test]

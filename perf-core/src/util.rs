@@ -18,20 +18,34 @@ pub(crate) fn hostname() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// A name made safe for a file or folder name: letters, digits, `-`, `_` and `.` are kept,
-/// anything else becomes `_`; never empty, never `.` or `..`.
+/// Longest name, in bytes, that [`sanitize_file_name`] returns (a file name may hold 255
+/// bytes on common file systems; this leaves room for the time stamp and a run number).
+pub const MAX_FILE_NAME_BYTES: usize = 120;
+
+/// A name made safe for a file or folder name: letters and digits of any script, `-`, `_`
+/// and `.` are kept, anything else (separators, spaces, controls, punctuation) becomes `_`;
+/// at most [`MAX_FILE_NAME_BYTES`] bytes, cut on a character boundary; never empty, never
+/// `.` or `..`.
+///
+/// ```
+/// use heimdall_perf_core::sanitize_file_name;
+/// assert_eq!(sanitize_file_name("ligne 3/caméra:A"), "ligne_3_caméra_A");
+/// assert_eq!(sanitize_file_name(&"é".repeat(300)), "é".repeat(60));
+/// assert_eq!(sanitize_file_name(".."), "session");
+/// ```
 pub fn sanitize_file_name(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect();
+    let mut s = String::with_capacity(name.len().min(MAX_FILE_NAME_BYTES));
+    for c in name.chars() {
+        let c = if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
+            c
+        } else {
+            '_'
+        };
+        if s.len() + c.len_utf8() > MAX_FILE_NAME_BYTES {
+            break;
+        }
+        s.push(c);
+    }
     if s.is_empty() || s.chars().all(|c| c == '.') {
         "session".to_string()
     } else {
@@ -48,6 +62,9 @@ mod tests {
         assert_eq!(sanitize_file_name("line 3/cam:A"), "line_3_cam_A");
         assert_eq!(sanitize_file_name(".."), "session");
         assert_eq!(sanitize_file_name(""), "session");
+        assert_eq!(sanitize_file_name("a\u{1b}[2Jb\u{202e}c\td"), "a__2Jb_c_d");
+        let long = sanitize_file_name(&"日本".repeat(100));
+        assert!(long.len() <= MAX_FILE_NAME_BYTES && long.starts_with("日本日本"));
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
     }
 }
