@@ -43,6 +43,9 @@ pub const BACKLOG_SELF_DRAIN: usize = 64;
 /// Distinct span paths a session keeps; spans on further paths are counted under
 /// `<overflow>` so that memory stays bounded even with unbounded name sets.
 pub const MAX_PATHS: usize = 10_000;
+/// Distinct span names the process keeps (names live as long as the process, since
+/// callsites of every session share them); further names are counted under `<overflow>`.
+pub const MAX_NAMES: usize = 100_000;
 /// Recent spans kept for the timeline.
 pub const TIMELINE_CAPACITY: usize = 4096;
 /// How often the background aggregator drains the lanes.
@@ -66,7 +69,7 @@ const EXITED_LANE: u32 = u32::MAX;
 /// `mem::forget`), closed when an enclosing span ended (and counted).
 const LEAKED: u32 = 1 << 30;
 /// Id of [`OVERFLOW_NAME`], interned first.
-const OVERFLOW_ID: u32 = 1;
+pub(crate) const OVERFLOW_ID: u32 = 1;
 
 // ---------------------------------------------------------------------------------------
 // Clock and names
@@ -102,22 +105,32 @@ fn names() -> MutexGuard<'static, Names> {
 }
 
 /// The id of `name`, interning it on first use. Ids are process-wide: the same name from
-/// `scope!` and from `start_timing` is the same span.
+/// `scope!` and from `start_timing` is the same span. Past [`MAX_NAMES`] distinct names
+/// (names made at run time, such as one per frame), further names share the id of
+/// [`OVERFLOW_NAME`], so that the table stays bounded.
 pub(crate) fn intern(name: &str) -> u32 {
     let mut n = names();
     if let Some(&id) = n.ids.get(name) {
         return id;
     }
     let id = n.names.len() as u32;
-    if id >= LEAKED {
-        // A billion distinct names: everything further shares one id.
-        drop(n);
-        return intern(OVERFLOW_NAME);
+    if id as usize >= MAX_NAMES {
+        return OVERFLOW_ID;
     }
     let name: Arc<str> = Arc::from(name);
     n.names.push(Arc::clone(&name));
     n.ids.insert(name, id);
     id
+}
+
+/// The id of `name` if it was interned, or the shared overflow id once the table is full
+/// (`name` may then be one of the names past the limit); `None` for a name never seen.
+pub(crate) fn lookup(name: &str) -> Option<u32> {
+    let n = names();
+    n.ids
+        .get(name)
+        .copied()
+        .or((n.names.len() >= MAX_NAMES).then_some(OVERFLOW_ID))
 }
 
 /// The name of an interned id.
@@ -419,7 +432,7 @@ impl Aggregate {
         if ev.id & EXIT == 0 {
             let parent = stack.last().map_or(NO_PARENT, |f| f.path);
             let path = self.path(lane, parent, ev.id);
-            if self.is_overflow(lane, path) {
+            if ev.id == OVERFLOW_ID || self.is_overflow(lane, path) {
                 self.counts.overflowed_spans += 1;
             }
             stack.push(OpenFrame {

@@ -209,7 +209,7 @@ pub struct Diagnostics {
     /// Spans still open when the snapshot was taken (not in the statistics yet).
     pub open_spans: u64,
     /// Spans counted under `<overflow>` because the session reached its limit of distinct
-    /// span paths.
+    /// span paths, or the process its limit of distinct span names.
     #[serde(default)]
     pub overflowed_spans: u64,
     /// How many recent spans the timeline keeps.
@@ -236,6 +236,13 @@ pub struct Diagnostics {
     /// `add_measurement`, `add_note` after `stop`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub refused_after_stop: u64,
+    /// Measurements of metrics past the session's limit of distinct metrics (name and label
+    /// set), not kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_measurements: u64,
+    /// Notes past the session's limit of notes, not kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_notes: u64,
     /// Failed reads per periodic-source figure (`source/series`), skipped and counted.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sampler_failures: BTreeMap<String, u64>,

@@ -23,6 +23,12 @@ use crate::stats::{DurationStats, ValueStats};
 pub const DEFAULT_SAMPLING_INTERVAL: Duration = Duration::from_secs(1);
 /// Points kept per metric time series before downsampling.
 const METRIC_SERIES_CAPACITY: usize = 1024;
+/// Distinct metrics (name and label set) a session keeps; measurements of further ones are
+/// counted in `diagnostics.dropped_measurements` (a label that takes a new value per frame
+/// would otherwise grow memory without bound).
+pub const MAX_METRICS: usize = 10_000;
+/// Notes a session keeps; further notes are counted in `diagnostics.dropped_notes`.
+pub const MAX_NOTES: usize = 10_000;
 /// First bucket bound of span histograms, in nanoseconds.
 const HISTOGRAM_FIRST_BUCKET_NS: u64 = 256;
 
@@ -65,7 +71,8 @@ pub struct ProfilingSession {
     /// `stop_timing(x)`, the common pattern, then hashes the name once instead of twice.
     last_name: usize,
     metrics: Vec<MetricAgg>,
-    metric_index: FxHashMap<String, Vec<usize>>,
+    /// Hash of (name, labels) → indices into `metrics` with that hash.
+    metric_index: FxHashMap<u64, Vec<usize>>,
     notes: Vec<Note>,
     series: Arc<Mutex<SeriesStore>>,
     samplers: Vec<Sampler>,
@@ -74,6 +81,10 @@ pub struct ProfilingSession {
     stopped_at: Option<Instant>,
     /// Calls refused because the session was stopped.
     refused_after_stop: u64,
+    /// Measurements of metrics past [`MAX_METRICS`].
+    dropped_measurements: u64,
+    /// Notes past [`MAX_NOTES`].
+    dropped_notes: u64,
 }
 
 impl std::fmt::Debug for ProfilingSession {
@@ -113,6 +124,8 @@ impl ProfilingSession {
             drain,
             stopped_at: None,
             refused_after_stop: 0,
+            dropped_measurements: 0,
+            dropped_notes: 0,
         }
     }
 
@@ -136,6 +149,10 @@ impl ProfilingSession {
             return id;
         }
         let id = recorder::intern(name);
+        if id == recorder::OVERFLOW_ID {
+            // Past the name limit: not cached, so that the cache stays bounded too.
+            return id;
+        }
         self.last_name = self.names.len();
         self.names.push((name.into(), id));
         self.name_index.insert(name.into(), self.last_name);
@@ -195,7 +212,7 @@ impl ProfilingSession {
         if self.refuse_if_stopped() {
             return Err(self.stopped_error(format!("stop_timing(`{name}`)")));
         }
-        let Some(id) = self.known_name_id(name) else {
+        let Some(id) = self.known_name_id(name).or_else(|| recorder::lookup(name)) else {
             return Err(PerfError::TimingNotStarted {
                 session: self.core.name.clone(),
                 timing: name.to_string(),
@@ -226,13 +243,19 @@ impl ProfilingSession {
         let t_ns = measurement
             .timestamp_unix_ns
             .saturating_sub(self.core.start_unix_ns);
-        let slot = self.metric_index.get(&measurement.name).and_then(|ids| {
-            ids.iter()
-                .copied()
-                .find(|&i| self.metrics[i].labels == measurement.labels)
+        let key = metric_key(&measurement.name, &measurement.labels);
+        let slot = self.metric_index.get(&key).and_then(|ids| {
+            ids.iter().copied().find(|&i| {
+                let m = &self.metrics[i];
+                m.name == measurement.name && m.labels == measurement.labels
+            })
         });
         let i = match slot {
             Some(i) => i,
+            None if self.metrics.len() >= MAX_METRICS => {
+                self.dropped_measurements += 1;
+                return;
+            }
             None => {
                 self.metrics.push(MetricAgg {
                     name: measurement.name.clone(),
@@ -244,10 +267,7 @@ impl ProfilingSession {
                     series: BoundedSeries::new(METRIC_SERIES_CAPACITY),
                 });
                 let i = self.metrics.len() - 1;
-                self.metric_index
-                    .entry(measurement.name.clone())
-                    .or_default()
-                    .push(i);
+                self.metric_index.entry(key).or_default().push(i);
                 i
             }
         };
@@ -262,6 +282,10 @@ impl ProfilingSession {
     /// `diagnostics.refused_after_stop`.
     pub fn add_note(&mut self, markdown: impl Into<String>) {
         if self.refuse_if_stopped() {
+            return;
+        }
+        if self.notes.len() >= MAX_NOTES {
+            self.dropped_notes += 1;
             return;
         }
         self.notes.push(Note {
@@ -478,6 +502,8 @@ impl ProfilingSession {
             diagnostics: Diagnostics {
                 open_spans: self.core.open_spans(),
                 refused_after_stop: self.refused_after_stop,
+                dropped_measurements: self.dropped_measurements,
+                dropped_notes: self.dropped_notes,
                 sampler_failures,
                 ..recording
             },
@@ -503,6 +529,15 @@ impl Drop for ProfilingSession {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The index key of a metric: its name and label set, hashed without allocating.
+fn metric_key(name: &str, labels: &BTreeMap<String, String>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    name.hash(&mut h);
+    labels.hash(&mut h);
+    h.finish()
 }
 
 fn current_thread_name() -> String {
