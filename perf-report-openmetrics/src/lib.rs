@@ -18,7 +18,9 @@
 //!   it is, and is told in `# HELP`. Unit abbreviations, type names and non-base unit words
 //!   (`ms`, `gauge`, `kilobytes`) are dropped from user-chosen names, so that `promtool check
 //!   metrics` finds nothing to lint whatever the names and units.
-//! * Labels: `session`, and for spans `thread`, `thread_id` and `path` (names joined by `;`).
+//! * Labels: `session`, and for spans `thread`, `thread_id` and `path` (names joined by `;`,
+//!   a `;` or `\` inside a name escaped with `\`, so that the name `a;b` is not the path
+//!   a › b).
 //! * Every family has `# TYPE` and `# HELP` (and `# UNIT` where it has one); the text ends
 //!   with `# EOF`. Names are sanitised to `[a-zA-Z_:][a-zA-Z0-9_:]*` and label values escaped,
 //!   whatever the span and metric names contain.
@@ -569,7 +571,16 @@ fn span_labels(session: &str, span: &SpanStats) -> Labels {
             "thread_id",
             span.thread_id.map(|id| id.to_string()).unwrap_or_default(),
         )
-        .with("path", span.path_string())
+        .with("path", path_label(&span.path))
+}
+
+/// The `path` label of a span: names joined by `;`, a `\` or `;` inside a name written `\\`
+/// or `\;` (a span named `a;b` is `a\;b`, the path a › b is `a;b`).
+fn path_label(path: &[String]) -> String {
+    path.iter()
+        .map(|name| name.replace('\\', "\\\\").replace(';', "\\;"))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 fn span_families(families: &mut Families, session: &str, spans: &[SpanStats]) {
@@ -1027,6 +1038,27 @@ mod tests {
         let mut r = Report::empty("s");
         r.metrics.push(m);
         assert!(!render_string(&r).contains("heimdall_metric_frames"));
+    }
+
+    #[test]
+    fn a_name_with_a_semicolon_is_not_a_path() {
+        let mut r = sample_report();
+        let template = r.spans[0].clone();
+        r.spans = [vec!["a;b"], vec!["a", "b"], vec!["a\\;b"]]
+            .into_iter()
+            .map(|path| {
+                let mut s = template.clone();
+                s.path = path.into_iter().map(String::from).collect();
+                s
+            })
+            .collect();
+        let text = render_string(&r);
+        let paths: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("heimdall_span_duration_seconds_count{"))
+            .filter_map(|l| l.split("path=\"").nth(1)?.split('"').next())
+            .collect();
+        assert_eq!(paths, [r"a\\;b", "a;b", r"a\\\\\\;b"], "{text}");
     }
 
     #[test]
