@@ -52,8 +52,9 @@ pub struct Side {
 /// One span compared.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpanDiff {
-    /// Path from the root, names joined by `;`.
-    pub path: String,
+    /// Names from the root span to this one (as in the report: a name may contain `;`, so
+    /// paths are compared as lists, never as joined text).
+    pub path: Vec<String>,
     /// Base figures, if the span is in the base report.
     pub base: Option<Side>,
     /// New figures, if the span is in the new report.
@@ -106,16 +107,16 @@ fn side(s: &heimdall_perf::reports::SpanStats) -> Side {
 
 /// Compares `new` against `base` with a threshold in percent.
 pub fn compare(base: &Report, new: &Report, threshold_pct: f64) -> Diff {
-    let mut paths: BTreeMap<String, (Option<Side>, Option<Side>)> = BTreeMap::new();
+    let mut paths: BTreeMap<&[String], (Option<Side>, Option<Side>)> = BTreeMap::new();
     for s in &base.span_totals {
-        paths.entry(s.path_string()).or_default().0 = Some(side(s));
+        paths.entry(&s.path).or_default().0 = Some(side(s));
     }
     for s in &new.span_totals {
-        paths.entry(s.path_string()).or_default().1 = Some(side(s));
+        paths.entry(&s.path).or_default().1 = Some(side(s));
     }
     let mut spans: Vec<SpanDiff> = paths
         .into_iter()
-        .map(|(path, (b, n))| judge(path, b, n, threshold_pct))
+        .map(|(path, (b, n))| judge(path.to_vec(), b, n, threshold_pct))
         .collect();
     let rank = |v: Verdict| match v {
         Verdict::Regressed => 0,
@@ -137,7 +138,7 @@ pub fn compare(base: &Report, new: &Report, threshold_pct: f64) -> Diff {
     }
 }
 
-fn judge(path: String, base: Option<Side>, new: Option<Side>, threshold_pct: f64) -> SpanDiff {
+fn judge(path: Vec<String>, base: Option<Side>, new: Option<Side>, threshold_pct: f64) -> SpanDiff {
     let (b, n) = match (base, new) {
         (Some(b), Some(n)) => (b, n),
         (b, n) => {
@@ -206,7 +207,7 @@ mod tests {
     fn threshold_and_noise_both_matter() {
         // +10 % with tight spread over many samples: a regression.
         let d = judge(
-            "a".into(),
+            vec!["a".into()],
             Some(s(1000, 100.0, 5.0)),
             Some(s(1000, 110.0, 5.0)),
             5.0,
@@ -214,7 +215,7 @@ mod tests {
         assert_eq!(d.verdict, Verdict::Regressed);
         // +10 % but the spread is huge for the sample size: noise.
         let d = judge(
-            "a".into(),
+            vec!["a".into()],
             Some(s(10, 100.0, 80.0)),
             Some(s(10, 110.0, 80.0)),
             5.0,
@@ -222,7 +223,7 @@ mod tests {
         assert_eq!(d.verdict, Verdict::Unchanged);
         // Clearly significant but under the threshold.
         let d = judge(
-            "a".into(),
+            vec!["a".into()],
             Some(s(100_000, 100.0, 1.0)),
             Some(s(100_000, 103.0, 1.0)),
             5.0,
@@ -230,7 +231,7 @@ mod tests {
         assert_eq!(d.verdict, Verdict::Unchanged);
         // Faster: an improvement.
         let d = judge(
-            "a".into(),
+            vec!["a".into()],
             Some(s(1000, 100.0, 5.0)),
             Some(s(1000, 80.0, 5.0)),
             5.0,
@@ -238,20 +239,57 @@ mod tests {
         assert_eq!(d.verdict, Verdict::Improved);
         // One side only.
         assert_eq!(
-            judge("a".into(), None, Some(s(1, 1.0, 0.0)), 5.0).verdict,
+            judge(vec!["a".into()], None, Some(s(1, 1.0, 0.0)), 5.0).verdict,
             Verdict::Added
         );
         assert_eq!(
-            judge("a".into(), Some(s(1, 1.0, 0.0)), None, 5.0).verdict,
+            judge(vec!["a".into()], Some(s(1, 1.0, 0.0)), None, 5.0).verdict,
             Verdict::Removed
         );
         // NaN figures never count as a regression.
         let d = judge(
-            "a".into(),
+            vec!["a".into()],
             Some(s(10, 100.0, 1.0)),
             Some(s(10, f64::NAN, 1.0)),
             5.0,
         );
         assert_eq!(d.verdict, Verdict::Unchanged);
+    }
+
+    #[test]
+    fn a_name_with_a_semicolon_is_not_a_path() {
+        let mut base = heimdall_perf::core::fixtures::sample_report();
+        let template = base.span_totals[0].clone();
+        let span = |path: &[&str], mean: f64| {
+            let mut s = template.clone();
+            s.path = path.iter().map(|n| n.to_string()).collect();
+            s.duration.mean = mean;
+            s.duration.stddev = 1.0;
+            s.count = 1000;
+            s
+        };
+        let mut new = base.clone();
+        base.span_totals = vec![span(&["a;b"], 100.0)];
+        new.span_totals = vec![span(&["a", "b"], 1000.0)];
+        let d = compare(&base, &new, 5.0);
+        let got: Vec<(Vec<String>, Verdict)> = d
+            .spans
+            .iter()
+            .map(|s| (s.path.clone(), s.verdict))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (vec!["a".to_string(), "b".to_string()], Verdict::Added),
+                (vec!["a;b".to_string()], Verdict::Removed),
+            ]
+        );
+        assert!(!d.has_regressions());
+
+        // Both in both reports: two rows, nothing merged.
+        base.span_totals = vec![span(&["a;b"], 100.0), span(&["a", "b"], 1000.0)];
+        let d = compare(&base, &base, 5.0);
+        assert_eq!(d.spans.len(), 2);
+        assert!(d.spans.iter().all(|s| s.verdict == Verdict::Unchanged));
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! * `heimdall-perf render REPORT.json --format html [--output PATH] [--plugin LIB.so]…`
 //!   renders a saved JSON report into any compiled-in or plugin format (stdout without
-//!   `--output`);
+//!   `--output` or with `--output -`);
 //! * `heimdall-perf summary REPORT.json` prints the top spans, metrics and system peaks;
 //! * `heimdall-perf diff BASE.json NEW.json [--threshold PCT] [--format text|md|json|html]
 //!   [--flamegraph DIFF.svg]` compares two runs span by span and exits 1 when something
@@ -13,6 +13,11 @@
 //!
 //! Exit codes: 0 success (and no regression), 1 regression found by `diff`, 2 usage or input
 //! error. Errors name the file and what is wrong with it; no backtrace for user errors.
+//!
+//! Text from a report (session, host, span, metric and unit names) and error messages reach
+//! the terminal through [`escape_for_terminal`]: control characters and bidirectional
+//! overrides are shown escaped (`\u{1b}`, `\n`, `\u{202e}`), never sent raw. Span paths are
+//! shown by [`path_text`]: names joined by `;`, a `;` inside a name shown `\;`.
 //!
 //! ```
 //! let dir = tempfile::tempdir().unwrap();
@@ -63,7 +68,8 @@ enum Command {
         /// Format id: json, markdown (md), html, flamegraph (svg), folded, or a plugin's.
         #[arg(long, short)]
         format: String,
-        /// Output file (written atomically); standard output when absent.
+        /// Output file (written atomically; devices, FIFOs and links to them are written
+        /// through); standard output when absent or `-`.
         #[arg(long, short)]
         output: Option<PathBuf>,
         /// Load a report plugin (.so) first; repeatable.
@@ -157,7 +163,7 @@ pub fn run_to(
         Ok(code) => code,
         Err(CliError::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
-            eprintln!("heimdall-perf: {e}");
+            eprintln!("heimdall-perf: {}", escape_for_terminal(&e.to_string()));
             EXIT_ERROR
         }
     }
@@ -188,8 +194,10 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
             let report = read(&report)?;
             let format = ReportFormat::from(format.as_str());
             match output {
-                Some(path) => registry.render_to_file(&report, &path, &format)?,
-                None => {
+                Some(path) if path.as_os_str() != "-" => {
+                    registry.render_to_file(&report, &path, &format)?
+                }
+                _ => {
                     let sink = registry.sink(&format)?;
                     let mut buf = Vec::new();
                     sink.render(&report, &mut buf)
@@ -220,15 +228,20 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                     "--threshold must be a non-negative percentage, not {threshold}"
                 )));
             }
+            if flamegraph.as_ref().is_some_and(|p| p.as_os_str() == "-") {
+                return Err(CliError::Usage(
+                    "--flamegraph -: standard output carries the diff itself; give a file for the flamegraph".into(),
+                ));
+            }
             let base_report = read(&base)?;
             let new_report = read(&new)?;
             let d = diff::compare(&base_report, &new_report, threshold);
             match format {
                 DiffFormat::Text => diff_text(&d, color, out),
                 DiffFormat::Md => diff_md(&d, out),
-                DiffFormat::Json => serde_json::to_writer_pretty(&mut *out, &d)
+                DiffFormat::Json => serde_json::to_string_pretty(&d)
                     .map_err(std::io::Error::other)
-                    .and_then(|_| writeln!(out)),
+                    .and_then(|json| writeln!(out, "{}", json_ascii_safe(&json))),
                 DiffFormat::Html => diff_html(&d, out),
             }
             .map_err(CliError::Stdout)?;
@@ -249,9 +262,9 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
                 writeln!(
                     out,
                     "{:<14} {:<10} {}",
-                    s.format_id(),
-                    s.file_extension(),
-                    s.origin()
+                    escape_for_terminal(s.format_id()),
+                    escape_for_terminal(s.file_extension()),
+                    escape_for_terminal(&s.origin())
                 )
                 .map_err(CliError::Stdout)?;
             }
@@ -308,10 +321,10 @@ fn summary(r: &Report, top: usize, st: Style, out: &mut dyn Write) -> std::io::R
     writeln!(
         out,
         "{} — {} on {}, started {}, {} spans",
-        st.bold(&r.session.name),
+        st.bold(&escape_for_terminal(&r.session.name)),
         format_ns(r.session.duration_ns as f64),
-        r.session.host,
-        r.session.started_at,
+        escape_for_terminal(&r.session.host),
+        escape_for_terminal(&r.session.started_at),
         r.span_count()
     )?;
     writeln!(out)?;
@@ -327,7 +340,7 @@ fn summary(r: &Report, top: usize, st: Style, out: &mut dyn Write) -> std::io::R
         writeln!(
             out,
             "{:<44} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}",
-            clip(&s.path_string(), 44),
+            clip(&path_text(&s.path), 44),
             s.count,
             format_ns(s.total_ns as f64),
             format_ns(s.self_ns as f64),
@@ -353,12 +366,12 @@ fn summary(r: &Report, top: usize, st: Style, out: &mut dyn Write) -> std::io::R
             writeln!(
                 out,
                 "{:<32} {:>12.3} {:>12.3} {:>12.3} {:>12.3} {:<8}",
-                clip(&m.name, 32),
+                clip(&escape_for_terminal(&m.name), 32),
                 m.last,
                 m.summary.mean,
                 m.summary.min,
                 m.summary.max,
-                m.unit
+                escape_for_terminal(&m.unit)
             )?;
         }
     }
@@ -383,7 +396,7 @@ fn summary(r: &Report, top: usize, st: Style, out: &mut dyn Write) -> std::io::R
             if s.unit == "bytes" {
                 format!("{:.1} MiB", v / (1024.0 * 1024.0))
             } else {
-                format!("{v:.1} {}", s.unit)
+                format!("{v:.1} {}", escape_for_terminal(&s.unit))
             }
         };
         Some((label, format!("mean {}, peak {}", fmt(mean), fmt(max))))
@@ -399,15 +412,89 @@ fn summary(r: &Report, top: usize, st: Style, out: &mut dyn Write) -> std::io::R
     Ok(())
 }
 
+/// Whether `c` must not reach a terminal as it is: control characters (C0, DEL, C1: escape
+/// sequences, newlines, tabs…), the bidirectional formatting characters (U+061C, U+200E,
+/// U+200F, U+202A–U+202E, U+2066–U+2069) and the line and paragraph separators.
+fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// `s` made safe to print on a terminal: `\n`, `\r` and `\t` are written as such, every other
+/// unsafe character (controls such as ESC, bidirectional overrides) as `\u{…}`, and a
+/// backslash as `\\`, so the output is unambiguous. The one escaping helper of the command:
+/// every text from a report or an error reaches standard output or error through it.
+///
+/// ```
+/// use heimdall_perf_cli::escape_for_terminal;
+/// assert_eq!(escape_for_terminal("a\u{1b}[2Jb\n\u{202e}c\\"), "a\\u{1b}[2Jb\\n\\u{202e}c\\\\");
+/// assert_eq!(escape_for_terminal("frame · détection"), "frame · détection");
+/// ```
+pub fn escape_for_terminal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A span path for display: the names, each escaped by [`escape_for_terminal`], joined by
+/// `;`, with a `;` inside a name shown as `\;` — so the name `a;b` (`a\;b`) is told from the
+/// path a › b (`a;b`).
+///
+/// ```
+/// use heimdall_perf_cli::path_text;
+/// assert_eq!(path_text(&["frame".into(), "detect".into()]), "frame;detect");
+/// assert_eq!(path_text(&["frame;detect".into()]), "frame\\;detect");
+/// ```
+pub fn path_text(path: &[String]) -> String {
+    path.iter()
+        .map(|name| escape_for_terminal(name).replace(';', "\\;"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// JSON text with the characters [`escape_for_terminal`] would escape that JSON leaves raw
+/// (bidirectional formatting, line separators) written as `\uXXXX` escapes: the same JSON
+/// value, safe on a terminal. (Such characters only occur inside JSON strings, where the
+/// escape means the same character.)
+fn json_ascii_safe(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if is_unsafe_char(c) && !c.is_ascii() {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{:04x}", u));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `s` (already escaped for display) cut to `width` characters, with `…` when cut.
 fn clip(s: &str, width: usize) -> String {
-    let flat: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if flat.chars().count() <= width {
-        flat
+    if s.chars().count() <= width {
+        s.to_string()
     } else {
-        let mut t: String = flat.chars().take(width - 1).collect();
+        let mut t: String = s.chars().take(width - 1).collect();
         t.push('…');
         t
     }
@@ -473,8 +560,8 @@ fn diff_text(d: &Diff, st: Style, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         "{} → {} (threshold {} %, noise {}σ of the mean difference)",
-        d.base_session,
-        d.new_session,
+        escape_for_terminal(&d.base_session),
+        escape_for_terminal(&d.new_session),
         d.threshold_pct,
         diff::NOISE_SIGMAS
     )?;
@@ -489,7 +576,7 @@ fn diff_text(d: &Diff, st: Style, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
             "{word} {:<40} mean {:<22} {:>9}  p50 {:<22} p95 {:<22} p99 {:<22} count {}",
-            clip(&s.path, 40),
+            clip(&path_text(&s.path), 40),
             c.mean,
             c.change,
             c.p50,
@@ -501,9 +588,13 @@ fn diff_text(d: &Diff, st: Style, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "{}", counts(d))
 }
 
-fn md_cell(s: &str) -> String {
-    s.chars()
+/// Text for a Markdown table cell: `shown` is text already escaped for display
+/// ([`escape_for_terminal`], [`path_text`]), whose backslashes Markdown must keep.
+fn md_cell(shown: &str) -> String {
+    shown
+        .chars()
         .map(|c| match c {
+            '\\' => "\\\\".to_string(),
             '|' => "\\|".to_string(),
             '`' => "\\`".to_string(),
             '<' => "&lt;".to_string(),
@@ -519,8 +610,8 @@ fn diff_md(d: &Diff, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         "## {} → {}\n\nThreshold {} %, noise {}σ of the mean difference. {}.\n",
-        md_cell(&d.base_session),
-        md_cell(&d.new_session),
+        md_cell(&escape_for_terminal(&d.base_session)),
+        md_cell(&escape_for_terminal(&d.new_session)),
         d.threshold_pct,
         diff::NOISE_SIGMAS,
         counts(d)
@@ -536,7 +627,7 @@ fn diff_md(d: &Diff, out: &mut dyn Write) -> std::io::Result<()> {
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
             verdict_word(s.verdict),
-            md_cell(&s.path),
+            md_cell(&path_text(&s.path)),
             c.mean,
             c.change,
             c.p50,
@@ -564,7 +655,11 @@ fn html_escape(s: &str) -> String {
 }
 
 fn diff_html(d: &Diff, out: &mut dyn Write) -> std::io::Result<()> {
-    let title = format!("{} → {}", d.base_session, d.new_session);
+    let title = format!(
+        "{} → {}",
+        escape_for_terminal(&d.base_session),
+        escape_for_terminal(&d.new_session)
+    );
     writeln!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>\
@@ -589,7 +684,7 @@ td,th{{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:right}}td:nth-c
             out,
             "<tr class=\"{}\"><td>{word}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             word.to_lowercase(),
-            html_escape(&s.path),
+            html_escape(&path_text(&s.path)),
             html_escape(&c.mean),
             html_escape(&c.change),
             html_escape(&c.p50),

@@ -11,9 +11,16 @@
 //! * Cumulative figures are **counters** with a `_total` suffix (span self time, recording
 //!   diagnostics, metrics of type `counter`).
 //! * The last value of each metric and of each periodic series (system figures) is a
-//!   **gauge**, converted to base units (seconds, bytes, ratios instead of percent); NaN and
-//!   infinities are written `NaN`, `+Inf`, `-Inf`.
-//! * Labels: `session`, and for spans `thread`, `thread_id` and `path` (names joined by `;`).
+//!   **gauge**, converted to base units (seconds, bytes, ratios instead of percent, bytes per
+//!   second for `MB/s` or `Mbit/s`: `17 ms` is written `0.017` in a family named
+//!   `…_seconds`); NaN and infinities are written `NaN`, `+Inf`, `-Inf`. A unit the sink does
+//!   not know (`fps`, `px`, `kb` — bits or bytes?) stays out of the metric name, its value as
+//!   it is, and is told in `# HELP`. Unit abbreviations, type names and non-base unit words
+//!   (`ms`, `gauge`, `kilobytes`) are dropped from user-chosen names, so that `promtool check
+//!   metrics` finds nothing to lint whatever the names and units.
+//! * Labels: `session`, and for spans `thread`, `thread_id` and `path` (names joined by `;`,
+//!   a `;` or `\` inside a name escaped with `\`, so that the name `a;b` is not the path
+//!   a › b).
 //! * Every family has `# TYPE` and `# HELP` (and `# UNIT` where it has one); the text ends
 //!   with `# EOF`. Names are sanitised to `[a-zA-Z_:][a-zA-Z0-9_:]*` and label values escaped,
 //!   whatever the span and metric names contain.
@@ -41,6 +48,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod units;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -51,6 +59,7 @@ use heimdall_perf_core::sink::RenderError;
 use heimdall_perf_core::{MetricType, Report, ReportSink};
 
 pub use error::OpenMetricsError;
+use units::{base_unit, is_reserved_word, Conversion};
 
 /// The format id the sink registers under.
 pub const FORMAT_ID: &str = "openmetrics";
@@ -222,102 +231,27 @@ fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
-/// Unit abbreviations `promtool check metrics` objects to inside metric names.
-const ABBREVIATIONS: &[&str] = &[
-    "s", "ms", "us", "ns", "sec", "b", "kb", "mb", "gb", "tb", "pb", "m", "h", "d",
-];
-
-/// How a value in some unit is written: `value * mul / div` in the base unit named by
-/// `suffix` (Prometheus style: seconds, bytes, ratios).
-#[derive(Debug, Clone, PartialEq)]
-struct Conversion {
-    suffix: Option<String>,
-    mul: f64,
-    div: f64,
-}
-
-impl Conversion {
-    fn apply(&self, v: f64) -> f64 {
-        v * self.mul / self.div
-    }
-}
-
-/// The base unit of `unit` and how to convert to it.
-fn base_unit(unit: &str) -> Conversion {
-    let u = unit.trim();
-    let conv = |suffix: Option<&str>, mul: f64, div: f64| Conversion {
-        suffix: suffix.map(str::to_string),
-        mul,
-        div,
-    };
-    let known = |suffix: &str, factor: f64| conv(Some(suffix), factor, 1.0);
-    let fraction = |suffix: &str, div: f64| conv(Some(suffix), 1.0, div);
-    match u {
-        "" => conv(None, 1.0, 1.0),
-        "ns" | "nanosecond" | "nanoseconds" => fraction("seconds", 1e9),
-        "us" | "µs" | "μs" | "microsecond" | "microseconds" => fraction("seconds", 1e6),
-        "ms" | "millisecond" | "milliseconds" => fraction("seconds", 1e3),
-        "s" | "sec" | "secs" | "second" | "seconds" => known("seconds", 1.0),
-        "min" | "minute" | "minutes" => known("seconds", 60.0),
-        "h" | "hour" | "hours" => known("seconds", 3600.0),
-        "%" | "percent" | "pct" => fraction("ratio", 100.0),
-        "ratio" => known("ratio", 1.0),
-        "B" | "byte" | "bytes" => known("bytes", 1.0),
-        "kB" | "KB" | "kilobytes" => known("bytes", 1e3),
-        "MB" | "megabytes" => known("bytes", 1e6),
-        "GB" | "gigabytes" => known("bytes", 1e9),
-        "KiB" | "kibibytes" => known("bytes", 1024.0),
-        "MiB" | "mebibytes" => known("bytes", 1024.0 * 1024.0),
-        "GiB" | "gibibytes" => known("bytes", 1024.0 * 1024.0 * 1024.0),
-        "B/s" | "bytes/s" | "bytes/sec" => known("bytes_per_second", 1.0),
-        "°C" | "℃" | "degC" | "celsius" => known("celsius", 1.0),
-        "Hz" | "hz" | "hertz" => known("hertz", 1.0),
-        other => {
-            let per_second = ["/s", "/sec", "/second"]
-                .iter()
-                .find_map(|end| other.strip_suffix(end));
-            let s = match per_second {
-                Some(base) => format!("{}_per_second", sanitize_metric_name(base)),
-                None => sanitize_metric_name(&other.replace('/', "_per_")),
-            };
-            let s = s.trim_start_matches('_');
-            if s.is_empty()
-                || ABBREVIATIONS.contains(&s)
-                || TYPE_NAMES.contains(&s)
-                || s == "per_second"
-            {
-                conv(None, 1.0, 1.0)
-            } else {
-                conv(Some(s), 1.0, 1.0)
-            }
-        }
-    }
-}
-
-/// Metric type names, which `promtool check metrics` objects to inside metric names.
-const TYPE_NAMES: &[&str] = &["counter", "gauge", "histogram", "summary", "untyped"];
-
 /// The name stem for a user-chosen `name` with `unit`, for a family of `kind`: sanitised,
-/// without a trailing copy of the unit (`latency_ms` in `ms` becomes `latency`, written later
-/// as `latency_seconds`), without the words Prometheus naming rules reserve (type names, unit
-/// abbreviations, a counter's own `total`). The original name stays in a label.
+/// without a trailing copy of a known unit (`latency_ms` in `ms` becomes `latency`, written
+/// later as `latency_seconds`), without the words Prometheus naming rules reserve (type names,
+/// unit abbreviations, non-base and prefixed unit words such as `minutes` or `kilobytes`, a
+/// counter's own `total`). The original name stays in a label.
 fn stem(name: &str, unit: &str, suffix: Option<&str>, kind: Kind) -> String {
     let mut s = sanitize_metric_name(name);
-    let given = sanitize_metric_name(unit);
-    for end in [Some(given.trim_start_matches('_')), suffix]
-        .into_iter()
-        .flatten()
-    {
-        if end.is_empty() {
-            continue;
-        }
-        if let Some(rest) = s.strip_suffix(&format!("_{end}")) {
-            s = rest.to_string();
+    if let Some(suffix) = suffix {
+        let given = sanitize_metric_name(unit);
+        for end in [given.trim_start_matches('_'), suffix] {
+            if end.is_empty() {
+                continue;
+            }
+            if let Some(rest) = s.strip_suffix(&format!("_{end}")) {
+                s = rest.to_string();
+            }
         }
     }
     let mut tokens: Vec<&str> = s
         .split('_')
-        .filter(|t| !t.is_empty() && !ABBREVIATIONS.contains(t) && !TYPE_NAMES.contains(t))
+        .filter(|t| !t.is_empty() && !is_reserved_word(t))
         .collect();
     if kind == Kind::Counter {
         while tokens.last() == Some(&"total") {
@@ -328,6 +262,18 @@ fn stem(name: &str, unit: &str, suffix: Option<&str>, kind: Kind) -> String {
         "value".to_string()
     } else {
         tokens.join("_")
+    }
+}
+
+/// How a unit is told in `# HELP` text: ` (ms)`, and for converted values ` (ms, written in
+/// seconds)`; nothing for no unit.
+fn unit_help(unit: &str, conversion: &Conversion) -> String {
+    match &conversion.suffix {
+        _ if unit.trim().is_empty() => String::new(),
+        Some(base) if conversion.scales() => {
+            format!(" ({unit}, written in {})", base.replace('_', " "))
+        }
+        _ => format!(" ({unit})"),
     }
 }
 
@@ -475,7 +421,9 @@ impl Families {
         for f in self.list.iter().filter(|f| !f.lines.is_empty()) {
             let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind.as_str());
             if let Some(unit) = &f.unit {
-                if f.kind != Kind::Counter {
+                // OpenMetrics: a unit only on a family whose name ends with `_<unit>` (so not
+                // on a gauge renamed `…_value`), and counters are declared under `…_total`.
+                if f.kind != Kind::Counter && f.name.ends_with(&format!("_{unit}")) {
                     let _ = writeln!(out, "# UNIT {} {unit}", f.name);
                 }
             }
@@ -623,7 +571,16 @@ fn span_labels(session: &str, span: &SpanStats) -> Labels {
             "thread_id",
             span.thread_id.map(|id| id.to_string()).unwrap_or_default(),
         )
-        .with("path", span.path_string())
+        .with("path", path_label(&span.path))
+}
+
+/// The `path` label of a span: names joined by `;`, a `\` or `;` inside a name written `\\`
+/// or `\;` (a span named `a;b` is `a\;b`, the path a › b is `a;b`).
+fn path_label(path: &[String]) -> String {
+    path.iter()
+        .map(|name| name.replace('\\', "\\\\").replace(';', "\\;"))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 fn span_families(families: &mut Families, session: &str, spans: &[SpanStats]) {
@@ -701,11 +658,7 @@ fn metric_family(families: &mut Families, session: &str, m: &MetricReport) {
     let counter = m.metric_type == MetricType::Counter;
     let kind = if counter { Kind::Counter } else { Kind::Gauge };
     let stem_name = format!("metric_{}", stem(&m.name, &m.unit, suffix, kind));
-    let unit_text = if m.unit.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", m.unit)
-    };
+    let unit_text = unit_help(&m.unit, &conversion);
     let help = if counter {
         format!(
             "Last value of the heimdall-perf counter {}{unit_text}.",
@@ -742,11 +695,7 @@ fn series_family(families: &mut Families, session: &str, s: &TimeSeries) {
     let conversion = base_unit(&s.unit);
     let suffix = conversion.suffix.as_deref();
     let stem_name = stem(&s.name, &s.unit, suffix, Kind::Gauge);
-    let unit_text = if s.unit.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", s.unit)
-    };
+    let unit_text = unit_help(&s.unit, &conversion);
     let family = families.family(Spec {
         key: format!("series:{}:{}", s.name, s.unit),
         stem: &stem_name,
@@ -870,28 +819,17 @@ mod tests {
     }
 
     #[test]
-    fn units_become_base_units() {
-        let check = |unit: &str, suffix: Option<&str>, v: f64, expected: f64| {
-            let c = base_unit(unit);
-            assert_eq!(c.suffix.as_deref(), suffix, "{unit}");
-            assert_eq!(c.apply(v), expected, "{unit}");
-        };
-        check("ms", Some("seconds"), 17.0, 0.017);
-        check("ns", Some("seconds"), 2_500.0, 2.5e-6);
-        check("%", Some("ratio"), 37.0, 0.37);
-        check("min", Some("seconds"), 2.0, 120.0);
-        check("bytes/s", Some("bytes_per_second"), 5.0, 5.0);
-        check("frames/s", Some("frames_per_second"), 5.0, 5.0);
-        check("fps", Some("fps"), 59.5, 59.5);
-        check("°C", Some("celsius"), 41.5, 41.5);
-        check("d", None, 1.0, 1.0);
-        check("/s", None, 1.0, 1.0);
-        check("", None, 1.0, 1.0);
-        assert!(base_unit("ms").apply(f64::NAN).is_nan());
+    fn names_keep_known_units_once_and_unknown_units_out() {
         let g = Kind::Gauge;
         assert_eq!(stem("latency_ms", "ms", Some("seconds"), g), "latency");
         assert_eq!(stem("memory_bytes", "bytes", Some("bytes"), g), "memory");
-        assert_eq!(stem("fps", "fps", Some("fps"), g), "fps");
+        assert_eq!(stem("camera_fps", "fps", None, g), "camera_fps");
+        assert_eq!(
+            stem("latency_milliseconds", "ms", Some("seconds"), g),
+            "latency"
+        );
+        assert_eq!(stem("size in kilobytes", "", None, g), "size_in");
+        assert_eq!(stem("uptime_minutes_gauge", "", None, g), "uptime");
         assert_eq!(stem("frameCounter_ms_p99", "", None, g), "frame_p99");
         assert_eq!(stem("frames_total", "", None, Kind::Counter), "frames");
         assert_eq!(stem("frames_total", "", None, g), "frames_total");
@@ -1100,6 +1038,27 @@ mod tests {
         let mut r = Report::empty("s");
         r.metrics.push(m);
         assert!(!render_string(&r).contains("heimdall_metric_frames"));
+    }
+
+    #[test]
+    fn a_name_with_a_semicolon_is_not_a_path() {
+        let mut r = sample_report();
+        let template = r.spans[0].clone();
+        r.spans = [vec!["a;b"], vec!["a", "b"], vec!["a\\;b"]]
+            .into_iter()
+            .map(|path| {
+                let mut s = template.clone();
+                s.path = path.into_iter().map(String::from).collect();
+                s
+            })
+            .collect();
+        let text = render_string(&r);
+        let paths: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("heimdall_span_duration_seconds_count{"))
+            .filter_map(|l| l.split("path=\"").nth(1)?.split('"').next())
+            .collect();
+        assert_eq!(paths, [r"a\\;b", "a;b", r"a\\\\\\;b"], "{text}");
     }
 
     #[test]

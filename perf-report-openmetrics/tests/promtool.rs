@@ -96,3 +96,211 @@ fn hostile_names_everywhere_pass_promtool() {
     assert!(text.contains("heimdall_sampler_failures_total{"));
     assert!(text.contains("} -Inf\n"));
 }
+
+/// Unit strings users write, from the tidy to the odd.
+const USER_UNITS: &[&str] = &[
+    "ms",
+    "µs",
+    "μs",
+    "us",
+    "ns",
+    "s",
+    "%",
+    "fps",
+    "MB",
+    "MiB",
+    "kB",
+    "KB",
+    "GB",
+    "MB/s",
+    "kb/s",
+    "Mbit/s",
+    "ms/frame",
+    "frames",
+    "px",
+    "°C",
+    "",
+    "weird unit!",
+    "bytes",
+    "B",
+    "count",
+    "Hz",
+    "KiB/s",
+    "bytes/s",
+    "frames/s",
+    "s/op",
+    "ms/kb",
+    "sec",
+    "h",
+    "d",
+    "m",
+    "b",
+    "kbps",
+    "Mbps",
+    "MHz",
+    "milliseconds",
+    "kilobytes",
+    "total",
+    "counter",
+    "_",
+    "/",
+    "/s",
+    "ms/",
+    "%/s",
+    "bytes_total",
+    "seconds_count",
+    "\\",
+    "\"",
+    "\n",
+];
+
+/// A report with, for every unit above, a gauge, a counter and a periodic series in it, under
+/// names users write (some with the unit repeated in the name).
+fn report_with_units() -> Report {
+    let mut r = sample_report();
+    let template = r.metrics[0].clone();
+    let series_template = r.series[0].clone();
+    r.metrics.clear();
+    r.series.clear();
+    for (i, unit) in USER_UNITS.iter().enumerate() {
+        let mut m = template.clone();
+        m.unit = unit.to_string();
+        m.labels.clear();
+        m.metric_type = MetricType::Gauge;
+        m.name = "frame latency".into();
+        m.last = 1.5;
+        r.metrics.push(m.clone());
+        m.name = format!("throughput_{unit}");
+        r.metrics.push(m.clone());
+        m.metric_type = MetricType::Counter;
+        m.name = format!("sent {i}");
+        m.last = 3.0;
+        r.metrics.push(m);
+        let mut s = series_template.clone();
+        s.name = format!("camera.{i}.rate");
+        s.unit = unit.to_string();
+        r.series.push(s);
+    }
+    r
+}
+
+/// The sample line of a gauge `probe` with `unit` and last value 1.5.
+fn probe_line(unit: &str) -> String {
+    let mut r = Report::empty("s");
+    let mut m = sample_report().metrics[0].clone();
+    m.name = "probe".into();
+    m.unit = unit.into();
+    m.labels.clear();
+    m.metric_type = MetricType::Gauge;
+    m.last = 1.5;
+    r.metrics.push(m);
+    let text = check(&r);
+    text.lines()
+        .find(|l| l.starts_with("heimdall_metric_probe"))
+        .unwrap_or_else(|| panic!("no probe sample for {unit:?} in\n{text}"))
+        .to_string()
+}
+
+#[test]
+fn every_unit_users_write_passes_promtool_lint() {
+    let text = check(&report_with_units());
+    // A `# UNIT` only where OpenMetrics allows it: on a family named `…_<unit>`.
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# UNIT ") {
+            let (name, unit) = rest.split_once(' ').unwrap();
+            assert!(name.ends_with(&format!("_{unit}")), "{line}");
+        }
+    }
+    // Known units became base units with the value scaled; unknown units stay out of the
+    // name and the value is left as it is.
+    for (unit, expected) in [
+        (
+            "ms",
+            "heimdall_metric_probe_seconds{session=\"s\",metric=\"probe\"} 0.0015",
+        ),
+        (
+            "µs",
+            "heimdall_metric_probe_seconds{session=\"s\",metric=\"probe\"} 0.0000015",
+        ),
+        (
+            "%",
+            "heimdall_metric_probe_ratio{session=\"s\",metric=\"probe\"} 0.015",
+        ),
+        (
+            "MiB",
+            "heimdall_metric_probe_bytes{session=\"s\",metric=\"probe\"} 1572864",
+        ),
+        (
+            "KB",
+            "heimdall_metric_probe_bytes{session=\"s\",metric=\"probe\"} 1500",
+        ),
+        (
+            "MB/s",
+            "heimdall_metric_probe_bytes_per_second{session=\"s\",metric=\"probe\"} 1500000",
+        ),
+        (
+            "Mbit/s",
+            "heimdall_metric_probe_bytes_per_second{session=\"s\",metric=\"probe\"} 187500",
+        ),
+        (
+            "ms/frame",
+            "heimdall_metric_probe_seconds{session=\"s\",metric=\"probe\"} 0.0015",
+        ),
+        (
+            "°C",
+            "heimdall_metric_probe_celsius{session=\"s\",metric=\"probe\"} 1.5",
+        ),
+        (
+            "Hz",
+            "heimdall_metric_probe_hertz{session=\"s\",metric=\"probe\"} 1.5",
+        ),
+        (
+            "kb/s",
+            "heimdall_metric_probe{session=\"s\",metric=\"probe\"} 1.5",
+        ),
+        (
+            "fps",
+            "heimdall_metric_probe{session=\"s\",metric=\"probe\"} 1.5",
+        ),
+        (
+            "weird unit!",
+            "heimdall_metric_probe{session=\"s\",metric=\"probe\"} 1.5",
+        ),
+        (
+            "",
+            "heimdall_metric_probe{session=\"s\",metric=\"probe\"} 1.5",
+        ),
+    ] {
+        assert_eq!(probe_line(unit), expected, "{unit:?}");
+    }
+}
+
+#[test]
+fn unit_words_in_metric_names_pass_promtool_lint() {
+    let mut r = Report::empty("s");
+    let template = sample_report().metrics[0].clone();
+    for (name, unit) in [
+        ("latency_milliseconds", "ms"),
+        ("latency_milliseconds", ""),
+        ("size in kilobytes", "kB"),
+        ("uptime minutes", "min"),
+        ("link bits", ""),
+        ("frame_ms_per_kb", "px"),
+        ("gauge histogram", "count"),
+    ] {
+        let mut m = template.clone();
+        m.name = name.into();
+        m.unit = unit.into();
+        m.labels.clear();
+        r.metrics.push(m);
+    }
+    let text = check(&r);
+    assert!(
+        text.contains("# TYPE heimdall_metric_latency_seconds gauge\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE heimdall_metric_size_in_bytes gauge\n"),
+        "{text}"
+    );
+}
