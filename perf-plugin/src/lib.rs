@@ -111,6 +111,8 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+#[cfg(feature = "host")]
+mod elf_check;
 mod error;
 pub mod export;
 #[cfg(feature = "host")]
