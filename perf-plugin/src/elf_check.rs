@@ -14,6 +14,10 @@
 //! library whose headers are intact but whose code is garbage can still crash when it runs,
 //! as any native code can.
 
+// Header words are `u32` on a 32-bit host and `u64` on a 64-bit one; the `.into()` that widen
+// them are needed there and no-ops here.
+#![allow(clippy::useless_conversion)]
+
 use object::elf;
 use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader};
 use object::Endianness;
@@ -187,6 +191,16 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
         };
         return Err(format!(
             "not a shared library: it is {kind} (ELF type {e_type})"
+        ));
+    }
+    let e_version = header.e_version(endian);
+    if e_version != u32::from(elf::EV_CURRENT) {
+        return Err(format!("corrupt ELF header: ELF version {e_version}"));
+    }
+    let ehsize = u64::from(header.e_ehsize(endian));
+    if ehsize != header_size {
+        return Err(format!(
+            "corrupt ELF header: header size {ehsize}, expected {header_size}"
         ));
     }
     if let Some((machine, name)) = HOST_MACHINE {

@@ -127,8 +127,11 @@ static LIBRARIES: Mutex<Option<HashMap<ContentKey, &'static libloading::Library>
 
 /// Every sink [`load_sink`] returned, by path and content: loading the same file again
 /// returns the same sink, which is how the registry tells a repeated load from a new one.
-static SINKS: LazyLock<Mutex<HashMap<(PathBuf, ContentKey), Arc<PluginSink>>>> =
+static SINKS: LazyLock<Mutex<HashMap<SinkKey, Arc<PluginSink>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// A plugin path as given, and the content key of the bytes read from it.
+type SinkKey = (PathBuf, ContentKey);
 
 /// Numbers the private copies, so that no two copies in this process ever have the same
 /// path (the dynamic loader recognises an already loaded library by its path).

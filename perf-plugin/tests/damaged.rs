@@ -137,7 +137,8 @@ fn corrupt_headers_are_refused_with_the_reason() {
         .map(|i| phoff + 56 * i)
         .find(|&at| u32::from_le_bytes(original[at..at + 4].try_into().unwrap()) == 1)
         .unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>, String)> = vec![
+    type Corrupt = Box<dyn Fn(&mut Vec<u8>)>;
+    let cases: Vec<(&str, Corrupt, String)> = vec![
         (
             "32-bit class",
             Box::new(|b| b[4] = 1),
@@ -161,7 +162,7 @@ fn corrupt_headers_are_refused_with_the_reason() {
         (
             "program headers past the end",
             Box::new(move |b| put_u64(b, 32, len - 8)),
-            format!("the program header table (")
+            "the program header table (".to_string()
                 + &format!("{} entries at byte {}) lies beyond the end of the file ({len} bytes)", u16::from_le_bytes(original[56..58].try_into().unwrap()), len - 8),
         ),
         (
