@@ -240,6 +240,13 @@ impl Registry {
     /// Loads the report plugin at `path` and registers its sink. A plugin whose format id is
     /// taken already is refused with an error naming both; a bad plugin is refused and
     /// nothing else changes.
+    ///
+    /// Loading a path again is not a duplicate when the loader returns the very sink that is
+    /// registered (the plugin loader does so for the same path with the same bytes): that
+    /// sink is returned. When the file at the path has changed since (a new build copied or
+    /// renamed over it) and declares the same format id, the error says so: a loaded plugin
+    /// cannot be unloaded, so the version loaded first stays in use until the program
+    /// restarts.
     pub fn load_plugin(&self, path: &Path) -> Result<Arc<dyn ReportSink>> {
         let loader = self
             .plugin_loader
@@ -251,8 +258,27 @@ impl Registry {
                 feature: "plugins".into(),
             })?;
         let sink = loader(path)?;
-        self.register_sink(Arc::clone(&sink))?;
-        Ok(sink)
+        match self.register_sink(Arc::clone(&sink)) {
+            Ok(()) => Ok(sink),
+            Err(e @ PerfError::DuplicateFormat { .. }) => {
+                let existing = self
+                    .sinks()
+                    .into_iter()
+                    .find(|s| s.format_id() == sink.format_id() && s.origin() == sink.origin());
+                match existing {
+                    Some(existing) if Arc::ptr_eq(&existing, &sink) => Ok(existing),
+                    Some(_) => Err(PerfError::Plugin {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "the file has changed since format `{}` was loaded from it; the version loaded first stays in use (a loaded plugin cannot be unloaded): restart the program to use the new one",
+                            sink.format_id()
+                        ),
+                    }),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Renders `report` with the sink for `format` into `path`, atomically.

@@ -28,6 +28,39 @@ pub enum PluginError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is larger than any plugin should be (256 MiB); it is not read.
+    #[error(
+        "plugin `{path}`: the file is {size} bytes, more than the {limit}-byte limit for a plugin"
+    )]
+    TooLarge {
+        /// The path asked for.
+        path: PathBuf,
+        /// The file's size in bytes (or how much was read before it passed the limit).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The file is not a whole ELF shared library for this host: empty, truncated (a
+    /// half-copied file), corrupt headers, or built for another machine. Found by reading the
+    /// headers, before the dynamic loader sees the file.
+    #[error("plugin `{path}`: cannot load it as a shared library: {detail}")]
+    InvalidElf {
+        /// The path asked for.
+        path: PathBuf,
+        /// What is wrong with the file.
+        detail: String,
+    },
+    /// The private copy that is loaded instead of the file itself could not be written.
+    #[error("plugin `{path}`: cannot write the private copy to load (in `{dir}`): {source}")]
+    PrivateCopy {
+        /// The path asked for.
+        path: PathBuf,
+        /// Where the copy was to go.
+        dir: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The dynamic loader refused the file (not a shared library, wrong architecture, missing
     /// dependency…).
     #[error("plugin `{path}`: cannot load it as a shared library: {message}")]
@@ -131,6 +164,9 @@ impl PluginError {
             PluginError::NotFound { path }
             | PluginError::NotAFile { path }
             | PluginError::Io { path, .. }
+            | PluginError::TooLarge { path, .. }
+            | PluginError::InvalidElf { path, .. }
+            | PluginError::PrivateCopy { path, .. }
             | PluginError::Load { path, .. }
             | PluginError::MissingEntry { path, .. }
             | PluginError::AbiVersion { path, .. }

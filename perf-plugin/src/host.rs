@@ -1,10 +1,13 @@
 //! The host side: loading a plugin `.so` and using it as a [`ReportSink`] (feature `host`).
 
+use std::collections::HashMap;
 use std::ffi::{c_char, CStr};
 use std::fmt;
-use std::io::Write;
+use std::hash::{BuildHasher, RandomState};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use heimdall_perf_core::sink::{PluginLoader, RenderError};
 use heimdall_perf_core::{PerfError, Report, ReportSink};
@@ -28,6 +31,8 @@ pub struct PluginSink {
     descriptor_size: u32,
     render: RenderFn,
     free: FreeFn,
+    /// The loaded private copy (`None` only for descriptors checked in unit tests).
+    library: Option<&'static libloading::Library>,
 }
 
 impl fmt::Debug for PluginSink {
@@ -45,7 +50,22 @@ impl fmt::Debug for PluginSink {
 /// Loads the plugin at `path` and returns its sink, ready to register.
 ///
 /// Every way a file can fail to be a good plugin is a [`PluginError`] naming the path; the
-/// host keeps running.
+/// host keeps running. Before anything is mapped:
+///
+/// * the path must be a regular file (a directory, FIFO or device is refused without being
+///   read) of at most 256 MiB;
+/// * the file is read once, into memory, and those bytes are checked: an ELF shared library
+///   for this host (class, byte order, machine), with its program headers, every loadable
+///   segment, the dynamic segment and the section headers inside the file, and the
+///   dynamic section's addresses inside the loaded segments. A truncated or half-copied
+///   file is an [`PluginError::InvalidElf`] saying so, never a `SIGBUS`;
+/// * the same bytes are written to a private copy (a fresh `0700` directory under the system
+///   temporary directory, `TMPDIR`), and that copy is what `dlopen` maps. The copy is
+///   deleted as soon as `dlopen` returns: the mapping stays valid, and nothing piles up.
+///
+/// So the file at `path` may be overwritten, truncated or renamed over while the plugin is
+/// loaded without affecting the running host. Loading the same path again with the same
+/// bytes returns the same sink; once the bytes differ, the new library is loaded.
 ///
 /// ```
 /// let Err(e) = heimdall_perf_plugin::load_sink("/no/such/plugin.so".as_ref()) else {
@@ -54,7 +74,15 @@ impl fmt::Debug for PluginSink {
 /// assert_eq!(e.to_string(), "plugin `/no/such/plugin.so`: no such file");
 /// ```
 pub fn load_sink(path: &Path) -> Result<Arc<dyn ReportSink>, PluginError> {
-    Ok(Arc::new(PluginSink::load(path)?))
+    let image = read_image(path)?;
+    let key = (path.to_path_buf(), image.key);
+    if let Some(sink) = lock(&SINKS).get(&key) {
+        return Ok(Arc::clone(sink) as Arc<dyn ReportSink>);
+    }
+    let library = library_for(path, &image)?;
+    let sink = Arc::new(PluginSink::from_library(path, library)?);
+    let sink = Arc::clone(lock(&SINKS).entry(key).or_insert(sink));
+    Ok(sink)
 }
 
 /// The loader to give [`Registry::set_plugin_loader`](heimdall_perf_core::Registry::set_plugin_loader):
@@ -80,45 +108,234 @@ pub fn loader() -> PluginLoader {
     )
 }
 
+/// The largest plugin file the host reads (256 MiB); a plugin is a few MiB.
+const MAX_PLUGIN_BYTES: u64 = 256 * 1024 * 1024;
+
+/// What identifies a plugin's bytes: their length and a 128-bit keyed hash (random keys per
+/// process, so no file can be made to collide on purpose).
+type ContentKey = (u64, u64, u64);
+
+/// The bytes of a plugin file, read once.
+struct Image {
+    bytes: Vec<u8>,
+    key: ContentKey,
+}
+
+/// Every library loaded so far, by content: the same bytes are mapped once per process.
+static LIBRARIES: Mutex<Option<HashMap<ContentKey, &'static libloading::Library>>> =
+    Mutex::new(None);
+
+/// Every sink [`load_sink`] returned, by path and content: loading the same file again
+/// returns the same sink, which is how the registry tells a repeated load from a new one.
+static SINKS: LazyLock<Mutex<HashMap<SinkKey, Arc<PluginSink>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// A plugin path as given, and the content key of the bytes read from it.
+type SinkKey = (PathBuf, ContentKey);
+
+/// Numbers the private copies, so that no two copies in this process ever have the same
+/// path (the dynamic loader recognises an already loaded library by its path).
+static COPIES: AtomicU64 = AtomicU64::new(0);
+
+/// Locks a cache; a panic while it was held cannot leave it inconsistent (each update is
+/// one insert), so poisoning is ignored.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The content key of `bytes`.
+fn content_key(bytes: &[u8]) -> ContentKey {
+    static KEYS: LazyLock<(RandomState, RandomState)> =
+        LazyLock::new(|| (RandomState::new(), RandomState::new()));
+    (
+        bytes.len() as u64,
+        KEYS.0.hash_one(bytes),
+        KEYS.1.hash_one(bytes),
+    )
+}
+
+/// Reads the whole plugin file through one file descriptor, refusing anything but a regular
+/// file of at most [`MAX_PLUGIN_BYTES`].
+fn read_image(path: &Path) -> Result<Image, PluginError> {
+    let io = |source: std::io::Error| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            PluginError::NotFound {
+                path: path.to_path_buf(),
+            }
+        } else {
+            PluginError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    };
+    let check = |meta: &std::fs::Metadata| {
+        if !meta.is_file() {
+            Err(PluginError::NotAFile {
+                path: path.to_path_buf(),
+            })
+        } else if meta.len() > MAX_PLUGIN_BYTES {
+            Err(PluginError::TooLarge {
+                path: path.to_path_buf(),
+                size: meta.len(),
+                limit: MAX_PLUGIN_BYTES,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    // Checked before opening, so that a FIFO or a device is never opened at all…
+    check(&std::fs::metadata(path).map_err(io)?)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // …and opened without blocking, then checked again on the descriptor, in case the path
+    // was replaced in between (opening a FIFO for reading would wait for a writer forever).
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    check(&meta)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // The file may grow while it is read: read at most one byte past the limit.
+    file.take(MAX_PLUGIN_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_PLUGIN_BYTES {
+        return Err(PluginError::TooLarge {
+            path: path.to_path_buf(),
+            size: bytes.len() as u64,
+            limit: MAX_PLUGIN_BYTES,
+        });
+    }
+    let key = content_key(&bytes);
+    Ok(Image { bytes, key })
+}
+
+/// The library for `image`: the one already loaded from the same bytes, or a private copy of
+/// them, checked and loaded now.
+fn library_for(path: &Path, image: &Image) -> Result<&'static libloading::Library, PluginError> {
+    // Held across the load, so that two threads loading the same bytes map them once.
+    let mut libraries = lock(&LIBRARIES);
+    let libraries = libraries.get_or_insert_with(HashMap::new);
+    if let Some(library) = libraries.get(&image.key) {
+        return Ok(library);
+    }
+    with_aligned(&image.bytes, crate::elf_check::check).map_err(|detail| {
+        PluginError::InvalidElf {
+            path: path.to_path_buf(),
+            detail,
+        }
+    })?;
+    let library = load_private_copy(path, &image.bytes)?;
+    // Never unloaded (see the type's docs): from here on the library lives as long as the
+    // process, so the function pointers and strings it hands out stay valid.
+    let library: &'static libloading::Library = Box::leak(Box::new(library));
+    libraries.insert(image.key, library);
+    Ok(library)
+}
+
+/// Calls `f` with `bytes` at an 8-byte aligned address (the ELF reader reads its structures
+/// in place and needs their alignment), copying them only if the allocation is not aligned.
+fn with_aligned<R>(bytes: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    if bytes.as_ptr().align_offset(std::mem::align_of::<u64>()) == 0 {
+        return f(bytes);
+    }
+    let words: Vec<u64> = bytes
+        .chunks(8)
+        .map(|chunk| {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            u64::from_ne_bytes(word)
+        })
+        .collect();
+    // SAFETY: `words` holds at least `bytes.len()` initialised bytes (u64 has no padding),
+    // and lives until the end of this function.
+    let aligned = unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), bytes.len()) };
+    f(aligned)
+}
+
+/// Writes `bytes` to a new private file, loads it, and deletes it again.
+///
+/// Deleting the copy right after `dlopen` is safe on Linux and the other Unixes: the mapping
+/// holds its own reference to the file, whose blocks are freed only when the library is
+/// unmapped, which never happens (libraries are never unloaded). As the inode stays
+/// allocated, its number cannot be given to a later copy, so the dynamic loader (which also
+/// recognises a loaded library by device and inode) can never mistake a later copy for this
+/// one; and the path is unique within the process (`COPIES`). The price: tools that reopen
+/// a library by its path (a debugger, or symbolising a backtrace through the plugin) find
+/// the copy deleted.
+fn load_private_copy(path: &Path, bytes: &[u8]) -> Result<libloading::Library, PluginError> {
+    let copy_error = |dir: &Path, source: std::io::Error| PluginError::PrivateCopy {
+        path: path.to_path_buf(),
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("heimdall-perf-plugin-");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    let temp = std::env::temp_dir();
+    let dir = builder.tempdir().map_err(|e| copy_error(&temp, e))?;
+    let dir_path = std::path::absolute(dir.path()).map_err(|e| copy_error(&temp, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plugin.so".into());
+    let number = COPIES.fetch_add(1, Ordering::Relaxed);
+    let copy = dir_path.join(format!("{number}-{name}"));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o700);
+    let written = options.open(&copy).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    if let Err(e) = written {
+        return Err(copy_error(&dir_path, e));
+    }
+    // SAFETY: loading runs the library's initialisers, which is the trust a user gives a
+    // plugin by asking for it to be loaded; its headers were checked above.
+    let library = unsafe { open_library(&copy) };
+    // Deleted whether or not it loaded (see above). A failure to delete leaves a file in a
+    // private temporary directory, which is not worth failing the load for.
+    let _ = std::fs::remove_file(&copy);
+    let _ = dir.close();
+    library.map_err(|e| {
+        let mut message = error_chain(&e).replace(
+            &copy.display().to_string(),
+            &path.display().to_string(),
+        );
+        if message.contains("failed to map segment") || message.contains("Operation not permitted")
+        {
+            message.push_str(&format!(
+                " (the private copy was in `{}`: if that file system is mounted noexec, point TMPDIR at one that is not)",
+                dir_path.display()
+            ));
+        }
+        PluginError::Load {
+            path: path.to_path_buf(),
+            message,
+        }
+    })
+}
+
 impl PluginSink {
     /// Loads and checks the plugin at `path`.
+    ///
+    /// The file is read once, checked (see [`load_sink`]), and a private copy of those bytes
+    /// is what the dynamic loader maps, so the file at `path` may change afterwards.
     pub fn load(path: &Path) -> Result<PluginSink, PluginError> {
-        let meta = match std::fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(PluginError::NotFound {
-                    path: path.to_path_buf(),
-                })
-            }
-            Err(source) => {
-                return Err(PluginError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        };
-        if !meta.is_file() {
-            return Err(PluginError::NotAFile {
-                path: path.to_path_buf(),
-            });
-        }
-        // With no directory part, dlopen would search the system library path instead of
-        // opening the file we just checked.
-        let load_path = std::path::absolute(path).map_err(|source| PluginError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let image = read_image(path)?;
+        let library = library_for(path, &image)?;
+        PluginSink::from_library(path, library)
+    }
 
-        // SAFETY: loading runs the library's initialisers, which is the trust a user gives a
-        // plugin by asking for it to be loaded; nothing else can be checked beforehand.
-        let library = unsafe { open_library(&load_path) }.map_err(|e| PluginError::Load {
-            path: path.to_path_buf(),
-            message: error_chain(&e),
-        })?;
-        // Never unloaded (see the type's docs): from here on the library lives as long as the
-        // process, so the function pointers and strings it hands out stay valid.
-        let library: &'static libloading::Library = Box::leak(Box::new(library));
-
+    /// Finds the entry point of a loaded library and checks its descriptor.
+    fn from_library(
+        path: &Path,
+        library: &'static libloading::Library,
+    ) -> Result<PluginSink, PluginError> {
         // SAFETY: `EntryFn` is the type the ABI gives the entry symbol; a library exporting a
         // symbol of that name with another type is not following the ABI.
         let entry = unsafe { library.get::<EntryFn>(ENTRY_SYMBOL_NUL) }.map_err(|e| {
@@ -134,7 +351,9 @@ impl PluginSink {
         // SAFETY: the pointer comes straight from the plugin's entry point, which the ABI
         // requires to return null or a static descriptor; `from_descriptor` checks what can be
         // checked (null, alignment, version, size, every field).
-        unsafe { PluginSink::from_descriptor(path, descriptor) }
+        let mut sink = unsafe { PluginSink::from_descriptor(path, descriptor) }?;
+        sink.library = Some(library);
+        Ok(sink)
     }
 
     /// Checks a descriptor and builds the sink from it.
@@ -215,12 +434,33 @@ impl PluginSink {
             descriptor_size: header.descriptor_size,
             render,
             free,
+            library: None,
         })
     }
 
     /// The path the plugin was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The address of another symbol the plugin exports (for plugin-specific extensions and
+    /// tests), `None` when it exports no such symbol. This looks in the library this sink
+    /// uses, the private copy the host loaded: opening the original path again with another
+    /// loader would give a separate instance with its own statics.
+    ///
+    /// Using the address (as a function or a static of the right type) is `unsafe`: nothing
+    /// here knows its type.
+    pub fn symbol_address(&self, name: &str) -> Option<*const std::ffi::c_void> {
+        let library = self.library?;
+        let mut name = name.as_bytes().to_vec();
+        if name.contains(&0) {
+            return None;
+        }
+        name.push(0);
+        // SAFETY: the symbol is read as an untyped address, not called or dereferenced; the
+        // library is never unloaded, so the address stays valid.
+        let symbol = unsafe { library.get::<*const std::ffi::c_void>(&name[..]) }.ok()?;
+        Some(*symbol)
     }
 
     /// The plugin's name, from its descriptor.

@@ -102,15 +102,30 @@
 //!   (Cargo's default); with `panic = "abort"` a panicking plugin takes the host down, and
 //!   nothing on the host side can prevent it.
 //! * **Threads**: `render` may be called from several threads at once.
+//! * **Checked before it is mapped**: the file must be a regular file of at most 256 MiB; it
+//!   is read once, and those bytes must be a whole ELF shared library for this host (class,
+//!   byte order, machine; program headers, every loadable segment, the dynamic segment and
+//!   the section headers inside the file; the dynamic section's addresses inside the loaded
+//!   segments). A truncated, half-copied or zero-filled file is an error naming its path,
+//!   never a `SIGBUS`. Code and data are not checked: a library with intact headers and
+//!   corrupt code can still crash when it runs.
+//! * **The file may change after loading**: `dlopen` maps a private copy of the checked bytes
+//!   (in a fresh `0700` directory under `TMPDIR`, which must allow executable mappings),
+//!   deleted as soon as it is mapped. Overwriting, truncating or renaming over the file
+//!   does not affect the loaded plugin.
 //! * **Never unloaded**: a loaded plugin stays mapped until the process exits (unloading with
-//!   live thread-locals or function pointers crashes later). Loading the same file twice
-//!   gives the same library, whose format id is then refused as a duplicate.
+//!   live thread-locals or function pointers crashes later). Loading the same path again with
+//!   the same bytes gives the same sink, which a registry accepts as already registered; a
+//!   file that changed since is loaded as a new library, and a registry refuses it with an
+//!   error saying so if its format id is the one the old version registered.
 //! * **Not a sandbox**: loading a plugin runs its code in the host process, with its rights;
 //!   load only plugins you trust.
 
 #![warn(missing_docs)]
 
 pub mod abi;
+#[cfg(feature = "host")]
+mod elf_check;
 mod error;
 pub mod export;
 #[cfg(feature = "host")]

@@ -110,6 +110,7 @@ pub const PLUGINS: &[&str] = &[
     "heimdall-perf-fixture-panicking",
     "heimdall-perf-fixture-wrong-abi",
     "heimdall-perf-fixture-bad-output",
+    "heimdall-perf-plugin-openmetrics",
 ];
 
 /// The shared library of `package` (one of [`PLUGINS`]), built once per test binary.
