@@ -100,10 +100,10 @@ fn neutralise(s: &str) -> Option<String> {
                 }
                 // An unsafe autolink starts with `<`, which is escaped below.
             }
-            Event::Start(Tag::Image { dest_url, .. }) if !safe_url(&dest_url) => {
-                if s.as_bytes().get(r.start + 1) == Some(&b'[') {
-                    brackets.push(r.start + 1);
-                }
+            Event::Start(Tag::Image { dest_url, .. })
+                if !safe_url(&dest_url) && s.as_bytes().get(r.start + 1) == Some(&b'[') =>
+            {
+                brackets.push(r.start + 1);
             }
             _ => {}
         }
