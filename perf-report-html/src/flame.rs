@@ -94,6 +94,10 @@ fn root_height(tag: &str) -> Option<u32> {
 
 /// What to embed: the `data:` URL and the frame height, or why the SVG cannot be used.
 pub(crate) fn embed(svg: &str) -> Result<(String, u32), String> {
+    // XML (which the frame parses the SVG as) cannot carry U+0000 and most other control
+    // characters at all: a single one would stop the flamegraph from showing.
+    let svg = crate::sanitize::visible(svg);
+    let svg = svg.as_ref();
     let Some((start, end)) = root_tag(svg) else {
         return Err(format!(
             "the flamegraph renderer returned no SVG document ({} bytes without an <svg> element)",

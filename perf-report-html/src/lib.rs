@@ -9,7 +9,11 @@
 //! [`HtmlSink::with_flamegraph`], an interactive flamegraph (click to zoom, search).
 //!
 //! Every name and value from the report is escaped: a span called
-//! `<script>alert(1)</script>` is shown as that text and runs nothing.
+//! `<script>alert(1)</script>` is shown as that text and runs nothing. Characters a page
+//! cannot carry (U+0000 and the other control characters but tab and line breaks, and the
+//! noncharacters) are shown by a visible stand-in: `a\0b` shows as `a␀b` (Control
+//! Pictures for C0 controls and DEL, U+FFFD for the others), in the page and in the
+//! embedded flamegraph alike.
 //!
 //! The flamegraph SVG is embedded in a sandboxed `<iframe>` as a `data:` URL, so that its own
 //! script (inferno's zoom and search) runs as in a standalone SVG file, isolated from the page.
@@ -44,6 +48,7 @@ mod chart;
 mod flame;
 mod format;
 mod markdown;
+mod sanitize;
 mod view;
 
 /// Draws a flamegraph of a report: returns an SVG document (such as inferno's, which carries
@@ -133,12 +138,18 @@ impl HtmlSink {
                 }
             }
         });
-        view::Page::new(report, flame)
+        let page = view::Page::new(report, flame)
             .render()
             .map_err(|e| HtmlError::Template {
                 session: report.session.name.clone(),
                 message: e.to_string(),
-            })
+            })?;
+        // One pass over the finished page reaches every string of the report, wherever the
+        // template put it (text, attributes, titles of chart elements).
+        Ok(match sanitize::visible(&page) {
+            std::borrow::Cow::Borrowed(_) => page,
+            std::borrow::Cow::Owned(clean) => clean,
+        })
     }
 }
 

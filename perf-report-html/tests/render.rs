@@ -454,3 +454,121 @@ fn decode_base64(s: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+/// Characters the HTML standard does not let a page carry: controls other than tab, line
+/// feed, form feed and carriage return (C0, DEL, C1), and noncharacters.
+fn forbidden_in_html(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\x0c' | '\r'))
+        || ('\u{FDD0}'..='\u{FDEF}').contains(&c)
+        || (c as u32) & 0xFFFE == 0xFFFE
+}
+
+/// Standard base64 decoding (the flamegraph's `data:` URL).
+fn unbase64(s: &str) -> Vec<u8> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let vals: Vec<u32> = s
+        .bytes()
+        .filter(|b| *b != b'=')
+        .map(|b| A.iter().position(|a| *a == b).expect("base64 digit") as u32)
+        .collect();
+    let mut out = Vec::new();
+    for chunk in vals.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, v)| n | (v << (18 - 6 * i)));
+        out.extend(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+#[test]
+fn control_characters_and_noncharacters_never_reach_the_page() {
+    let odd = |what: &str| format!("{what}\0nul\x01\x1b[0m\x7f\u{85}\u{FFFE}\u{FDD0}end");
+    let mut report = sample_report();
+    report.session.name = odd("session");
+    report.session.host = odd("host");
+    report.threads[0].name = odd("thread");
+    for s in report.spans.iter_mut().chain(report.span_totals.iter_mut()) {
+        if let Some(last) = s.path.last_mut() {
+            *last = odd(last);
+        }
+        if let Some(t) = s.thread.as_mut() {
+            *t = odd(t);
+        }
+    }
+    for m in &mut report.metrics {
+        m.name = odd(&m.name);
+        m.unit = odd(&m.unit);
+        m.labels.insert(odd("label"), odd("value"));
+    }
+    for s in &mut report.series {
+        s.name = odd(&s.name);
+        s.unit = odd(&s.unit);
+        s.source = odd(&s.source);
+    }
+    report.notes.push(Note {
+        t_ns: 1,
+        text: odd("note `code\0` **bold\0**\n\n<b>\0</b>\n\n```\nblock\0\n```\n"),
+    });
+    let title = odd("flame title");
+    let sink = HtmlSink::new().with_flamegraph(Arc::new(move |_r: &Report| {
+        Ok(format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" height="200"><title>{title}</title><text>{title}</text></svg>"#
+        ))
+    }));
+    let html = sink.render_to_string(&report).unwrap();
+
+    // Byte level: no C0 control but tab, LF, CR (no NUL above all), no DEL.
+    let bad: Vec<(usize, u8)> = html
+        .bytes()
+        .enumerate()
+        .filter(|(_, b)| (*b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || *b == 0x7f)
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "raw control bytes at {:?}",
+        &bad[..bad.len().min(10)]
+    );
+    let bad: Vec<char> = html.chars().filter(|c| forbidden_in_html(*c)).collect();
+    assert!(bad.is_empty(), "{bad:?}");
+
+    // What a reader sees: the names with visible stand-ins, nothing dropped.
+    let doc = Html::parse_document(&html);
+    let shown = "\u{2400}nul\u{2401}\u{241b}[0m\u{2421}\u{FFFD}\u{FFFD}\u{FFFD}end";
+    let h1 = texts(&doc, "h1").join("");
+    assert_eq!(h1, format!("session{shown}"));
+    let body = doc.root_element().text().collect::<String>();
+    for what in ["host", "thread", "label", "value"] {
+        assert!(body.contains(&format!("{what}{shown}")), "{what} not shown");
+    }
+    assert!(texts(&doc, ".note code")
+        .iter()
+        .any(|t| t == "code\u{2400}"));
+    assert!(texts(&doc, ".note pre")
+        .iter()
+        .any(|t| t.contains("block\u{2400}")));
+    let leaves = texts(&doc, "#spans .leaf");
+    assert!(leaves.iter().any(|t| t.ends_with(shown)), "{leaves:?}");
+    let units = texts(&doc, ".unit");
+    assert!(units.iter().any(|t| t.ends_with(shown)), "{units:?}");
+
+    // The flamegraph document is clean XML too (a frame would not show it otherwise).
+    let src = doc
+        .select(&sel("iframe.flame"))
+        .next()
+        .expect("flamegraph frame")
+        .value()
+        .attr("src")
+        .unwrap()
+        .to_string();
+    let svg = String::from_utf8(unbase64(
+        src.strip_prefix("data:image/svg+xml;base64,").unwrap(),
+    ))
+    .unwrap();
+    assert!(!svg.chars().any(forbidden_in_html), "{svg}");
+    assert!(
+        svg.contains(&format!("<title>flame title{shown}</title>")),
+        "{svg}"
+    );
+}

@@ -290,18 +290,34 @@ struct Probe {
     schema_version: u64,
 }
 
+/// The UTF-8 byte order mark some editors (Notepad, PowerShell's `Out-File`) put at the
+/// start of a text file. JSON forbids it (RFC 8259 §8.1) but allows readers to skip it.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 fn parse(bytes: &[u8], source_name: &str) -> Result<Report, JsonError> {
+    // A BOM is invisible in an editor, so columns counted after it are the ones people see.
+    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     let newer = |found: u64| JsonError::NewerSchema {
         source_name: source_name.to_string(),
         found,
         supported: SCHEMA_VERSION,
     };
-    match serde_json::from_slice::<Report>(bytes) {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // The error and the field path where it was met (empty for the document itself).
+    let read = match serde_path_to_error::deserialize::<_, Report>(&mut de) {
+        // Only whitespace may follow the report.
+        Ok(report) => de.end().map(|()| report).map_err(|e| (e, String::new())),
+        Err(e) => {
+            let path = e.path().to_string();
+            Err((e.into_inner(), path))
+        }
+    };
+    match read {
         Ok(report) if u64::from(report.schema_version) > u64::from(SCHEMA_VERSION) => {
             Err(newer(u64::from(report.schema_version)))
         }
         Ok(report) => Ok(report),
-        Err(e) => {
+        Err((e, path)) => {
             // Before complaining about the layout, look at the version: a newer report may
             // simply have a layout this build does not know.
             if let Ok(probe) = serde_json::from_slice::<Probe>(bytes) {
@@ -309,12 +325,13 @@ fn parse(bytes: &[u8], source_name: &str) -> Result<Report, JsonError> {
                     return Err(newer(probe.schema_version));
                 }
             }
-            Err(parse_error(e, source_name))
+            Err(parse_error(e, &path, bytes, source_name))
         }
     }
 }
 
-fn parse_error(e: serde_json::Error, source_name: &str) -> JsonError {
+/// The error for `e`, met at the field `path` (`.` for the document itself) of `bytes`.
+fn parse_error(e: serde_json::Error, path: &str, bytes: &[u8], source_name: &str) -> JsonError {
     let (line, column) = (e.line(), e.column());
     let text = e.to_string();
     let message = text
@@ -322,6 +339,13 @@ fn parse_error(e: serde_json::Error, source_name: &str) -> JsonError {
         .unwrap_or(&text)
         .to_string();
     let source_name = source_name.to_string();
+    let at_path = |message: String| {
+        if path.is_empty() || path == "." {
+            message
+        } else {
+            format!("`{path}`: {message}")
+        }
+    };
     match e.classify() {
         serde_json::error::Category::Eof => JsonError::Truncated {
             source_name,
@@ -329,7 +353,32 @@ fn parse_error(e: serde_json::Error, source_name: &str) -> JsonError {
             column,
             message,
         },
+        // serde_json also reports some shape errors of valid JSON as syntax errors: an array
+        // given where a struct is expected is read element by element as the struct's fields,
+        // and an element left over is "trailing characters". If the whole input is valid
+        // JSON, the fault is the layout, at `path`.
+        serde_json::error::Category::Syntax
+            if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() =>
+        {
+            let message = if message == "trailing characters" {
+                "an array with more elements than the fields expected here (a JSON object was expected)".to_string()
+            } else {
+                message
+            };
+            JsonError::Layout {
+                source_name,
+                line,
+                column,
+                message: at_path(message),
+                supported: SCHEMA_VERSION,
+            }
+        }
         serde_json::error::Category::Syntax | serde_json::error::Category::Io => {
+            let message = if line == 1 && column == 1 && bytes.first().is_some_and(|b| *b >= 0x80) {
+                format!("{message} (the file does not start with JSON: it begins with the byte 0x{:02X}; is it UTF-16 or another encoding?)", bytes[0])
+            } else {
+                message
+            };
             JsonError::Syntax {
                 source_name,
                 line,
@@ -341,7 +390,7 @@ fn parse_error(e: serde_json::Error, source_name: &str) -> JsonError {
             source_name,
             line,
             column,
-            message,
+            message: at_path(message),
             supported: SCHEMA_VERSION,
         },
     }

@@ -317,3 +317,103 @@ fn not_json_is_a_syntax_error() {
     let deep = "[".repeat(100_000);
     assert!(from_slice(deep.as_bytes()).is_err());
 }
+
+/// The sample report as pretty JSON text with its `spans[index]` replaced by `element`.
+fn with_span_element(index: usize, element: serde_json::Value) -> String {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&to_string(&fixtures::sample_report()).unwrap()).unwrap();
+    v["spans"][index] = element;
+    serde_json::to_string_pretty(&v).unwrap()
+}
+
+#[test]
+fn valid_json_of_the_wrong_shape_names_the_field_path() {
+    // An array where a span (a struct) is expected: serde_json reads arrays as structs field
+    // by field and called the element left over "trailing characters" of invalid JSON.
+    let s = &fixtures::sample_report().spans[3];
+    let as_array = serde_json::json!([
+        s.thread_id,
+        s.thread,
+        s.path,
+        s.count,
+        s.total_ns,
+        s.self_ns,
+        serde_json::to_value(&s.duration).unwrap(),
+        serde_json::to_value(&s.histogram).unwrap(),
+        "one too many"
+    ]);
+    let json = with_span_element(3, as_array);
+    let e = from_slice_named(json.as_bytes(), "run.json").unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, JsonError::Layout { .. }), "{e:?}");
+    assert!(!text.contains("not valid JSON"), "{text}");
+    assert!(
+        text.contains("run.json") && text.contains("`spans[3]"),
+        "{text}"
+    );
+    assert!(text.contains("line ") && text.contains("column "), "{text}");
+
+    // A field of the wrong type: the full path, the type found and the type expected.
+    let mut span: serde_json::Value =
+        serde_json::to_value(&fixtures::sample_report().spans[3]).unwrap();
+    span["count"] = serde_json::json!("12");
+    let json = with_span_element(3, span);
+    let e = from_slice_named(json.as_bytes(), "run.json").unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("`spans[3].count`: invalid type: string \"12\", expected u64"),
+        "{text}"
+    );
+    let JsonError::Layout { line, column, .. } = e else {
+        panic!("{e:?}")
+    };
+    let (l, c) = position_of(&json, "\"count\": \"12\"");
+    assert_eq!(line, l, "{text}");
+    assert!(column > c, "{text}");
+
+    // A number where an object is expected, deep down.
+    let mut span: serde_json::Value =
+        serde_json::to_value(&fixtures::sample_report().spans[0]).unwrap();
+    span["duration"] = serde_json::json!(5);
+    let text = from_slice(with_span_element(0, span).as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("`spans[0].duration`: invalid type: integer `5`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_utf8_bom_is_skipped() {
+    let original = fixtures::sample_report();
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(render(JsonSink::new(), &original));
+    let back = from_slice(&bytes).expect("a BOM is accepted");
+    assert_eq!(text(&back), text(&original));
+    // Errors after a BOM keep the columns an editor shows (the BOM is invisible).
+    let e = from_slice(b"\xEF\xBB\xBF{\"schema_version\": \"1\"}").unwrap_err();
+    assert!(
+        matches!(
+            e,
+            JsonError::Layout {
+                line: 1,
+                column: 22,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // UTF-16 (which Windows tools also write) is named as what it is not.
+    let text = from_slice(b"\xFF\xFE{\x00}\x00").unwrap_err().to_string();
+    assert!(text.contains("0xFF") && text.contains("UTF-16"), "{text}");
+}
+
+#[test]
+fn trailing_content_after_the_report_is_a_syntax_error() {
+    let mut bytes = render(JsonSink::compact(), &fixtures::sample_report());
+    bytes.extend(b" {}");
+    let e = from_slice(&bytes).unwrap_err();
+    assert!(matches!(e, JsonError::Syntax { .. }), "{e:?}");
+    assert!(e.to_string().contains("trailing characters"), "{e}");
+}

@@ -1,9 +1,12 @@
 //! Session notes: Markdown written by users, included as-is except for what could break the
 //! report around them or pass raw HTML.
 //!
-//! * Raw HTML (blocks and inline tags) is turned into text: its `<` become `&lt;`, so
-//!   `<script>` shows as `<script>` instead of reaching the page. Code spans and code blocks
-//!   are untouched.
+//! * Raw HTML (blocks, inline tags, comments, CDATA, processing instructions) is turned
+//!   into text: every `<` outside code becomes `&lt;`, so `<script>` or `<img onerror=…>`
+//!   shows as such instead of reaching the page, whatever parser reads the report. Code
+//!   spans, code blocks and autolinks to `http`, `https` and `mailto` are untouched.
+//! * Links and images to other destinations (`javascript:`, `data:`…) are shown as their
+//!   source text: their `[` is backslash-escaped.
 //! * Headings are demoted by [`HEADING_SHIFT`] levels (at most to `######`), so that a note's
 //!   `# Title` nests under the note's own `###` heading instead of competing with the report's.
 //! * A fenced code block left open at the end of a note is closed, so that it cannot swallow
@@ -11,7 +14,7 @@
 
 use std::ops::Range;
 
-use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CodeBlockKind, Event, LinkType, Options, Parser, Tag, TagEnd};
 
 /// Levels added to the headings of a note (the note itself sits under a level-3 heading).
 pub(crate) const HEADING_SHIFT: usize = 3;
@@ -28,17 +31,21 @@ fn options() -> Options {
 /// line break.
 pub(crate) fn sanitize(text: &str) -> String {
     let mut s = text.to_string();
-    // Escaping one HTML block can only turn it into text, but let a few rounds settle any
-    // construct that re-parses differently; past that, escape every `<`.
+    // Escaping can only turn markup into text, but let a few rounds settle any construct
+    // that re-parses differently once its neighbour is text (a `[` escaped may expose an
+    // autolink inside it); past that, escape every `<` and `[`.
+    let mut settled = false;
     for _ in 0..4 {
-        let ranges = html_ranges(&s);
-        if ranges.is_empty() {
-            break;
+        match neutralise(&s) {
+            Some(next) => s = next,
+            None => {
+                settled = true;
+                break;
+            }
         }
-        s = escape_lt(&s, &ranges);
     }
-    if !html_ranges(&s).is_empty() {
-        s = s.replace('<', "&lt;");
+    if !settled && neutralise(&s).is_some() {
+        s = s.replace('<', "&lt;").replace('[', "\\[");
     }
     let mut s = restructure(&s);
     if !s.ends_with('\n') {
@@ -47,7 +54,85 @@ pub(crate) fn sanitize(text: &str) -> String {
     s
 }
 
-/// Byte ranges of raw HTML in `s`, sorted.
+/// Whether a link destination is harmless: no scheme (a relative path or an in-page
+/// anchor), or `http`, `https` or `mailto`. `javascript:`, `data:`, `vbscript:`, `file:`…
+/// are not.
+fn safe_url(url: &str) -> bool {
+    let u = url.trim_start();
+    // A scheme is what comes before the first ':' when no '/', '?' or '#' comes earlier.
+    match (u.find(':'), u.find(['/', '?', '#'])) {
+        (None, _) => true,
+        (Some(c), Some(p)) if p < c => true,
+        (Some(c), _) => matches!(
+            u[..c].to_ascii_lowercase().as_str(),
+            "http" | "https" | "mailto"
+        ),
+    }
+}
+
+/// `s` with its markup neutralised, or `None` when it has none left:
+///
+/// * every `<` outside code spans, code blocks and safe autolinks becomes `&lt;`, so that no
+///   Markdown parser, whatever its rules for HTML blocks, comments, CDATA or processing
+///   instructions, can read a tag there (`&lt;` always reads as the text `<`);
+/// * a link or image to an unsafe destination ([`safe_url`]) gets a `\` before its `[`, so
+///   that it reads as its own source text.
+fn neutralise(s: &str) -> Option<String> {
+    // Byte ranges whose `<` stay: code, and autolinks to safe destinations.
+    let mut keep: Vec<Range<usize>> = Vec::new();
+    // Byte offsets of the `[` that open unsafe links and images.
+    let mut brackets: Vec<usize> = Vec::new();
+    for (ev, r) in Parser::new_ext(s, options()).into_offset_iter() {
+        match ev {
+            Event::Code(_) | Event::Start(Tag::CodeBlock(_)) => keep.push(r),
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                ..
+            }) => {
+                let autolink = matches!(link_type, LinkType::Autolink | LinkType::Email);
+                if safe_url(&dest_url) {
+                    if autolink {
+                        keep.push(r);
+                    }
+                } else if !autolink && s.as_bytes().get(r.start) == Some(&b'[') {
+                    brackets.push(r.start);
+                }
+                // An unsafe autolink starts with `<`, which is escaped below.
+            }
+            Event::Start(Tag::Image { dest_url, .. })
+                if !safe_url(&dest_url) && s.as_bytes().get(r.start + 1) == Some(&b'[') =>
+            {
+                brackets.push(r.start + 1);
+            }
+            _ => {}
+        }
+    }
+    keep.sort_by_key(|r| r.start);
+    let kept = |i: usize| {
+        // Ranges are few; code blocks nest nothing that matters here.
+        keep.iter()
+            .take_while(|r| r.start <= i)
+            .any(|r| r.contains(&i))
+    };
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut changed = false;
+    for (i, c) in s.char_indices() {
+        if c == '<' && !kept(i) {
+            out.push_str("&lt;");
+            changed = true;
+        } else if c == '[' && brackets.contains(&i) {
+            out.push_str("\\[");
+            changed = true;
+        } else {
+            out.push(c);
+        }
+    }
+    changed.then_some(out)
+}
+
+/// Byte ranges of raw HTML in `s`, sorted (what the tests check is gone).
+#[cfg(test)]
 fn html_ranges(s: &str) -> Vec<Range<usize>> {
     let mut ranges: Vec<Range<usize>> = Parser::new_ext(s, options())
         .into_offset_iter()
@@ -61,27 +146,6 @@ fn html_ranges(s: &str) -> Vec<Range<usize>> {
         .collect();
     ranges.sort_by_key(|r| r.start);
     ranges
-}
-
-/// `s` with every `<` inside `ranges` (sorted by start) written `&lt;`.
-fn escape_lt(s: &str, ranges: &[Range<usize>]) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    let mut next = 0;
-    for (i, c) in s.char_indices() {
-        while next < ranges.len() && ranges[next].end <= i {
-            next += 1;
-        }
-        let inside = ranges[next..]
-            .iter()
-            .take_while(|r| r.start <= i)
-            .any(|r| r.contains(&i));
-        if c == '<' && inside {
-            out.push_str("&lt;");
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Demotes headings and closes a fence left open at the end.

@@ -34,6 +34,11 @@ fn parse(md: &str) -> Doc {
         | Options::ENABLE_FOOTNOTES
         | Options::ENABLE_MATH
         | Options::ENABLE_GFM;
+    parse_with(md, options)
+}
+
+/// [`parse`] with the parser options `options`.
+fn parse_with(md: &str, options: Options) -> Doc {
     let mut doc = Doc::default();
     let mut text: Option<String> = None; // inside a heading, cell or code block
     let mut in_head = false;
@@ -524,4 +529,131 @@ fn sink_metadata() {
     let s = MarkdownSink::default();
     assert_eq!(s.format_id(), "markdown");
     assert_eq!(s.file_extension(), "md");
+}
+
+/// Notes that try to get raw HTML or a script link into the report, in every place a
+/// Markdown parser reads HTML: blocks, inline, comments, CDATA, processing instructions,
+/// declarations, containers (lists, quotes, tables, footnotes), links and autolinks.
+const HOSTILE_NOTES: &[&str] = &[
+    "<img src=x onerror=alert(1)>",
+    "<script>alert(1)</script>\n<img src=x onerror=alert(1)>",
+    "<script>alert(1)</script><img src=x onerror=alert(2)>",
+    "text <img src=x onerror=alert(1)> inline",
+    "<iframe src=\"javascript:alert(1)\"></iframe>",
+    "<svg onload=alert(1)>",
+    "<svg><script>alert(1)</script></svg>",
+    "<a href=\"javascript:alert(1)\">click</a>",
+    "<!-- c --><img src=x onerror=alert(1)>",
+    "<!-- multi\nline\n-->\n<img src=x onerror=alert(1)>",
+    "a <!-- inline --> b",
+    "<![CDATA[<img src=x onerror=alert(1)>]]>",
+    "<?php echo 1; ?><img src=x onerror=alert(1)>",
+    "<!DOCTYPE html><img src=x onerror=alert(1)>",
+    "<details open ontoggle=alert(1)>x</details>",
+    "<style>body{display:none}</style>",
+    "<textarea><img src=x onerror=alert(1)></textarea>",
+    "<pre><img src=x onerror=alert(1)></pre>",
+    "  <img src=x onerror=alert(1)>",
+    "<img\nsrc=x\nonerror=alert(1)>",
+    "<img src=x onerror=alert(1)\n",
+    "- item <img src=x onerror=alert(1)>\n- <svg onload=alert(1)>\n  <img src=x onerror=alert(2)>",
+    "1. a\n\n   <img src=x onerror=alert(1)>",
+    "> <img src=x onerror=alert(1)>\n> <iframe src=x>",
+    "> - > <img src=x onerror=alert(1)>",
+    "| a | b |\n|---|---|\n| <img src=x onerror=alert(1)> | <svg onload=alert(1)> |",
+    "[^1]\n\n[^1]: <img src=x onerror=alert(1)>",
+    "# <img src=x onerror=alert(1)>",
+    "<img src=x onerror=alert(1)>\n===",
+    "$<img src=x onerror=alert(1)>$ and $$<svg onload=alert(1)>$$",
+    "> [!NOTE]\n> <img src=x onerror=alert(1)>",
+    "`code` <img src=x onerror=alert(1)> `more`",
+    "<javascript:alert(1)>",
+    "<JaVaScRiPt:alert(1)>",
+    "<vbscript:msgbox(1)>",
+    "<data:text/html,<script>alert(1)</script>>",
+    "[x](javascript:alert(1))",
+    "[x](<javascript:alert(1)>)",
+    "[x](jav&#x61;script:alert(1))",
+    "![x](javascript:alert(1))",
+    "[x][r]\n\n[r]: javascript:alert(1)",
+    "[x]\n\n[x]: JAVASCRIPT:alert(1) \"t\"",
+    "[*a* `b`](javascript:alert(1)) after",
+    "- [x](javascript:alert(1))",
+    "| [x](javascript:alert(1)) |\n|---|",
+];
+
+/// Links and images of `md` whose destination has a scheme other than http, https, mailto.
+fn unsafe_links(md: &str, options: Options) -> Vec<String> {
+    Parser::new_ext(md, options)
+        .filter_map(|ev| match ev {
+            Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
+                Some(dest_url.to_string())
+            }
+            _ => None,
+        })
+        .filter(|url| {
+            let u = url.trim_start();
+            match (u.find(':'), u.find(['/', '?', '#'])) {
+                (None, _) => false,
+                (Some(c), Some(p)) if p < c => false,
+                (Some(c), _) => !matches!(
+                    u[..c].to_ascii_lowercase().as_str(),
+                    "http" | "https" | "mailto"
+                ),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn hostile_notes_pass_no_raw_html_and_no_script_links() {
+    let gfm = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_MATH
+        | Options::ENABLE_GFM;
+    let mut failures = Vec::new();
+    for (i, note) in HOSTILE_NOTES.iter().enumerate() {
+        let mut report = Report::empty("hostile");
+        report.notes.push(Note {
+            t_ns: 0,
+            text: (*note).to_string(),
+        });
+        // Each note alone, and after another note (its context changes how it parses).
+        report.notes.push(Note {
+            t_ns: 1,
+            text: format!("para\n{note}"),
+        });
+        let mut out = Vec::new();
+        MarkdownSink::new().render(&report, &mut out).unwrap();
+        let md = String::from_utf8(out).unwrap();
+        for options in [gfm, Options::empty(), Options::ENABLE_TABLES] {
+            let doc = parse_with(&md, options);
+            if !doc.html.is_empty() {
+                failures.push(format!("#{i} {note:?}: raw HTML {:?}", doc.html));
+            }
+            let links = unsafe_links(&md, options);
+            if !links.is_empty() {
+                failures.push(format!("#{i} {note:?}: links {links:?}"));
+            }
+        }
+        // Neutralised, not deleted: the text is still there for the reader.
+        let lower = md.to_lowercase();
+        for word in ["onerror", "javascript", "onload", "cdata", "php"] {
+            if note.to_lowercase().contains(word) && !lower.contains(word) {
+                failures.push(format!("#{i} {note:?}: `{word}` was dropped: {md}"));
+            }
+        }
+        // The report's own structure survives: one heading per note.
+        let notes_headings = parse(&md)
+            .headings
+            .iter()
+            .filter(|(l, t)| *l == 3 && t.starts_with("Note "))
+            .count();
+        if notes_headings != 2 {
+            failures.push(format!("#{i} {note:?}: {notes_headings} note headings"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -50,9 +50,9 @@
 //! | `network.<iface>.rx` / `.tx` | `bytes/s` | per interface, received / sent |
 //!
 //! Rates (`bytes/s`, `process.cpu`) are differences between two readings divided by the
-//! wall time between them; the first reading is taken when the source is made, so the first
-//! round already has them. A newly seen network interface gets its first point one round
-//! later. System CPU usage is refreshed at most every
+//! wall time between them; the sampler's first round is their baseline and has none, so
+//! that every rate covers one whole sampling interval (not the sampler's own start-up). A
+//! newly seen network interface gets its first point one round later. System CPU usage is refreshed at most every
 //! [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`] (200 ms on Linux), so at shorter sampling
 //! intervals `system.cpu.*` has fewer points than the other series.
 //!

@@ -95,9 +95,14 @@ struct ProcessMark {
 /// Reads the system and process figures when asked (a [`PeriodicSource`] named `system`).
 ///
 /// It keeps one `sysinfo::System` and refreshes only what it reports: CPU times, memory,
-/// and this one process (memory, tasks, I/O counters) — never the process list. CPU usage
-/// is a difference between two readings, so construction takes a first reading; the first
-/// [`sample`](PeriodicSource::sample) then already reports real figures.
+/// and this one process (memory, tasks, I/O counters) — never the process list.
+///
+/// Rates (`process.cpu`, `process.disk.*`, `network.*`) are differences between two
+/// readings, and the first [`sample`](PeriodicSource::sample) is their baseline: it
+/// reports no rate, so that every rate point is measured over one whole sampling interval
+/// on the sampler thread (measured from the construction instead, the first point covered
+/// the sampler's start-up — thread creation, first reads of `/proc` — over a fraction of a
+/// millisecond, and read e.g. 107 % of a core in an idle process).
 ///
 /// System CPU usage is refreshed at most every [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`]
 /// (200 ms on Linux): at shorter sampling intervals `system.cpu.*` gets a point only on
@@ -176,16 +181,13 @@ impl SystemSource {
                 .refresh_cpu_specifics(CpuRefreshKind::nothing().with_cpu_usage());
             source.last_cpu_refresh = Some(Instant::now());
         }
-        if figures.process {
-            source.last_process = Some(source.read_process_mark());
-        }
+        // No process mark and no network instant yet: the first round is the rates' baseline.
         if figures.network {
             let networks = Networks::new_with_refreshed_list();
             for name in networks.list().keys() {
                 source.interface_names(name);
             }
             source.networks = Some(networks);
-            source.last_network = Some(Instant::now());
         }
         source
     }
@@ -203,19 +205,6 @@ impl SystemSource {
             self.process_kind,
         );
         self.sys.process(self.pid)
-    }
-
-    fn read_process_mark(&mut self) -> ProcessMark {
-        let disk_io = self.disk_io_available;
-        let proc_ = self.refresh_process();
-        let disk = proc_.filter(|_| disk_io).map(|p| p.disk_usage());
-        let sysinfo_cpu = proc_.map(|p| Duration::from_millis(p.accumulated_cpu_time()));
-        ProcessMark {
-            at: Instant::now(),
-            cpu: process_cpu_now(sysinfo_cpu),
-            read_bytes: disk.map(|d| d.total_read_bytes),
-            written_bytes: disk.map(|d| d.total_written_bytes),
-        }
     }
 
     fn interface_names(&mut self, iface: &str) -> bool {
@@ -335,7 +324,6 @@ impl SystemSource {
             return;
         }
         let disk_io = self.disk_io_available;
-        let now = Instant::now();
         let prev = self.last_process;
         let Some(p) = self.refresh_process() else {
             for name in [
@@ -362,9 +350,13 @@ impl SystemSource {
             None => out.failed(sn::PROCESS_THREADS),
         }
         let disk = Some(p.disk_usage()).filter(|_| disk_io);
+        let cpu = process_cpu_now(Some(Duration::from_millis(p.accumulated_cpu_time())));
+        // The instant of the CPU reading, not of the round's start: the refresh above costs
+        // CPU time, which must not be divided by a wall time that leaves it out.
+        let now = Instant::now();
         let mark = ProcessMark {
             at: now,
-            cpu: process_cpu_now(Some(Duration::from_millis(p.accumulated_cpu_time()))),
+            cpu,
             read_bytes: disk.map(|d| d.total_read_bytes),
             written_bytes: disk.map(|d| d.total_written_bytes),
         };
@@ -656,12 +648,17 @@ mod tests {
     }
 
     #[test]
-    fn network_interfaces_have_a_rate_from_the_first_round() {
+    fn network_interfaces_have_a_rate_from_the_second_round() {
         let network = Figures {
             network: true,
             ..Figures::none()
         };
         let mut source = SystemSource::with_figures(network);
+        let (values, failed) = round(&mut source);
+        assert!(
+            values.is_empty() && failed.is_empty(),
+            "{values:?} {failed:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
         let (values, failed) = round(&mut source);
         assert!(failed.is_empty());
@@ -683,6 +680,47 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_first_round_is_the_baseline_of_the_process_rates() {
+        let process = Figures {
+            process: true,
+            ..Figures::none()
+        };
+        // Work between construction and the first round (as a session's start-up does)
+        // must not show up as a rate over the first round.
+        let mut source = SystemSource::with_figures(process);
+        let t0 = Instant::now();
+        let mut x = 0u64;
+        while t0.elapsed() < Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let (values, failed) = round(&mut source);
+        let rates = [
+            sn::PROCESS_CPU,
+            sn::PROCESS_DISK_READ,
+            sn::PROCESS_DISK_WRITE,
+        ];
+        let first: Vec<_> = values
+            .iter()
+            .filter(|v| rates.contains(&v.0.as_str()))
+            .collect();
+        assert!(first.is_empty(), "rates in the baseline round: {first:?}");
+        assert!(failed.is_empty(), "{failed:?}");
+        // The next round measures over the interval between the two.
+        std::thread::sleep(Duration::from_millis(100));
+        let (values, _) = round(&mut source);
+        let cpu = values
+            .iter()
+            .find(|v| v.0 == sn::PROCESS_CPU)
+            .expect("process.cpu")
+            .2;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        assert!((0.0..=cores * 100.0 + 5.0).contains(&cpu), "{cpu} %");
+        assert!(values
+            .iter()
+            .any(|v| v.0 == sn::PROCESS_CPU && v.1 == UNIT_PERCENT));
     }
 
     #[test]
