@@ -101,6 +101,18 @@ pub mod report_reader {
                 "the round trip changed the report"
             );
         }
+        // Every other format renders what was read (the CLI's `render`): a sink may refuse a
+        // report with an error, never panic on it.
+        let sinks: [Box<dyn ReportSink>; 5] = [
+            Box::new(heimdall_perf_report_md::MarkdownSink::new()),
+            Box::new(heimdall_perf_report_html::HtmlSink::new()),
+            Box::new(heimdall_perf_flame::FlamegraphSink::new()),
+            Box::new(heimdall_perf_flame::FoldedSink::new()),
+            Box::new(heimdall_perf_report_openmetrics::OpenMetricsSink::new()),
+        ];
+        for sink in sinks {
+            let _ = sink.render(&report, &mut Vec::new());
+        }
         Outcome::Parsed
     }
 

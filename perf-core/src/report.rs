@@ -276,7 +276,8 @@ impl Report {
 
     /// Total number of completed spans recorded, all paths and threads.
     pub fn span_count(&self) -> u64 {
-        self.spans.iter().map(|s| s.count).sum()
+        // Saturating: a report read from a file may hold any counts.
+        self.spans.iter().fold(0u64, |n, s| n.saturating_add(s.count))
     }
 
     /// The merged statistics of the span path `path` (names from the root), if recorded.

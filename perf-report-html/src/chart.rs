@@ -507,11 +507,10 @@ pub(crate) fn line_chart(
         tmax = tmax.max(p.t_ns);
     }
     let total: usize = inputs.iter().map(|l| l.points.len()).sum();
-    let samples: u64 = inputs
+    let samples = inputs
         .iter()
         .flat_map(|l| l.points)
-        .map(|p| p.count.max(1))
-        .sum();
+        .fold(0u64, |n, p| n.saturating_add(p.count.max(1)));
     let mut chart = LineChart {
         id,
         title,
@@ -582,7 +581,7 @@ pub(crate) fn line_chart(
                 .iter()
                 .filter(|p| p.mean.is_finite())
                 .fold((0.0, 0u64), |(s, n), p| {
-                    (s + p.mean * p.count.max(1) as f64, n + p.count.max(1))
+                    (s + p.mean * p.count.max(1) as f64, n.saturating_add(p.count.max(1)))
                 });
             let summary = if n > 0 {
                 format!(
@@ -738,9 +737,11 @@ pub(crate) fn histogram(
     let first = first.saturating_sub(1);
     let last = (last + 1).min(bounds.len() - 1);
     let shown = &bounds[first..=last];
-    let total: u64 = shown.iter().map(|b| b.2).sum();
-    let lx0 = shown[0].0.max(1.0).log2();
-    let lx1 = shown[shown.len() - 1].1.max(1.0).log2();
+    let total = shown.iter().fold(0u64, |t, b| t.saturating_add(b.2));
+    // The ladder grows, except in a report edited by hand: take the widest extent.
+    let lx0 = shown.iter().map(|b| b.0).fold(f64::INFINITY, f64::min).max(1.0).log2();
+    let lx1 = shown.iter().map(|b| b.1).fold(1.0, f64::max).log2();
+    let lx1 = if lx1 > lx0 { lx1 } else { lx0 + 1.0 };
     let x = |v: f64| frame.x(v.max(1.0).log2().clamp(lx0, lx1), lx0, lx1);
     let max_count = shown.iter().map(|b| b.2).max().unwrap_or(1).max(1);
     let axis = ValueAxis::new(0.0, max_count as f64, "");

@@ -188,7 +188,7 @@ fn mean(series: &TimeSeries) -> Option<f64> {
         .iter()
         .filter(|p| p.mean.is_finite())
         .fold((0.0, 0u64), |(s, n), p| {
-            (s + p.mean * p.count.max(1) as f64, n + p.count.max(1))
+            (s + p.mean * p.count.max(1) as f64, n.saturating_add(p.count.max(1)))
         });
     (n > 0).then(|| s / n as f64)
 }

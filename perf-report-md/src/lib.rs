@@ -366,7 +366,7 @@ fn series_stats(s: &TimeSeries) -> Option<(f64, f64, u64)> {
     for p in &s.points {
         if p.mean.is_finite() && p.count > 0 {
             weighted += p.mean * p.count as f64;
-            samples += p.count;
+            samples = samples.saturating_add(p.count);
         }
         if p.max.is_finite() {
             peak = peak.max(p.max);

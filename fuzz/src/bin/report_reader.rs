@@ -33,6 +33,18 @@ fn main() -> ExitCode {
                     .unwrap_or_else(|e| usage(&format!("--seed: {e}")))
             }
             "--corpus" => corpus = PathBuf::from(value("--corpus")),
+            "--replay" => {
+                // One saved input, with the panic's full report (RUST_BACKTRACE=1 for its
+                // stack): what a crash file is for.
+                let path = value("--replay");
+                let input = std::fs::read(&path)
+                    .unwrap_or_else(|e| usage(&format!("cannot read {path}: {e}")));
+                let outcome = heimdall_perf_fuzz::report_reader::check_caught(&input);
+                println!("{path}: {outcome:?}");
+                return ExitCode::from(u8::from(
+                    outcome == heimdall_perf_fuzz::report_reader::Outcome::Panicked,
+                ));
+            }
             other => usage(&format!("unknown argument `{other}`")),
         }
     }
@@ -78,6 +90,6 @@ fn main() -> ExitCode {
 }
 
 fn usage(why: &str) -> ! {
-    eprintln!("report_reader: {why}\nusage: report_reader [--seconds N] [--seed S] [--corpus DIR]");
+    eprintln!("report_reader: {why}\nusage: report_reader [--seconds N] [--seed S] [--corpus DIR] | --replay FILE");
     std::process::exit(2)
 }
