@@ -269,7 +269,7 @@ fn draw(d: Drawing<'_>, options: &FlameOptions, out: &mut dyn Write) -> Result<(
 
 /// inferno's tooltips count samples (`detect (6,000,000 ns, 63.16%)`); they are rewritten
 /// to read as durations, like the rest of the report (`detect (6.00 ms, 63.16%)`,
-/// differential ones `detect (4.00 ms, 72.07%; +28.37%)`).
+/// differential ones `detect (4.00 ms, 72.07%; +36.04%)`).
 fn readable_tooltips(svg: &str, unit_ns: u64, unit: &str) -> String {
     const OPEN: &str = "<title>";
     const CLOSE: &str = "</title>";
