@@ -1,7 +1,8 @@
 //! Folded stacks: a report's span tree as `frame;frame;frame weight` lines.
 //!
-//! One line per span path, weighted by the path's **self** time in microseconds, so that a
-//! frame's width (its own line plus every line below it) is its measured total time.
+//! One line per span path, weighted by the path's **self** time in nanoseconds, so that a
+//! frame's width (its own line plus every line below it) is exactly its measured total time
+//! and no span is too short to show (a 300 ns span weighs 300).
 //! Lines come in tree order: depth first, a parent before its children, siblings sorted by
 //! name (byte order), threads as root frames sorted by name. The order is the same for the
 //! same report, every time.
@@ -104,24 +105,24 @@ fn is_number_like(word: &str) -> bool {
     !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit() || b == b'.')
 }
 
-/// One folded line: a stack of frames and its weight (self time, µs).
+/// One folded line: a stack of frames and its weight (self time, ns).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoldedLine {
     text: String,
     stack_len: usize,
-    weight_us: u64,
+    weight: u64,
 }
 
 impl FoldedLine {
-    fn new(frames: &[Cow<'_, str>], weight_us: u64) -> Self {
+    fn new(frames: &[Cow<'_, str>], weight: u64) -> Self {
         let mut text = join_frames(frames);
         let stack_len = text.len();
         // Writing into a String cannot fail.
-        let _ = write!(text, " {weight_us}");
+        let _ = write!(text, " {weight}");
         FoldedLine {
             text,
             stack_len,
-            weight_us,
+            weight,
         }
     }
 
@@ -135,9 +136,9 @@ impl FoldedLine {
         self.stack().split(PATH_SEPARATOR)
     }
 
-    /// Self time of the path, in microseconds.
-    pub fn weight_us(&self) -> u64 {
-        self.weight_us
+    /// Self time of the path, in nanoseconds.
+    pub fn weight_ns(&self) -> u64 {
+        self.weight
     }
 
     /// The whole line, `stack weight`, without a line break.
@@ -152,26 +153,26 @@ impl fmt::Display for FoldedLine {
     }
 }
 
-/// One line of a differential: a stack and its weight before and after (self time, µs).
+/// One line of a differential: a stack and its weight before and after (self time, ns).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiffLine {
     text: String,
     stack_len: usize,
-    before_us: u64,
-    after_us: u64,
+    before: u64,
+    after: u64,
 }
 
 impl DiffLine {
-    fn new(frames: &[Cow<'_, str>], before_us: u64, after_us: u64) -> Self {
+    fn new(frames: &[Cow<'_, str>], before: u64, after: u64) -> Self {
         let mut text = join_frames(frames);
         let stack_len = text.len();
         // Writing into a String cannot fail.
-        let _ = write!(text, " {before_us} {after_us}");
+        let _ = write!(text, " {before} {after}");
         DiffLine {
             text,
             stack_len,
-            before_us,
-            after_us,
+            before,
+            after,
         }
     }
 
@@ -180,14 +181,14 @@ impl DiffLine {
         &self.text[..self.stack_len]
     }
 
-    /// Self time in the "before" report, µs (scaled when normalising).
-    pub fn before_us(&self) -> u64 {
-        self.before_us
+    /// Self time in the "before" report, ns (scaled when normalising).
+    pub fn before_ns(&self) -> u64 {
+        self.before
     }
 
-    /// Self time in the "after" report, µs.
-    pub fn after_us(&self) -> u64 {
-        self.after_us
+    /// Self time in the "after" report, ns.
+    pub fn after_ns(&self) -> u64 {
+        self.after
     }
 
     /// The whole line, `stack before after` (the format of `inferno-diff-folded`).
@@ -280,21 +281,29 @@ fn has_children(path: &[Cow<'_, str>], next: Option<&[Cow<'_, str>]>) -> bool {
     next.is_some_and(|n| n.len() > path.len() && n[..path.len()] == *path)
 }
 
-/// Turns nanosecond weights into microsecond weights by rounding the running sum, so that
-/// any run of consecutive lines (a subtree, in tree order) adds up to within 1 µs of its
-/// exact time, however many small spans it holds.
-#[derive(Default)]
+/// Turns nanosecond weights into weights of `unit` nanoseconds (1: exact) by rounding the
+/// running sum, so that any run of consecutive lines (a subtree, in tree order) adds up to
+/// within one unit of its exact time, however many small spans it holds.
 struct Rounder {
+    unit: u128,
     sum_ns: u128,
-    emitted_us: u128,
+    emitted: u128,
 }
 
 impl Rounder {
+    fn new(unit_ns: u64) -> Self {
+        Rounder {
+            unit: u128::from(unit_ns.max(1)),
+            sum_ns: 0,
+            emitted: 0,
+        }
+    }
+
     fn push(&mut self, ns: u128) -> u128 {
         self.sum_ns = self.sum_ns.saturating_add(ns);
-        let rounded = self.sum_ns.saturating_add(500) / 1000;
-        let w = rounded - self.emitted_us;
-        self.emitted_us = rounded;
+        let rounded = self.sum_ns.saturating_add(self.unit / 2) / self.unit;
+        let w = rounded - self.emitted;
+        self.emitted = rounded;
         w
     }
 }
@@ -306,7 +315,7 @@ fn to_u64(v: u128) -> u64 {
 /// The folded stacks of `report`, in tree order.
 ///
 /// Per thread (the thread name is the root frame) unless `options.merge_threads`. Each line
-/// weighs the path's self time in µs; a path with no time of its own and children is left
+/// weighs the path's self time in ns; a path with no time of its own and children is left
 /// to its children's lines, while a leaf is always written, even at weight 0, so that every
 /// recorded span path is named.
 ///
@@ -315,11 +324,17 @@ fn to_u64(v: u128) -> u64 {
 /// let report = heimdall_perf_core::fixtures::sample_report();
 /// let lines = fold(&report, &FlameOptions::default());
 /// assert!(lines.iter().any(|l| l.stack() == "processing;frame;detect;nms"));
-/// assert!(lines.iter().all(|l| l.as_str().ends_with(&format!(" {}", l.weight_us()))));
+/// assert!(lines.iter().all(|l| l.as_str().ends_with(&format!(" {}", l.weight_ns()))));
 /// ```
 pub fn fold(report: &Report, options: &FlameOptions) -> Vec<FoldedLine> {
+    fold_in(report, options, 1)
+}
+
+/// [`fold`] with weights in units of `unit_ns` nanoseconds (for graphs whose total in ns
+/// would be too large to draw).
+pub(crate) fn fold_in(report: &Report, options: &FlameOptions, unit_ns: u64) -> Vec<FoldedLine> {
     let entries = entries(report, options.merge_threads);
-    let mut rounder = Rounder::default();
+    let mut rounder = Rounder::new(unit_ns);
     let mut lines = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
         let w = rounder.push(e.self_ns);
@@ -362,9 +377,19 @@ pub fn write_folded(
 /// use heimdall_perf_flame::{diff_fold, FlameOptions};
 /// let r = heimdall_perf_core::fixtures::sample_report();
 /// let lines = diff_fold(&r, &r, &FlameOptions::default());
-/// assert!(lines.iter().all(|l| l.before_us() == l.after_us()));
+/// assert!(lines.iter().all(|l| l.before_ns() == l.after_ns()));
 /// ```
 pub fn diff_fold(before: &Report, after: &Report, options: &FlameOptions) -> Vec<DiffLine> {
+    diff_fold_in(before, after, options, 1)
+}
+
+/// [`diff_fold`] with weights in units of `unit_ns` nanoseconds.
+pub(crate) fn diff_fold_in(
+    before: &Report,
+    after: &Report,
+    options: &FlameOptions,
+    unit_ns: u64,
+) -> Vec<DiffLine> {
     let b = entries(before, options.merge_threads);
     let a = entries(after, options.merge_threads);
     // Merge the two sorted lists into their union, still in tree order.
@@ -399,13 +424,23 @@ pub fn diff_fold(before: &Report, after: &Report, options: &FlameOptions) -> Vec
     } else {
         None
     };
-    let mut rb = Rounder::default();
-    let mut ra = Rounder::default();
+    let mut rb = Rounder::new(unit_ns);
+    let mut ra = Rounder::new(unit_ns);
+    // Scaling the running sum (not each line) keeps the scaled total equal to the "after"
+    // total, however many lines there are.
+    let (mut raw_before, mut scaled_before) = (0u128, 0u128);
     let mut lines = Vec::with_capacity(union.len());
     for (k, &(frames, before_ns, after_ns)) in union.iter().enumerate() {
         let before_ns = match scale {
-            // Saturating float-to-int conversion; the factor is finite and positive.
-            Some(f) => (before_ns as f64 * f).round() as u128,
+            Some(f) => {
+                raw_before = raw_before.saturating_add(before_ns);
+                // Saturating float-to-int conversion; the factor is finite and positive,
+                // so the scaled running sum never decreases.
+                let scaled = (raw_before as f64 * f).round() as u128;
+                let w = scaled.saturating_sub(scaled_before);
+                scaled_before = scaled_before.max(scaled);
+                w
+            }
             None => before_ns,
         };
         let wb = rb.push(before_ns);
@@ -458,8 +493,15 @@ mod tests {
     }
 
     #[test]
+    fn nanosecond_weights_are_the_times_themselves() {
+        let mut r = Rounder::new(1);
+        let ns = [300u128, 1, 0, 999, 1_000_000_007];
+        assert_eq!(ns.map(|n| r.push(n)), ns);
+    }
+
+    #[test]
     fn rounding_keeps_subtree_sums_within_a_microsecond() {
-        let mut r = Rounder::default();
+        let mut r = Rounder::new(1000);
         let ws: Vec<u128> = (0..1000).map(|_| r.push(400)).collect();
         assert_eq!(ws.iter().sum::<u128>(), 400);
         // Any window of consecutive weights is within 1 µs of its exact time.

@@ -5,12 +5,24 @@
 //! [inferno](https://github.com/jonhoo/inferno) (search and click-to-zoom included).
 //!
 //! * [`fold`] turns a [`Report`](heimdall_perf_core::Report)'s span tree into folded
-//!   stacks (`thread;frame;detect 1234`, one line per span path, weighted by self time in
-//!   µs, so a frame's width is its total time); [`FoldedSink`] writes them for any other
-//!   flamegraph tool.
-//! * [`render_svg`] / [`render_svg_string`] and [`FlamegraphSink`] draw the flamegraph.
+//!   stacks (`thread;frame;detect 1234000`, one line per span path, weighted by self time
+//!   in **nanoseconds**, so a frame's width is its total time and no span is too short to
+//!   show); [`FoldedSink`] writes them (`stacks.folded`) for any other flamegraph tool.
+//! * [`render_svg`] / [`render_svg_string`] and [`FlamegraphSink`] draw the flamegraph;
+//!   its tooltips give durations as the report writes them (`detect (6.00 ms, 63.16%)`).
 //! * [`diff_flamegraph`] compares two reports: red where the new one spends more time,
-//!   blue where it spends less.
+//!   blue where it spends less ([`diff_fold`] gives its `stack before after` lines, in ns
+//!   too).
+//!
+//! ## Weights are nanoseconds
+//!
+//! Folded and differential weights count nanoseconds. Before this they counted
+//! microseconds, rounded, and a span shorter than 1 µs (a 300 ns timing) weighed 0 and
+//! vanished from the graph. A tool that reads `stacks.folded` and took the weights for µs
+//! must now divide them by 1000; tools that only compare weights (`inferno-flamegraph`,
+//! `flamegraph.pl`, speedscope) need nothing, though their tooltips now count ns. The SVG
+//! counts ns too (`fg:w`, `total_samples`), falling back to µs only for a graph whose total
+//! passes [`MAX_TOTAL_US`] ns (about 104 days of span time), which its tooltips do not show.
 //!
 //! The facade registers both sinks under its `flame` feature, so that
 //! `session.generate_flamegraph("run.svg")` works.

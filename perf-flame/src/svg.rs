@@ -1,37 +1,37 @@
 //! Flamegraph SVGs through `inferno::flamegraph`, plain and differential.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use heimdall_perf_core::Report;
 use inferno::flamegraph::{self, Direction};
 
-use crate::fold::{diff_fold, fold};
+use crate::fold::{diff_fold_in, fold_in};
 use crate::{FlameError, FlameOptions};
 
 /// The largest total (µs) drawn: about 285 years. Beyond it inferno's differential colour
 /// arithmetic could overflow, so a larger (necessarily corrupt) report is refused.
+///
+/// Graphs count nanoseconds, so that no span is too short to show. inferno's arithmetic
+/// has the same bound whatever the unit, so a graph whose total would pass it in ns (about
+/// 104 days of span time, all threads together: a long session on a many-threaded line)
+/// counts microseconds instead; its tooltips read the same either way.
 pub const MAX_TOTAL_US: u64 = 1 << 53;
+
+/// The unit a graph counts in, in ns, and its name: ns when the largest total (ns) allows,
+/// else µs.
+fn unit_for(largest_ns: u128) -> (u64, &'static str) {
+    if largest_ns <= u128::from(MAX_TOTAL_US) {
+        (1, "ns")
+    } else {
+        (1000, "µs")
+    }
+}
 
 /// Default width in pixels when none is set (the SVG then stretches to its container).
 const DEFAULT_IMAGE_WIDTH: usize = 1200;
 /// Smallest fixed width accepted.
 const MIN_IMAGE_WIDTH: usize = 100;
-
-/// A writer that remembers whether the destination itself failed, so that an I/O error
-/// from inferno can be told apart from inferno refusing its input.
-struct Tracked<'a> {
-    inner: &'a mut dyn Write,
-    failed: bool,
-}
-
-impl Write for Tracked<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf).inspect_err(|_| self.failed = true)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush().inspect_err(|_| self.failed = true)
-    }
-}
 
 /// A duration as people read it: `850 ns`, `12.5 µs`, `3.20 ms`, `10.000 s`, `1 h 02 min 03 s`.
 pub fn format_duration(ns: u64) -> String {
@@ -103,7 +103,7 @@ fn subtitle(report: &Report, options: &FlameOptions) -> String {
         s.push_str(&report.session.host);
     }
     s.push_str(&format!(
-        " · {} spans · width: total time, µs{}",
+        " · {} spans · width: total time{}",
         report.span_count(),
         if options.merge_threads {
             " · threads merged"
@@ -143,11 +143,12 @@ fn inferno_options(
     options: &FlameOptions,
     title: String,
     subtitle: String,
+    unit: &str,
 ) -> flamegraph::Options<'static> {
     let mut o = flamegraph::Options::default();
     o.title = xml_chars(&title);
     o.subtitle = Some(xml_chars(&subtitle));
-    o.count_name = "µs".to_string();
+    o.count_name = unit.to_string();
     o.name_type = "Span:".to_string();
     // Colour from an FNV hash of the frame name alone: the same span gets the same colour
     // in every graph, on every machine.
@@ -206,11 +207,14 @@ struct Drawing<'a> {
     session: String,
     /// `stack weight` (or `stack before after`) lines, in tree order.
     lines: Vec<&'a str>,
-    /// Sum of the drawn weights (the last column), µs.
-    drawn_us: u128,
-    /// Largest sum of any column, µs (checked against [`MAX_TOTAL_US`]).
-    largest_us: u128,
-    /// What the SVG says when `drawn_us` is 0.
+    /// Sum of the drawn weights (the last column), in units of `unit_ns`.
+    drawn: u128,
+    /// Largest sum of any column, ns (checked against [`MAX_TOTAL_US`]).
+    largest_ns: u128,
+    /// The unit of the weights in ns (1 or 1000) and its name (`ns` or `µs`).
+    unit_ns: u64,
+    unit: &'static str,
+    /// What the SVG says when `drawn` is 0.
     empty_message: String,
     title: String,
     subtitle: String,
@@ -218,10 +222,10 @@ struct Drawing<'a> {
 
 /// Draws with inferno, or writes the "nothing to draw" SVG when the lines weigh nothing.
 fn draw(d: Drawing<'_>, options: &FlameOptions, out: &mut dyn Write) -> Result<(), FlameError> {
-    if d.largest_us > u128::from(MAX_TOTAL_US) {
+    if d.largest_ns / 1000 > u128::from(MAX_TOTAL_US) {
         return Err(FlameError::TooLarge {
             session: d.session,
-            total_us: d.largest_us,
+            total_us: d.largest_ns / 1000,
             max_us: MAX_TOTAL_US,
         });
     }
@@ -231,12 +235,8 @@ fn draw(d: Drawing<'_>, options: &FlameOptions, out: &mut dyn Write) -> Result<(
         session: session.clone(),
         source,
     };
-    let mut tracked = Tracked {
-        inner: out,
-        failed: false,
-    };
-    let mut buffered = io::BufWriter::with_capacity(64 * 1024, &mut tracked);
-    if d.drawn_us == 0 {
+    if d.drawn == 0 {
+        let mut buffered = io::BufWriter::new(out);
         write_nothing_svg(
             &mut buffered,
             options,
@@ -245,45 +245,101 @@ fn draw(d: Drawing<'_>, options: &FlameOptions, out: &mut dyn Write) -> Result<(
             &d.empty_message,
         )
         .map_err(write_error)?;
-    } else {
-        let mut o = inferno_options(options, d.title.clone(), d.subtitle.clone());
-        // Reversed: flame-chart mode reverses them back (see `inferno_options`).
-        let result = flamegraph::from_lines(&mut o, d.lines.iter().rev().copied(), &mut buffered);
-        if let Err(source) = result {
-            drop(buffered);
-            return Err(if tracked.failed {
-                write_error(source)
-            } else {
-                FlameError::Inferno {
-                    session: session.clone(),
-                    source,
-                }
-            });
-        }
+        return buffered.flush().map_err(write_error);
     }
-    buffered.flush().map_err(write_error)
+    // Drawn into memory first: the tooltips are rewritten afterwards (and an error here is
+    // inferno's, never the destination's).
+    let mut o = inferno_options(options, d.title.clone(), d.subtitle.clone(), d.unit);
+    let mut svg = Vec::with_capacity(64 * 1024);
+    // Reversed: flame-chart mode reverses them back (see `inferno_options`).
+    flamegraph::from_lines(&mut o, d.lines.iter().rev().copied(), &mut svg).map_err(|source| {
+        FlameError::Inferno {
+            session: session.clone(),
+            source,
+        }
+    })?;
+    let svg = String::from_utf8(svg).map_err(|source| FlameError::NotUtf8 {
+        session: session.clone(),
+        source,
+    })?;
+    let svg = readable_tooltips(&svg, d.unit_ns, d.unit);
+    out.write_all(svg.as_bytes()).map_err(write_error)?;
+    out.flush().map_err(write_error)
+}
+
+/// inferno's tooltips count samples (`detect (6,000,000 ns, 63.16%)`); they are rewritten
+/// to read as durations, like the rest of the report (`detect (6.00 ms, 63.16%)`,
+/// differential ones `detect (4.00 ms, 72.07%; +36.04%)`).
+fn readable_tooltips(svg: &str, unit_ns: u64, unit: &str) -> String {
+    const OPEN: &str = "<title>";
+    const CLOSE: &str = "</title>";
+    let mut out = String::with_capacity(svg.len());
+    let mut rest = svg;
+    while let Some(i) = rest.find(OPEN) {
+        let start = i + OPEN.len();
+        let Some(len) = rest[start..].find(CLOSE) else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        let title = &rest[start..start + len];
+        out.push_str(&readable_tooltip(title, unit_ns, unit));
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One tooltip: `name (1,234 ns, …)` → `name (1.2 µs, …)`; anything else as it is.
+fn readable_tooltip<'a>(title: &'a str, unit_ns: u64, unit: &str) -> Cow<'a, str> {
+    let rewrite = || {
+        // The count is inferno's last parenthesis: a frame name may hold ` (` too.
+        let open = title.rfind(" (")?;
+        let (count, tail) = title[open + 2..].split_once(' ')?;
+        let tail = tail.strip_prefix(unit)?;
+        if !tail.starts_with(',') {
+            return None;
+        }
+        let digits: String = count.chars().filter(|&c| c != ',').collect();
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let ns = digits.parse::<u64>().ok()?.checked_mul(unit_ns)?;
+        Some(format!("{} ({}{tail}", &title[..open], format_duration(ns)))
+    };
+    match rewrite() {
+        Some(s) => Cow::Owned(s),
+        None => Cow::Borrowed(title),
+    }
 }
 
 /// Renders the flamegraph of `report` as SVG into `out`.
 ///
 /// Title: session name and duration; frames: spans (per thread unless
-/// `options.merge_threads`), as wide as their total time, counted in µs; search (Ctrl-F or
-/// the "Search" button) and click-to-zoom come from inferno's embedded script. A report with
-/// no span time gives a small SVG that says there is nothing to draw.
+/// `options.merge_threads`), as wide as their total time, counted in ns (`fg:w`,
+/// `total_samples`; µs past [`MAX_TOTAL_US`] ns, about 104 days of span time), so that even
+/// a 300 ns span is drawn; tooltips give durations as the report writes them
+/// (`detect (6.00 ms, 63.16%)`); search (Ctrl-F or the "Search" button) and click-to-zoom
+/// come from inferno's embedded script. Only a report whose spans all took 0 ns (or that
+/// has none) gives a small SVG that says there is nothing to draw.
 pub fn render_svg(
     report: &Report,
     options: &FlameOptions,
     out: &mut dyn Write,
 ) -> Result<(), FlameError> {
     options.validate()?;
-    let folded = fold(report, options);
-    let total_us: u128 = folded.iter().map(|l| u128::from(l.weight_us())).sum();
+    let mut folded = fold_in(report, options, 1);
+    let total_ns: u128 = folded.iter().map(|l| u128::from(l.weight_ns())).sum();
+    let (unit_ns, unit) = unit_for(total_ns);
+    if unit_ns != 1 {
+        folded = fold_in(report, options, unit_ns);
+    }
+    let drawn: u128 = folded.iter().map(|l| u128::from(l.weight_ns())).sum();
     let lines: Vec<&str> = folded.iter().map(|l| l.as_str()).collect();
     let message = if folded.is_empty() {
         "Nothing to draw: no span was recorded in this session.".to_string()
     } else {
         format!(
-            "Nothing to draw: the {} recorded spans add up to less than 1 µs.",
+            "Nothing to draw: the {} recorded spans took no measurable time (0 ns).",
             report.span_count()
         )
     };
@@ -295,8 +351,10 @@ pub fn render_svg(
         Drawing {
             session: report.session.name.clone(),
             lines,
-            drawn_us: total_us,
-            largest_us: total_us,
+            drawn,
+            largest_ns: total_ns,
+            unit_ns,
+            unit,
             empty_message: message,
             title,
             subtitle: subtitle(report, options),
@@ -338,9 +396,19 @@ pub fn diff_flamegraph(
     out: &mut dyn Write,
 ) -> Result<(), FlameError> {
     options.validate()?;
-    let folded = diff_fold(before, after, options);
-    let total_before: u128 = folded.iter().map(|l| u128::from(l.before_us())).sum();
-    let total_after: u128 = folded.iter().map(|l| u128::from(l.after_us())).sum();
+    let mut folded = diff_fold_in(before, after, options, 1);
+    let sums = |folded: &[crate::DiffLine]| {
+        let b: u128 = folded.iter().map(|l| u128::from(l.before_ns())).sum();
+        let a: u128 = folded.iter().map(|l| u128::from(l.after_ns())).sum();
+        (b, a)
+    };
+    let (before_ns, after_ns) = sums(&folded);
+    let largest_ns = before_ns.max(after_ns);
+    let (unit_ns, unit) = unit_for(largest_ns);
+    if unit_ns != 1 {
+        folded = diff_fold_in(before, after, options, unit_ns);
+    }
+    let (_, total_after) = sums(&folded);
     let lines: Vec<&str> = folded.iter().map(|l| l.as_str()).collect();
     let title = options.title.clone().unwrap_or_else(|| {
         format!(
@@ -369,8 +437,10 @@ pub fn diff_flamegraph(
         Drawing {
             session: format!("{} → {}", before.session.name, after.session.name),
             lines,
-            drawn_us: total_after,
-            largest_us: total_before.max(total_after),
+            drawn: total_after,
+            largest_ns,
+            unit_ns,
+            unit,
             empty_message: message,
             title,
             subtitle,
@@ -393,6 +463,49 @@ mod tests {
         assert_eq!(format_duration(125_000_000_000), "2 min 05 s");
         assert_eq!(format_duration(3_723_000_000_000), "1 h 02 min 03 s");
         assert_eq!(format_duration(u64::MAX), "5124095 h 34 min 33 s");
+    }
+
+    #[test]
+    fn tooltips_read_as_durations() {
+        let t = |title, unit_ns, unit| readable_tooltip(title, unit_ns, unit).into_owned();
+        assert_eq!(
+            t("detect (6,000,000 ns, 63.16%)", 1, "ns"),
+            "detect (6.00 ms, 63.16%)"
+        );
+        assert_eq!(t("all (300 ns, 100%)", 1, "ns"), "all (300 ns, 100%)");
+        assert_eq!(
+            t("detect (4,000,000 ns, 72.07%; +28.37%)", 1, "ns"),
+            "detect (4.00 ms, 72.07%; +28.37%)"
+        );
+        assert_eq!(
+            t("a (0 ns, 0.00%; 0.00%)", 1, "ns"),
+            "a (0 ns, 0.00%; 0.00%)"
+        );
+        // The µs fallback reads the same.
+        assert_eq!(
+            t("grab (3,723,000,000 µs, 50.00%)", 1000, "µs"),
+            "grab (1 h 02 min 03 s, 50.00%)"
+        );
+        // A name holding ` (` keeps it; only inferno's count is rewritten.
+        assert_eq!(
+            t("f (x) &amp; (2) (1,500 ns, 1.00%)", 1, "ns"),
+            "f (x) &amp; (2) (1.5 µs, 1.00%)"
+        );
+        // Anything else is left as it is.
+        for odd in [
+            "plain",
+            "a (b c)",
+            "a (1,2x ns, 1%)",
+            "a (5 µs, 1%)",
+            "a ( ns, 1%)",
+        ] {
+            assert_eq!(t(odd, 1, "ns"), odd);
+        }
+        let svg = "<g><title>a (1,000 ns, 10.00%)</title><rect/></g><g><title>b (9,000 ns, 90.00%)</title></g>";
+        assert_eq!(
+            readable_tooltips(svg, 1, "ns"),
+            "<g><title>a (1.0 µs, 10.00%)</title><rect/></g><g><title>b (9.0 µs, 90.00%)</title></g>"
+        );
     }
 
     #[test]

@@ -28,11 +28,11 @@ fn known_times_give_exact_folded_lines() {
     assert_eq!(
         stacks(&lines),
         [
-            "camera;capture 2000",
-            "processing;frame 1000",
-            "processing;frame;decide 500",
-            "processing;frame;detect 5000",
-            "processing;frame;detect;nms 1000",
+            "camera;capture 2000000",
+            "processing;frame 1000000",
+            "processing;frame;decide 500000",
+            "processing;frame;detect 5000000",
+            "processing;frame;detect;nms 1000000",
         ]
     );
     // The folded sink writes exactly these lines.
@@ -47,9 +47,10 @@ fn known_times_give_exact_folded_lines() {
 }
 
 #[test]
-fn sub_microsecond_times_are_rounded_without_drift() {
-    // 1000 leaves of 400 ns each: rounding each would give 0 µs; the running sum keeps
-    // the parent's width at 400 µs.
+fn sub_microsecond_times_add_up_exactly() {
+    // 1000 leaves of 400 ns each: in µs each would have weighed 0 and vanished (or, rounded
+    // as a running sum, 400 of them 1 µs and the rest 0). In ns each weighs exactly its
+    // time, so every leaf is drawn and the parent is exactly their sum.
     let mut spans = vec![span(PROC, &["frame"], 0, 400)];
     let names: Vec<String> = (0..1000).map(|i| format!("leaf_{i:04}")).collect();
     for n in &names {
@@ -60,11 +61,25 @@ fn sub_microsecond_times_are_rounded_without_drift() {
     }
     let r = report("tiny", spans);
     let lines = fold(&r, &FlameOptions::default());
-    assert_eq!(lines.len(), 1000, "every leaf is named, even at weight 0");
-    assert_eq!(lines.iter().map(|l| l.weight_us()).sum::<u64>(), 400);
+    assert_eq!(
+        lines.len(),
+        1000,
+        "one line per leaf, none for the timeless parent"
+    );
+    for (line, name) in lines.iter().zip(&names) {
+        assert_eq!(line.as_str(), format!("processing;frame;{name} 400"));
+        assert_eq!(line.weight_ns(), 400);
+    }
     let doc_text = svg(&r, &all_frames());
     let doc = parse(&doc_text);
-    assert_eq!(one(&frames(&doc), "frame").w, 400);
+    let f = frames(&doc);
+    assert_eq!(one(&f, "frame").w, 400_000);
+    assert_eq!(one(&f, "frame").title, "frame (400.0 µs, 100.00%)");
+    for name in &names {
+        let leaf = one(&f, name);
+        assert_eq!(leaf.w, 400, "{name}");
+        assert_eq!(leaf.title, format!("{name} (400 ns, 0.10%)"));
+    }
 }
 
 #[test]
@@ -72,20 +87,27 @@ fn frame_widths_are_total_times() {
     let text = svg(&known_report(), &all_frames());
     let doc = parse(&text);
     let f = frames(&doc);
-    assert_eq!(one(&f, "processing").w, 7500);
-    assert_eq!(one(&f, "frame").w, 7500);
-    assert_eq!(one(&f, "detect").w, 6000);
-    assert_eq!(one(&f, "nms").w, 1000);
-    assert_eq!(one(&f, "decide").w, 500);
-    assert_eq!(one(&f, "capture").w, 2000);
-    // The count is named µs.
-    assert_eq!(one(&f, "detect").title, "detect (6,000 µs, 63.16%)");
+    assert_eq!(one(&f, "processing").w, 7_500_000);
+    assert_eq!(one(&f, "frame").w, 7_500_000);
+    assert_eq!(one(&f, "detect").w, 6_000_000);
+    assert_eq!(one(&f, "nms").w, 1_000_000);
+    assert_eq!(one(&f, "decide").w, 500_000);
+    assert_eq!(one(&f, "capture").w, 2_000_000);
+    // Widths count ns; tooltips read as durations, as everywhere else in the report.
+    assert_eq!(one(&f, "detect").title, "detect (6.00 ms, 63.16%)");
+    assert_eq!(one(&f, "decide").title, "decide (500.0 µs, 5.26%)");
+    assert_eq!(one(&f, "all").title, "all (9.50 ms, 100%)");
+    assert!(
+        text_by_id(&doc, "subtitle").ends_with(" · 5 spans · width: total time"),
+        "{}",
+        text_by_id(&doc, "subtitle")
+    );
     let total = doc
         .descendants()
         .find(|n| n.attribute("id") == Some("frames"))
         .and_then(|n| n.attribute("total_samples"))
         .unwrap();
-    assert_eq!(total, "9500");
+    assert_eq!(total, "9500000");
 }
 
 #[test]
@@ -103,10 +125,10 @@ fn two_threads_give_two_roots_and_merging_gives_one_tree() {
     assert_eq!(
         stacks(&per_thread),
         [
-            "cam-left;frame 1000",
-            "cam-left;frame;detect 3000",
-            "cam-right;frame 500",
-            "cam-right;frame;detect 2000",
+            "cam-left;frame 1000000",
+            "cam-left;frame;detect 3000000",
+            "cam-right;frame 500000",
+            "cam-right;frame;detect 2000000",
         ]
     );
     let doc_text = svg(&r, &all_frames());
@@ -129,13 +151,13 @@ fn two_threads_give_two_roots_and_merging_gives_one_tree() {
     };
     assert_eq!(
         stacks(&fold(&r, &merged_opts)),
-        ["frame 1500", "frame;detect 5000"]
+        ["frame 1500000", "frame;detect 5000000"]
     );
     let doc_text = svg(&r, &merged_opts);
     let doc = parse(&doc_text);
     let f = frames(&doc);
-    assert_eq!(one(&f, "frame").w, 6500);
-    assert_eq!(one(&f, "detect").w, 5000);
+    assert_eq!(one(&f, "frame").w, 6_500_000);
+    assert_eq!(one(&f, "detect").w, 5_000_000);
     assert!(f.iter().all(|x| !x.name.starts_with("cam-")));
 }
 
@@ -223,7 +245,7 @@ fn icicle_and_minimum_width_options() {
     let doc = parse(&wide);
     let f = frames(&doc);
     assert!(f.iter().all(|x| x.name != "decide"));
-    assert_eq!(one(&f, "detect").w, 6000);
+    assert_eq!(one(&f, "detect").w, 6_000_000);
 
     let fixed = svg(
         &r,
@@ -268,12 +290,12 @@ fn hostile_names_keep_lines_and_svg_intact() {
         "odd | name `with` ticks and <script>alert(1)</script> & \"quotes\""
     );
     let expected = [
-        "cam:0 left;frame 1000".to_string(),
-        "cam:0 left;frame;#_not a comment 1000".to_string(),
+        "cam:0 left;frame 1000000".to_string(),
+        "cam:0 left;frame;#_not a comment 1000000".to_string(),
         "cam:0 left;frame;(unnamed) 0".to_string(),
-        "cam:0 left;frame;a:b 1000".to_string(),
-        format!("cam:0 left;frame;{hostile} 1000"),
-        "cam:0 left;frame;retry_2 1000".to_string(),
+        "cam:0 left;frame;a:b 1000000".to_string(),
+        format!("cam:0 left;frame;{hostile} 1000000"),
+        "cam:0 left;frame;retry_2 1000000".to_string(),
     ];
     assert_eq!(stacks(&lines), expected);
     let mut out = Vec::new();
@@ -291,11 +313,16 @@ fn hostile_names_keep_lines_and_svg_intact() {
     let svg_text = svg(&r, &all_frames());
     let doc = parse(&svg_text);
     let f = frames(&doc);
-    assert_eq!(one(&f, &hostile).w, 1000);
-    assert_eq!(one(&f, "retry_2").w, 1000);
-    assert_eq!(one(&f, "a:b").w, 1000);
-    assert_eq!(one(&f, "#_not a comment").w, 1000);
-    assert_eq!(one(&f, "cam:0 left").w, 5000);
+    assert_eq!(one(&f, &hostile).w, 1_000_000);
+    assert_eq!(one(&f, "retry_2").w, 1_000_000);
+    assert_eq!(one(&f, "a:b").w, 1_000_000);
+    assert_eq!(one(&f, "#_not a comment").w, 1_000_000);
+    assert_eq!(one(&f, "cam:0 left").w, 5_000_000);
+    // The tooltip of an escaped name keeps its escapes; only the count becomes a duration.
+    assert_eq!(
+        one(&f, &hostile).title,
+        format!("{hostile} (1.00 ms, 20.00%)")
+    );
     assert_eq!(
         doc.descendants()
             .filter(|n| n.has_tag_name("script"))
@@ -323,10 +350,10 @@ fn names_sorting_below_the_separator_do_not_split_frames() {
     let doc_text = svg(&r, &all_frames());
     let doc = parse(&doc_text);
     let f = frames(&doc);
-    assert_eq!(one(&f, "stage_1").w, 3000);
-    assert_eq!(one(&f, "stage_10").w, 1000);
-    assert_eq!(one(&f, "a::b").w, 1500);
-    assert_eq!(one(&f, "a").w, 700);
+    assert_eq!(one(&f, "stage_1").w, 3_000_000);
+    assert_eq!(one(&f, "stage_10").w, 1_000_000);
+    assert_eq!(one(&f, "a::b").w, 1_500_000);
+    assert_eq!(one(&f, "a").w, 700_000);
 }
 
 #[test]
@@ -354,7 +381,22 @@ fn empty_and_zero_weight_reports_say_there_is_nothing_to_draw() {
     );
     let doc_text = svg(&zero, &FlameOptions::default());
     let doc = parse(&doc_text);
-    assert!(text_by_id(&doc, "nothing").contains("less than 1 µs"));
+    assert_eq!(
+        text_by_id(&doc, "nothing"),
+        "Nothing to draw: the 2 recorded spans took no measurable time (0 ns)."
+    );
+    assert!(frames(&doc).is_empty());
+
+    // A single nanosecond is something to draw.
+    let mut one_ns = zero.clone();
+    one_ns.spans[1].self_ns = 1;
+    one_ns.spans[1].total_ns = 1;
+    one_ns.spans[0].total_ns = 1;
+    let doc_text = svg(&one_ns, &FlameOptions::default());
+    let doc = parse(&doc_text);
+    assert_eq!(text_by_id(&doc, "nothing"), "");
+    assert_eq!(one(&frames(&doc), "b").w, 1);
+    assert_eq!(one(&frames(&doc), "b").title, "b (1 ns, 100.00%)");
 
     // A zero-length span beside real ones is named and drawn without error.
     let mixed = report(
@@ -363,11 +405,11 @@ fn empty_and_zero_weight_reports_say_there_is_nothing_to_draw() {
     );
     assert_eq!(
         stacks(&fold(&mixed, &FlameOptions::default())),
-        ["processing;a 100", "processing;z 0"]
+        ["processing;a 100000", "processing;z 0"]
     );
     let doc_text = svg(&mixed, &all_frames());
     let doc = parse(&doc_text);
-    assert_eq!(one(&frames(&doc), "a").w, 100);
+    assert_eq!(one(&frames(&doc), "a").w, 100_000);
 }
 
 #[test]
@@ -471,10 +513,10 @@ fn differential_lines_pair_before_and_after() {
     assert_eq!(
         lines,
         [
-            "processing;frame 1000 1000",
-            "processing;frame;decide 500 250",
-            "processing;frame;detect 2000 4000",
-            "processing;frame;new_filter 0 300",
+            "processing;frame 1000000 1000000",
+            "processing;frame;decide 500000 250000",
+            "processing;frame;detect 2000000 4000000",
+            "processing;frame;new_filter 0 300000",
         ]
     );
     let normalized = diff_fold(
@@ -485,10 +527,38 @@ fn differential_lines_pair_before_and_after() {
             ..FlameOptions::default()
         },
     );
-    let tb: u64 = normalized.iter().map(|l| l.before_us()).sum();
-    let ta: u64 = normalized.iter().map(|l| l.after_us()).sum();
-    assert_eq!(tb, ta);
-    assert_eq!(normalized[0].before_us(), 1586); // 1000 × 5550 / 3500
+    let tb: u64 = normalized.iter().map(|l| l.before_ns()).sum();
+    let ta: u64 = normalized.iter().map(|l| l.after_ns()).sum();
+    assert_eq!((tb, ta), (5_550_000, 5_550_000));
+    assert_eq!(normalized[0].before_ns(), 1_585_714); // 1 000 000 × 5550 / 3500, rounded
+                                                      // Scaled as a running sum, the normalised total stays exact: 1 ns scaled by 5/3 rounds
+                                                      // to 2 ns, and three of them line by line would make 6 ns for a total of 5.
+    let ns_report = |name: &str, times: [u64; 3]| {
+        let spans = ["a", "b", "c"]
+            .iter()
+            .zip(times)
+            .map(|(n, t)| {
+                let mut s = span(PROC, &[*n], 0, 0);
+                (s.self_ns, s.total_ns) = (t, t);
+                s
+            })
+            .collect();
+        report(name, spans)
+    };
+    let n = diff_fold(
+        &ns_report("ones", [1, 1, 1]),
+        &ns_report("five", [3, 1, 1]),
+        &FlameOptions {
+            normalize_differential: true,
+            ..FlameOptions::default()
+        },
+    );
+    let before: Vec<u64> = n.iter().map(|l| l.before_ns()).collect();
+    assert_eq!(before, [2, 1, 2]);
+    assert_eq!(
+        n.iter().map(|l| l.after_ns()).collect::<Vec<_>>(),
+        [3, 1, 1]
+    );
 }
 
 #[test]
@@ -510,9 +580,12 @@ fn differential_graph_is_red_where_slower_and_blue_where_faster() {
     assert!(b == 255 && r < 250 && r == g, "decide sped up: {r},{g},{b}");
     assert_eq!(one(&f, "frame").fill, "rgb(250,250,250)");
     // Widths are the "after" times.
-    assert_eq!(one(&f, "detect").w, 4000);
-    assert_eq!(one(&f, "frame").w, 5550);
-    assert!(one(&f, "detect").title.contains("+"));
+    assert_eq!(one(&f, "detect").w, 4_000_000);
+    assert_eq!(one(&f, "frame").w, 5_550_000);
+    assert_eq!(one(&f, "new_filter").w, 300_000);
+    // Tooltips: the "after" time, its share, and the change of share.
+    assert_eq!(one(&f, "detect").title, "detect (4.00 ms, 72.07%; +36.04%)");
+    assert_eq!(one(&f, "decide").title, "decide (250.0 µs, 4.50%; -4.50%)");
     assert_eq!(
         text_by_id(&doc, "title"),
         "Differential: monday (2.500 s) → tuesday (2.500 s)"
@@ -543,10 +616,153 @@ fn totals_only_reports_fold_without_thread_roots_and_running_sessions_say_so() {
     r.session.active = true;
     assert_eq!(
         stacks(&fold(&r, &FlameOptions::default())),
-        ["frame 300", "frame;detect 700"]
+        ["frame 300000", "frame;detect 700000"]
     );
     let text = svg(&r, &all_frames());
     let doc = parse(&text);
-    assert_eq!(one(&frames(&doc), "frame").w, 1000);
+    assert_eq!(one(&frames(&doc), "frame").w, 1_000_000);
     assert_eq!(text_by_id(&doc, "title"), "totals — 2.500 s (running)");
+}
+
+/// A span path on the processing thread with self and total times in ns.
+fn span_ns(path: &[&str], self_ns: u64, total_ns: u64) -> heimdall_perf_core::report::SpanStats {
+    let mut s = span(PROC, path, 0, 0);
+    (s.self_ns, s.total_ns) = (self_ns, total_ns);
+    s
+}
+
+#[test]
+fn a_300_ns_timing_is_a_frame_300_ns_wide() {
+    // Issue 10, item 9: in µs a 300 ns timing weighed 0 and vanished from the graph.
+    let r = report(
+        "fast",
+        vec![
+            span_ns(&["frame"], 10_000, 10_300),
+            span_ns(&["frame", "threshold"], 300, 300),
+        ],
+    );
+    let lines = fold(&r, &FlameOptions::default());
+    assert_eq!(
+        stacks(&lines),
+        ["processing;frame 10000", "processing;frame;threshold 300"]
+    );
+    let mut out = Vec::new();
+    FoldedSink::new().render(&r, &mut out).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "processing;frame 10000\nprocessing;frame;threshold 300\n"
+    );
+    // Drawn with the default options too (2.9 % of the width is far above 0.01 %).
+    for opts in [all_frames(), FlameOptions::default()] {
+        let doc_text = svg(&r, &opts);
+        let doc = parse(&doc_text);
+        let f = frames(&doc);
+        assert_eq!(one(&f, "threshold").w, 300);
+        assert_eq!(one(&f, "threshold").title, "threshold (300 ns, 2.91%)");
+        assert_eq!(one(&f, "frame").w, 10_300);
+        assert_eq!(one(&f, "frame").title, "frame (10.3 µs, 100.00%)");
+    }
+}
+
+#[test]
+fn a_report_of_only_sub_microsecond_spans_is_drawn_not_nothing() {
+    let fast = report(
+        "only fast",
+        vec![
+            span_ns(&["a"], 300, 300),
+            span_ns(&["b"], 500, 700),
+            span_ns(&["b", "c"], 200, 200),
+        ],
+    );
+    assert_eq!(
+        stacks(&fold(&fast, &FlameOptions::default())),
+        ["processing;a 300", "processing;b 500", "processing;b;c 200"]
+    );
+    let doc_text = svg(&fast, &all_frames());
+    let doc = parse(&doc_text);
+    assert_eq!(text_by_id(&doc, "nothing"), "", "something to draw");
+    let f = frames(&doc);
+    assert_eq!(one(&f, "processing").w, 1000);
+    assert_eq!(one(&f, "a").w, 300);
+    assert_eq!(one(&f, "b").w, 700);
+    assert_eq!(one(&f, "c").w, 200);
+    assert_eq!(one(&f, "a").title, "a (300 ns, 30.00%)");
+    assert_eq!(one(&f, "all").title, "all (1.0 µs, 100%)");
+    // `a` starts where the thread does and `b` right after it.
+    assert_eq!(one(&f, "a").x + 300, one(&f, "b").x);
+
+    // Differential: `a` got slower by 150 ns, `c` faster by 100 ns, all below 1 µs.
+    let mut faster = fast.clone();
+    faster.session.name = "later".into();
+    faster.spans[0] = span_ns(&["a"], 450, 450);
+    faster.spans[1] = span_ns(&["b"], 500, 600);
+    faster.spans[2] = span_ns(&["b", "c"], 100, 100);
+    let lines: Vec<String> = diff_fold(&fast, &faster, &FlameOptions::default())
+        .iter()
+        .map(|l| l.as_str().to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "processing;a 300 450",
+            "processing;b 500 500",
+            "processing;b;c 200 100"
+        ]
+    );
+    let mut out = Vec::new();
+    diff_flamegraph(&fast, &faster, &all_frames(), &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let doc = parse(&text);
+    assert_eq!(text_by_id(&doc, "nothing"), "");
+    let f = frames(&doc);
+    assert_eq!(one(&f, "a").w, 450);
+    assert_eq!(one(&f, "b").w, 600);
+    assert_eq!(one(&f, "c").w, 100);
+    let (r, g, b) = rgb(&one(&f, "a").fill);
+    assert!(r == 255 && g < 250 && g == b, "a slowed down: {r},{g},{b}");
+    let (r, g, b) = rgb(&one(&f, "c").fill);
+    assert!(b == 255 && r < 250 && r == g, "c sped up: {r},{g},{b}");
+    assert_eq!(one(&f, "b").fill, "rgb(250,250,250)");
+    assert_eq!(one(&f, "a").title, "a (450 ns, 42.86%; +14.29%)");
+}
+
+#[test]
+fn graphs_past_2_pow_53_ns_count_microseconds_and_still_read_as_durations() {
+    // 2 × 100 days of span time: more ns than a graph can count (2^53 ns ≈ 104 days).
+    const DAYS_100: u64 = 100 * 86_400 * 1_000_000_000;
+    let long = report(
+        "long",
+        vec![
+            span_ns(&["a"], DAYS_100, DAYS_100),
+            span_ns(&["b"], DAYS_100 + 300, DAYS_100 + 300),
+        ],
+    );
+    // The folded stacks stay exact, in ns.
+    assert_eq!(
+        stacks(&fold(&long, &FlameOptions::default())),
+        [
+            "processing;a 8640000000000000",
+            "processing;b 8640000000000300"
+        ]
+    );
+    let doc_text = svg(&long, &all_frames());
+    let doc = parse(&doc_text);
+    let f = frames(&doc);
+    assert_eq!(one(&f, "a").w, DAYS_100 / 1000);
+    assert_eq!(one(&f, "b").w, DAYS_100 / 1000);
+    assert_eq!(one(&f, "a").title, "a (2400 h 00 min 00 s, 50.00%)");
+    assert_eq!(
+        one(&f, "processing").title,
+        "processing (4800 h 00 min 00 s, 100.00%)"
+    );
+    // A differential graph of the same size draws too.
+    let mut out = Vec::new();
+    diff_flamegraph(&long, &long, &all_frames(), &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let doc = parse(&text);
+    assert_eq!(one(&frames(&doc), "a").w, DAYS_100 / 1000);
+    assert_eq!(
+        one(&frames(&doc), "a").title,
+        "a (2400 h 00 min 00 s, 50.00%; 0.00%)"
+    );
 }

@@ -46,24 +46,21 @@ fn measured_sleeps_fold_to_their_durations_with_a_root_per_thread() {
         got,
         ["grabber;grab", "grabber;grab;decode", "inference;infer"]
     );
-    // Each weight is the measured self time in µs: at least the sleep, and not much more.
-    for (line, slept_us) in lines.iter().zip([20_000u64, 30_000, 10_000]) {
-        let w = line.weight_us();
+    // Each weight is the measured self time in ns: at least the sleep, and not much more.
+    for (line, slept_ms) in lines.iter().zip([20u64, 30, 10]) {
+        let w = line.weight_ns();
+        let slept_ns = slept_ms * 1_000_000;
         assert!(
-            (slept_us..slept_us + 40_000).contains(&w),
-            "{}: {w} µs for a {slept_us} µs sleep",
+            (slept_ns..slept_ns + 40_000_000).contains(&w),
+            "{}: {w} ns for a {slept_ms} ms sleep",
             line.stack()
         );
         let path: Vec<&str> = line.frames().skip(1).collect();
-        let measured = report.span_total(&path).unwrap().self_ns;
-        assert!((w as i128 - (measured as i128 + 500) / 1000).abs() <= 1);
+        assert_eq!(w, report.span_total(&path).unwrap().self_ns);
     }
     let grab = report.span_total(&["grab"]).unwrap().total_ns;
-    let width: u64 = lines[..2].iter().map(|l| l.weight_us()).sum();
-    assert!(
-        (width as i128 - grab as i128 / 1000).abs() <= 1,
-        "grab frame width = its total"
-    );
+    let width: u64 = lines[..2].iter().map(|l| l.weight_ns()).sum();
+    assert_eq!(width, grab, "grab frame width = its total");
 }
 
 #[test]
@@ -83,8 +80,8 @@ fn generate_flamegraph_and_folded_reports_through_the_registry() {
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     let doc = common::parse(&svg);
     let frames = common::frames(&doc);
-    assert!(common::one(&frames, "detect").w >= 3000);
-    assert!(common::one(&frames, "frame").w >= 5000);
+    assert!(common::one(&frames, "detect").w >= 3_000_000);
+    assert!(common::one(&frames, "frame").w >= 5_000_000);
     assert!(common::text_by_id(&doc, "title").starts_with("line 7 — "));
 
     let folded_path = dir.path().join("run.folded");

@@ -4,7 +4,8 @@
 use heimdall_perf_core::report::{SpanStats, ThreadInfo};
 use heimdall_perf_core::{Report, Summary};
 
-/// A span path with known self and total times (µs), on `thread` (`None`: merged).
+/// A span path with known self and total times (µs; weighed in ns, ×1000), on `thread`
+/// (`None`: merged).
 pub fn span(thread: Option<(u64, &str)>, path: &[&str], self_us: u64, total_us: u64) -> SpanStats {
     SpanStats {
         thread_id: thread.map(|t| t.0),
@@ -56,15 +57,15 @@ pub fn known_report() -> Report {
 /// One drawn frame of an inferno SVG.
 #[derive(Debug, Clone)]
 pub struct Frame {
-    /// Frame name (the `<title>` without its `(… µs, …%)` suffix).
+    /// Frame name (the `<title>` without its `(6.00 ms, …%)` suffix).
     pub name: String,
     /// The whole `<title>` text.
     pub title: String,
     /// `fill` of the rectangle.
     pub fill: String,
-    /// Width in samples (`fg:w`).
+    /// Width in samples (`fg:w`): ns.
     pub w: u64,
-    /// Start in samples (`fg:x`).
+    /// Start in samples (`fg:x`): ns.
     pub x: u64,
     /// `y` of the rectangle, pixels.
     pub y: u64,
