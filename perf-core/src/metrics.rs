@@ -37,7 +37,7 @@ use crate::stats::{DurationStats, Summary, ValueStats};
 ///
 /// The running statistics are a [`ValueStats`]:
 ///
-/// * percentiles within 1/128 (0.79 %) of the true value for any normal magnitude
+/// * percentiles within 1/128 (0.78 %) of the true value for any normal magnitude
 ///   (2.2e-308 to 1.8e308), clamped to the exact min and max; subnormal values within an
 ///   absolute 2⁻¹⁰²⁹;
 /// * negative values with the same precision (a mirror set of buckets), zero counted
@@ -161,8 +161,8 @@ impl MetricCounter {
         summary
     }
 
-    /// Statistics of every finite value since creation: percentiles within 0.79 %, see the
-    /// type's documentation for zero, negative and huge or tiny values.
+    /// Statistics of every finite value since creation: percentiles within 1/128 (0.78 %);
+    /// see the type's documentation for zero, negative and huge or tiny values.
     pub fn statistics(&self) -> Summary {
         self.stats.summary()
     }

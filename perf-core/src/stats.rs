@@ -7,10 +7,10 @@
 //! * [`DurationStats`] (integer nanoseconds) keeps an HDR histogram ([`hdrhistogram`], two
 //!   significant digits); its memory grows only logarithmically with the largest value.
 //! * [`ValueStats`] (any `f64`) keeps a log-bucketed sketch over the bits of the `f64`: 128
-//!   buckets per power of two, so within 0.79 % for any normal magnitude from 2.2e-308 to
-//!   1.8e308, of either sign, at most [`VALUE_STATS_MAX_BUCKETS`] buckets per sign. Its
-//!   documentation says what happens to zero, negative, subnormal and non-finite values and
-//!   when a range is too wide for the buckets.
+//!   buckets per power of two, so within 1/128 (0.78 %) for any normal magnitude from
+//!   2.2e-308 to 1.8e308, of either sign, at most [`VALUE_STATS_MAX_BUCKETS`] buckets per
+//!   sign. Its documentation says what happens to zero, negative, subnormal and non-finite
+//!   values and when a range is too wide for the buckets.
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,7 @@ pub const HISTOGRAM_BUCKET_GROWTH: f64 = std::f64::consts::SQRT_2;
 pub const VALUE_STATS_MAX_BUCKETS: usize = 4096;
 
 /// Largest relative error of a [`ValueStats`] percentile for normal values within the
-/// bucket range: 1/128, about 0.78 % (under [`PERCENTILE_RELATIVE_PRECISION`]).
+/// bucket range: 1/128 = 0.78125 % (under [`PERCENTILE_RELATIVE_PRECISION`]).
 pub const VALUE_STATS_RELATIVE_ERROR: f64 = 1.0 / 128.0;
 
 /// A statistical summary of a set of values.
@@ -484,14 +484,14 @@ impl Store {
 /// * **Percentiles** come from a log-bucketed sketch over the bits of the `f64` (an HDR
 ///   histogram on the exponent and the top 7 mantissa bits, DDSketch-like): 128 buckets per
 ///   power of two. A percentile is the rank-`⌈q·n⌉` value rounded up to its bucket's upper
-///   bound, clamped to the exact minimum and maximum: within 1/128 (0.79 %) of the true
+///   bound, clamped to the exact minimum and maximum: within 1/128 (0.78 %) of the true
 ///   value for any normal magnitude, 2.2e-308 to 1.8e308, and exact for values with at most
 ///   8 significant bits (small integers, halves, …).
 /// * **Negative values** are kept by magnitude in a mirror sketch, with the same precision.
 /// * **Zero** (+0.0 and −0.0) is counted exactly, apart from the buckets: a percentile that
 ///   falls on a zero is exactly 0.
 /// * **Subnormal values** (magnitude under 2.2e-308) share buckets 2⁻¹⁰²⁹ ≈ 1.7e-310 wide:
-///   their percentiles are within that absolute amount, not 0.79 %.
+///   their percentiles are within that absolute amount, not 1/128.
 /// * **NaN and ±infinity** are counted apart ([`non_finite`](Self::non_finite)) and left out
 ///   of every statistic.
 /// * **Memory**: each sign keeps a window of at most [`VALUE_STATS_MAX_BUCKETS`] buckets
@@ -561,8 +561,9 @@ impl ValueStats {
     }
 
     /// The value at `quantile` (0.0 to 1.0): the rank-`⌈quantile·count⌉` value (at least the
-    /// first), within 0.79 % (see the type's documentation) and clamped to the exact min and
-    /// max; the first and last ranks are the exact min and max. 0 when nothing was recorded.
+    /// first), within 1/128 = 0.78 % (see the type's documentation) and clamped to the exact
+    /// min and max; the first and last ranks are the exact min and max. 0 when nothing was
+    /// recorded.
     pub fn quantile(&self, quantile: f64) -> f64 {
         let n = self.moments.n;
         if n == 0 {

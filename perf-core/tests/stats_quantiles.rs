@@ -135,7 +135,10 @@ proptest! {
                 prop_assert_eq!(got, 0.0);
             } else if want >= max / 2f64.powi(31) {
                 let err = (got - want).abs() / want;
-                prop_assert!(err <= VALUE_STATS_RELATIVE_ERROR, "q{}: got {:e}, want {:e}", q, got, want);
+                prop_assert!(
+                    err <= VALUE_STATS_RELATIVE_ERROR,
+                    "q{}: got {:e}, want {:e}", q, got, want
+                );
             } else {
                 // Folded into the window's lowest bucket: read above the true value.
                 prop_assert!(got >= want, "q{}: got {:e}, want {:e}", q, got, want);
