@@ -384,14 +384,8 @@ fn summary(r: &Report, top: usize, st: Style, out: &mut dyn Write) -> std::io::R
     .into_iter()
     .filter_map(|(name, label)| {
         let s = r.series(name)?;
-        let finite = s.points.iter().filter(|p| p.mean.is_finite());
-        let (sum, n, max) = finite.fold((0.0, 0u64, f64::MIN), |(sum, n, max), p| {
-            (sum + p.mean * p.count as f64, n + p.count, max.max(p.max))
-        });
-        if n == 0 {
-            return None;
-        }
-        let mean = sum / n as f64;
+        let overview = s.overview()?;
+        let (mean, max) = (overview.mean, overview.peak);
         let fmt = |v: f64| {
             if s.unit == "bytes" {
                 format!("{:.1} MiB", v / (1024.0 * 1024.0))

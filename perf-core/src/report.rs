@@ -145,6 +145,66 @@ pub struct TimeSeries {
     pub points: Vec<SeriesPoint>,
 }
 
+/// The overall figures of a [`TimeSeries`] (see [`TimeSeries::overview`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeriesOverview {
+    /// Mean of the samples (each point's mean weighted by its samples).
+    pub mean: f64,
+    /// Largest finite sample (NaN when no point has one).
+    pub peak: f64,
+    /// Number of samples behind `mean`.
+    pub samples: u64,
+}
+
+impl TimeSeries {
+    /// Mean, peak and sample count over the finite points, for summaries; `None` when no
+    /// point holds a finite sample. Counts saturate, so any report read from a file is safe.
+    ///
+    /// ```
+    /// use heimdall_perf_core::report::{SeriesPoint, TimeSeries};
+    /// let p = |count, mean: f64, max| SeriesPoint { t_ns: 0, count, min: 0.0, max, mean, last: mean };
+    /// let s = TimeSeries {
+    ///     name: "cpu".into(),
+    ///     unit: "%".into(),
+    ///     source: "system".into(),
+    ///     points: vec![p(1, 10.0, 10.0), p(3, 30.0, 50.0), p(2, f64::NAN, f64::INFINITY)],
+    /// };
+    /// let o = s.overview().unwrap();
+    /// assert_eq!((o.mean, o.peak, o.samples), (25.0, 50.0, 4));
+    /// let empty = TimeSeries { points: vec![p(0, 1.0, f64::NAN)], ..s };
+    /// assert!(empty.overview().is_none());
+    /// ```
+    pub fn overview(&self) -> Option<SeriesOverview> {
+        SeriesOverview::of(&self.points)
+    }
+}
+
+impl SeriesOverview {
+    /// The overview of `points` (see [`TimeSeries::overview`]).
+    pub fn of(points: &[SeriesPoint]) -> Option<SeriesOverview> {
+        let (mut weighted, mut samples, mut peak) = (0.0f64, 0u64, f64::NEG_INFINITY);
+        for p in points {
+            if p.mean.is_finite() && p.count > 0 {
+                weighted += p.mean * p.count as f64;
+                samples = samples.saturating_add(p.count);
+            }
+            let top = if p.max.is_finite() { p.max } else { p.mean };
+            if top.is_finite() {
+                peak = peak.max(top);
+            }
+        }
+        (samples > 0).then(|| SeriesOverview {
+            mean: weighted / samples as f64,
+            peak: if peak == f64::NEG_INFINITY {
+                f64::NAN
+            } else {
+                peak
+            },
+            samples,
+        })
+    }
+}
+
 /// One point (bucket) of a time series: the values seen from `t_ns` on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SeriesPoint {
@@ -277,7 +337,9 @@ impl Report {
     /// Total number of completed spans recorded, all paths and threads.
     pub fn span_count(&self) -> u64 {
         // Saturating: a report read from a file may hold any counts.
-        self.spans.iter().fold(0u64, |n, s| n.saturating_add(s.count))
+        self.spans
+            .iter()
+            .fold(0u64, |n, s| n.saturating_add(s.count))
     }
 
     /// The merged statistics of the span path `path` (names from the root), if recorded.

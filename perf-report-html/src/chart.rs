@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use heimdall_perf_core::report::SeriesPoint;
+use heimdall_perf_core::report::{SeriesOverview, SeriesPoint};
 use heimdall_perf_core::stats::HistogramBucket;
 
 use crate::format::{self, UnitKind};
@@ -571,26 +571,13 @@ pub(crate) fn line_chart(
                 }
             }
             let band = band_path(pts, &time, &value, &frame);
-            let peak = pts
-                .iter()
-                .map(|p| if p.max.is_finite() { p.max } else { p.mean })
-                .filter(|v| v.is_finite())
-                .fold(f64::NEG_INFINITY, f64::max);
-            let (sum, n) = input
-                .points
-                .iter()
-                .filter(|p| p.mean.is_finite())
-                .fold((0.0, 0u64), |(s, n), p| {
-                    (s + p.mean * p.count.max(1) as f64, n.saturating_add(p.count.max(1)))
-                });
-            let summary = if n > 0 {
-                format!(
+            let summary = match SeriesOverview::of(input.points) {
+                Some(o) => format!(
                     "peak {}, mean {}",
-                    format::value(peak, unit),
-                    format::value(sum / n as f64, unit)
-                )
-            } else {
-                String::new()
+                    format::value(o.peak, unit),
+                    format::value(o.mean, unit)
+                ),
+                None => String::new(),
             };
             Line {
                 label: input.label.clone(),
@@ -739,7 +726,12 @@ pub(crate) fn histogram(
     let shown = &bounds[first..=last];
     let total = shown.iter().fold(0u64, |t, b| t.saturating_add(b.2));
     // The ladder grows, except in a report edited by hand: take the widest extent.
-    let lx0 = shown.iter().map(|b| b.0).fold(f64::INFINITY, f64::min).max(1.0).log2();
+    let lx0 = shown
+        .iter()
+        .map(|b| b.0)
+        .fold(f64::INFINITY, f64::min)
+        .max(1.0)
+        .log2();
     let lx1 = shown.iter().map(|b| b.1).fold(1.0, f64::max).log2();
     let lx1 = if lx1 > lx0 { lx1 } else { lx0 + 1.0 };
     let x = |v: f64| frame.x(v.max(1.0).log2().clamp(lx0, lx1), lx0, lx1);

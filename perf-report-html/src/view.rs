@@ -181,18 +181,6 @@ fn peak(series: &TimeSeries) -> Option<f64> {
         .reduce(f64::max)
 }
 
-/// Count-weighted mean of a series.
-fn mean(series: &TimeSeries) -> Option<f64> {
-    let (s, n) = series
-        .points
-        .iter()
-        .filter(|p| p.mean.is_finite())
-        .fold((0.0, 0u64), |(s, n), p| {
-            (s + p.mean * p.count.max(1) as f64, n.saturating_add(p.count.max(1)))
-        });
-    (n > 0).then(|| s / n as f64)
-}
-
 fn throughput_card(report: &Report) -> Option<Card> {
     let candidates: Vec<&MetricReport> = report
         .metrics
@@ -237,7 +225,7 @@ fn cpu_card(report: &Report) -> Option<Card> {
         .and_then(|s| Some((s, peak(s)?)));
     match (machine, process) {
         (Some((s, p)), process) => {
-            let mut detail = match mean(s) {
+            let mut detail = match s.overview().map(|o| o.mean) {
                 Some(m) => format!("machine, mean {}", format::value(m, &s.unit)),
                 None => "machine".to_string(),
             };

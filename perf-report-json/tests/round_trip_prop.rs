@@ -190,19 +190,27 @@ fn report() -> impl Strategy<Value = Report> {
         0..3,
     );
     let diagnostics = (
-        count(),
-        count(),
-        count(),
-        count(),
+        (count(), count(), count(), count(), count(), count()),
+        (count(), count(), count(), count(), count(), count()),
         btree_map(text(), count(), 0..3),
     )
-        .prop_map(|(a, b, c, d, sampler_failures)| Diagnostics {
-            misnested_exits: a,
-            open_spans: b,
-            overflowed_spans: c,
-            timeline_capacity: d,
-            sampler_failures,
-        });
+        .prop_map(
+            |((a, b, c, d, e, f), (g, h, i, j, k, l), sampler_failures)| Diagnostics {
+                misnested_exits: a,
+                open_spans: b,
+                overflowed_spans: c,
+                timeline_capacity: d,
+                timeline_dropped: e,
+                exited_threads: f,
+                folded_threads: g,
+                abandoned_spans: h,
+                leaked_spans: i,
+                refused_after_stop: j,
+                dropped_measurements: k,
+                dropped_notes: l,
+                sampler_failures,
+            },
+        );
     (
         (any::<u32>().prop_map(|v| v % 2), text()),
         session,

@@ -359,31 +359,6 @@ fn metrics(out: &mut String, r: &Report) {
     }
 }
 
-/// Mean (weighted by the samples per point), peak and number of samples of a series, over
-/// its finite values; `None` when it has none.
-fn series_stats(s: &TimeSeries) -> Option<(f64, f64, u64)> {
-    let (mut weighted, mut samples, mut peak) = (0.0f64, 0u64, f64::NEG_INFINITY);
-    for p in &s.points {
-        if p.mean.is_finite() && p.count > 0 {
-            weighted += p.mean * p.count as f64;
-            samples = samples.saturating_add(p.count);
-        }
-        if p.max.is_finite() {
-            peak = peak.max(p.max);
-        }
-    }
-    if samples == 0 {
-        return None;
-    }
-    // No finite maximum at all (a hand-made report): say so rather than print -inf.
-    let peak = if peak == f64::NEG_INFINITY {
-        f64::NAN
-    } else {
-        peak
-    };
-    Some((weighted / samples as f64, peak, samples))
-}
-
 /// The system figures summarised, in order, with their labels.
 const SYSTEM_FIGURES: [(&str, &str); 8] = [
     (sn::SYSTEM_CPU_TOTAL, "CPU, whole machine"),
@@ -400,8 +375,12 @@ const SYSTEM_FIGURES: [(&str, &str); 8] = [
 ];
 
 fn series_row(out: &mut String, label: String, s: &TimeSeries) {
-    let (mean, peak, samples) = match series_stats(s) {
-        Some((mean, peak, n)) => (with_unit(mean, &s.unit), with_unit(peak, &s.unit), count(n)),
+    let (mean, peak, samples) = match s.overview() {
+        Some(o) => (
+            with_unit(o.mean, &s.unit),
+            with_unit(o.peak, &s.unit),
+            count(o.samples),
+        ),
         None => (NONE.to_string(), NONE.to_string(), "0".to_string()),
     };
     row(out, [label, mean, peak, samples]);
@@ -471,39 +450,5 @@ fn notes(out: &mut String, r: &Report) {
             ),
         );
         out.push_str(&notes::sanitize(&n.text));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use heimdall_perf_core::report::SeriesPoint;
-
-    #[test]
-    fn series_stats_weight_by_samples_and_skip_non_finite() {
-        let p = |count, mean, max| SeriesPoint {
-            t_ns: 0,
-            count,
-            min: 0.0,
-            max,
-            mean,
-            last: mean,
-        };
-        let s = TimeSeries {
-            name: "x".into(),
-            unit: "%".into(),
-            source: "system".into(),
-            points: vec![
-                p(1, 10.0, 10.0),
-                p(3, 30.0, 50.0),
-                p(2, f64::NAN, f64::INFINITY),
-            ],
-        };
-        assert_eq!(series_stats(&s), Some((25.0, 50.0, 4)));
-        let empty = TimeSeries {
-            points: vec![p(0, 1.0, f64::NAN)],
-            ..s
-        };
-        assert_eq!(series_stats(&empty), None);
     }
 }
