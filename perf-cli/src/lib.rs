@@ -403,6 +403,14 @@ fn summary(r: &Report, top: usize, st: Style, out: &mut dyn Write) -> std::io::R
             writeln!(out, "{label:<16} {text}")?;
         }
     }
+    let warnings = r.diagnostics.warnings();
+    if !warnings.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", st.bold("recording diagnostics"))?;
+        for w in warnings {
+            writeln!(out, "- {}", escape_for_terminal(&w))?;
+        }
+    }
     Ok(())
 }
 

@@ -479,3 +479,34 @@ fn render_dash_o_writes_to_standard_output() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--flamegraph"));
     assert!(!r.dir.join("-").exists());
 }
+
+#[test]
+fn summary_lists_recording_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("diag.json");
+    let mut r = heimdall_perf::Report::empty("diag");
+    r.diagnostics.leaked_spans = 3;
+    r.diagnostics
+        .sampler_failures
+        .insert("system/\u{1b}[2Jcpu".into(), 1);
+    std::fs::write(&path, heimdall_perf_report_json::to_string(&r).unwrap()).unwrap();
+    let out = cmd().arg("summary").arg(&path).assert().success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("recording diagnostics"), "{text}");
+    assert!(
+        text.contains(
+            "- 3 scope! guards were leaked (mem::forget) and ended with the span enclosing them."
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "- 1 read of the periodic-source figure system/\\u{1b}[2Jcpu failed and was skipped."
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "a raw escape reached the terminal"
+    );
+}

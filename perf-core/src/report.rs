@@ -308,6 +308,157 @@ pub struct Diagnostics {
     pub sampler_failures: BTreeMap<String, u64>,
 }
 
+/// One counter of [`Diagnostics`], for formats that list them by name (see
+/// [`Diagnostics::counters`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiagnosticCounter {
+    /// Stable name, in `snake_case` (e.g. `folded_threads`).
+    pub name: &'static str,
+    /// Its value.
+    pub value: u64,
+    /// `true` for a count that only grows, `false` for a level (spans open now).
+    pub monotonic: bool,
+    /// What it counts, in one sentence.
+    pub help: &'static str,
+}
+
+impl Diagnostics {
+    /// Every counter with its stable name and meaning (machine formats list them all, zeros
+    /// included; [`warnings`](Self::warnings) says the ones that matter in words).
+    pub fn counters(&self) -> [DiagnosticCounter; 11] {
+        let c = |name, value, monotonic, help| DiagnosticCounter {
+            name,
+            value,
+            monotonic,
+            help,
+        };
+        [
+            c("misnested_span_exits", self.misnested_exits, true,
+              "Span ends that did not match the innermost open span (attributed to it)."),
+            c("overflowed_spans", self.overflowed_spans, true,
+              "Spans counted under <overflow>: the limit of span paths or span names was reached."),
+            c("open_spans", self.open_spans, false,
+              "Spans still open when the report was taken."),
+            c("timeline_dropped_spans", self.timeline_dropped, true,
+              "Spans that left the timeline ring for newer ones (still in the statistics)."),
+            c("exited_threads", self.exited_threads, true,
+              "Threads that recorded into the session and exited."),
+            c("folded_threads", self.folded_threads, true,
+              "Exited threads merged into the <exited threads> row (totals stay exact)."),
+            c("abandoned_spans", self.abandoned_spans, true,
+              "Spans still open when their thread exited (not timed)."),
+            c("leaked_spans", self.leaked_spans, true,
+              "Leaked scope! guards, ended with their enclosing span."),
+            c("refused_after_stop", self.refused_after_stop, true,
+              "Calls refused because the session was stopped."),
+            c("dropped_measurements", self.dropped_measurements, true,
+              "Measurements of metrics past the limit of distinct metrics, not kept."),
+            c("dropped_notes", self.dropped_notes, true,
+              "Notes past the limit of notes, not kept."),
+        ]
+    }
+
+    /// What a reader of the report should know about its completeness, in plain sentences
+    /// (not escaped: each format escapes them), most serious first; empty when nothing is
+    /// amiss. Folds that keep totals exact (exited threads, the timeline ring) are not
+    /// warnings.
+    ///
+    /// ```
+    /// use heimdall_perf_core::report::Diagnostics;
+    /// let d = Diagnostics { open_spans: 2, dropped_notes: 1, ..Diagnostics::default() };
+    /// assert_eq!(
+    ///     d.warnings(),
+    ///     [
+    ///         "2 spans were still open when the report was taken and are not in the statistics.",
+    ///         "1 note was not kept: the session reached its limit of notes.",
+    ///     ]
+    /// );
+    /// ```
+    pub fn warnings(&self) -> Vec<String> {
+        let n = |count: u64, one: &str, many: &str| {
+            if count == 1 {
+                format!("1 {one}")
+            } else {
+                format!("{count} {many}")
+            }
+        };
+        let mut w = Vec::new();
+        if self.open_spans > 0 {
+            w.push(format!(
+                "{} still open when the report was taken and {} not in the statistics.",
+                n(self.open_spans, "span was", "spans were"),
+                if self.open_spans == 1 { "is" } else { "are" }
+            ));
+        }
+        if self.misnested_exits > 0 {
+            w.push(format!(
+                "{} not match the innermost open span (guards dropped out of order) and {} attributed to it.",
+                n(self.misnested_exits, "span end did", "span ends did"),
+                if self.misnested_exits == 1 { "was" } else { "were" }
+            ));
+        }
+        if self.overflowed_spans > 0 {
+            w.push(format!(
+                "{} counted under <overflow>: the session reached its limit of distinct span paths, or the process its limit of span names.",
+                n(self.overflowed_spans, "span is", "spans are")
+            ));
+        }
+        if self.abandoned_spans > 0 {
+            w.push(format!(
+                "{} still open when {} thread exited; {} not timed.",
+                n(self.abandoned_spans, "span was", "spans were"),
+                if self.abandoned_spans == 1 {
+                    "its"
+                } else {
+                    "their"
+                },
+                if self.abandoned_spans == 1 {
+                    "it is"
+                } else {
+                    "they are"
+                }
+            ));
+        }
+        if self.leaked_spans > 0 {
+            w.push(format!(
+                "{} leaked (mem::forget) and ended with the span enclosing {}.",
+                n(self.leaked_spans, "scope! guard was", "scope! guards were"),
+                if self.leaked_spans == 1 { "it" } else { "them" }
+            ));
+        }
+        if self.dropped_measurements > 0 {
+            w.push(format!(
+                "{} not kept: the session reached its limit of distinct metrics (name and labels).",
+                n(
+                    self.dropped_measurements,
+                    "measurement was",
+                    "measurements were"
+                )
+            ));
+        }
+        if self.dropped_notes > 0 {
+            w.push(format!(
+                "{} not kept: the session reached its limit of notes.",
+                n(self.dropped_notes, "note was", "notes were")
+            ));
+        }
+        if self.refused_after_stop > 0 {
+            w.push(format!(
+                "{} refused because the session was stopped.",
+                n(self.refused_after_stop, "call was", "calls were")
+            ));
+        }
+        for (figure, failures) in &self.sampler_failures {
+            w.push(format!(
+                "{} of the periodic-source figure {figure} failed and {} skipped.",
+                n(*failures, "read", "reads"),
+                if *failures == 1 { "was" } else { "were" }
+            ));
+        }
+        w
+    }
+}
+
 impl Report {
     /// An empty report for a session named `name` (useful to build reports by hand).
     pub fn empty(name: impl Into<String>) -> Self {

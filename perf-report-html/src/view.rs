@@ -315,30 +315,7 @@ fn warnings(report: &Report) -> Vec<String> {
     if report.session.active {
         w.push("The session was still running when this report was taken.".to_string());
     }
-    if d.open_spans > 0 {
-        w.push(format!(
-            "{} spans were still open at the snapshot and are not in the statistics.",
-            format::count(d.open_spans)
-        ));
-    }
-    if d.misnested_exits > 0 {
-        w.push(format!(
-            "{} span ends did not match the innermost open span (guards dropped out of order); they were attributed to the innermost span.",
-            format::count(d.misnested_exits)
-        ));
-    }
-    if d.overflowed_spans > 0 {
-        w.push(format!(
-            "{} spans were counted under <overflow>: the session reached its limit of distinct span paths.",
-            format::count(d.overflowed_spans)
-        ));
-    }
-    for (source, n) in &d.sampler_failures {
-        w.push(format!(
-            "The periodic source figure `{source}` failed to be read {} times (skipped).",
-            format::count(*n)
-        ));
-    }
+    w.extend(d.warnings());
     w
 }
 

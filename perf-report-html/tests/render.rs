@@ -572,3 +572,21 @@ fn control_characters_and_noncharacters_never_reach_the_page() {
         "{svg}"
     );
 }
+
+#[test]
+fn recording_diagnostics_are_listed() {
+    let mut r = sample_report();
+    r.diagnostics.abandoned_spans = 1;
+    r.diagnostics.dropped_measurements = 40;
+    r.diagnostics
+        .sampler_failures
+        .insert("system/<cpu>".into(), 3);
+    let (html, doc) = render(&r);
+    let page_text: String = doc.root_element().text().collect();
+    let warnings = r.diagnostics.warnings();
+    assert_eq!(warnings.len(), 3);
+    for w in warnings {
+        assert!(page_text.contains(&w), "{w:?} not on the page");
+    }
+    assert!(!html.contains("<cpu>"), "a figure name became markup");
+}

@@ -181,39 +181,12 @@ fn title(out: &mut String, r: &Report) {
     escape_into(out, &r.crate_version);
     out.push('\n');
 
-    let d = &r.diagnostics;
-    let mut warnings = Vec::new();
-    if d.open_spans > 0 {
-        warnings.push(format!(
-            "{} spans were still open and are not counted",
-            count(d.open_spans)
-        ));
-    }
-    if d.misnested_exits > 0 {
-        warnings.push(format!(
-            "{} span ends did not match the innermost open span and were attributed to it",
-            count(d.misnested_exits)
-        ));
-    }
-    if d.overflowed_spans > 0 {
-        warnings.push(format!(
-            "{} spans are counted under `<overflow>`: the session reached its limit of distinct span paths",
-            count(d.overflowed_spans)
-        ));
-    }
-    for (figure, failures) in &d.sampler_failures {
-        warnings.push(format!(
-            "{} failed reads of {} were skipped",
-            count(*failures),
-            escape(figure)
-        ));
-    }
+    let warnings = r.diagnostics.warnings();
     if !warnings.is_empty() {
         out.push_str("\n**Recording diagnostics:**\n\n");
         for w in warnings {
-            // Built from escaped parts; the only markup is the constant code span.
             out.push_str("- ");
-            out.push_str(&w);
+            escape_into(out, &w);
             out.push('\n');
         }
     }

@@ -657,3 +657,39 @@ fn hostile_notes_pass_no_raw_html_and_no_script_links() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn recording_diagnostics_are_listed_as_text() {
+    let mut r = Report::empty("diag");
+    r.diagnostics.leaked_spans = 2;
+    r.diagnostics.dropped_notes = 1;
+    r.diagnostics.folded_threads = 500;
+    r.diagnostics
+        .sampler_failures
+        .insert("system/<cpu> *x*".into(), 3);
+    let md = render(&r);
+    // The text of every list item, as a Markdown reader shows it.
+    let mut items = Vec::new();
+    let mut item: Option<String> = None;
+    for ev in Parser::new_ext(&md, Options::all()) {
+        match ev {
+            Event::Start(Tag::Item) => item = Some(String::new()),
+            Event::End(TagEnd::Item) => items.extend(item.take()),
+            Event::Text(t) | Event::Code(t) => {
+                if let Some(i) = item.as_mut() {
+                    i.push_str(&t)
+                }
+            }
+            Event::Html(h) | Event::InlineHtml(h) => panic!("raw HTML {h:?} in {md}"),
+            _ => {}
+        }
+    }
+    for w in r.diagnostics.warnings() {
+        assert!(items.contains(&w), "{w:?} missing from {items:#?}");
+    }
+    assert_eq!(
+        r.diagnostics.warnings().len(),
+        3,
+        "folding threads is not a warning"
+    );
+}

@@ -720,30 +720,15 @@ fn series_family(families: &mut Families, session: &str, s: &TimeSeries) {
 fn diagnostics_families(families: &mut Families, report: &Report) {
     let d = &report.diagnostics;
     let session = Labels::session(&report.session.name);
-    let misnested = families.family(fixed(
-        "misnested",
-        "misnested_span_exits",
-        None,
-        Kind::Counter,
-        "Span ends that did not match the innermost open span (attributed to it).",
-    ));
-    families.sample(misnested, "", &session, &d.misnested_exits.to_string());
-    let overflowed = families.family(fixed(
-        "overflowed",
-        "overflowed_spans",
-        None,
-        Kind::Counter,
-        "Spans counted under <overflow> because the session reached its limit of span paths.",
-    ));
-    families.sample(overflowed, "", &session, &d.overflowed_spans.to_string());
-    let open = families.family(fixed(
-        "open_spans",
-        "open_spans",
-        None,
-        Kind::Gauge,
-        "Spans still open when the report was taken.",
-    ));
-    families.sample(open, "", &session, &d.open_spans.to_string());
+    for c in d.counters() {
+        let kind = if c.monotonic {
+            Kind::Counter
+        } else {
+            Kind::Gauge
+        };
+        let family = families.family(fixed(c.name, c.name, None, kind, c.help));
+        families.sample(family, "", &session, &c.value.to_string());
+    }
     if !d.sampler_failures.is_empty() {
         let failures = families.family(fixed(
             "sampler_failures",

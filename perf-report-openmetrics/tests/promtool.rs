@@ -304,3 +304,29 @@ fn unit_words_in_metric_names_pass_promtool_lint() {
         "{text}"
     );
 }
+
+#[test]
+fn every_recording_diagnostic_is_a_sample() {
+    let mut r = sample_report();
+    r.diagnostics.folded_threads = 7;
+    r.diagnostics.open_spans = 2;
+    let text = check(&r);
+    for c in r.diagnostics.counters() {
+        let (suffix, kind) = if c.monotonic {
+            ("_total", "counter")
+        } else {
+            ("", "gauge")
+        };
+        let family = format!("heimdall_{}", c.name);
+        assert!(
+            text.contains(&format!("# TYPE {family}{suffix} {kind}")),
+            "no {kind} family for {}:\n{text}",
+            c.name
+        );
+        let sample = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{family}{suffix}{{")))
+            .unwrap_or_else(|| panic!("no sample of {family}{suffix}"));
+        assert!(sample.ends_with(&format!(" {}", c.value)), "{sample}");
+    }
+}
