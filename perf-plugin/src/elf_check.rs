@@ -141,15 +141,15 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
     let (class, byte_order, version) = (data[4], data[5], data[6]);
     if class != HOST_CLASS {
         let bits = |c: u8| match c {
-            elf::ELFCLASS32 => "32-bit".to_string(),
-            elf::ELFCLASS64 => "64-bit".to_string(),
-            other => format!("unknown class {other}"),
+            elf::ELFCLASS32 => Some("32-bit"),
+            elf::ELFCLASS64 => Some("64-bit"),
+            _ => None,
         };
-        return Err(format!(
-            "a {} ELF file, but this host is {}",
-            bits(class),
-            bits(HOST_CLASS)
-        ));
+        let host = bits(HOST_CLASS).unwrap_or("?");
+        return Err(match bits(class) {
+            Some(file) => format!("a {file} ELF file, but this host is {host}"),
+            None => format!("an ELF file of unknown class {class}, but this host is {host}"),
+        });
     }
     let host_order = if cfg!(target_endian = "little") {
         elf::ELFDATA2LSB
@@ -158,15 +158,17 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
     };
     if byte_order != host_order {
         let order = |o: u8| match o {
-            elf::ELFDATA2LSB => "little-endian".to_string(),
-            elf::ELFDATA2MSB => "big-endian".to_string(),
-            other => format!("unknown byte order {other}"),
+            elf::ELFDATA2LSB => Some("little-endian"),
+            elf::ELFDATA2MSB => Some("big-endian"),
+            _ => None,
         };
-        return Err(format!(
-            "a {} ELF file, but this host is {}",
-            order(byte_order),
-            order(host_order)
-        ));
+        let host = order(host_order).unwrap_or("?");
+        return Err(match order(byte_order) {
+            Some(file) => format!("a {file} ELF file, but this host is {host}"),
+            None => {
+                format!("an ELF file of unknown byte order {byte_order}, but this host is {host}")
+            }
+        });
     }
     if version != elf::EV_CURRENT {
         return Err(format!("unsupported ELF version {version}"));

@@ -110,26 +110,28 @@ impl Rng {
     }
 }
 
+/// The `N` bytes at `at`, if the file has them (offsets come from mutated headers).
+fn bytes_at<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
 fn le_u16(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u16::from_le_bytes)
+    bytes_at(b, at).map_or(0, u16::from_le_bytes)
 }
 
 fn le_u32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
+    bytes_at(b, at).map_or(0, u32::from_le_bytes)
 }
 
 fn le_u64(b: &[u8], at: usize) -> u64 {
-    b.get(at..at + 8)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u64::from_le_bytes)
+    bytes_at(b, at).map_or(0, u64::from_le_bytes)
 }
 
 fn put(b: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(target) = b.get_mut(at..at + bytes.len()) {
+    let Some(end) = at.checked_add(bytes.len()) else {
+        return;
+    };
+    if let Some(target) = b.get_mut(at..end) {
         target.copy_from_slice(bytes);
     }
 }
@@ -179,7 +181,11 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
                     // Only values that cannot land on other bytes of the file that happen to
                     // look like program headers: out of the file, or misaligned.
                     let phoff = le_u64(bytes, 32);
-                    let x = if x < len { phoff + 1 + x % 7 } else { x };
+                    let x = if x < len {
+                        phoff.wrapping_add(1 + x % 7)
+                    } else {
+                        x
+                    };
                     put(bytes, 32, &x.to_le_bytes())
                 }
                 HeaderField::Shoff => put(bytes, 40, &x.to_le_bytes()),
@@ -200,7 +206,7 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
             let phnum = usize::from(le_u16(bytes, 56));
             // The loadable and dynamic segments, in order.
             let targets: Vec<usize> = (0..phnum)
-                .map(|i| phoff + 56 * i)
+                .map(|i| phoff.saturating_add(56 * i))
                 .filter(|&at| matches!(le_u32(bytes, at), 1 | 2))
                 .collect();
             if targets.is_empty() {
