@@ -63,8 +63,11 @@ pub enum PerfError {
         /// Name of the source.
         source_name: String,
     },
-    /// A session with this name is already active in the manager.
-    #[error("a session named `{0}` is already active")]
+    /// The manager already holds a session with this name (active, or stopped with a save
+    /// that failed and waits for a retry).
+    #[error(
+        "a session named `{0}` is already in the manager (active, or stopped and waiting for `stop_session` to be retried)"
+    )]
     SessionExists(String),
     /// No session is active.
     #[error("no profiling session is active")]

@@ -41,9 +41,11 @@ pub struct ProfilingManager {
     formats: Option<Vec<ReportFormat>>,
 }
 
-/// A session of the manager, with the run folder of a save that failed part-way (a retry
-/// writes into it again rather than leave a half folder behind).
+/// A session of the manager, with its name (kept here so that the manager never locks a
+/// session the caller may be holding) and the run folder of a save that failed part-way (a
+/// retry writes into it again rather than leave a half folder behind).
 struct Managed {
+    name: String,
     session: Arc<Mutex<ProfilingSession>>,
     dir: Option<PathBuf>,
 }
@@ -108,7 +110,7 @@ impl ProfilingManager {
                 detail: "it is empty".into(),
             });
         }
-        if self.session(name).is_some() {
+        if self.position(name).is_some() {
             return Err(PerfError::SessionExists(name.to_string()));
         }
         let session = Arc::new(Mutex::new(ProfilingSession::with_registry(
@@ -116,6 +118,7 @@ impl ProfilingManager {
             Arc::clone(&self.registry),
         )));
         self.sessions.push(Managed {
+            name: name.to_string(),
             session: Arc::clone(&session),
             dir: None,
         });
@@ -129,21 +132,19 @@ impl ProfilingManager {
     }
 
     fn position(&self, name: &str) -> Option<usize> {
-        self.sessions
-            .iter()
-            .position(|m| lock(&m.session).name() == name)
+        self.sessions.iter().position(|m| m.name == name)
     }
 
     /// Names of the sessions this manager holds, oldest first: the active ones, and any whose
     /// save failed (see [`stop_session`](Self::stop_session)).
     pub fn active_sessions(&self) -> Vec<String> {
-        self.sessions
-            .iter()
-            .map(|m| lock(&m.session).name().to_string())
-            .collect()
+        self.sessions.iter().map(|m| m.name.clone()).collect()
     }
 
     /// Stops the most recently started session and saves its reports.
+    ///
+    /// Lock order: the manager locks the session it stops, so do not hold that session's
+    /// lock while calling this (every other method of the manager leaves sessions alone).
     ///
     /// If a report cannot be written, the error says which ones failed and why
     /// ([`PerfError::PartialSave`], or [`PerfError::Io`] for the folder itself), and the
@@ -394,6 +395,23 @@ mod tests {
         std::fs::remove_file(&out).unwrap();
         let saved = m.stop_session().unwrap();
         assert!(saved.dir.starts_with(&out) && saved.dir.is_dir());
+    }
+
+    #[test]
+    fn the_manager_never_waits_for_a_session_lock_it_does_not_need() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = ProfilingManager::new(dir.path(), Arc::new(Registry::new())).unwrap();
+        let held = m.start_session("held").unwrap();
+        let _guard = held.lock().unwrap();
+        // Each of these used to lock every session, so it hung while `_guard` was held.
+        assert!(m.session("held").is_some());
+        assert_eq!(m.active_sessions(), vec!["held"]);
+        let other = m.start_session("other").unwrap();
+        drop(other);
+        assert_eq!(m.stop_session_named("other").unwrap().name, "other");
+        assert!(format!("{m:?}").contains("held"));
+        let e = m.start_session("held").unwrap_err().to_string();
+        assert!(e.contains("already in the manager"), "{e}");
     }
 
     #[test]

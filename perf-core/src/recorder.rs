@@ -801,6 +801,22 @@ struct NamedTiming {
     name: u32,
     depth: u32,
     start: u64,
+    /// The name itself when it is past the name limit (`name` is then the shared overflow
+    /// id), so that a stop still finds the timing of that name and no other.
+    overflowed: Option<Box<str>>,
+}
+
+impl NamedTiming {
+    fn is(&self, id: u32, name: &str) -> bool {
+        self.name == id && (id != OVERFLOW_ID || self.overflowed.as_deref() == Some(name))
+    }
+
+    fn name(&self) -> String {
+        match &self.overflowed {
+            Some(name) => name.to_string(),
+            None => name_of(self.name).to_string(),
+        }
+    }
 }
 
 struct Producer {
@@ -1061,8 +1077,8 @@ pub(crate) enum StopError {
     OutOfOrder { open: String },
 }
 
-/// Opens the named timing `name` on the calling thread in `core`.
-pub(crate) fn start_named(core: &Arc<SessionCore>, name: u32) {
+/// Opens the timing `name` (interned as `id`) on the calling thread in `core`.
+pub(crate) fn start_named(core: &Arc<SessionCore>, id: u32, name: &str) {
     let _ = LOCAL.try_with(|l| {
         let Ok(mut l) = l.try_borrow_mut() else {
             return;
@@ -1076,16 +1092,23 @@ pub(crate) fn start_named(core: &Arc<SessionCore>, name: u32) {
         p.depth += 1;
         let depth = p.depth;
         p.timings.push(NamedTiming {
-            name,
+            name: id,
             depth,
             start: ts,
+            overflowed: (id == OVERFLOW_ID).then(|| name.into()),
         });
-        p.push(name, ts);
+        p.push(id, ts);
     });
 }
 
-/// Closes the named timing `name` on the calling thread and returns its duration.
-pub(crate) fn stop_named(core: &Arc<SessionCore>, name: u32) -> Result<Duration, StopError> {
+/// Closes the timing `name` (interned as `id`) on the calling thread and returns its
+/// duration. `scope!` spans still open inside it end with it (a guard dropped afterwards is
+/// counted as misnested; a leaked one as leaked); a timing still open inside it is an error.
+pub(crate) fn stop_named(
+    core: &Arc<SessionCore>,
+    id: u32,
+    name: &str,
+) -> Result<Duration, StopError> {
     let thread_name = || {
         std::thread::current()
             .name()
@@ -1111,26 +1134,22 @@ pub(crate) fn stop_named(core: &Arc<SessionCore>, name: u32) -> Result<Duration,
                     thread: thread_name(),
                 });
             };
-            if top.name != name {
-                return Err(if p.timings.iter().any(|t| t.name == name) {
-                    StopError::OutOfOrder {
-                        open: name_of(top.name).to_string(),
-                    }
+            if !top.is(id, name) {
+                return Err(if p.timings.iter().any(|t| t.is(id, name)) {
+                    StopError::OutOfOrder { open: top.name() }
                 } else {
                     StopError::NotStarted {
                         thread: thread_name(),
                     }
                 });
             }
-            if top.depth != p.depth {
-                return Err(StopError::OutOfOrder {
-                    open: "a `scope!` guard".to_string(),
-                });
+            let (start, depth) = (top.start, top.depth);
+            if p.depth > depth {
+                p.close_above(depth, ts);
             }
-            let start = top.start;
             p.timings.pop();
             p.depth -= 1;
-            p.push(name | EXIT, ts);
+            p.push(id | EXIT, ts);
             Ok(p.clock.delta(start, ts))
         })
         .unwrap_or_else(|_| {

@@ -199,14 +199,17 @@ impl ProfilingSession {
             return;
         }
         let id = self.name_id(name);
-        recorder::start_named(&self.core, id);
+        recorder::start_named(&self.core, id, name);
     }
 
     /// Stops the innermost timing `name` on the calling thread and returns its duration.
     ///
-    /// Stopping a timing that is not running on this thread, or one with a timing or
-    /// `scope!` still open inside it, is an error naming them; nothing recorded is lost and
-    /// the open timings stay open. After the session was stopped, it is
+    /// Stopping a timing that is not running on this thread, or one with another timing
+    /// still open inside it, is an error naming them; nothing recorded is lost and the open
+    /// timings stay open. A `scope!` span still open inside it ends with it (as a timing
+    /// still open ends with an enclosing `scope!`): a guard leaked with `mem::forget` cannot
+    /// block the timing, and a guard dropped later is counted in
+    /// `diagnostics.misnested_exits`. After the session was stopped, stopping is
     /// [`PerfError::SessionStopped`].
     pub fn stop_timing(&mut self, name: &str) -> Result<Duration> {
         if self.refuse_if_stopped() {
@@ -219,7 +222,7 @@ impl ProfilingSession {
                 thread: current_thread_name(),
             });
         };
-        recorder::stop_named(&self.core, id).map_err(|e| match e {
+        recorder::stop_named(&self.core, id, name).map_err(|e| match e {
             StopError::NotStarted { thread } => PerfError::TimingNotStarted {
                 session: self.core.name.clone(),
                 timing: name.to_string(),
