@@ -614,6 +614,9 @@ pub(crate) struct SessionCore {
     pub(crate) start_unix_ns: u64,
     lanes: Mutex<Lanes>,
     agg: Mutex<Aggregate>,
+    /// Set when the session stops: the aggregate takes no more events, so that every
+    /// snapshot after the stop (the saved reports included) is the same.
+    frozen: AtomicBool,
 }
 
 impl SessionCore {
@@ -633,6 +636,7 @@ impl SessionCore {
                 next: 0,
             }),
             agg: Mutex::new(Aggregate::new()),
+            frozen: AtomicBool::new(false),
         })
     }
 
@@ -656,6 +660,11 @@ impl SessionCore {
     /// lane's thread has exited and everything it wrote was read (the lane can be retired),
     /// `None` while its thread runs.
     fn drain_lane(&self, lane: &Lane, agg: &mut Aggregate) -> Option<usize> {
+        if self.frozen.load(Ordering::Acquire) {
+            // Only the ends of spans begun before the stop can still arrive (new spans go
+            // to another session): they stay unread, and those spans count as open.
+            return None;
+        }
         let gone = lane.producer_gone.load(Ordering::Acquire);
         let mut guard = lane.consumer.lock().unwrap_or_else(|e| e.into_inner());
         let c = &mut *guard;
@@ -727,6 +736,13 @@ impl SessionCore {
             }
         }
         agg
+    }
+
+    /// Drains what was recorded up to now, then takes no more events (the session stopped).
+    pub(crate) fn freeze(&self) {
+        let agg = self.drain();
+        self.frozen.store(true, Ordering::Release);
+        drop(agg);
     }
 
     /// Thread identity of every lane that has rows, by lane index.

@@ -376,6 +376,7 @@ impl ProfilingSession {
             drop(tx);
             let _ = handle.join();
         }
+        self.core.freeze();
         self.stopped_at = Some(Instant::now());
     }
 

@@ -412,3 +412,29 @@ fn a_stopped_session_refuses_more_data() {
     assert_eq!(r.diagnostics.refused_after_stop, 5);
     assert_eq!(r.diagnostics.open_spans, 1);
 }
+
+#[test]
+fn a_stopped_session_takes_no_more_spans() {
+    let _g = serial();
+    let mut s = ProfilingSession::new("frozen");
+    let across = scope!("across the stop");
+    {
+        let _done = scope!("done");
+    }
+    s.stop();
+    let at_stop = s.report();
+    drop(across);
+    // A thread that keeps recording after the stop goes to no session.
+    std::thread::spawn(|| {
+        for _ in 0..10_000 {
+            let _x = scope!("after");
+        }
+    })
+    .join()
+    .unwrap();
+    let later = s.report();
+    assert_eq!(format!("{at_stop:?}"), format!("{later:?}"));
+    assert_eq!(later.span_total(&["across the stop", "done"]).unwrap().count, 1);
+    assert!(later.span_total(&["across the stop"]).is_none());
+    assert_eq!(later.diagnostics.open_spans, 1);
+}
