@@ -65,7 +65,7 @@ impl ProfilingManager {
     /// samplers of `registry`.
     pub fn new(output_dir: impl Into<PathBuf>, registry: Arc<Registry>) -> Result<Self> {
         let output_dir = output_dir.into();
-        std::fs::create_dir_all(&output_dir).map_err(|e| PerfError::io(&output_dir, e))?;
+        create_output_dir(&output_dir)?;
         Ok(ProfilingManager {
             output_dir,
             registry,
@@ -234,8 +234,7 @@ impl ProfilingManager {
     }
 
     fn fresh_dir(&self, name: &str, start_unix_ns: u64) -> Result<PathBuf> {
-        std::fs::create_dir_all(&self.output_dir)
-            .map_err(|e| PerfError::io(&self.output_dir, e))?;
+        create_output_dir(&self.output_dir)?;
         let stamp: String = crate::util::rfc3339(start_unix_ns)
             .chars()
             .filter(|c| c.is_ascii_alphanumeric())
@@ -265,6 +264,21 @@ impl Drop for ProfilingManager {
             lock(&m.session).stop();
         }
     }
+}
+
+/// Creates the reports folder `dir` if needed; a file in its place is named as such (the
+/// system's own word for it, "File exists", misleads).
+fn create_output_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        let e = match std::fs::metadata(dir) {
+            Ok(m) if !m.is_dir() => std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "it exists and is not a folder",
+            ),
+            _ => e,
+        };
+        PerfError::io(dir, e)
+    })
 }
 
 fn lock(s: &Mutex<ProfilingSession>) -> std::sync::MutexGuard<'_, ProfilingSession> {
@@ -390,7 +404,16 @@ mod tests {
         std::fs::remove_dir(&out).unwrap();
         std::fs::write(&out, "not a folder").unwrap();
         let e = m.stop_session().unwrap_err().to_string();
-        assert!(e.contains("reports"), "{e}");
+        assert!(
+            e.ends_with("reports`: it exists and is not a folder"),
+            "{e}"
+        );
+        let e = ProfilingManager::new(&out, Arc::new(Registry::new())).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("reports`: it exists and is not a folder"),
+            "{e}"
+        );
         assert_eq!(m.active_sessions(), vec!["kept"]);
         std::fs::remove_file(&out).unwrap();
         let saved = m.stop_session().unwrap();

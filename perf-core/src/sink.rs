@@ -465,7 +465,12 @@ fn replace_file(
         .prefix(&format!(".{file_name}."))
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(io)?;
+        .map_err(|e| {
+            // tempfile names its random file in the message: the error names `path` instead.
+            let text = e.to_string();
+            let text = text.split(" at path ").next().unwrap_or(&text).to_string();
+            io(std::io::Error::new(e.kind(), text))
+        })?;
     {
         let mut w = BufWriter::new(tmp.as_file());
         content(&mut w).map_err(AtomicWriteError::Render)?;
@@ -560,6 +565,10 @@ mod tests {
         let path = dir.path().join("nope").join("out.txt");
         let e = write_atomic(&path, |w| Ok(w.write_all(b"x")?)).unwrap_err();
         assert!(e.to_string().contains("nope/out.txt"), "{e}");
+        assert!(
+            !e.to_string().contains("out.txt."),
+            "names a temporary file: {e}"
+        );
     }
 
     fn write(path: &Path, text: &'static str) -> std::result::Result<(), AtomicWriteError> {

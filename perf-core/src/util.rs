@@ -22,8 +22,10 @@ pub(crate) fn hostname() -> String {
 /// bytes on common file systems; this leaves room for the time stamp and a run number).
 pub const MAX_FILE_NAME_BYTES: usize = 120;
 
-/// A name made safe for a file or folder name: letters and digits of any script, `-`, `_`
-/// and `.` are kept, anything else (separators, spaces, controls, punctuation) becomes `_`;
+/// A name made safe for a file or folder name: ASCII letters and digits, `-`, `_` and `.`,
+/// and any other Unicode character that is not a space, a control or a formatting mark
+/// (accents, other scripts, emoji) are kept; anything else (separators, spaces, controls,
+/// ASCII punctuation) becomes `_`;
 /// at most [`MAX_FILE_NAME_BYTES`] bytes, cut on a character boundary; never empty, never
 /// `.` or `..`.
 ///
@@ -36,7 +38,7 @@ pub const MAX_FILE_NAME_BYTES: usize = 120;
 pub fn sanitize_file_name(name: &str) -> String {
     let mut s = String::with_capacity(name.len().min(MAX_FILE_NAME_BYTES));
     for c in name.chars() {
-        let c = if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
+        let c = if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' || is_plain_unicode(c) {
             c
         } else {
             '_'
@@ -53,6 +55,24 @@ pub fn sanitize_file_name(name: &str) -> String {
     }
 }
 
+/// A character past ASCII that a file name can keep as it is: not a control, not a space,
+/// not a bidirectional or invisible formatting mark (which would make the name read other
+/// than it is). Keeps combining accents (`e` + U+0301) and symbols such as emoji.
+fn is_plain_unicode(c: char) -> bool {
+    !c.is_ascii()
+        && !c.is_control()
+        && !c.is_whitespace()
+        && !matches!(
+            c,
+            '\u{061c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +83,8 @@ mod tests {
         assert_eq!(sanitize_file_name(".."), "session");
         assert_eq!(sanitize_file_name(""), "session");
         assert_eq!(sanitize_file_name("a\u{1b}[2Jb\u{202e}c\td"), "a__2Jb_c_d");
+        assert_eq!(sanitize_file_name("cafe\u{301} 🎥"), "cafe\u{301}_🎥");
+        assert_eq!(sanitize_file_name("a\u{200b}b\u{2066}c"), "a_b_c");
         let long = sanitize_file_name(&"日本".repeat(100));
         assert!(long.len() <= MAX_FILE_NAME_BYTES && long.starts_with("日本日本"));
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");

@@ -20,7 +20,10 @@ fn span_names_past_the_process_limit_share_the_overflow_name() {
     s.start_timing("frame-late-a");
     s.start_timing("frame-late-b");
     let e = s.stop_timing("frame-late-a").unwrap_err().to_string();
-    assert!(e.contains("`frame-late-b`"), "names the timing still open: {e}");
+    assert!(
+        e.contains("`frame-late-b`"),
+        "names the timing still open: {e}"
+    );
     // A name never started, past the limit, stops nothing.
     let e = s.stop_timing("never-started").unwrap_err().to_string();
     assert!(e.contains("was not started"), "{e}");

@@ -200,7 +200,12 @@ fn a_guard_leaked_inside_a_timing_cannot_block_it() {
     let r = s.report();
     assert_eq!(r.span_total(&["frame"]).unwrap().count, 1);
     assert_eq!(r.span_total(&["frame", "leaked"]).unwrap().count, 1);
-    assert_eq!(r.span_total(&["next"]).unwrap().count, 1, "{:#?}", r.span_totals);
+    assert_eq!(
+        r.span_total(&["next"]).unwrap().count,
+        1,
+        "{:#?}",
+        r.span_totals
+    );
     assert_eq!(r.diagnostics.leaked_spans, 1);
     assert_eq!(r.diagnostics.open_spans, 0);
 }
@@ -434,7 +439,13 @@ fn a_stopped_session_takes_no_more_spans() {
     .unwrap();
     let later = s.report();
     assert_eq!(format!("{at_stop:?}"), format!("{later:?}"));
-    assert_eq!(later.span_total(&["across the stop", "done"]).unwrap().count, 1);
+    assert_eq!(
+        later
+            .span_total(&["across the stop", "done"])
+            .unwrap()
+            .count,
+        1
+    );
     assert!(later.span_total(&["across the stop"]).is_none());
     assert_eq!(later.diagnostics.open_spans, 1);
 }
