@@ -43,29 +43,43 @@ use crate::stats::{DurationStats, Summary, ValueStats};
 /// * negative values with the same precision (a mirror set of buckets), zero counted
 ///   exactly;
 /// * NaN and ±infinity counted apart (`non_finite` in reports), out of every statistic;
-/// * memory: the window (8 bytes a value) and at most 2 × 4096 buckets of 8 bytes (64 KiB),
-///   a few hundred bytes for values within a factor 2 of each other. When one sign's values
-///   span more than about 2³¹, the lowest ones share a bucket and only the percentiles above
-///   them keep the precision;
+/// * percentiles keep that precision over any range (1e-300 and 1e300 together, single
+///   outliers) while each sign's values fall in at most
+///   [`VALUE_STATS_MAX_SPARSE_BUCKETS`](crate::stats::VALUE_STATS_MAX_SPARSE_BUCKETS)
+///   distinct buckets outside a dense window; past that the lowest values are folded and
+///   the upper percentiles keep the precision (see [`ValueStats`]);
+/// * memory: the window, 8 bytes per value *received* (it grows as values arrive, up to
+///   `window` values, at most [`METRIC_COUNTER_MAX_WINDOW`]), and the buckets: at most
+///   [`VALUE_STATS_MAX_BUCKET_BYTES`](crate::stats::VALUE_STATS_MAX_BUCKET_BYTES) (about
+///   192 KiB), a couple of kilobytes for values within a factor 2 of each other;
 /// * mean and standard deviation right for any finite values (±1e308 included); the sum is
 ///   ±infinity if it overflows the `f64` range.
 ///
-/// [`set`](Self::set) costs a few nanoseconds and allocates only when a value falls outside
-/// the range of buckets seen so far.
+/// [`set`](Self::set) costs a few nanoseconds and allocates only while the window fills up
+/// or when a value falls outside the range of buckets seen so far.
 #[derive(Debug, Clone)]
 pub struct MetricCounter {
     name: String,
     metric_type: MetricType,
     unit: String,
-    window: Box<[f64]>,
+    /// The last `window` values: filled in order, then a ring whose oldest value is at
+    /// `pos`.
+    values: Vec<f64>,
+    /// Capacity of the window, 1 to [`METRIC_COUNTER_MAX_WINDOW`].
+    window: usize,
     pos: usize,
-    filled: usize,
     last: f64,
     stats: ValueStats,
 }
 
+/// Largest window of a [`MetricCounter`]: 2²⁰ values (8 MiB once filled). A larger
+/// `window` given to [`MetricCounter::new`] is clamped to it.
+pub const METRIC_COUNTER_MAX_WINDOW: usize = 1 << 20;
+
 impl MetricCounter {
-    /// A counter keeping the last `window` values (at least 1).
+    /// A counter keeping the last `window` values (at least 1, at most
+    /// [`METRIC_COUNTER_MAX_WINDOW`]). Nothing is allocated for the window until values
+    /// arrive; it grows with them up to `window` values.
     pub fn new(
         name: impl Into<String>,
         metric_type: MetricType,
@@ -76,9 +90,9 @@ impl MetricCounter {
             name: name.into(),
             metric_type,
             unit: unit.into(),
-            window: vec![0.0; window.max(1)].into_boxed_slice(),
+            values: Vec::new(),
+            window: window.clamp(1, METRIC_COUNTER_MAX_WINDOW),
             pos: 0,
-            filled: 0,
             last: f64::NAN,
             stats: ValueStats::new(),
         }
@@ -88,15 +102,39 @@ impl MetricCounter {
     #[inline]
     pub fn set(&mut self, value: f64) {
         self.last = value;
-        self.window[self.pos] = value;
-        self.pos += 1;
-        if self.pos == self.window.len() {
-            self.pos = 0;
-        }
-        if self.filled < self.window.len() {
-            self.filled += 1;
+        if self.values.len() == self.window {
+            self.values[self.pos] = value;
+            self.pos += 1;
+            if self.pos == self.window {
+                self.pos = 0;
+            }
+        } else {
+            self.push(value);
         }
         self.stats.record(value);
+    }
+
+    /// Appends a value while the window fills up, growing it by doubling, never past
+    /// `window` values.
+    #[inline]
+    fn push(&mut self, value: f64) {
+        if self.values.len() == self.values.capacity() {
+            self.grow();
+        }
+        self.values.push(value);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        let len = self.values.len();
+        self.values.reserve_exact(len.max(4).min(self.window - len));
+    }
+
+    /// The number of values the window keeps (`window` as given to [`new`](Self::new),
+    /// clamped to 1 … [`METRIC_COUNTER_MAX_WINDOW`]).
+    pub fn window_len(&self) -> usize {
+        self.window
     }
 
     /// Adds `delta` to the last value (starting from 0) and records the result.
@@ -117,9 +155,9 @@ impl MetricCounter {
 
     /// The values in the window, oldest first.
     pub fn window_values(&self) -> impl Iterator<Item = f64> + '_ {
-        let len = self.window.len();
-        let start = (self.pos + len - self.filled) % len;
-        (0..self.filled).map(move |i| self.window[(start + i) % len])
+        // `pos` stays 0 until the window is full.
+        let (newer, older) = self.values.split_at(self.pos);
+        older.iter().chain(newer).copied()
     }
 
     /// Mean of the finite values in the window (NaN if there are none).
@@ -139,11 +177,12 @@ impl MetricCounter {
     /// value: this sorts a copy of the window).
     pub fn window_statistics(&self) -> Summary {
         let mut s = ValueStats::new();
-        let mut sorted = Vec::with_capacity(self.filled);
+        let mut sorted = Vec::with_capacity(self.values.len());
         for v in self.window_values() {
             s.record(v);
             if v.is_finite() {
-                sorted.push(v);
+                // As in `ValueStats::record`: -0.0 is reported as 0.
+                sorted.push(v + 0.0);
             }
         }
         let mut summary = s.summary();
@@ -279,6 +318,12 @@ impl Timer {
 }
 
 const METER_BUCKETS: usize = 10;
+/// Shortest window of a [`ThroughputMeter`]; a shorter one is raised to it.
+pub const THROUGHPUT_MIN_WINDOW: Duration = Duration::from_millis(10);
+/// Longest window of a [`ThroughputMeter`]: one day (ten buckets of 2.4 hours). A longer one
+/// (up to `Duration::MAX`) is clamped to it, so that no instant or product of the meter can
+/// overflow.
+pub const THROUGHPUT_MAX_WINDOW: Duration = Duration::from_secs(86_400);
 /// Resolution of the coarse clock that `ThroughputMeter::tick` reads.
 pub const THROUGHPUT_CLOCK_RESOLUTION: Duration = Duration::from_millis(5);
 
@@ -304,6 +349,10 @@ fn coarse_clock_running() -> bool {
 ///
 /// `tick` and `add` read a coarse clock (updated every 5 ms by a background thread), so they
 /// cost a few nanoseconds; `rate` reads the precise clock.
+///
+/// The window is clamped to [`THROUGHPUT_MIN_WINDOW`] … [`THROUGHPUT_MAX_WINDOW`]; counts
+/// saturate at `u64::MAX` (the total, each bucket and their sum), and no argument makes any
+/// method panic.
 #[derive(Debug, Clone)]
 pub struct ThroughputMeter {
     name: String,
@@ -319,12 +368,13 @@ pub struct ThroughputMeter {
 }
 
 impl ThroughputMeter {
-    /// A meter whose rate covers the last `window` (at least 10 ms), in `<name>/s`.
+    /// A meter whose rate covers the last `window` (clamped to [`THROUGHPUT_MIN_WINDOW`] …
+    /// [`THROUGHPUT_MAX_WINDOW`], 10 ms to one day), in `<name>/s`.
     pub fn new(name: impl Into<String>, window: Duration) -> Self {
         let name = name.into();
         let clock = clock().clone();
         let precise = !coarse_clock_running();
-        let window = window.max(Duration::from_millis(10));
+        let window = window.clamp(THROUGHPUT_MIN_WINDOW, THROUGHPUT_MAX_WINDOW);
         let bucket_ns = (window.as_nanos() / METER_BUCKETS as u128).max(1) as u64;
         let now = clock.now();
         ThroughputMeter {
@@ -335,7 +385,9 @@ impl ThroughputMeter {
             bucket_ns,
             buckets: [0; METER_BUCKETS],
             cur: 0,
-            cur_end: now + Duration::from_nanos(bucket_ns),
+            cur_end: now
+                .checked_add(Duration::from_nanos(bucket_ns))
+                .unwrap_or(now),
             created: now,
             total: 0,
         }
@@ -364,8 +416,13 @@ impl ThroughputMeter {
         if now >= self.cur_end {
             self.rotate(now);
         }
-        self.buckets[self.cur] += n;
-        self.total += n;
+        self.buckets[self.cur] = self.buckets[self.cur].saturating_add(n);
+        self.total = self.total.saturating_add(n);
+    }
+
+    /// The window the rate covers (as given to [`new`](Self::new), clamped).
+    pub fn window(&self) -> Duration {
+        Duration::from_nanos(self.bucket_ns.saturating_mul(METER_BUCKETS as u64))
     }
 
     #[cold]
@@ -376,7 +433,11 @@ impl ThroughputMeter {
             self.cur = (self.cur + 1) % METER_BUCKETS;
             self.buckets[self.cur] = 0;
         }
-        self.cur_end += Duration::from_nanos(self.bucket_ns.saturating_mul(behind + 1));
+        let advance = Duration::from_nanos(self.bucket_ns.saturating_mul(behind + 1));
+        // Past the end of quanta's clock (584 years), stay there rather than panic.
+        if let Some(end) = self.cur_end.checked_add(advance) {
+            self.cur_end = end;
+        }
     }
 
     /// Events per second over the window (or since creation, if younger than the window).
@@ -393,10 +454,12 @@ impl ThroughputMeter {
         if keep == 0 {
             return 0.0;
         }
-        let events: u64 = (0..keep as usize)
+        let events = (0..keep as usize)
             .map(|k| self.buckets[(self.cur + METER_BUCKETS - k) % METER_BUCKETS])
-            .sum();
-        let covered = (keep * b + past)
+            .fold(0u64, u64::saturating_add);
+        let covered = keep
+            .saturating_mul(b)
+            .saturating_add(past)
             .saturating_sub(ahead)
             .min(nanos(now.saturating_duration_since(self.created)));
         if covered == 0 {

@@ -8,9 +8,11 @@
 //!   significant digits); its memory grows only logarithmically with the largest value.
 //! * [`ValueStats`] (any `f64`) keeps a log-bucketed sketch over the bits of the `f64`: 128
 //!   buckets per power of two, so within 1/128 (0.78 %) for any normal magnitude from
-//!   2.2e-308 to 1.8e308, of either sign, at most [`VALUE_STATS_MAX_BUCKETS`] buckets per
-//!   sign. Its documentation says what happens to zero, negative, subnormal and non-finite
-//!   values and when a range is too wide for the buckets.
+//!   2.2e-308 to 1.8e308, of either sign, however wide the range, as long as each sign's
+//!   values fall in at most [`VALUE_STATS_MAX_SPARSE_BUCKETS`] distinct buckets outside a
+//!   dense window of [`VALUE_STATS_MAX_BUCKETS`]; at most
+//!   [`VALUE_STATS_MAX_BUCKET_BYTES`] (about 192 KiB). Its documentation says what happens
+//!   to zero, negative, subnormal and non-finite values and past the bucket caps.
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -24,10 +26,29 @@ pub const PERCENTILE_RELATIVE_PRECISION: f64 = 0.01;
 /// (√2: two buckets per doubling, fine enough to draw a latency distribution).
 pub const HISTOGRAM_BUCKET_GROWTH: f64 = std::f64::consts::SQRT_2;
 
-/// Largest number of buckets [`ValueStats`] keeps for each sign (8 bytes each: 32 KiB per
-/// sign at most). At 128 buckets per power of two they span a ratio of 2³² between the
-/// smallest and the largest magnitude.
+/// Largest number of consecutive buckets in the dense window [`ValueStats`] keeps for each
+/// sign (8 bytes each: 32 KiB per sign at most). At 128 buckets per power of two they span a
+/// ratio of 2³² between the smallest and the largest magnitude; values there cost one
+/// increment.
 pub const VALUE_STATS_MAX_BUCKETS: usize = 4096;
+
+/// Largest number of non-empty buckets [`ValueStats`] keeps outside the dense window, for
+/// each sign (16 bytes each: 64 KiB per sign at most). While the values of a sign fall in
+/// at most this many distinct buckets outside the window, every percentile keeps
+/// [`VALUE_STATS_RELATIVE_ERROR`]; past it the lowest buckets are folded (see
+/// [`ValueStats`]).
+pub const VALUE_STATS_MAX_SPARSE_BUCKETS: usize = 4096;
+
+/// Buckets of a sign that a collapse keeps: the highest 3584 (an eighth of the sparse cap
+/// is left free for new buckets).
+pub const VALUE_STATS_COLLAPSE_KEEP: usize =
+    VALUE_STATS_MAX_SPARSE_BUCKETS - VALUE_STATS_MAX_SPARSE_BUCKETS / 8;
+
+/// Largest memory of the buckets of one [`ValueStats`], both signs: two dense windows and
+/// two sparse maps (`2 · (4096 · 8 + 4097 · 16)` bytes, about 192 KiB). Values within a
+/// factor 2 of each other use a couple of kilobytes.
+pub const VALUE_STATS_MAX_BUCKET_BYTES: usize =
+    2 * (VALUE_STATS_MAX_BUCKETS * 8 + (VALUE_STATS_MAX_SPARSE_BUCKETS + 1) * 16);
 
 /// Largest relative error of a [`ValueStats`] percentile for normal values within the
 /// bucket range: 1/128 = 0.78125 % (under [`PERCENTILE_RELATIVE_PRECISION`]).
@@ -366,9 +387,20 @@ const KEY_SHIFT: u32 = 45;
 const KEY_ROUND: u64 = (1 << KEY_SHIFT) - 1;
 /// Key of the largest finite magnitudes (whose bucket's bound is infinity).
 const MAX_KEY: u32 = (INFINITY_BITS >> KEY_SHIFT) as u32;
-/// Buckets added beyond a new value's when a store grows (half a power of two), so that a
-/// slowly drifting range does not reallocate at every new bucket.
+/// The negative store keeps `key ^ NEG_FLIP` (all ones above `MAX_KEY`'s bits): in both
+/// stores a larger key is then a larger value, and the lowest keys are the ones to fold.
+const NEG_FLIP: u32 = (MAX_KEY + 1).next_power_of_two() - 1;
+const _: () = assert!(MAX_KEY < NEG_FLIP);
+/// Buckets added beyond a new value's when the window grows (half a power of two), so that
+/// a slowly drifting range does not reallocate at every new bucket.
 const GROW_PAD: u32 = 64;
+/// Keys in the dense window, at most.
+const DENSE_CAP: u32 = VALUE_STATS_MAX_BUCKETS as u32;
+/// Buckets kept by a collapse: an eighth of the sparse cap is left free, so that collapses
+/// (which cost a pass over every bucket) come at most once every 512 new buckets.
+const COLLAPSE_KEEP: usize = VALUE_STATS_COLLAPSE_KEEP;
+/// Values counted outside the window before the first check whether to move it.
+const MOVE_CHECK_MIN: u64 = 1024;
 
 /// Bucket key of a magnitude's bits: bucket `k` holds the magnitudes whose bits are in
 /// `((k - 1) · 2^45, k · 2^45]`.
@@ -384,97 +416,231 @@ fn bucket_value(key: u32) -> f64 {
     f64::from_bits(u64::from(key) << KEY_SHIFT)
 }
 
-/// Counts of the magnitudes of one sign, by bucket key: a dense window of at most
-/// [`VALUE_STATS_MAX_BUCKETS`] keys that grows as values arrive. When the keys seen span
-/// more than that, the window keeps the buckets at the top of the distribution and folds
-/// the others into its edge bucket: for positive values (`fold_high == false`) the smallest
-/// magnitudes, for negative values the largest.
+/// Counts of the values of one sign, by bucket key (flipped for negative values, so that
+/// larger keys are larger values in both stores):
+///
+/// * a dense window of at most [`VALUE_STATS_MAX_BUCKETS`] consecutive keys, grown as values
+///   arrive (the fast path: one increment);
+/// * the other non-empty buckets in a sorted vector of at most
+///   [`VALUE_STATS_MAX_SPARSE_BUCKETS`] entries;
+/// * when the sparse buckets overflow, a collapse keeps the `COLLAPSE_KEEP` highest buckets
+///   and folds every lower one into the lowest kept (`floor`), DDSketch-style;
+/// * when more values land outside the window than inside, the window moves to the keys
+///   holding the most values (so that an early outlier cannot pin it away from the bulk).
 #[derive(Debug, Clone)]
 struct Store {
-    /// `counts[i]` counts the key `offset + i`; never key 0.
+    /// `counts[i]` counts the key `offset + i`.
     counts: Vec<u64>,
     offset: u32,
-    /// Number of zeros (key 0) of this sign.
+    /// Non-empty buckets outside the window, by increasing key; never more than
+    /// `VALUE_STATS_MAX_SPARSE_BUCKETS + 1` allocated.
+    sparse: Vec<(u32, u64)>,
+    /// Keys below it are counted in it (0 until the first collapse).
+    floor: u32,
+    /// Number of zeros (+0.0 in the positive store).
     zeros: u64,
-    fold_high: bool,
+    /// 0 for the positive store, `NEG_FLIP` for the negative one.
+    flip: u32,
+    /// Values counted in `sparse` since the window was placed.
+    outside: u64,
+    /// Value of `outside` at which to check whether the window should move.
+    next_check: u64,
 }
 
 impl Store {
-    fn new(fold_high: bool) -> Self {
+    fn new(negative: bool) -> Self {
         Store {
             counts: Vec::new(),
             offset: 0,
+            sparse: Vec::new(),
+            floor: 0,
             zeros: 0,
-            fold_high,
+            flip: if negative { NEG_FLIP } else { 0 },
+            outside: 0,
+            next_check: MOVE_CHECK_MIN,
         }
     }
 
+    /// Counts the bucket of `key` (unflipped; 0 for zero).
     #[inline]
     fn add(&mut self, key: u32) {
+        let key = key ^ self.flip;
         match self.counts.get_mut(key.wrapping_sub(self.offset) as usize) {
             Some(c) => *c += 1,
             None => self.add_outside(key),
         }
     }
 
-    /// Counts a zero, or a key outside the window: grows, slides or folds the window.
+    /// The smallest and largest keys a window may cover (and at least the floor).
+    fn key_range(&self) -> (u32, u32) {
+        let (a, b) = (1 ^ self.flip, MAX_KEY ^ self.flip);
+        (a.min(b).max(self.floor), a.max(b))
+    }
+
+    /// The value reported for (flipped) key `key`.
+    fn value(&self, key: u32) -> f64 {
+        let magnitude = bucket_value(key ^ self.flip);
+        if self.flip == 0 {
+            magnitude
+        } else {
+            -magnitude
+        }
+    }
+
+    /// Counts a zero, or a (flipped) key outside the window: grows the window, or counts it
+    /// in the sparse buckets.
     #[cold]
     #[inline(never)]
     fn add_outside(&mut self, key: u32) {
-        if key == 0 {
+        if key == self.flip {
             self.zeros += 1;
             return;
         }
-        let cap = VALUE_STATS_MAX_BUCKETS as u32;
-        let (lo, hi, mut new_lo, mut new_hi) = if self.counts.is_empty() {
-            let (lo, hi) = (
-                key.saturating_sub(GROW_PAD).max(1),
-                (key + GROW_PAD).min(MAX_KEY),
-            );
-            (lo, hi, lo, hi)
-        } else {
-            let (lo, hi) = (self.offset, self.offset + self.counts.len() as u32 - 1);
-            let new_lo = if key < lo {
-                key.saturating_sub(GROW_PAD).max(1)
-            } else {
-                lo
-            };
-            let new_hi = if key > hi {
-                (key + GROW_PAD).min(MAX_KEY)
-            } else {
-                hi
-            };
-            (lo, hi, new_lo, new_hi)
-        };
-        if new_hi - new_lo >= cap {
-            if self.fold_high {
-                new_hi = new_lo + cap - 1;
-            } else {
-                new_lo = new_hi + 1 - cap;
-            }
-        }
-        if !self.counts.is_empty() && (new_lo, new_hi) == (lo, hi) {
-            // The window is at its cap and the key on the folded side: its edge bucket.
-            self.counts[(key.clamp(lo, hi) - lo) as usize] += 1;
+        let key = key.max(self.floor);
+        if let Some(c) = self.counts.get_mut(key.wrapping_sub(self.offset) as usize) {
+            *c += 1;
             return;
         }
-        let mut counts = vec![0u64; (new_hi - new_lo + 1) as usize];
-        for (k, &c) in (self.offset..).zip(&self.counts) {
-            counts[(k.clamp(new_lo, new_hi) - new_lo) as usize] += c;
+        if self.grow_to(key) {
+            return;
         }
-        counts[(key.clamp(new_lo, new_hi) - new_lo) as usize] += 1;
-        self.counts = counts;
-        self.offset = new_lo;
+        match self.sparse.binary_search_by_key(&key, |&(k, _)| k) {
+            Ok(i) => self.sparse[i].1 += 1,
+            Err(i) => {
+                if self.sparse.len() == self.sparse.capacity() {
+                    let want =
+                        (self.sparse.len() * 2).clamp(16, VALUE_STATS_MAX_SPARSE_BUCKETS + 1);
+                    self.sparse.reserve_exact(want - self.sparse.len());
+                }
+                self.sparse.insert(i, (key, 1));
+                if self.sparse.len() > VALUE_STATS_MAX_SPARSE_BUCKETS {
+                    self.rebuild(true);
+                    return;
+                }
+            }
+        }
+        self.outside += 1;
+        if self.outside >= self.next_check {
+            let inside: u64 = self.counts.iter().sum();
+            if self.outside > inside {
+                self.rebuild(false);
+            } else {
+                self.next_check = self.outside.saturating_mul(2).max(inside + 1);
+            }
+        }
     }
 
-    /// Non-empty buckets, by increasing key (magnitude).
-    fn buckets(&self) -> impl DoubleEndedIterator<Item = (u32, u64)> + '_ {
+    /// Grows the window to cover `key` and counts it, if the window stays within its cap.
+    fn grow_to(&mut self, key: u32) -> bool {
+        let (min_key, max_key) = self.key_range();
+        let (lo, hi) = match self.counts.len() {
+            0 => (key, key),
+            len => (
+                self.offset.min(key),
+                (self.offset + len as u32 - 1).max(key),
+            ),
+        };
+        if hi - lo >= DENSE_CAP {
+            return false;
+        }
+        // Pad on the side that grew.
+        let mut new_lo = if lo == key {
+            key.saturating_sub(GROW_PAD).max(min_key)
+        } else {
+            lo
+        };
+        let mut new_hi = if hi == key {
+            (key + GROW_PAD).min(max_key)
+        } else {
+            hi
+        };
+        if new_hi - new_lo >= DENSE_CAP {
+            if lo == key {
+                new_lo = new_hi + 1 - DENSE_CAP;
+            } else {
+                new_hi = new_lo + DENSE_CAP - 1;
+            }
+        }
+        let mut counts = vec![0u64; (new_hi - new_lo + 1) as usize];
+        let at = self.offset.wrapping_sub(new_lo) as usize;
+        if !self.counts.is_empty() {
+            counts[at..at + self.counts.len()].copy_from_slice(&self.counts);
+        }
+        counts[(key - new_lo) as usize] += 1;
+        self.sparse.retain(|&(k, c)| {
+            let inside = (new_lo..=new_hi).contains(&k);
+            if inside {
+                counts[(k - new_lo) as usize] += c;
+            }
+            !inside
+        });
+        self.counts = counts;
+        self.offset = new_lo;
+        true
+    }
+
+    /// Places the window again on the keys holding the most values and, if `collapse`,
+    /// first folds the lowest buckets so that `COLLAPSE_KEEP` remain.
+    #[cold]
+    #[inline(never)]
+    fn rebuild(&mut self, collapse: bool) {
+        let mut entries: Vec<(u32, u64)> = self.buckets().collect();
+        if collapse && entries.len() > COLLAPSE_KEEP {
+            let cut = entries.len() - COLLAPSE_KEEP;
+            let folded: u64 = entries.drain(..cut).map(|(_, c)| c).sum();
+            entries[0].1 += folded;
+            self.floor = entries[0].0;
+        }
+        // The run of entries within DENSE_CAP keys holding the most values.
+        let (mut best, mut best_lo, mut best_hi) = (0u64, 0, 0);
+        let (mut start, mut sum) = (0, 0u64);
+        for end in 0..entries.len() {
+            sum += entries[end].1;
+            while entries[end].0 - entries[start].0 >= DENSE_CAP {
+                sum -= entries[start].1;
+                start += 1;
+            }
+            if sum > best {
+                (best, best_lo, best_hi) = (sum, entries[start].0, entries[end].0);
+            }
+        }
+        let (min_key, max_key) = self.key_range();
+        let mut lo = best_lo.saturating_sub(GROW_PAD).max(min_key);
+        let mut hi = (best_hi + GROW_PAD).min(max_key);
+        if hi - lo >= DENSE_CAP {
+            hi = hi.min(best_lo + DENSE_CAP - 1);
+            lo = lo.max(hi + 1 - DENSE_CAP);
+        }
+        let mut counts = vec![0u64; (hi - lo + 1) as usize];
+        self.sparse.clear();
+        for (k, c) in entries {
+            if (lo..=hi).contains(&k) {
+                counts[(k - lo) as usize] += c;
+            } else {
+                self.sparse.push((k, c));
+            }
+        }
+        self.counts = counts;
+        self.offset = lo;
+        self.outside = 0;
+        self.next_check = MOVE_CHECK_MIN.max(best);
+    }
+
+    /// Non-empty buckets by increasing (flipped) key: increasing value.
+    fn buckets(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        let split = self.sparse.partition_point(|&(k, _)| k < self.offset);
         let offset = self.offset;
-        self.counts
+        let dense = self
+            .counts
             .iter()
             .enumerate()
             .filter(|&(_, &c)| c > 0)
-            .map(move |(i, &c)| (offset + i as u32, c))
+            .map(move |(i, &c)| (offset + i as u32, c));
+        self.sparse[..split]
+            .iter()
+            .copied()
+            .chain(dense)
+            .chain(self.sparse[split..].iter().copied())
     }
 }
 
@@ -489,19 +655,28 @@ impl Store {
 ///   8 significant bits (small integers, halves, …).
 /// * **Negative values** are kept by magnitude in a mirror sketch, with the same precision.
 /// * **Zero** (+0.0 and −0.0) is counted exactly, apart from the buckets: a percentile that
-///   falls on a zero is exactly 0.
+///   falls on a zero is exactly 0. A −0.0 is recorded as +0.0 (also for min and max).
 /// * **Subnormal values** (magnitude under 2.2e-308) share buckets 2⁻¹⁰²⁹ ≈ 1.7e-310 wide:
 ///   their percentiles are within that absolute amount, not 1/128.
 /// * **NaN and ±infinity** are counted apart ([`non_finite`](Self::non_finite)) and left out
 ///   of every statistic.
-/// * **Memory**: each sign keeps a window of at most [`VALUE_STATS_MAX_BUCKETS`] buckets
-///   (32 KiB), allocated as the range of values grows; values within a factor 2 of each
-///   other use a couple of hundred. When the magnitudes of one sign span more than about
-///   2³¹ (4096 buckets), the window keeps the top of the distribution — the largest positive
-///   magnitudes, the smallest negative ones — and folds the rest into its edge bucket. The
-///   precision then holds for every percentile whose value is above the folded range (the
-///   upper percentiles: positive values within 2³¹ of the maximum); a percentile in the
-///   folded range reads as the edge bucket's bound, above the true value.
+/// * **Any range**: each sign keeps a dense window of at most [`VALUE_STATS_MAX_BUCKETS`]
+///   consecutive buckets (a ratio of 2³², 32 KiB), allocated as the range of values grows,
+///   where recording is one increment; non-empty buckets outside it go to a sorted sparse
+///   map of at most [`VALUE_STATS_MAX_SPARSE_BUCKETS`] entries (64 KiB). A single outlier
+///   at 1e308 or 1e-308 thus costs one entry and changes no other percentile. When more
+///   values land outside the window than inside, the window moves to the buckets holding
+///   the most values. Memory: at most [`VALUE_STATS_MAX_BUCKET_BYTES`] (about 192 KiB) for
+///   both signs; values within a factor 2 of each other use a couple of kilobytes.
+/// * **Past the caps**: the 1/128 precision holds for *every* percentile as long as each
+///   sign's values fall in at most [`VALUE_STATS_MAX_SPARSE_BUCKETS`] distinct buckets
+///   outside the dense window (so at least 4096 distinct buckets, e.g. 4096 values spread
+///   over 1e-300..1e300). Beyond that, a sign keeps its [`VALUE_STATS_COLLAPSE_KEEP`]
+///   highest non-empty buckets and folds the lower ones into the lowest kept
+///   (DDSketch-style): the largest positive values, and the negative values nearest zero,
+///   keep the precision; a percentile whose true value is among the folded ones (the
+///   lowest positive values, the most negative ones) reads above the true value, never
+///   below it, and still within the exact min and max.
 /// * **Mean and standard deviation** are exact to rounding for any finite values (shifted
 ///   sums, scaled by a power of two when values spread beyond 2⁴⁰⁰): ±1e308 give the right
 ///   mean. The **sum** is the true sum rounded to `f64`: ±infinity when it overflows the
@@ -538,6 +713,8 @@ impl ValueStats {
     /// Records one value.
     #[inline]
     pub fn record(&mut self, v: f64) {
+        // -0.0 + 0.0 is +0.0: a negative zero is reported as 0, like the positive one.
+        let v = v + 0.0;
         let bits = v.to_bits();
         let magnitude = bits & MAGNITUDE_BITS;
         if magnitude >= INFINITY_BITS {
@@ -584,11 +761,12 @@ impl ValueStats {
     fn value_at_rank(&self, rank: u64) -> f64 {
         let [pos, neg] = &self.stores;
         let mut seen = 0;
-        // Negatives first, largest magnitude first.
-        for (key, c) in neg.buckets().rev() {
+        // Both stores walk by increasing value: negatives (largest magnitude first), zeros,
+        // positives.
+        for (key, c) in neg.buckets() {
             seen += c;
             if seen >= rank {
-                return -bucket_value(key);
+                return neg.value(key);
             }
         }
         seen += neg.zeros + pos.zeros;
@@ -598,7 +776,7 @@ impl ValueStats {
         for (key, c) in pos.buckets() {
             seen += c;
             if seen >= rank {
-                return bucket_value(key);
+                return pos.value(key);
             }
         }
         self.max
@@ -739,7 +917,18 @@ mod tests {
 
     fn stored(s: &ValueStats, sign: usize) -> u64 {
         let st = &s.stores[sign];
-        st.counts.iter().sum::<u64>() + st.zeros
+        st.buckets().map(|(_, c)| c).sum::<u64>() + st.zeros
+    }
+
+    fn assert_bounded(st: &Store) {
+        assert!(st.counts.len() <= VALUE_STATS_MAX_BUCKETS);
+        assert!(st.counts.capacity() <= VALUE_STATS_MAX_BUCKETS);
+        assert!(st.sparse.len() <= VALUE_STATS_MAX_SPARSE_BUCKETS);
+        assert!(st.sparse.capacity() <= VALUE_STATS_MAX_SPARSE_BUCKETS + 1);
+        assert!(st.sparse.windows(2).all(|w| w[0].0 < w[1].0));
+        let (lo, hi) = (st.offset, st.offset + st.counts.len() as u32);
+        assert!(st.sparse.iter().all(|&(k, c)| (k < lo || k >= hi) && c > 0));
+        assert!(st.sparse.iter().all(|&(k, _)| k >= st.floor));
     }
 
     #[test]
@@ -760,15 +949,34 @@ mod tests {
             }
         }
         for (sign, &n) in n.iter().enumerate() {
-            assert_eq!(s.stores[sign].counts.len(), VALUE_STATS_MAX_BUCKETS);
+            assert_bounded(&s.stores[sign]);
             assert_eq!(stored(&s, sign), n);
+            // 1 803 distinct buckets a sign: nothing folded.
+            assert_eq!(s.stores[sign].floor, 0);
         }
-        // The top of the distribution keeps its precision: the largest positive value and
-        // the negative value nearest zero.
         assert_eq!(s.quantile(1.0), 9.9 * 10f64.powi(300));
         let negatives = n[1];
         let got = s.quantile(negatives as f64 / s.count() as f64);
         assert!((got - nearest_zero).abs() <= -nearest_zero * VALUE_STATS_RELATIVE_ERROR);
+        // 100 000 distinct buckets of each sign: collapsed, still bounded, nothing lost.
+        let mut s = ValueStats::new();
+        for i in 0..100_000 {
+            let v = 2f64.powf(i as f64 / 128.0 - 390.0);
+            s.record(v);
+            s.record(-v);
+        }
+        for sign in 0..2 {
+            let st = &s.stores[sign];
+            assert_bounded(st);
+            assert_eq!(stored(&s, sign), 100_000);
+            assert!(st.floor > 0);
+            assert!(
+                st.buckets().count() <= VALUE_STATS_MAX_SPARSE_BUCKETS + VALUE_STATS_MAX_BUCKETS
+            );
+        }
+        let bytes = |st: &Store| st.counts.capacity() * 8 + st.sparse.capacity() * 16;
+        assert!(bytes(&s.stores[0]) + bytes(&s.stores[1]) <= VALUE_STATS_MAX_BUCKET_BYTES);
+        assert_eq!(s.quantile(1.0), 2f64.powf(99_999.0 / 128.0 - 390.0));
     }
 
     #[test]
@@ -782,7 +990,8 @@ mod tests {
         assert!(s.stores[0].counts.len() <= 2 * GROW_PAD as usize + 8);
         assert!(s.stores[1].counts.is_empty());
         assert_eq!(s.quantile(0.5), 60.0);
-        // A slowly rising counter over 40 powers of two: capped, and the last 2^31 exact.
+        // A slowly rising counter over 40 powers of two: the window fills up, the rest is
+        // sparse, all counted.
         let mut s = ValueStats::new();
         let mut v = 1.0;
         while v < 2f64.powi(40) {
@@ -790,24 +999,50 @@ mod tests {
             v *= 1.001;
         }
         assert_eq!(s.stores[0].counts.len(), VALUE_STATS_MAX_BUCKETS);
+        assert!(!s.stores[0].sparse.is_empty());
+        assert_bounded(&s.stores[0]);
         assert_eq!(stored(&s, 0), s.count());
+    }
+
+    #[test]
+    fn the_window_follows_the_bulk_of_the_values() {
+        // An outlier first placed the window; the bulk, 2^60 away, moves it.
+        let mut s = ValueStats::new();
+        s.record(1e-12);
+        for i in 0..10_000 {
+            s.record(30.0 + (i % 7) as f64);
+        }
+        let st = &s.stores[0];
+        assert_bounded(st);
+        assert!(
+            bucket_value(st.offset) < 30.0
+                && bucket_value(st.offset + st.counts.len() as u32) > 36.0
+        );
+        assert_eq!(st.sparse.len(), 1);
+        assert_eq!(s.quantile(0.0), 1e-12);
+        assert_eq!(s.quantile(0.5), 33.0);
     }
 
     #[test]
     fn negatives_fold_their_largest_magnitudes() {
         let mut s = ValueStats::new();
-        let values: Vec<f64> = (0..=400).map(|i| -(10f64.powf(i as f64 / 10.0))).collect();
+        let values: Vec<f64> = (0..10_000)
+            .map(|i| -(2f64.powf(i as f64 / 100.0)))
+            .collect();
         for &v in &values {
             s.record(v);
         }
-        assert_eq!(s.stores[1].counts.len(), VALUE_STATS_MAX_BUCKETS);
+        let st = &s.stores[1];
+        assert_bounded(st);
+        assert!(st.floor > 0);
         let mut sorted = values.clone();
         sorted.sort_by(f64::total_cmp);
-        for q in [0.0, 0.1, 0.5, 0.9, 0.99, 1.0] {
+        let kept_from = sorted.len() - VALUE_STATS_COLLAPSE_KEEP;
+        for q in [0.0, 0.1, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99, 1.0] {
             let want = exact_quantile(&sorted, q);
             let got = s.quantile(q);
-            if want >= -1e9 {
-                // Within 2^31 of the smallest magnitude, -1: kept.
+            let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
+            if rank > kept_from || rank == 1 {
                 assert!(
                     (got - want).abs() <= -want * VALUE_STATS_RELATIVE_ERROR,
                     "q{q}"
@@ -816,10 +1051,7 @@ mod tests {
                 assert!(got >= want, "q{q}: {got} < {want}");
             }
         }
-        assert_eq!(s.quantile(0.0), -1e40);
-        // The second smallest is folded: read as the window's edge, above the true value.
-        let second = s.quantile(1.5 / values.len() as f64);
-        assert!(second > -1e11 && second < -1e9, "{second}");
+        assert_eq!(s.quantile(0.0), -(2f64.powf(99.99)));
     }
 
     #[test]

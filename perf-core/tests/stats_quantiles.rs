@@ -111,9 +111,10 @@ proptest! {
         prop_assert!(s.min <= s.mean && s.mean <= s.max, "{:?}", s);
     }
 
-    /// Values spanning 1e-300 to 1e300 at once, wider than the bucket window: the positive
-    /// quantiles within 2^31 of the maximum keep their precision, zero stays exact, and every
-    /// quantile stays within the exact min and max, non-decreasing in q.
+    /// Values spanning 1e-300 to 1e300 at once, far wider than the dense bucket window: with
+    /// fewer distinct buckets than the sparse cap every quantile keeps its precision, zero
+    /// stays exact, and every quantile stays within the exact min and max, non-decreasing in
+    /// q.
     #[test]
     fn upper_quantiles_when_the_range_is_too_wide(
         values in prop::collection::vec(
@@ -133,15 +134,12 @@ proptest! {
             last = got;
             if want == 0.0 {
                 prop_assert_eq!(got, 0.0);
-            } else if want >= max / 2f64.powi(31) {
+            } else {
                 let err = (got - want).abs() / want;
                 prop_assert!(
                     err <= VALUE_STATS_RELATIVE_ERROR,
                     "q{}: got {:e}, want {:e}", q, got, want
                 );
-            } else {
-                // Folded into the window's lowest bucket: read above the true value.
-                prop_assert!(got >= want, "q{}: got {:e}, want {:e}", q, got, want);
             }
         }
     }
