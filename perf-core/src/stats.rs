@@ -118,6 +118,22 @@ const fn pow2(e: i32) -> f64 {
 const SPREAD_LIMIT_EXP: i32 = 400;
 const SPREAD_LIMIT: f64 = pow2(SPREAD_LIMIT_EXP);
 
+/// `x · 2^e` for any `e`, in steps that `pow2` can represent (exact unless the result
+/// overflows or underflows).
+fn mul_pow2(mut x: f64, mut e: i32) -> f64 {
+    while e != 0 {
+        let step = e.clamp(-1000, 1000);
+        x *= pow2(step);
+        e -= step;
+    }
+    x
+}
+
+/// The binary exponent of a finite `v` (−1023 for zero and subnormals).
+fn exponent(v: f64) -> i32 {
+    ((v.to_bits() >> 52) & 0x7ff) as i32 - 1023
+}
+
 /// Shifted sums for mean and variance without a division per value: values are taken
 /// relative to the first one, which keeps the sums small and the variance accurate.
 ///
@@ -170,6 +186,12 @@ impl Moments {
     fn add(&mut self, v: f64) {
         if self.n == 0 {
             self.shift = v;
+            if v != 0.0 && v.abs() < pow2(-SPREAD_LIMIT_EXP) {
+                // Tiny values: their squared deviations would underflow, so the sums are
+                // kept scaled up (to about 1) instead.
+                self.scale_exp = exponent(v).max(-1000);
+                self.scale = pow2(-self.scale_exp);
+            }
         }
         let d = (v - self.shift) * self.scale;
         if d.abs() < SPREAD_LIMIT {
@@ -188,14 +210,11 @@ impl Moments {
     fn add_wide(&mut self, v: f64) {
         // |v - shift| ≤ 2·big < 2^(exp + 2); `big` is normal since |v - shift| ≥ 2^400.
         let big = v.abs().max(self.shift.abs());
-        let exp = ((big.to_bits() >> 52) & 0x7ff) as i32 - 1023;
-        let need = exp + 2 - SPREAD_LIMIT_EXP;
+        let need = exponent(big) + 2 - SPREAD_LIMIT_EXP;
         if need > self.scale_exp {
-            let f = pow2(self.scale_exp - need);
-            self.s1 *= f;
-            // Twice: `f²` could underflow where `s2 · f · f` does not.
-            self.s2 *= f;
-            self.s2 *= f;
+            let e = self.scale_exp - need;
+            self.s1 = mul_pow2(self.s1, e);
+            self.s2 = mul_pow2(self.s2, 2 * e);
             self.scale_exp = need;
             self.scale = pow2(-need);
         }
@@ -213,7 +232,7 @@ impl Moments {
         if self.scale_exp == 0 {
             self.shift + self.s1 / n
         } else {
-            (self.shift * self.scale + self.s1 / n) * pow2(self.scale_exp)
+            mul_pow2(self.shift * self.scale + self.s1 / n, self.scale_exp)
         }
     }
 
@@ -227,7 +246,7 @@ impl Moments {
         if self.scale_exp == 0 {
             sd
         } else {
-            sd * pow2(self.scale_exp)
+            mul_pow2(sd, self.scale_exp)
         }
     }
 
@@ -237,7 +256,7 @@ impl Moments {
         if self.scale_exp == 0 {
             self.shift * n + self.s1
         } else {
-            (self.shift * self.scale * n + self.s1) * pow2(self.scale_exp)
+            mul_pow2(self.shift * self.scale * n + self.s1, self.scale_exp)
         }
     }
 }

@@ -109,3 +109,34 @@ fn plus_minus_1e308_give_finite_sum_mean_and_stddev() {
     assert_eq!(sum.mean, 1e308);
     assert_eq!(sum.stddev, 0.0);
 }
+
+#[test]
+fn tiny_values_keep_their_spread() {
+    // Squared deviations of values near 1e-158 underflow unless the sums are scaled up.
+    let mut s = ValueStats::new();
+    for v in [1e-158, 1e-159] {
+        s.record(v);
+    }
+    let sum = s.summary();
+    let sd = (1e-158 - 1e-159) / 2.0;
+    assert!(
+        (sum.stddev - sd).abs() <= 1e-12 * sd,
+        "{:e} vs {sd:e}",
+        sum.stddev
+    );
+    assert!(
+        (sum.mean - 5.5e-159).abs() <= 1e-12 * 5.5e-159,
+        "{:e}",
+        sum.mean
+    );
+    // Tiny first, huge later: both ends of the range in one set.
+    let mut s = ValueStats::new();
+    for v in [1e-300, 1e300, -1e300, 1e-300] {
+        s.record(v);
+    }
+    let sum = s.summary();
+    // The true mean is 5e-301: zero to the precision a sum over ±1e300 has.
+    assert!(sum.mean.abs() <= 1e-12 * 1e300, "{:e}", sum.mean);
+    let sd = 1e300 / 2f64.sqrt();
+    assert!((sum.stddev - sd).abs() <= 1e-12 * sd, "{:e}", sum.stddev);
+}
