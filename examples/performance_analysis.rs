@@ -14,13 +14,19 @@
 //! cargo run --release --example performance_analysis                 # 3 seconds at 60 fps
 //! cargo run --release --example performance_analysis -- --seconds 60 --fps 120
 //! ```
+//!
+//! Arguments out of range are refused by clap with a message (exit 2); an error while
+//! running is printed as a sentence with its causes (`error: cannot write …: …`, exit 1).
 
+use std::error::Error;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use heimdall_perf::core::periodic::MIN_INTERVAL;
 use heimdall_perf::metrics::{MetricCounter, ThroughputMeter, Timer};
 use heimdall_perf::reports::format_ns;
 use heimdall_perf::{init, scope, MetricType, PeriodicSource, ProfilingSession, Samples};
@@ -29,18 +35,62 @@ use heimdall_perf::{init, scope, MetricType, PeriodicSource, ProfilingSession, S
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// How long the line runs, in seconds.
-    #[arg(long, default_value_t = 3.0)]
+    /// How long the line runs, in seconds (0.1 to 86400).
+    #[arg(long, default_value_t = 3.0, value_parser = seconds)]
     seconds: f64,
-    /// Camera frame rate, frames per second.
-    #[arg(long, default_value_t = 60.0)]
+    /// Camera frame rate, frames per second (0.1 to 10000).
+    #[arg(long, default_value_t = 60.0, value_parser = fps)]
     fps: f64,
     /// Folder the reports are written to.
     #[arg(long, default_value = "./performance_reports")]
     out: String,
-    /// System sampling interval, in milliseconds.
-    #[arg(long, default_value_t = 250)]
+    /// System sampling interval, in milliseconds (10, the library's minimum, to 3600000).
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(MIN_SAMPLE_MS..=MAX_SAMPLE_MS))]
     sample_ms: u64,
+}
+
+/// The shortest sampling interval the library accepts, in milliseconds.
+const MIN_SAMPLE_MS: u64 = MIN_INTERVAL.as_millis() as u64;
+/// The longest sampling interval offered: an hour.
+const MAX_SAMPLE_MS: u64 = 3_600_000;
+
+/// `text` as a number within `min..=max` (NaN and infinities are outside), or a message
+/// saying what is accepted.
+fn number_in(text: &str, min: f64, max: f64, unit: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if (min..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be from {min} to {max} {unit}"))
+    }
+}
+
+/// `--seconds`: a finite run length, at most a day.
+fn seconds(text: &str) -> Result<f64, String> {
+    number_in(text, 0.1, 86_400.0, "seconds")
+}
+
+/// `--fps`: a finite, positive frame rate.
+fn fps(text: &str) -> Result<f64, String> {
+    number_in(text, 0.1, 10_000.0, "frames per second")
+}
+
+/// `e` as one line: its message, then each cause the message does not already include.
+fn error_text(e: &dyn Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 const WIDTH: usize = 320;
@@ -74,7 +124,7 @@ fn camera(
     depth: Arc<AtomicUsize>,
     dropped: Arc<AtomicUsize>,
 ) {
-    let period = Duration::from_secs_f64(1.0 / fps.max(1.0));
+    let period = Duration::from_secs_f64(1.0 / fps);
     let start = Instant::now();
     let mut next = start;
     let mut id = 0u64;
@@ -272,9 +322,19 @@ fn processing(
     stats
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
     let args = Args::parse();
-    let run_for = Duration::from_secs_f64(args.seconds.max(0.1));
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", error_text(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn Error>> {
+    let run_for = Duration::from_secs_f64(args.seconds);
 
     let manager = init(&args.out)?;
     let session = manager.lock().unwrap().start_session("inspection_line")?;
@@ -364,4 +424,109 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+/// The argument checks and the error printing. They run with `cargo test --workspace`
+/// through `tests/example_args.rs`, which compiles this file as a module.
+#[cfg(test)]
+mod tests {
+    use super::{error_text, Args};
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("performance_analysis").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_and_the_ci_arguments_parse() {
+        let a = parse(&[]).unwrap();
+        assert_eq!((a.seconds, a.fps, a.sample_ms), (3.0, 60.0, 250));
+        assert_eq!(a.out, "./performance_reports");
+        let a = parse(&["--seconds", "1", "--out", "target/ci-performance_reports"]).unwrap();
+        assert_eq!(a.seconds, 1.0);
+        let a = parse(&["--seconds", "0.1", "--fps", "0.5", "--sample-ms", "10"]).unwrap();
+        assert_eq!((a.seconds, a.fps, a.sample_ms), (0.1, 0.5, 10));
+    }
+
+    #[test]
+    fn odd_numbers_are_refused_with_a_message() {
+        for (args, says) in [
+            (
+                &["--seconds", "inf"][..],
+                "must be from 0.1 to 86400 seconds",
+            ),
+            (
+                &["--seconds", "1e30"][..],
+                "must be from 0.1 to 86400 seconds",
+            ),
+            (
+                &["--seconds", "nan"][..],
+                "must be from 0.1 to 86400 seconds",
+            ),
+            (&["--seconds", "0"][..], "must be from 0.1 to 86400 seconds"),
+            (&["--seconds=-3"][..], "must be from 0.1 to 86400 seconds"),
+            (&["--seconds", "soon"][..], "`soon` is not a number"),
+            (
+                &["--fps", "0"][..],
+                "must be from 0.1 to 10000 frames per second",
+            ),
+            (
+                &["--fps=-inf"][..],
+                "must be from 0.1 to 10000 frames per second",
+            ),
+            (
+                &["--fps", "NaN"][..],
+                "must be from 0.1 to 10000 frames per second",
+            ),
+            (
+                &["--fps", "1e-300"][..],
+                "must be from 0.1 to 10000 frames per second",
+            ),
+            (&["--sample-ms", "0"][..], "0 is not in 10..=3600000"),
+            (&["--sample-ms", "9"][..], "9 is not in 10..=3600000"),
+            (
+                &["--sample-ms", "99999999999"][..],
+                "is not in 10..=3600000",
+            ),
+        ] {
+            let e = parse(args).expect_err(&format!("{args:?} accepted"));
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{args:?}"
+            );
+            assert_eq!(e.exit_code(), 2);
+            let text = e.render().to_string();
+            assert!(text.contains(says), "{args:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_run_error_reads_as_a_sentence_with_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        // The reports folder cannot be created where a file is.
+        let e = heimdall_perf::init(file.join("reports")).unwrap_err();
+        let text = error_text(&e);
+        assert!(text.starts_with("cannot write `"), "{text}");
+        assert!(!text.contains("Io {"), "{text}");
+        assert_eq!(text.matches("(os error").count(), 1, "{text}");
+
+        /// An error whose message leaves its cause out.
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("cannot start the camera")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::other("device busy"));
+        assert_eq!(error_text(&e), "cannot start the camera: device busy");
+    }
 }

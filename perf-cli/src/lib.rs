@@ -14,9 +14,11 @@
 //! Exit codes: 0 success (and no regression), 1 regression found by `diff`, 2 usage or input
 //! error. Errors name the file and what is wrong with it; no backtrace for user errors.
 //!
-//! Text from a report (session, host, span, metric and unit names) and error messages reach
-//! the terminal through [`escape_for_terminal`]: control characters and bidirectional
-//! overrides are shown escaped (`\u{1b}`, `\n`, `\u{202e}`), never sent raw. Span paths are
+//! Text from a report (session, host, span, metric and unit names) and error messages
+//! (clap's usage errors included) reach the terminal through [`escape_for_terminal`]: control
+//! characters and bidirectional overrides are shown escaped (`\u{1b}`, `\n`, `\u{202e}`),
+//! never sent raw. `render` writes the exact bytes of the format to a file or a pipe, and
+//! shows them escaped line by line only on a terminal (saying so on standard error). Span paths are
 //! shown by [`path_text`]: names joined by `;`, a `;` inside a name shown `\;`.
 //!
 //! ```
@@ -40,7 +42,9 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::builder::Styles;
+use clap::error::ContextValue;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use heimdall_perf::reports::{format_ns, series_names, ReportFormat};
 use heimdall_perf::{PerfError, Registry, Report};
 
@@ -134,32 +138,53 @@ pub enum CliError {
     /// Writing to standard output failed.
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
+    /// Writing to the terminal given as `--output` failed.
+    #[error("cannot write to `{}`: {source}", path.display())]
+    Output {
+        /// The terminal's path, as given.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
     /// A command-line value is out of range.
     #[error("{0}")]
     Usage(String),
 }
 
 /// Runs the command with `args` (the first is the program name) and returns its exit code.
+///
+/// Writes to the process's standard output; when that is a terminal, `render` shows the
+/// report escaped there (see [`run_to`]) and `summary` and `diff` use colour.
 pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
     let stdout = std::io::stdout();
+    let terminal = stdout.is_terminal();
     let mut out = stdout.lock();
-    ExitCode::from(run_to(args, &mut out))
+    ExitCode::from(run_with(args, &mut out, terminal))
 }
 
 /// Runs the command, writing its output to `out`, and returns the exit code.
+///
+/// `out` is taken for a file or a pipe: `render` writes the report's exact bytes there, and
+/// nothing is coloured. (Only [`main_with_args`], on a terminal, escapes what `render`
+/// prints: a report can hold any character, and a file format must keep its bytes.)
 pub fn run_to(
     args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
     out: &mut dyn Write,
 ) -> u8 {
-    let cli = match Cli::try_parse_from(args) {
+    run_with(args, out, false)
+}
+
+/// [`run_to`], with `out` a terminal when `terminal` is true.
+fn run_with(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    out: &mut dyn Write,
+    terminal: bool,
+) -> u8 {
+    let cli = match parse(args) {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { EXIT_ERROR } else { 0 };
-            let _ = e.print();
-            return code;
-        }
+        Err(code) => return code,
     };
-    match run(cli, out) {
+    match run(cli, out, terminal) {
         Ok(code) => code,
         Err(CliError::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
@@ -167,6 +192,64 @@ pub fn run_to(
             EXIT_ERROR
         }
     }
+}
+
+/// The command line parsed, or the exit code once clap's message is printed: `--help` and
+/// `--version` as clap prints them (exit 0); a usage error on standard error as plain text
+/// escaped by [`clap_error_text`] (exit 2), since it quotes what was typed.
+fn parse(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Result<Cli, u8> {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let parsed = |cmd: clap::Command| {
+        cmd.try_get_matches_from(&args)
+            .and_then(|m| Cli::from_arg_matches(&m))
+    };
+    let e = match parsed(Cli::command()) {
+        Ok(cli) => return Ok(cli),
+        Err(e) => e,
+    };
+    if !e.use_stderr() {
+        let _ = e.print();
+        return Err(0);
+    }
+    // The message again without styling, so that it holds the values exactly as typed (clap
+    // would strip escape sequences from a styled message, and only those).
+    let plain = parsed(Cli::command().styles(Styles::plain()))
+        .err()
+        .unwrap_or(e);
+    eprint!("{}", clap_error_text(&plain));
+    Err(EXIT_ERROR)
+}
+
+/// A clap error (rendered without styling) made safe for a terminal: each of its lines
+/// through [`escape_for_terminal`], clap's own line breaks kept; a value quoted in it (an
+/// argument as typed) escaped whole, so that a line break it holds shows as `\n` and cannot
+/// pass for a line of clap's.
+fn clap_error_text(e: &clap::Error) -> String {
+    let text = e.render().ansi().to_string();
+    let mut values: Vec<String> = e
+        .context()
+        .flat_map(|(_, v)| match v {
+            ContextValue::String(s) => vec![s.clone()],
+            ContextValue::Strings(v) => v.clone(),
+            _ => Vec::new(),
+        })
+        .filter(|v| v.contains('\n'))
+        .collect();
+    // At one place, the longest value first (one may contain another).
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text.as_str();
+    while let Some((at, value)) = values
+        .iter()
+        .filter_map(|v| rest.find(v.as_str()).map(|at| (at, v)))
+        .min_by_key(|(at, _)| *at)
+    {
+        out.push_str(&escape_lines(&rest[..at]));
+        out.push_str(&escape_for_terminal(value));
+        rest = &rest[at + value.len()..];
+    }
+    out.push_str(&escape_lines(rest));
+    out
 }
 
 fn registry_with(plugins: &[PathBuf]) -> Result<std::sync::Arc<Registry>, CliError> {
@@ -181,8 +264,8 @@ fn read(path: &Path) -> Result<Report, CliError> {
     Ok(heimdall_perf_report_json::read_report(path)?)
 }
 
-fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
-    let color = Style::for_stdout();
+fn run(cli: Cli, out: &mut dyn Write, terminal: bool) -> Result<u8, CliError> {
+    let color = Style::for_terminal(terminal);
     match cli.command {
         Command::Render {
             report,
@@ -193,19 +276,34 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<u8, CliError> {
             let registry = registry_with(&plugins)?;
             let report = read(&report)?;
             let format = ReportFormat::from(format.as_str());
+            let render = || -> Result<Vec<u8>, CliError> {
+                let sink = registry.sink(&format)?;
+                let mut buf = Vec::new();
+                sink.render(&report, &mut buf)
+                    .map_err(|e| PerfError::Render {
+                        format: format.id().to_string(),
+                        session: report.session.name.clone(),
+                        message: e.to_string(),
+                    })?;
+                Ok(buf)
+            };
             match output {
-                Some(path) if path.as_os_str() != "-" => {
-                    registry.render_to_file(&report, &path, &format)?
-                }
+                Some(path) if path.as_os_str() != "-" => match terminal_at(&path) {
+                    // `-o /dev/tty`, `-o /dev/stdout` on a terminal: shown as on standard
+                    // output.
+                    Some(mut tty) => {
+                        let shown = for_terminal(render()?, format.id());
+                        tty.write_all(&shown)
+                            .and_then(|()| tty.flush())
+                            .map_err(|source| CliError::Output { path, source })?;
+                    }
+                    None => registry.render_to_file(&report, &path, &format)?,
+                },
                 _ => {
-                    let sink = registry.sink(&format)?;
-                    let mut buf = Vec::new();
-                    sink.render(&report, &mut buf)
-                        .map_err(|e| PerfError::Render {
-                            format: format.id().to_string(),
-                            session: report.session.name.clone(),
-                            message: e.to_string(),
-                        })?;
+                    let mut buf = render()?;
+                    if terminal {
+                        buf = for_terminal(buf, format.id());
+                    }
                     out.write_all(&buf).map_err(CliError::Stdout)?;
                 }
             }
@@ -297,13 +395,67 @@ fn write_diff_flamegraph(_: &Report, _: &Report, path: &Path) -> Result<(), CliE
     }))
 }
 
-/// ANSI styling, on only when standard output is a terminal and `NO_COLOR` is unset.
+/// The terminal `path` leads to (`/dev/tty`, `/dev/pts/3`, `/dev/stdout` when that is one),
+/// opened for writing; `None` for anything else (files, pipes, other devices), which
+/// [`Registry::render_to_file`] writes.
+fn terminal_at(path: &Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.file_type().is_char_device() {
+        return None;
+    }
+    let file = std::fs::OpenOptions::new().write(true).open(path).ok()?;
+    file.is_terminal().then_some(file)
+}
+
+/// Rendered output about to be shown on a terminal: as it is when it is UTF-8 with no
+/// character [`escape_for_terminal`] would escape but line feeds; otherwise escaped line by
+/// line by [`terminal_view`], and a note on standard error says so (once) and how to get
+/// the exact bytes.
+fn for_terminal(buf: Vec<u8>, format: &str) -> Vec<u8> {
+    match terminal_view(&buf) {
+        None => buf,
+        Some(shown) => {
+            eprintln!(
+                "heimdall-perf: note: control characters, bidirectional overrides and invalid \
+                 UTF-8 in the {} output are shown escaped on this terminal (ESC as \\u{{1b}}); \
+                 pipe or redirect it, or use --output FILE, for the exact bytes",
+                escape_for_terminal(format)
+            );
+            shown.into_bytes()
+        }
+    }
+}
+
+/// `bytes` (a rendered report) as a terminal may show it, or `None` when they are safe as
+/// they are: line feeds kept, every other unsafe character (see [`escape_for_terminal`])
+/// written `\u{…}` (`\t` and `\r` for tab and carriage return), invalid UTF-8 as U+FFFD.
+/// Backslashes are left single: this is a file format on view, whose own escapes
+/// (`\"`, `\n` in JSON) would be unreadable doubled.
+fn terminal_view(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let safe = matches!(text, std::borrow::Cow::Borrowed(_))
+        && !text.chars().any(|c| c != '\n' && is_unsafe_char(c));
+    if safe {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 64);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push('\n'),
+            c => escape_char_into(&mut out, c, false),
+        }
+    }
+    Some(out)
+}
+
+/// ANSI styling, on only when the output is a terminal and `NO_COLOR` is unset.
 #[derive(Clone, Copy)]
 struct Style(bool);
 
 impl Style {
-    fn for_stdout() -> Style {
-        Style(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+    fn for_terminal(terminal: bool) -> Style {
+        Style(terminal && std::env::var_os("NO_COLOR").is_none())
     }
     fn paint(self, code: &str, s: &str) -> String {
         if self.0 {
@@ -444,16 +596,34 @@ fn is_unsafe_char(c: char) -> bool {
 pub fn escape_for_terminal(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if is_unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
+        escape_char_into(&mut out, c, true);
     }
     out
+}
+
+/// Appends `c` as [`escape_for_terminal`] shows it; a backslash doubled only when
+/// `backslash` is true.
+fn escape_char_into(out: &mut String, c: char, backslash: bool) {
+    match c {
+        '\\' if backslash => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if is_unsafe_char(c) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+        c => out.push(c),
+    }
+}
+
+/// `s` through [`escape_for_terminal`] line by line: its line feeds kept, everything else
+/// escaped.
+fn escape_lines(s: &str) -> String {
+    s.split('\n')
+        .map(escape_for_terminal)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A span path for display: the names, each escaped by [`escape_for_terminal`], joined by
@@ -696,4 +866,44 @@ td,th{{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:right}}td:nth-c
         )?;
     }
     writeln!(out, "</table></body></html>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_view_escapes_all_but_line_feeds_and_keeps_backslashes() {
+        assert_eq!(terminal_view(b"plain\n\"a\\nb\" \xc2\xb5s\n"), None);
+        let shown =
+            terminal_view("a\u{1b}[2J\tb\r\nc\u{202e}d\u{2028}e\u{85}f\u{7}\\u{1b}\n".as_bytes())
+                .unwrap();
+        assert_eq!(
+            shown,
+            "a\\u{1b}[2J\\tb\\r\nc\\u{202e}d\\u{2028}e\\u{85}f\\u{7}\\u{1b}\n"
+        );
+        // Invalid UTF-8 shows as U+FFFD.
+        assert_eq!(terminal_view(b"x\xffy").unwrap(), "x\u{FFFD}y");
+    }
+
+    #[test]
+    fn clap_errors_keep_their_lines_and_escape_the_values() {
+        let e = Cli::command()
+            .styles(Styles::plain())
+            .try_get_matches_from(["heimdall-perf", "summary", "--top", "x\n\u{1b}[2Jy\u{202e}"])
+            .unwrap_err();
+        let text = clap_error_text(&e);
+        assert!(
+            text.starts_with("error: invalid value 'x\\n\\u{1b}[2Jy\\u{202e}' for '--top <TOP>': "),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\n\nFor more information, try '--help'.\n"),
+            "{text}"
+        );
+        assert!(
+            !text.chars().any(|c| c != '\n' && is_unsafe_char(c)),
+            "{text}"
+        );
+    }
 }

@@ -510,3 +510,299 @@ fn summary_lists_recording_diagnostics() {
         "a raw escape reached the terminal"
     );
 }
+
+#[test]
+fn clap_errors_show_the_arguments_escaped() {
+    let r = runs();
+    let diff = |threshold: &str| {
+        let mut c = cmd();
+        c.arg("diff")
+            .arg(&r.base)
+            .arg(&r.slow)
+            .args(["--threshold", threshold]);
+        c
+    };
+    // As on a terminal: clap styles its message, and would send the value's escapes along.
+    let out = diff("\u{1b}[31mX\u{1b}]0;pwned\u{7}")
+        .env("CLICOLOR_FORCE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_terminal_safe("threshold error", &out.stderr);
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        text.contains(r"invalid value '\u{1b}[31mX\u{1b}]0;pwned\u{7}' for '--threshold"),
+        "{text}"
+    );
+    // clap's own line breaks stay.
+    assert!(
+        text.ends_with("\n\nFor more information, try '--help'.\n"),
+        "{text:?}"
+    );
+
+    // Piped: clap strips ANSI itself, but not a bidirectional override or a line separator.
+    let out = diff("X\u{202e}\u{2028}").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_terminal_safe("threshold error", &out.stderr);
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(text.contains(r"'X\u{202e}\u{2028}'"), "{text}");
+
+    // A line break in a value cannot pass for a line of clap's.
+    let out = diff("X\nerror: all good").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(text.contains(r"'X\nerror: all good'"), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("error: all")), "{text}");
+
+    // An unknown argument and an unknown subcommand are quoted too.
+    for args in [
+        &["summary", "--\u{1b}[2J\u{202e}"][..],
+        &["\u{1b}]0;pwned\u{7}\u{202e}"][..],
+    ] {
+        let out = cmd()
+            .args(args)
+            .env("CLICOLOR_FORCE", "1")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_terminal_safe("usage error", &out.stderr);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(r"\u{202e}"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // --help and --version print as usual, on standard output, exit 0.
+    let out = cmd().arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("Usage: heimdall-perf"), "{help}");
+    assert!(out.stderr.is_empty());
+    let out = cmd().args(["diff", "--help"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--threshold <THRESHOLD>"));
+    let out = cmd().arg("--version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("heimdall-perf {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    // No subcommand: help on standard error, a usage error.
+    let out = cmd().output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage: heimdall-perf"));
+}
+
+/// Names that a terminal would act on: an escape sequence, a bidirectional override, a line
+/// separator, NEL.
+const TERMINAL_HOSTILE: &str = "\u{1b}]0;pwned\u{7}\u{1b}[31mred \u{202e}evil \u{2028}ls \u{85}nel";
+
+/// A report with [`TERMINAL_HOSTILE`] in its session, span and metric names, and a note.
+fn terminal_hostile_report(r: &Runs) -> PathBuf {
+    let mut report = read_report(&r.slow);
+    report.session.name = format!("session {TERMINAL_HOSTILE}");
+    for s in report.span_totals.iter_mut().chain(report.spans.iter_mut()) {
+        if s.path.last().is_some_and(|n| n == "detect") {
+            *s.path.last_mut().unwrap() = format!("detect {TERMINAL_HOSTILE}");
+        }
+    }
+    let mut metric = heimdall_perf::core::fixtures::sample_report().metrics[0].clone();
+    metric.name = format!("metric {TERMINAL_HOSTILE}");
+    report.metrics = vec![metric];
+    report.notes.push(heimdall_perf::core::report::Note {
+        t_ns: 1,
+        text: format!("note {TERMINAL_HOSTILE}"),
+    });
+    let path = r.dir.join("terminal-hostile.json");
+    write_report(&report, &path);
+    path
+}
+
+const RENDER_FORMATS: [&str; 6] = ["json", "md", "openmetrics", "folded", "html", "flamegraph"];
+
+#[test]
+fn render_piped_or_redirected_keeps_the_exact_bytes() {
+    let r = runs();
+    let path = terminal_hostile_report(&r);
+    for format in RENDER_FORMATS {
+        let file = r.dir.join(format!("out.{format}"));
+        cmd()
+            .args(["render", "--format", format, "-o"])
+            .arg(&file)
+            .arg(&path)
+            .assert()
+            .success();
+        let bytes = std::fs::read(&file).unwrap();
+        for dash_o in [&["-o", "-"][..], &[][..]] {
+            let out = cmd()
+                .args(["render", "--format", format])
+                .args(dash_o)
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{format}");
+            assert!(
+                out.stdout == bytes,
+                "{format} {dash_o:?}: not the file's bytes"
+            );
+            assert!(out.stderr.is_empty(), "{format}: {:?}", out.stderr);
+        }
+    }
+    // The formats do carry the characters raw (so the terminal case matters).
+    let md = std::fs::read_to_string(r.dir.join("out.openmetrics")).unwrap();
+    assert!(md.contains('\u{202e}'), "{md}");
+}
+
+/// A pseudo-terminal: (the controlling side, the terminal side).
+fn pty() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut controller, mut terminal) = (-1, -1);
+    // SAFETY: openpty writes two new file descriptors, which the `File`s then own.
+    let rc = unsafe {
+        libc::openpty(
+            &mut controller,
+            &mut terminal,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    for fd in [controller, terminal] {
+        // SAFETY: fcntl on descriptors just opened. Close-on-exec, so that the commands other
+        // tests start meanwhile do not keep the terminal open.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    // SAFETY: both descriptors are open and owned by nobody else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(controller),
+            std::fs::File::from_raw_fd(terminal),
+        )
+    }
+}
+
+/// Runs the command with `args`, standard output on a pseudo-terminal when `stdout_on_pty`,
+/// (else a pipe), `{tty}` in `args` replaced by the terminal's path; returns what the
+/// terminal received, standard output and standard error.
+fn on_pty(args: &[&std::ffi::OsStr], stdout_on_pty: bool) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    use std::io::Read;
+    let (mut controller, terminal) = pty();
+    let tty_path = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&terminal)
+    ))
+    .unwrap();
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_heimdall-perf"));
+    for a in args {
+        if *a == "{tty}" {
+            c.arg(&tty_path);
+        } else {
+            c.arg(a);
+        }
+    }
+    c.stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if stdout_on_pty {
+        c.stdout(terminal.try_clone().unwrap());
+    } else {
+        c.stdout(std::process::Stdio::piped());
+    }
+    let child = c.spawn().unwrap();
+    drop(c); // it holds a copy of the terminal side
+             // Read the terminal while the command writes (its buffer is small); the read ends
+             // (EIO) once no one holds the terminal side open.
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = controller.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    });
+    let out = child.wait_with_output().unwrap();
+    drop(terminal);
+    let shown = reader.join().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (shown, out.stdout, out.stderr)
+}
+
+#[test]
+fn render_to_a_terminal_shows_the_report_escaped() {
+    let r = runs();
+    let path = terminal_hostile_report(&r);
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    for format in RENDER_FORMATS {
+        for (args, stdout_on_pty) in [
+            (vec![os("render"), os("--format"), os(format)], true),
+            (
+                vec![os("render"), os("--format"), os(format), os("-o"), os("-")],
+                true,
+            ),
+            // `-o` naming a terminal, standard output a pipe.
+            (
+                vec![
+                    os("render"),
+                    os("--format"),
+                    os(format),
+                    os("-o"),
+                    os("{tty}"),
+                ],
+                false,
+            ),
+        ] {
+            let mut args = args;
+            args.push(path.as_os_str());
+            let (shown, stdout, stderr) = on_pty(&args, stdout_on_pty);
+            assert!(stdout.is_empty(), "{format}");
+            // The terminal turns `\n` into `\r\n`; nothing else may be a control.
+            let text = String::from_utf8(shown).unwrap().replace("\r\n", "\n");
+            assert_terminal_safe(format, text.as_bytes());
+            assert!(
+                !text.contains(['\u{2028}', '\u{85}']),
+                "{format}: a line separator or NEL got through"
+            );
+            // (JSON escapes ESC itself, as `\u001b`; none escapes U+202E.)
+            assert!(text.contains(r"\u{202e}evil"), "{format}: {text}");
+            let stderr = String::from_utf8(stderr).unwrap();
+            assert_eq!(
+                stderr.matches("shown escaped on this terminal").count(),
+                1,
+                "{format}: {stderr}"
+            );
+            assert_terminal_safe("note", stderr.as_bytes());
+        }
+    }
+    // A clean report is shown as it is, without a note.
+    let (shown, _, stderr) = on_pty(
+        &[
+            os("render"),
+            os("--format"),
+            os("folded"),
+            r.slow.as_os_str(),
+        ],
+        true,
+    );
+    assert!(stderr.is_empty(), "{}", String::from_utf8_lossy(&stderr));
+    let plain = cmd()
+        .args(["render", "--format", "folded"])
+        .arg(&r.slow)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(shown)
+            .unwrap()
+            .replace("\r\n", "\n")
+            .into_bytes(),
+        plain.stdout
+    );
+}

@@ -13,6 +13,9 @@
 //!   `↵`.
 //! * Notes are Markdown and are kept as such, but raw HTML in them is shown as text, their
 //!   headings are demoted under the note's own heading, and a code fence left open is closed.
+//! * No control character reaches the file raw but the line feeds (and a note's tabs): C0
+//!   controls and DEL show as their Control Pictures (`␀`, `␛`, `␡`; in a name a tab is `␉`),
+//!   C1 controls and noncharacters as U+FFFD — as in the HTML report.
 //!
 //! ```
 //! use heimdall_perf_core::{fixtures, ReportSink};

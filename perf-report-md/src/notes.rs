@@ -11,9 +11,13 @@
 //!   `# Title` nests under the note's own `###` heading instead of competing with the report's.
 //! * A fenced code block left open at the end of a note is closed, so that it cannot swallow
 //!   the rest of the report.
+//! * Control characters never reach the file raw: line ends (CR LF, CR) become LF, tabs stay
+//!   (they indent code), every other C0 control and DEL becomes its Control Picture (`␀`,
+//!   `␛`, `␡`), C1 controls and noncharacters U+FFFD — the mapping of the HTML sink.
 
 use std::ops::Range;
 
+use crate::format::stand_in;
 use pulldown_cmark::{CodeBlockKind, Event, LinkType, Options, Parser, Tag, TagEnd};
 
 /// Levels added to the headings of a note (the note itself sits under a level-3 heading).
@@ -30,7 +34,7 @@ fn options() -> Options {
 /// The note `text`, made safe to embed in the report (see the module docs). Ends with a
 /// line break.
 pub(crate) fn sanitize(text: &str) -> String {
-    let mut s = text.to_string();
+    let mut s = visible(text);
     // Escaping can only turn markup into text, but let a few rounds settle any construct
     // that re-parses differently once its neighbour is text (a `[` escaped may expose an
     // autolink inside it); past that, escape every `<` and `[`.
@@ -52,6 +56,26 @@ pub(crate) fn sanitize(text: &str) -> String {
         s.push('\n');
     }
     s
+}
+
+/// `text` with CR LF and CR turned into LF and every other control character but tab, and
+/// every noncharacter, replaced by its [`stand_in`] (before parsing: the stand-ins are plain
+/// text, so they change no structure but a NUL's, which Markdown reads as U+FFFD anyway).
+fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push('\n');
+            }
+            c => out.push(stand_in(c).unwrap_or(c)),
+        }
+    }
+    out
 }
 
 /// Whether a link destination is harmless: no scheme (a relative path or an in-page
@@ -346,6 +370,27 @@ mod tests {
         // Closed fences are left alone.
         assert_eq!(sanitize("```\nx\n```"), "```\nx\n```\n");
         assert_eq!(sanitize("  ~~~\nx\n  ~~~~  \n"), "  ~~~\nx\n  ~~~~  \n");
+    }
+
+    #[test]
+    fn control_characters_become_visible_stand_ins() {
+        let note =
+            "<script>x</script> \u{0} NUL\r\n\ttab\rcr \x1b[2J \x7f \u{85} \u{9b} \u{FFFE}\n";
+        let out = sanitize(note);
+        assert_eq!(
+            out,
+            "&lt;script>x&lt;/script> ␀ NUL\n\ttab\ncr ␛[2J ␡ \u{FFFD} \u{FFFD} \u{FFFD}\n"
+        );
+        // Inside code too: the stand-in shows what was there.
+        assert_eq!(sanitize("`a\u{7}b`\n"), "`a␇b`\n");
+        for c in (0u32..0x20).chain(0x7f..0xa0).filter_map(char::from_u32) {
+            let out = sanitize(&format!("x{c}y"));
+            assert!(
+                !out.chars()
+                    .any(|o| o.is_control() && o != '\n' && o != '\t'),
+                "{c:?} -> {out:?}"
+            );
+        }
     }
 
     #[test]

@@ -108,12 +108,18 @@ fn table<'a>(doc: &'a Doc, first_column: &str) -> &'a Table {
     found[0]
 }
 
-/// What a name looks like once rendered: line breaks are `↵`, other controls spaces.
+/// What a name looks like once rendered: line breaks are `↵`, other C0 controls and DEL
+/// their Control Pictures (a tab `␉`), C1 controls U+FFFD.
 fn shown(name: &str) -> String {
     name.replace("\r\n", "↵")
-        .replace(['\r', '\n'], "↵")
+        .replace(['\r', '\n', '\u{85}'], "↵")
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| match c {
+            '\0'..='\x1f' => char::from_u32(0x2400 + c as u32).unwrap(),
+            '\x7f' => '\u{2421}',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
         .collect()
 }
 
@@ -692,4 +698,94 @@ fn recording_diagnostics_are_listed_as_text() {
         3,
         "folding threads is not a warning"
     );
+}
+
+/// Every C0 control, DEL and every C1 control.
+fn all_controls() -> String {
+    (0u32..0x20)
+        .chain(0x7f..0xa0)
+        .filter_map(char::from_u32)
+        .collect()
+}
+
+#[test]
+fn no_raw_control_byte_from_any_string_field() {
+    let c = all_controls();
+    let hostile = |s: &mut String| s.push_str(&format!(" <{c}> "));
+    let mut r = fixtures::sample_report();
+    hostile(&mut r.crate_version);
+    hostile(&mut r.session.name);
+    hostile(&mut r.session.host);
+    hostile(&mut r.session.started_at);
+    for t in &mut r.threads {
+        hostile(&mut t.name);
+    }
+    for s in r.span_totals.iter_mut().chain(r.spans.iter_mut()) {
+        s.path.iter_mut().for_each(hostile);
+        s.thread.iter_mut().for_each(hostile);
+    }
+    for m in &mut r.metrics {
+        hostile(&mut m.name);
+        hostile(&mut m.unit);
+        m.labels = std::mem::take(&mut m.labels)
+            .into_iter()
+            .map(|(mut k, mut v)| {
+                hostile(&mut k);
+                hostile(&mut v);
+                (k, v)
+            })
+            .collect();
+        m.labels.insert(format!("k{c}"), format!("v{c}"));
+    }
+    // The system series keep their names (they have their own section), with hostile
+    // units; one more series is hostile throughout.
+    for s in &mut r.series {
+        hostile(&mut s.unit);
+        hostile(&mut s.source);
+    }
+    let mut other = r.series[0].clone();
+    hostile(&mut other.name);
+    r.series.push(other);
+    for n in &mut r.notes {
+        hostile(&mut n.text);
+    }
+    r.notes.push(Note {
+        t_ns: 1,
+        text: format!("<script>x</script> {c} NUL\n\n`code {c}`\n\n```\n{c}\n```\n"),
+    });
+    r.diagnostics
+        .sampler_failures
+        .insert(format!("sampler {c}"), 1);
+
+    let md = render(&r);
+    let notes_at = md.find("\n## Notes\n").expect("a Notes section");
+    for (i, b) in md.bytes().enumerate() {
+        // Line feeds are the document's own; a tab is legitimate in a note (it indents).
+        let allowed = b == b'\n' || (b == b'\t' && i > notes_at);
+        assert!(
+            allowed || !(b < 0x20 || b == 0x7f),
+            "raw byte {b:#04x} at {i}: {:?}",
+            String::from_utf8_lossy(&md.as_bytes()[i.saturating_sub(40)..i])
+        );
+    }
+    assert!(
+        !md.chars()
+            .any(|ch| ch.is_control() && ch != '\n' && ch != '\t'),
+        "a C1 control got through"
+    );
+    assert!(
+        md.contains("␀") && md.contains("␛") && md.contains("␡"),
+        "{md}"
+    );
+    // The tables still have their shape: one cell per column in every row.
+    let doc = parse(&md);
+    assert!(doc.html.is_empty(), "{:?}", doc.html);
+    for t in &doc.tables {
+        for row in &t.rows {
+            assert_eq!(row.len(), t.header.len(), "{row:?} in {:?}", t.header);
+        }
+    }
+    let spans = table(&doc, "Path");
+    assert_eq!(spans.rows.len(), r.span_totals.len());
+    assert!(spans.rows.iter().any(|row| row[0].contains(&shown(&c))));
 }
