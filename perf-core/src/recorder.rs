@@ -331,6 +331,8 @@ struct PathNode {
 pub(crate) struct Aggregate {
     paths: Vec<Option<PathNode>>,
     free: Vec<u32>,
+    /// Slots holding a path.
+    live: usize,
     index: FxHashMap<(u32, u32, u32), u32>,
     /// The slots of each lane's paths (to retire a lane without scanning every path).
     lane_paths: FxHashMap<u32, Vec<u32>>,
@@ -347,6 +349,7 @@ impl Aggregate {
         Aggregate {
             paths: Vec::new(),
             free: Vec::new(),
+            live: 0,
             index: FxHashMap::default(),
             lane_paths: FxHashMap::default(),
             overflow: FxHashMap::default(),
@@ -371,18 +374,13 @@ impl Aggregate {
             .expect("a path in use is never freed")
     }
 
-    /// Paths in use.
-    fn live_paths(&self) -> usize {
-        self.paths.len() - self.free.len()
-    }
-
     /// The path `name` under `parent` on `lane`, made if new; past [`MAX_PATHS`], the lane's
     /// `<overflow>` path.
     fn path(&mut self, lane: u32, parent: u32, name: u32) -> u32 {
         if let Some(&p) = self.index.get(&(lane, parent, name)) {
             return p;
         }
-        if self.live_paths() >= MAX_PATHS {
+        if self.live >= MAX_PATHS {
             if let Some(&p) = self.overflow.get(&lane) {
                 return p;
             }
@@ -414,6 +412,7 @@ impl Aggregate {
             }
         };
         self.lane_paths.entry(lane).or_default().push(p);
+        self.live += 1;
         p
     }
 
@@ -514,6 +513,8 @@ impl Aggregate {
             let Some(node) = self.paths[old as usize].take() else {
                 continue;
             };
+            // Counted free at once, so that a session at its path limit can still fold.
+            self.live -= 1;
             if self.index.get(&(from, node.parent, node.name)) == Some(&old) {
                 self.index.remove(&(from, node.parent, node.name));
             }
@@ -880,6 +881,21 @@ impl Producer {
         }
     }
 
+    /// Ends the span of a guard at `depth` when the thread's depth is not that: deeper, the
+    /// spans above it were leaked and end with it; shallower, an enclosing guard ended first
+    /// and closed it already (it was only dropped out of order).
+    #[cold]
+    #[inline(never)]
+    fn exit_off_depth(&mut self, name: u32, depth: u32, ts: u64) {
+        if self.depth < depth {
+            self.push(LEAKED, ts);
+            return;
+        }
+        self.close_above(depth, ts);
+        self.depth -= 1;
+        self.push(name | EXIT, ts);
+    }
+
     /// Closes everything open above `depth` when the span at `depth` ends: named timings
     /// started inside it end with it; `scope!` guards still open there were leaked
     /// (`mem::forget`), so their spans end here too and are counted, and the spans after
@@ -980,8 +996,16 @@ impl Local {
         if self.cur_session == sid {
             Some(self.cur)
         } else {
-            self.producers.iter().position(|p| p.session == sid)
+            self.find_other(sid)
         }
+    }
+
+    /// [`find`](Self::find) for a session other than the current one (kept out of the
+    /// inlined span end).
+    #[cold]
+    #[inline(never)]
+    fn find_other(&self, sid: u64) -> Option<usize> {
+        self.producers.iter().position(|p| p.session == sid)
     }
 }
 
@@ -1057,32 +1081,33 @@ impl ScopeGuard {
 }
 
 impl Drop for ScopeGuard {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        if self.session == 0 {
+        // Only a check when no session was active: the rest is out of line.
+        if self.session != 0 {
+            exit_span(self.session, self.name, self.depth);
+        }
+    }
+}
+
+/// Ends the span of a guard: a clock read and a store into the thread's lane. Out of line,
+/// so that dropping a guard made with no session active stays one inlined check.
+#[inline(never)]
+fn exit_span(sid: u64, name: u32, depth: u32) {
+    let _ = LOCAL.try_with(|l| {
+        let Ok(mut l) = l.try_borrow_mut() else {
+            return;
+        };
+        let Some(i) = l.find(sid) else { return };
+        let p = &mut l.producers[i];
+        let ts = p.clock.raw();
+        if p.depth != depth {
+            p.exit_off_depth(name, depth, ts);
             return;
         }
-        let (sid, name, depth) = (self.session, self.name, self.depth);
-        let _ = LOCAL.try_with(|l| {
-            let Ok(mut l) = l.try_borrow_mut() else {
-                return;
-            };
-            let Some(i) = l.find(sid) else { return };
-            let p = &mut l.producers[i];
-            let ts = p.clock.raw();
-            if p.depth < depth {
-                // An enclosing guard ended first and closed this span as leaked: it was only
-                // dropped out of order.
-                p.push(LEAKED, ts);
-                return;
-            }
-            if p.depth > depth {
-                p.close_above(depth, ts);
-            }
-            p.depth -= 1;
-            p.push(name | EXIT, ts);
-        });
-    }
+        p.depth -= 1;
+        p.push(name | EXIT, ts);
+    });
 }
 
 /// Why `stop_named` refused.
