@@ -376,10 +376,18 @@ impl Aggregate {
 
     /// The path `name` under `parent` on `lane`, made if new; past [`MAX_PATHS`], the lane's
     /// `<overflow>` path.
+    #[inline]
     fn path(&mut self, lane: u32, parent: u32, name: u32) -> u32 {
-        if let Some(&p) = self.index.get(&(lane, parent, name)) {
-            return p;
+        match self.index.get(&(lane, parent, name)) {
+            Some(&p) => p,
+            None => self.new_path(lane, parent, name),
         }
+    }
+
+    /// [`path`](Self::path) for a path not seen yet on this lane.
+    #[cold]
+    #[inline(never)]
+    fn new_path(&mut self, lane: u32, parent: u32, name: u32) -> u32 {
         if self.live >= MAX_PATHS {
             if let Some(&p) = self.overflow.get(&lane) {
                 return p;
@@ -416,8 +424,9 @@ impl Aggregate {
         p
     }
 
+    #[inline]
     fn is_overflow(&self, lane: u32, path: u32) -> bool {
-        self.overflow.get(&lane) == Some(&path)
+        !self.overflow.is_empty() && self.overflow.get(&lane) == Some(&path)
     }
 
     fn apply(&mut self, lane: u32, stack: &mut Vec<OpenFrame>, ev: Event, clock: &Clock, t0: u64) {
