@@ -23,6 +23,57 @@ use crate::stats::{DurationStats, ValueStats};
 
 /// Start of the fixture sessions: 2025-11-24T16:00:00Z.
 pub const FIXTURE_START_UNIX_NS: u64 = 1_764_000_000_000_000_000;
+/// Notes that try to get raw HTML or a script link into a report, in every place a
+/// Markdown parser reads HTML: blocks, inline, comments, CDATA, processing instructions,
+/// declarations, containers (lists, quotes, tables, footnotes), links and autolinks.
+pub const HOSTILE_NOTES: &[&str] = &[
+    "<img src=x onerror=alert(1)>",
+    "<script>alert(1)</script>\n<img src=x onerror=alert(1)>",
+    "<script>alert(1)</script><img src=x onerror=alert(2)>",
+    "text <img src=x onerror=alert(1)> inline",
+    "<iframe src=\"javascript:alert(1)\"></iframe>",
+    "<svg onload=alert(1)>",
+    "<svg><script>alert(1)</script></svg>",
+    "<a href=\"javascript:alert(1)\">click</a>",
+    "<!-- c --><img src=x onerror=alert(1)>",
+    "<!-- multi\nline\n-->\n<img src=x onerror=alert(1)>",
+    "a <!-- inline --> b",
+    "<![CDATA[<img src=x onerror=alert(1)>]]>",
+    "<?php echo 1; ?><img src=x onerror=alert(1)>",
+    "<!DOCTYPE html><img src=x onerror=alert(1)>",
+    "<details open ontoggle=alert(1)>x</details>",
+    "<style>body{display:none}</style>",
+    "<textarea><img src=x onerror=alert(1)></textarea>",
+    "<pre><img src=x onerror=alert(1)></pre>",
+    "  <img src=x onerror=alert(1)>",
+    "<img\nsrc=x\nonerror=alert(1)>",
+    "<img src=x onerror=alert(1)\n",
+    "- item <img src=x onerror=alert(1)>\n- <svg onload=alert(1)>\n  <img src=x onerror=alert(2)>",
+    "1. a\n\n   <img src=x onerror=alert(1)>",
+    "> <img src=x onerror=alert(1)>\n> <iframe src=x>",
+    "> - > <img src=x onerror=alert(1)>",
+    "| a | b |\n|---|---|\n| <img src=x onerror=alert(1)> | <svg onload=alert(1)> |",
+    "[^1]\n\n[^1]: <img src=x onerror=alert(1)>",
+    "# <img src=x onerror=alert(1)>",
+    "<img src=x onerror=alert(1)>\n===",
+    "$<img src=x onerror=alert(1)>$ and $$<svg onload=alert(1)>$$",
+    "> [!NOTE]\n> <img src=x onerror=alert(1)>",
+    "`code` <img src=x onerror=alert(1)> `more`",
+    "<javascript:alert(1)>",
+    "<JaVaScRiPt:alert(1)>",
+    "<vbscript:msgbox(1)>",
+    "<data:text/html,<script>alert(1)</script>>",
+    "[x](javascript:alert(1))",
+    "[x](<javascript:alert(1)>)",
+    "[x](jav&#x61;script:alert(1))",
+    "![x](javascript:alert(1))",
+    "[x][r]\n\n[r]: javascript:alert(1)",
+    "[x]\n\n[x]: JAVASCRIPT:alert(1) \"t\"",
+    "[*a* `b`](javascript:alert(1)) after",
+    "- [x](javascript:alert(1))",
+    "| [x](javascript:alert(1)) |\n|---|",
+];
+
 /// A span name that tries to break every format.
 pub const HOSTILE_NAME: &str =
     "odd | name `with` ticks\nand <script>alert(1)</script> & \"quotes\"";

@@ -54,7 +54,7 @@ pub use report::Report;
 pub use session::ProfilingSession;
 pub use sink::{write_atomic, Registry, ReportFormat, ReportSink};
 pub use stats::Summary;
-pub use util::{sanitize_file_name, MAX_FILE_NAME_BYTES};
+pub use util::{control_picture, sanitize_file_name, MAX_FILE_NAME_BYTES};
 
 /// Records a span named by a string literal until the returned guard is dropped, nested under
 /// the calling thread's open spans, into the current session (the one most recently started

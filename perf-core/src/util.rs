@@ -18,6 +18,31 @@ pub(crate) fn hostname() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
+/// The visible stand-in that a report shows for `c`, or `None` when `c` can be shown as it
+/// is. One mapping for every format, so that every report shows the same character for the
+/// same control: C0 controls (but tab, line feed and carriage return, which each format
+/// handles in its own way) become their Control Pictures (`\0` is `␀`, U+2400; `\x1b` is
+/// `␛`), DEL becomes `␡` (U+2421), and C1 controls and noncharacters become U+FFFD.
+///
+/// ```
+/// use heimdall_perf_core::control_picture;
+/// assert_eq!(control_picture('\0'), Some('␀'));
+/// assert_eq!(control_picture('\u{85}'), Some('\u{FFFD}'));
+/// assert_eq!(control_picture('\n'), None);
+/// assert_eq!(control_picture('é'), None);
+/// ```
+pub fn control_picture(c: char) -> Option<char> {
+    match c {
+        '\t' | '\n' | '\r' => None,
+        '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + c as u32),
+        '\u{7f}' => Some('\u{2421}'),
+        '\u{80}'..='\u{9f}' => Some('\u{FFFD}'),
+        '\u{FDD0}'..='\u{FDEF}' => Some('\u{FFFD}'),
+        c if (c as u32) & 0xFFFE == 0xFFFE => Some('\u{FFFD}'),
+        _ => None,
+    }
+}
+
 /// Longest name, in bytes, that [`sanitize_file_name`] returns (a file name may hold 255
 /// bytes on common file systems; this leaves room for the time stamp and a run number).
 pub const MAX_FILE_NAME_BYTES: usize = 120;

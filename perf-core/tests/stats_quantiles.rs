@@ -1,31 +1,14 @@
 //! Property tests of `ValueStats`: percentiles against the exact sorted-vector quantile for
 //! values across magnitudes and signs, and mean/stddev/sum against a direct computation.
 
-use heimdall_perf_core::stats::{
-    ValueStats, PERCENTILE_RELATIVE_PRECISION, VALUE_STATS_RELATIVE_ERROR,
-};
+use heimdall_perf_core::stats::{PERCENTILE_RELATIVE_PRECISION, VALUE_STATS_RELATIVE_ERROR};
 use proptest::prelude::*;
+
+mod common;
+use common::{exact_quantile, stats_of, QUANTILES};
 
 // The sketch's bound keeps the README's promise.
 const _: () = assert!(VALUE_STATS_RELATIVE_ERROR <= PERCENTILE_RELATIVE_PRECISION);
-
-const QUANTILES: [f64; 12] = [
-    0.0, 0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0,
-];
-
-/// The rank-`ceil(q·n)` value of sorted values (at least the first).
-fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
-    let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
-    sorted[rank - 1]
-}
-
-fn stats_of(values: &[f64]) -> ValueStats {
-    let mut s = ValueStats::new();
-    for &v in values {
-        s.record(v);
-    }
-    s
-}
 
 /// Every quantile within the sketch's relative error (zero exactly), for values whose
 /// magnitudes of each sign span less than the bucket window.

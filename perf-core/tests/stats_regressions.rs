@@ -5,11 +5,8 @@ use heimdall_perf_core::metrics::MetricCounter;
 use heimdall_perf_core::stats::{ValueStats, PERCENTILE_RELATIVE_PRECISION};
 use heimdall_perf_core::MetricType;
 
-/// The rank-`ceil(q·n)` value of sorted values, the definition the statistics use.
-fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
-    let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
-    sorted[rank - 1]
-}
+mod common;
+use common::exact_quantile;
 
 fn assert_close(what: &str, got: f64, want: f64) {
     let err = (got - want).abs() / want.abs();

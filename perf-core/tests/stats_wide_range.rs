@@ -5,27 +5,11 @@
 //! exact sorted-vector quantile; past it, the lowest values fold and only the percentiles
 //! above them keep the precision.
 
-use heimdall_perf_core::stats::{
-    ValueStats, PERCENTILE_RELATIVE_PRECISION, VALUE_STATS_RELATIVE_ERROR,
-};
+use heimdall_perf_core::stats::{PERCENTILE_RELATIVE_PRECISION, VALUE_STATS_RELATIVE_ERROR};
 use proptest::prelude::*;
 
-const QUANTILES: [f64; 14] = [
-    0.0, 0.001, 0.01, 0.1, 0.25, 0.333, 0.5, 0.667, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0,
-];
-
-fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
-    let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
-    sorted[rank - 1]
-}
-
-fn stats_of(values: &[f64]) -> ValueStats {
-    let mut s = ValueStats::new();
-    for &v in values {
-        s.record(v);
-    }
-    s
-}
+mod common;
+use common::{exact_quantile, stats_of, QUANTILES};
 
 /// Every quantile of `values` within `VALUE_STATS_RELATIVE_ERROR` of the exact one (zero
 /// exactly), and non-decreasing in q.

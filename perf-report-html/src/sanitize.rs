@@ -9,32 +9,18 @@
 
 use std::borrow::Cow;
 
-/// The visible stand-in for `c`, or `None` when `c` may stand in a page as it is.
-///
-/// C0 controls and DEL become their Control Pictures (`\0` is `␀`, U+2400; `\x1b` is
-/// `␛`); C1 controls and noncharacters become U+FFFD (the replacement character).
-pub(crate) fn stand_in(c: char) -> Option<char> {
-    match c {
-        '\t' | '\n' | '\r' => None,
-        '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + c as u32),
-        '\u{7f}' => Some('\u{2421}'),
-        '\u{80}'..='\u{9f}' => Some('\u{FFFD}'),
-        '\u{FDD0}'..='\u{FDEF}' => Some('\u{FFFD}'),
-        c if (c as u32) & 0xFFFE == 0xFFFE => Some('\u{FFFD}'),
-        _ => None,
-    }
-}
+use heimdall_perf_core::control_picture;
 
-/// `text` with every character an HTML page cannot carry replaced by its [`stand_in`];
+/// `text` with every character an HTML page cannot carry replaced by its [`control_picture`];
 /// borrowed when there is none (the usual case).
 pub(crate) fn visible(text: &str) -> Cow<'_, str> {
-    let Some(first) = text.find(|c| stand_in(c).is_some()) else {
+    let Some(first) = text.find(|c| control_picture(c).is_some()) else {
         return Cow::Borrowed(text);
     };
     let mut out = String::with_capacity(text.len() + 16);
     out.push_str(&text[..first]);
     for c in text[first..].chars() {
-        out.push(stand_in(c).unwrap_or(c));
+        out.push(control_picture(c).unwrap_or(c));
     }
     Cow::Owned(out)
 }
@@ -59,7 +45,7 @@ mod tests {
             '\u{1FFFD}',
             '\u{E000}',
         ] {
-            assert_eq!(stand_in(c), None, "{c:?}");
+            assert_eq!(control_picture(c), None, "{c:?}");
         }
     }
 }

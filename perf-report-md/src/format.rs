@@ -5,31 +5,13 @@ use std::fmt::Write as _;
 /// What a line break inside a name becomes (a table row must stay on one line).
 pub(crate) const NEWLINE_MARK: char = '↵';
 
-/// The visible stand-in for `c`, or `None` when `c` may stand in the report as it is (the
-/// mapping of the HTML sink, so both reports show the same character for the same control).
-///
-/// C0 controls but tab, line feed and carriage return (which the callers handle), and DEL,
-/// become their Control Pictures (`\0` is `␀`, U+2400; `\x1b` is `␛`; DEL is `␡`, U+2421);
-/// C1 controls and noncharacters become U+FFFD (the replacement character). A raw NUL or
-/// ESC in a `.md` file is read as the end of a C string by some tools and as a terminal
-/// escape by `cat`; a stand-in shows that something was there.
-pub(crate) fn stand_in(c: char) -> Option<char> {
-    match c {
-        '\t' | '\n' | '\r' => None,
-        '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + c as u32),
-        '\u{7f}' => Some('\u{2421}'),
-        '\u{80}'..='\u{9f}' => Some('\u{FFFD}'),
-        '\u{FDD0}'..='\u{FDEF}' => Some('\u{FFFD}'),
-        c if (c as u32) & 0xFFFE == 0xFFFE => Some('\u{FFFD}'),
-        _ => None,
-    }
-}
+pub(crate) use heimdall_perf_core::control_picture;
 
 /// Appends `s` to `out` so that it renders as exactly this text on GitHub, wherever it sits
 /// (table cell, heading, list item): table pipes and Markdown punctuation are
 /// backslash-escaped, `<`, `>` and `&` become entities (so no raw HTML and no entity
 /// decoding), line breaks (CR, LF, CR LF, NEL, U+2028, U+2029) become [`NEWLINE_MARK`], a
-/// tab `␉` (U+2409) and other control characters and noncharacters their [`stand_in`].
+/// tab `␉` (U+2409) and other control characters and noncharacters their [`control_picture`].
 pub(crate) fn escape_into(out: &mut String, s: &str) {
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -51,7 +33,7 @@ pub(crate) fn escape_into(out: &mut String, s: &str) {
             }
             '\n' | '\u{2028}' | '\u{2029}' | '\u{85}' => out.push(NEWLINE_MARK),
             '\t' => out.push('\u{2409}'),
-            c => out.push(stand_in(c).unwrap_or(c)),
+            c => out.push(control_picture(c).unwrap_or(c)),
         }
     }
 }

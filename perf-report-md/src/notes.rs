@@ -17,7 +17,7 @@
 
 use std::ops::Range;
 
-use crate::format::stand_in;
+use crate::format::control_picture;
 use pulldown_cmark::{CodeBlockKind, Event, LinkType, Options, Parser, Tag, TagEnd};
 
 /// Levels added to the headings of a note (the note itself sits under a level-3 heading).
@@ -59,7 +59,7 @@ pub(crate) fn sanitize(text: &str) -> String {
 }
 
 /// `text` with CR LF and CR turned into LF and every other control character but tab, and
-/// every noncharacter, replaced by its [`stand_in`] (before parsing: the stand-ins are plain
+/// every noncharacter, replaced by its [`control_picture`] (before parsing: the stand-ins are plain
 /// text, so they change no structure but a NUL's, which Markdown reads as U+FFFD anyway).
 fn visible(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -72,7 +72,7 @@ fn visible(text: &str) -> String {
                 }
                 out.push('\n');
             }
-            c => out.push(stand_in(c).unwrap_or(c)),
+            c => out.push(control_picture(c).unwrap_or(c)),
         }
     }
     out

@@ -1,0 +1,24 @@
+//! Helpers shared by the statistics tests.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use heimdall_perf_core::stats::ValueStats;
+
+/// The quantiles every statistics test checks.
+pub const QUANTILES: [f64; 14] = [
+    0.0, 0.001, 0.01, 0.1, 0.25, 0.333, 0.5, 0.667, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0,
+];
+
+/// The rank-`ceil(q·n)` value of sorted values (at least the first).
+pub fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
+    sorted[rank - 1]
+}
+
+/// `ValueStats` of `values`, recorded in order.
+pub fn stats_of(values: &[f64]) -> ValueStats {
+    let mut s = ValueStats::new();
+    for &v in values {
+        s.record(v);
+    }
+    s
+}
