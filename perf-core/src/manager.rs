@@ -259,9 +259,15 @@ impl ProfilingManager {
 impl Drop for ProfilingManager {
     fn drop(&mut self) {
         // Sessions still active stop with the manager (their threads are joined); their
-        // reports are not written: stop them explicitly to save them.
+        // reports are not written: stop them explicitly to save them. A session whose lock
+        // is held right now (by this thread, maybe) is not waited for: it stops when its
+        // last handle is dropped.
         for m in self.sessions.drain(..) {
-            lock(&m.session).stop();
+            match m.session.try_lock() {
+                Ok(mut s) => s.stop(),
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner().stop(),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
         }
     }
 }
@@ -435,6 +441,22 @@ mod tests {
         assert!(format!("{m:?}").contains("held"));
         let e = m.start_session("held").unwrap_err().to_string();
         assert!(e.contains("already in the manager"), "{e}");
+    }
+
+    #[test]
+    fn dropping_the_manager_while_a_session_is_locked_does_not_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = ProfilingManager::new(dir.path(), Arc::new(Registry::new())).unwrap();
+        let mut m = m;
+        let s = m.start_session("held").unwrap();
+        let held = s.lock().unwrap();
+        drop(m);
+        assert!(held.is_active(), "not waited for, not stopped");
+        drop(held);
+        // Its last handle stops it.
+        let s = Arc::try_unwrap(s).ok().unwrap().into_inner().unwrap();
+        assert!(s.is_active());
+        drop(s);
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub const BACKLOG_SELF_DRAIN: usize = 64;
 /// Distinct span paths a session keeps; spans on further paths are counted under
 /// `<overflow>` so that memory stays bounded even with unbounded name sets.
 pub const MAX_PATHS: usize = 10_000;
+/// Span nesting depth a thread's span tree keeps; spans opened deeper (guards leaked in a
+/// loop, say) are counted under `<overflow>`.
+pub const MAX_DEPTH: usize = 256;
 /// Distinct span names the process keeps (names live as long as the process, since
 /// callsites of every session share them); further names are counted under `<overflow>`.
 pub const MAX_NAMES: usize = 100_000;
@@ -389,15 +392,20 @@ impl Aggregate {
     #[inline(never)]
     fn new_path(&mut self, lane: u32, parent: u32, name: u32) -> u32 {
         if self.live >= MAX_PATHS {
-            if let Some(&p) = self.overflow.get(&lane) {
-                return p;
-            }
-            let p = self.push_path(lane, NO_PARENT, OVERFLOW_ID);
-            self.overflow.insert(lane, p);
-            return p;
+            return self.overflow_path(lane);
         }
         let p = self.push_path(lane, parent, name);
         self.index.insert((lane, parent, name), p);
+        p
+    }
+
+    /// The `<overflow>` path of `lane`, made if needed.
+    fn overflow_path(&mut self, lane: u32) -> u32 {
+        if let Some(&p) = self.overflow.get(&lane) {
+            return p;
+        }
+        let p = self.push_path(lane, NO_PARENT, OVERFLOW_ID);
+        self.overflow.insert(lane, p);
         p
     }
 
@@ -438,8 +446,13 @@ impl Aggregate {
             return;
         }
         if ev.id & EXIT == 0 {
-            let parent = stack.last().map_or(NO_PARENT, |f| f.path);
-            let path = self.path(lane, parent, ev.id);
+            let path = match stack.last() {
+                // Deeper than any real span tree: guards leaked in a loop with nothing
+                // enclosing them. One path for all of them, so that they cannot use up the
+                // session's paths (other threads' included) nor make the snapshot quadratic.
+                Some(_) if stack.len() >= MAX_DEPTH => self.overflow_path(lane),
+                parent => self.path(lane, parent.map_or(NO_PARENT, |f| f.path), ev.id),
+            };
             if ev.id == OVERFLOW_ID || self.is_overflow(lane, path) {
                 self.counts.overflowed_spans += 1;
             }

@@ -449,3 +449,43 @@ fn a_stopped_session_takes_no_more_spans() {
     assert!(later.span_total(&["across the stop"]).is_none());
     assert_eq!(later.diagnostics.open_spans, 1);
 }
+
+#[test]
+fn guards_leaked_in_a_loop_cannot_use_up_the_session() {
+    let _g = serial();
+    let s = ProfilingSession::new("leak loop");
+    std::thread::spawn(|| {
+        for _ in 0..20_000 {
+            std::mem::forget(scope!("leak"));
+        }
+    })
+    .join()
+    .unwrap();
+    std::thread::spawn(|| {
+        for _ in 0..10 {
+            let _a = scope!("healthy_work");
+            let _b = scope!("healthy_inner");
+        }
+    })
+    .join()
+    .unwrap();
+    let r = s.report();
+    // The other thread keeps its own paths; the leaking one has MAX_DEPTH paths, not 20 000
+    // (whose snapshot walked 200 million names).
+    assert_eq!(
+        r.span_total(&["healthy_work", "healthy_inner"])
+            .unwrap()
+            .count,
+        10
+    );
+    assert_eq!(
+        r.diagnostics.overflowed_spans,
+        20_000 - heimdall_perf_core::recorder::MAX_DEPTH as u64
+    );
+    assert_eq!(r.diagnostics.abandoned_spans, 20_000);
+    assert!(
+        r.spans.len() <= heimdall_perf_core::recorder::MAX_DEPTH + 3,
+        "{}",
+        r.spans.len()
+    );
+}
