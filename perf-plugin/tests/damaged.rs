@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use heimdall_perf_core::fixtures::sample_report;
@@ -13,7 +13,7 @@ use heimdall_perf_core::{PerfError, Registry, ReportSink};
 use heimdall_perf_plugin::{load_sink, loader, PluginError, PluginSink};
 use object::read::elf::{FileHeader, ProgramHeader};
 
-use common::plugin;
+use common::{libm, plugin};
 
 const OPENMETRICS: &str = "heimdall-perf-plugin-openmetrics";
 const HELLO: &str = "heimdall-perf-fixture-hello";
@@ -58,28 +58,10 @@ fn render(sink: &dyn ReportSink) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// libm: a real shared library that is not a plugin.
-fn libm() -> Option<PathBuf> {
-    [
-        "/lib/x86_64-linux-gnu/libm.so.6",
-        "/usr/lib/x86_64-linux-gnu/libm.so.6",
-        "/lib/aarch64-linux-gnu/libm.so.6",
-        "/usr/lib/aarch64-linux-gnu/libm.so.6",
-        "/lib64/libm.so.6",
-        "/usr/lib64/libm.so.6",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-}
-
 #[test]
 fn truncated_plugins_and_libraries_are_refused_naming_the_path() {
     let dir = tempfile::tempdir().unwrap();
-    let mut originals = vec![("openmetrics", plugin(OPENMETRICS))];
-    if let Some(libm) = libm() {
-        originals.push(("libm", libm));
-    }
+    let originals = [("openmetrics", plugin(OPENMETRICS)), ("libm", libm())];
     let mut checked = 0;
     for (name, original) in originals {
         let bytes = std::fs::read(&original).unwrap();
@@ -379,7 +361,7 @@ fn private_copies_do_not_pile_up() {
     std::fs::write(&garbage, b"\x7fELF garbage").unwrap();
     // Loaded, refused by the host after loading (no entry symbol), refused by the checks.
     let mut plugins = vec![plugin(HELLO), plugin(OPENMETRICS), garbage];
-    plugins.extend(libm());
+    plugins.push(libm());
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "private_copy_helper", "--ignored", "--nocapture"])
         .env("TMPDIR", tmp.path())

@@ -4,14 +4,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use heimdall_perf_core::fixtures::sample_report;
 use heimdall_perf_core::{PerfError, Registry, Report, ReportSink};
 use heimdall_perf_plugin::{load_sink, loader, PluginError, PluginSink};
 
-use common::plugin;
+use common::{libm, plugin};
 
 const HELLO: &str = "heimdall-perf-fixture-hello";
 const PANICKING: &str = "heimdall-perf-fixture-panicking";
@@ -141,41 +140,6 @@ fn a_file_that_is_not_a_shared_library_is_refused() {
             path.display()
         )
     );
-}
-
-/// libm: a real shared library that is not a plugin.
-fn libm() -> PathBuf {
-    let candidates = [
-        "/lib/x86_64-linux-gnu/libm.so.6",
-        "/usr/lib/x86_64-linux-gnu/libm.so.6",
-        "/lib/aarch64-linux-gnu/libm.so.6",
-        "/usr/lib/aarch64-linux-gnu/libm.so.6",
-        "/lib64/libm.so.6",
-        "/usr/lib64/libm.so.6",
-    ];
-    if let Some(p) = candidates.iter().map(Path::new).find(|p| p.is_file()) {
-        return p.to_path_buf();
-    }
-    let out = std::process::Command::new("ldconfig")
-        .arg("-p")
-        .output()
-        .or_else(|_| {
-            std::process::Command::new("/sbin/ldconfig")
-                .arg("-p")
-                .output()
-        });
-    if let Ok(out) = out {
-        let text = String::from_utf8_lossy(&out.stdout);
-        for line in text.lines() {
-            let line = line.trim();
-            if line.starts_with("libm.so.6 ") {
-                if let Some((_, p)) = line.rsplit_once(" => ") {
-                    return PathBuf::from(p);
-                }
-            }
-        }
-    }
-    panic!("cannot find libm.so.6 (looked in {candidates:?} and `ldconfig -p`)");
 }
 
 #[test]

@@ -124,3 +124,39 @@ pub fn plugin(package: &str) -> PathBuf {
         Err(e) => panic!("building the plugin fixtures failed: {e}"),
     }
 }
+
+/// libm: a real shared library that is not a plugin (panics if the system has none: the
+/// tests that use it must not pass silently without it).
+pub fn libm() -> PathBuf {
+    let candidates = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib/aarch64-linux-gnu/libm.so.6",
+        "/usr/lib/aarch64-linux-gnu/libm.so.6",
+        "/lib64/libm.so.6",
+        "/usr/lib64/libm.so.6",
+    ];
+    if let Some(p) = candidates.iter().map(Path::new).find(|p| p.is_file()) {
+        return p.to_path_buf();
+    }
+    let out = std::process::Command::new("ldconfig")
+        .arg("-p")
+        .output()
+        .or_else(|_| {
+            std::process::Command::new("/sbin/ldconfig")
+                .arg("-p")
+                .output()
+        });
+    if let Ok(out) = out {
+        let text = String::from_utf8_lossy(&out.stdout);
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with("libm.so.6 ") {
+                if let Some((_, p)) = line.rsplit_once(" => ") {
+                    return PathBuf::from(p);
+                }
+            }
+        }
+    }
+    panic!("cannot find libm.so.6 (looked in {candidates:?} and `ldconfig -p`)");
+}
