@@ -2,10 +2,7 @@
 //! `openmetrics`), and as the drop-in `.so` loaded at run time (feature `plugins`) — the same
 //! bytes, and clean for `promtool check metrics`.
 
-#[path = "../perf-plugin/tests/common/mod.rs"]
-mod common;
-#[path = "../perf-report-openmetrics/tests/common/promtool.rs"]
-mod promtool;
+use heimdall_perf_testkit::{plugins as common, promtool};
 
 use std::sync::Arc;
 

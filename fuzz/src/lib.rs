@@ -21,9 +21,9 @@ pub mod report_reader {
     use std::time::{Duration, Instant};
 
     use arbitrary::Unstructured;
-    use heimdall_perf_core::fixtures::SplitMix;
     use heimdall_perf_core::{Report, ReportSink};
     use heimdall_perf_report_json::{from_slice, JsonSink};
+    use heimdall_perf_testkit::SplitMix;
     use serde_json::Value;
 
     /// What one input did.

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use heimdall_perf_core::fixtures;
 use heimdall_perf_fuzz::report_reader::{check_caught, corpus_dir, load_corpus, run, Outcome};
+use heimdall_perf_testkit as fixtures;
 
 #[test]
 fn every_corpus_file_reads_or_is_refused_as_its_name_says() {

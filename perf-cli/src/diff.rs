@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn a_name_with_a_semicolon_is_not_a_path() {
-        let mut base = heimdall_perf::core::fixtures::sample_report();
+        let mut base = heimdall_perf_testkit::sample_report();
         let template = base.span_totals[0].clone();
         let span = |path: &[&str], mean: f64| {
             let mut s = template.clone();

@@ -24,7 +24,7 @@
 //! ```
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("r.json");
-//! let report = heimdall_perf::core::fixtures::sample_report();
+//! let report = heimdall_perf_testkit::sample_report();
 //! std::fs::write(&path, heimdall_perf_report_json::to_string(&report).unwrap()).unwrap();
 //! let code = heimdall_perf_cli::run_to(
 //!     ["heimdall-perf", "diff", path.to_str().unwrap(), path.to_str().unwrap()],

@@ -359,7 +359,7 @@ fn control_characters_never_reach_the_terminal_raw() {
             s.path[1] = format!("detect {hostile}");
         }
     }
-    let mut metric = heimdall_perf::core::fixtures::sample_report().metrics[0].clone();
+    let mut metric = heimdall_perf_testkit::sample_report().metrics[0].clone();
     metric.name = format!("metric {hostile}");
     metric.unit = format!("unit {hostile}");
     report.metrics = vec![metric];
@@ -607,7 +607,7 @@ fn terminal_hostile_report(r: &Runs) -> PathBuf {
             *s.path.last_mut().unwrap() = format!("detect {TERMINAL_HOSTILE}");
         }
     }
-    let mut metric = heimdall_perf::core::fixtures::sample_report().metrics[0].clone();
+    let mut metric = heimdall_perf_testkit::sample_report().metrics[0].clone();
     metric.name = format!("metric {TERMINAL_HOSTILE}");
     report.metrics = vec![metric];
     report.notes.push(heimdall_perf::core::report::Note {

@@ -33,7 +33,6 @@
 #![warn(missing_docs)]
 
 pub mod error;
-pub mod fixtures;
 pub mod manager;
 pub mod measurement;
 pub mod metrics;

@@ -6,8 +6,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use heimdall_perf_core::fixtures::large_report;
 use heimdall_perf_flame::{fold, render_svg, FlameOptions};
+use heimdall_perf_testkit::large_report;
 
 fn flame(c: &mut Criterion) {
     let report = large_report(10_000, 1, 0);

@@ -321,7 +321,7 @@ fn to_u64(v: u128) -> u64 {
 ///
 /// ```
 /// use heimdall_perf_flame::{fold, FlameOptions};
-/// let report = heimdall_perf_core::fixtures::sample_report();
+/// let report = heimdall_perf_testkit::sample_report();
 /// let lines = fold(&report, &FlameOptions::default());
 /// assert!(lines.iter().any(|l| l.stack() == "processing;frame;detect;nms"));
 /// assert!(lines.iter().all(|l| l.as_str().ends_with(&format!(" {}", l.weight_ns()))));
@@ -375,7 +375,7 @@ pub fn write_folded(
 ///
 /// ```
 /// use heimdall_perf_flame::{diff_fold, FlameOptions};
-/// let r = heimdall_perf_core::fixtures::sample_report();
+/// let r = heimdall_perf_testkit::sample_report();
 /// let lines = diff_fold(&r, &r, &FlameOptions::default());
 /// assert!(lines.iter().all(|l| l.before_ns() == l.after_ns()));
 /// ```
@@ -479,7 +479,7 @@ mod tests {
             "\u{0}",
             "\u{FFFF}",
             "a ; 1",
-            heimdall_perf_core::fixtures::HOSTILE_NAME,
+            heimdall_perf_testkit::HOSTILE_NAME,
         ];
         for n in odd {
             let once = frame_name(n).into_owned();

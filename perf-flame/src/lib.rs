@@ -28,7 +28,8 @@
 //! `session.generate_flamegraph("run.svg")` works.
 //!
 //! ```
-//! use heimdall_perf_core::{fixtures, ReportSink};
+//! use heimdall_perf_core::{ReportSink};
+//! use heimdall_perf_testkit as fixtures;
 //! use heimdall_perf_flame::{fold, FlameOptions, FlamegraphSink};
 //!
 //! let report = fixtures::sample_report();

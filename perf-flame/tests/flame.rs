@@ -3,9 +3,9 @@
 mod common;
 
 use common::*;
-use heimdall_perf_core::fixtures::{self, HOSTILE_NAME};
 use heimdall_perf_core::{Report, ReportSink};
 use heimdall_perf_flame::*;
+use heimdall_perf_testkit::{self as fixtures, HOSTILE_NAME};
 
 fn svg(report: &Report, opts: &FlameOptions) -> String {
     render_svg_string(report, opts).unwrap()
@@ -457,7 +457,7 @@ fn a_failing_writer_is_a_write_error_naming_the_session() {
     let e = render_svg(
         &r,
         &FlameOptions::default(),
-        &mut heimdall_perf_core::fixtures::FullDisk,
+        &mut heimdall_perf_testkit::FullDisk,
     )
     .unwrap_err();
     assert!(matches!(e, FlameError::Write { .. }), "{e:?}");
@@ -468,7 +468,7 @@ fn a_failing_writer_is_a_write_error_naming_the_session() {
     let e = write_folded(
         &r,
         &FlameOptions::default(),
-        &mut heimdall_perf_core::fixtures::FullDisk,
+        &mut heimdall_perf_testkit::FullDisk,
     )
     .unwrap_err();
     assert!(e.to_string().contains("folded stacks"), "{e}");
@@ -476,7 +476,7 @@ fn a_failing_writer_is_a_write_error_naming_the_session() {
         &r,
         &r,
         &FlameOptions::default(),
-        &mut heimdall_perf_core::fixtures::FullDisk,
+        &mut heimdall_perf_testkit::FullDisk,
     )
     .unwrap_err();
     assert!(matches!(e, FlameError::Write { .. }), "{e:?}");

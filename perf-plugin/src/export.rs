@@ -197,7 +197,7 @@ pub unsafe fn free_output(data: *mut u8, len: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use heimdall_perf_core::fixtures::sample_report;
+    use heimdall_perf_testkit::sample_report;
 
     /// Calls `render_json` the way a host would, and returns status and bytes (freed).
     fn call<F, O, E>(json: &[u8], f: F) -> (u32, Vec<u8>)

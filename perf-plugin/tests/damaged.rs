@@ -3,17 +3,15 @@
 //! a `SIGBUS` or `SIGSEGV` of the host. Every load here runs in the test process itself: a
 //! crash fails the whole test binary.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
-use heimdall_perf_core::fixtures::sample_report;
 use heimdall_perf_core::{PerfError, Registry, ReportSink};
 use heimdall_perf_plugin::{load_sink, loader, PluginError, PluginSink};
+use heimdall_perf_testkit::sample_report;
 use object::read::elf::{FileHeader, ProgramHeader};
 
-use common::{libm, plugin};
+use heimdall_perf_testkit::plugins::{libm, plugin};
 
 const OPENMETRICS: &str = "heimdall-perf-plugin-openmetrics";
 const HELLO: &str = "heimdall-perf-fixture-hello";

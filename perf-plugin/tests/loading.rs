@@ -2,15 +2,13 @@
 //! libraries that are not plugins at all. The host must refuse each with a clear error and
 //! keep running.
 
-mod common;
-
 use std::sync::Arc;
 
-use heimdall_perf_core::fixtures::sample_report;
 use heimdall_perf_core::{PerfError, Registry, Report, ReportSink};
 use heimdall_perf_plugin::{load_sink, loader, PluginError, PluginSink};
+use heimdall_perf_testkit::sample_report;
 
-use common::{libm, plugin};
+use heimdall_perf_testkit::plugins::{self as common, libm, plugin};
 
 const HELLO: &str = "heimdall-perf-fixture-hello";
 const PANICKING: &str = "heimdall-perf-fixture-panicking";

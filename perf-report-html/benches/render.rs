@@ -6,9 +6,9 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use heimdall_perf_core::fixtures::{large_report, sample_report};
 use heimdall_perf_core::ReportSink;
 use heimdall_perf_report_html::HtmlSink;
+use heimdall_perf_testkit::{large_report, sample_report};
 
 fn render(c: &mut Criterion) {
     let large = large_report(1000, 24, 100);

@@ -21,7 +21,8 @@
 //! a day-long session stays a page of a couple of megabytes at most.
 //!
 //! ```
-//! use heimdall_perf_core::{fixtures, ReportSink};
+//! use heimdall_perf_core::{ReportSink};
+//! use heimdall_perf_testkit as fixtures;
 //! use heimdall_perf_report_html::HtmlSink;
 //!
 //! let report = fixtures::sample_report();
@@ -81,7 +82,8 @@ pub enum HtmlError {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use heimdall_perf_core::{fixtures, ReportSink};
+/// use heimdall_perf_core::{ReportSink};
+/// use heimdall_perf_testkit as fixtures;
 /// use heimdall_perf_report_html::HtmlSink;
 ///
 /// // Any function that turns a report into an SVG document can draw the flamegraph.

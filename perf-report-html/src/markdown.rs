@@ -115,7 +115,7 @@ mod tests {
 
     // Notes that try to get raw HTML or a script link into the page (the list the Markdown
     // sink is tested with too).
-    use heimdall_perf_core::fixtures::HOSTILE_NOTES;
+    use heimdall_perf_testkit::HOSTILE_NOTES;
 
     #[test]
     fn hostile_notes_give_only_markdown_elements_and_safe_links() {

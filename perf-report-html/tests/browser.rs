@@ -11,9 +11,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use heimdall_perf_core::fixtures::{sample_report, HOSTILE_NAME};
 use heimdall_perf_core::Report;
 use heimdall_perf_report_html::HtmlSink;
+use heimdall_perf_testkit::{sample_report, HOSTILE_NAME};
 use scraper::{Html, Selector};
 
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use heimdall_perf_core::fixtures::sample_report;
 use heimdall_perf_report_html::HtmlSink;
+use heimdall_perf_testkit::sample_report;
 
 #[test]
 fn sample_report_matches_the_golden_file() {
@@ -16,7 +16,7 @@ fn sample_report_matches_the_golden_file() {
         html,
         HtmlSink::new().render_to_string(&sample_report()).unwrap()
     );
-    if let Err(e) = heimdall_perf_core::fixtures::check_golden(
+    if let Err(e) = heimdall_perf_testkit::check_golden(
         &golden,
         &html,
         "cargo test -p heimdall-perf-report-html --test golden",

@@ -3,11 +3,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use heimdall_perf_core::fixtures::{large_report, sample_report, HOSTILE_NAME};
 use heimdall_perf_core::report::{Note, SeriesPoint, TimeSeries, TimelineSpan};
 use heimdall_perf_core::stats::HistogramBucket;
 use heimdall_perf_core::{Registry, Report, ReportFormat, ReportSink};
 use heimdall_perf_report_html::{HtmlError, HtmlSink};
+use heimdall_perf_testkit::{large_report, sample_report, HOSTILE_NAME};
 use scraper::{ElementRef, Html, Selector};
 
 fn sel(s: &str) -> Selector {
@@ -401,10 +401,7 @@ fn flamegraph_failures_are_shown_and_the_page_still_written() {
 #[test]
 fn write_errors_name_the_session() {
     let err = HtmlSink::new()
-        .render(
-            &sample_report(),
-            &mut heimdall_perf_core::fixtures::FullDisk,
-        )
+        .render(&sample_report(), &mut heimdall_perf_testkit::FullDisk)
         .unwrap_err();
     let text = err.to_string();
     assert!(

@@ -6,8 +6,9 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use heimdall_perf_core::{fixtures, Report, ReportSink};
+use heimdall_perf_core::{Report, ReportSink};
 use heimdall_perf_report_json::{from_slice, JsonSink};
+use heimdall_perf_testkit as fixtures;
 
 fn bench(c: &mut Criterion) {
     let report = fixtures::large_report(1000, 24, 100);

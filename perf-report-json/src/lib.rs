@@ -17,7 +17,8 @@
 //!   invalid JSON and wrong types with the file, line and column at fault — never a panic.
 //!
 //! ```
-//! use heimdall_perf_core::{fixtures, ReportSink};
+//! use heimdall_perf_core::{ReportSink};
+//! use heimdall_perf_testkit as fixtures;
 //! use heimdall_perf_report_json::{from_slice, JsonSink};
 //!
 //! let report = fixtures::sample_report();
@@ -240,7 +241,7 @@ pub fn to_writer<W: Write>(report: &Report, writer: W) -> Result<(), JsonError> 
 /// column), it was written by a newer heimdall-perf, or a field has the wrong type.
 ///
 /// ```
-/// use heimdall_perf_core::fixtures;
+/// use heimdall_perf_testkit as fixtures;
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("report.json");
 /// std::fs::write(&path, heimdall_perf_report_json::to_string(&fixtures::sample_report()).unwrap()).unwrap();
@@ -399,7 +400,7 @@ fn parse_error(e: serde_json::Error, path: &str, bytes: &[u8], source_name: &str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use heimdall_perf_core::fixtures;
+    use heimdall_perf_testkit as fixtures;
 
     #[test]
     fn message_drops_the_duplicate_position() {

@@ -5,11 +5,12 @@
 use std::io::Write;
 
 use heimdall_perf_core::report::{SeriesPoint, TimeSeries, SCHEMA_VERSION};
-use heimdall_perf_core::{fixtures, Report, ReportSink, Summary};
+use heimdall_perf_core::{Report, ReportSink, Summary};
 use heimdall_perf_report_json::{
     from_reader, from_slice, from_slice_named, read_report, to_string, to_writer, JsonError,
     JsonSink,
 };
+use heimdall_perf_testkit as fixtures;
 
 /// Debug text: equal for equal reports, NaN included (NaN != NaN as a value).
 fn text(r: &Report) -> String {

@@ -9,8 +9,9 @@ use std::hint::black_box;
 use std::io::Write as _;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use heimdall_perf_core::{fixtures, Report, ReportSink};
+use heimdall_perf_core::{Report, ReportSink};
 use heimdall_perf_report_md::MarkdownSink;
+use heimdall_perf_testkit as fixtures;
 
 fn naive_span_table(r: &Report) -> String {
     let mut s = String::from("| Path | Count | Total | Self | Mean | p50 | p95 | p99 | Max |\n");

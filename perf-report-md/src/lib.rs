@@ -18,7 +18,8 @@
 //!   C1 controls and noncharacters as U+FFFD — as in the HTML report.
 //!
 //! ```
-//! use heimdall_perf_core::{fixtures, ReportSink};
+//! use heimdall_perf_core::{ReportSink};
+//! use heimdall_perf_testkit as fixtures;
 //! use heimdall_perf_report_md::MarkdownSink;
 //!
 //! let report = fixtures::sample_report();
@@ -99,7 +100,7 @@ impl MarkdownSink {
     /// many it left out (the JSON report keeps them all).
     ///
     /// ```
-    /// use heimdall_perf_core::fixtures;
+    /// use heimdall_perf_testkit as fixtures;
     /// use heimdall_perf_report_md::MarkdownSink;
     /// let md = MarkdownSink::new().with_max_spans(2).to_markdown(&fixtures::sample_report());
     /// assert!(md.contains("5 more span paths are not shown"), "{md}");

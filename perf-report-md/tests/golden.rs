@@ -4,8 +4,10 @@
 
 use std::path::PathBuf;
 
-use heimdall_perf_core::{fixtures, ReportSink};
+use heimdall_perf_core::ReportSink;
+
 use heimdall_perf_report_md::MarkdownSink;
+use heimdall_perf_testkit as fixtures;
 
 fn golden_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sample.md")

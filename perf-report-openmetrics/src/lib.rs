@@ -30,7 +30,8 @@
 //! Pushgateway require; a strict OpenMetrics 1.0 parser would want `# TYPE x counter`.
 //!
 //! ```
-//! use heimdall_perf_core::{fixtures, ReportSink};
+//! use heimdall_perf_core::{ReportSink};
+//! use heimdall_perf_testkit as fixtures;
 //! use heimdall_perf_report_openmetrics::OpenMetricsSink;
 //!
 //! let report = fixtures::sample_report();
@@ -747,7 +748,7 @@ fn diagnostics_families(families: &mut Families, report: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use heimdall_perf_core::fixtures::{sample_report, HOSTILE_NAME};
+    use heimdall_perf_testkit::{sample_report, HOSTILE_NAME};
 
     fn valid_metric_name(n: &str) -> bool {
         let mut chars = n.chars();
@@ -1059,10 +1060,7 @@ mod tests {
     #[test]
     fn a_failed_write_names_the_session() {
         let e = OpenMetricsSink::new()
-            .write(
-                &sample_report(),
-                &mut heimdall_perf_core::fixtures::FullDisk,
-            )
+            .write(&sample_report(), &mut heimdall_perf_testkit::FullDisk)
             .unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -1,15 +1,12 @@
 //! The sink's output, checked by Prometheus's own `promtool check metrics`.
 
-#[path = "common/promtool.rs"]
-mod promtool;
-
 use std::collections::BTreeMap;
 
-use heimdall_perf_core::fixtures::{large_report, sample_report, HOSTILE_NAME};
 use heimdall_perf_core::{MetricType, Report};
 use heimdall_perf_report_openmetrics::render_string;
+use heimdall_perf_testkit::{large_report, sample_report, HOSTILE_NAME};
 
-use promtool::promtool_check;
+use heimdall_perf_testkit::promtool::promtool_check;
 
 fn check(report: &Report) -> String {
     let text = render_string(report);

@@ -28,9 +28,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use arbitrary::{Arbitrary, Unstructured};
-use heimdall_perf_core::fixtures::sample_report;
 use heimdall_perf_core::ReportSink;
 use heimdall_perf_plugin::{load_sink, PluginError};
+use heimdall_perf_testkit::sample_report;
 
 const PLUGIN_FILE: &str = "libheimdall_perf_plugin_openmetrics.so";
 

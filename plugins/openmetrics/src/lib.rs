@@ -15,7 +15,8 @@
 //! `tests/plugin.rs` builds the `.so` and runs exactly this.
 //!
 //! ```ignore
-//! use heimdall_perf_core::{fixtures, Registry};
+//! use heimdall_perf_core::{Registry};
+//! use heimdall_perf_testkit as fixtures;
 //!
 //! let registry = Registry::new();
 //! registry.set_plugin_loader(heimdall_perf_plugin::loader());

@@ -1,18 +1,15 @@
 //! The OpenMetrics plugin, built as a real `.so` and loaded: same bytes as the compiled-in
 //! sink, and clean for `promtool check metrics`.
 
-#[path = "../../../perf-plugin/tests/common/mod.rs"]
-mod common;
-#[path = "../../../perf-report-openmetrics/tests/common/promtool.rs"]
-mod promtool;
+use heimdall_perf_testkit::{plugins as common, promtool};
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use heimdall_perf_core::fixtures::{sample_report, HOSTILE_NAME};
 use heimdall_perf_core::{PerfError, Registry, Report};
 use heimdall_perf_plugin::{loader, PluginSink};
 use heimdall_perf_report_openmetrics::{render_string, OpenMetricsSink};
+use heimdall_perf_testkit::{sample_report, HOSTILE_NAME};
 
 const PACKAGE: &str = "heimdall-perf-plugin-openmetrics";
 

@@ -6,20 +6,20 @@
 //! [`large_report`] is the size a long production session reaches.
 //!
 //! ```
-//! let r = heimdall_perf_core::fixtures::sample_report();
+//! let r = heimdall_perf_testkit::sample_report();
 //! assert_eq!(r.session.name, "line-3 inspection");
 //! assert!(r.span_total(&["frame", "detect", "nms"]).is_some());
 //! ```
 
 use std::collections::BTreeMap;
 
-use crate::measurement::MetricType;
-use crate::periodic::BoundedSeries;
-use crate::report::{
+use heimdall_perf_core::measurement::MetricType;
+use heimdall_perf_core::periodic::BoundedSeries;
+use heimdall_perf_core::report::{
     series_names as sn, Diagnostics, MetricReport, Note, Report, SessionInfo, SpanStats,
     ThreadInfo, TimeSeries, TimelineSpan, SCHEMA_VERSION,
 };
-use crate::stats::{DurationStats, ValueStats};
+use heimdall_perf_core::stats::{DurationStats, ValueStats};
 
 /// Start of the fixture sessions: 2025-11-24T16:00:00Z.
 pub const FIXTURE_START_UNIX_NS: u64 = 1_764_000_000_000_000_000;
@@ -169,7 +169,7 @@ fn series(
     period_ns: u64,
     f: impl Fn(u64) -> f64,
 ) -> TimeSeries {
-    let mut s = BoundedSeries::new(crate::periodic::SERIES_CAPACITY);
+    let mut s = BoundedSeries::new(heimdall_perf_core::periodic::SERIES_CAPACITY);
     for i in 0..samples {
         s.push(i * period_ns, f(i));
     }
@@ -212,7 +212,7 @@ fn session(name: &str, duration_ns: u64) -> SessionInfo {
         host: "inspection-01".to_string(),
         pid: 4242,
         start_unix_ns: FIXTURE_START_UNIX_NS,
-        started_at: crate::util::rfc3339(FIXTURE_START_UNIX_NS),
+        started_at: rfc3339(FIXTURE_START_UNIX_NS),
         duration_ns,
         active: false,
     }
@@ -297,7 +297,7 @@ pub fn sample_report() -> Report {
         ],
         timeline,
         diagnostics: Diagnostics {
-            timeline_capacity: crate::recorder::TIMELINE_CAPACITY as u64,
+            timeline_capacity: heimdall_perf_core::recorder::TIMELINE_CAPACITY as u64,
             ..Diagnostics::default()
         },
     }
@@ -383,7 +383,7 @@ pub fn large_report(paths: usize, hours: u64, metrics: usize) -> Report {
             t_ns: 0,
             text: "Large fixture.".into(),
         }],
-        timeline: (0..crate::recorder::TIMELINE_CAPACITY as u64)
+        timeline: (0..heimdall_perf_core::recorder::TIMELINE_CAPACITY as u64)
             .map(|i| TimelineSpan {
                 span: i as usize % span_count.max(1),
                 start_ns: i * 1_000_000,
@@ -391,7 +391,7 @@ pub fn large_report(paths: usize, hours: u64, metrics: usize) -> Report {
             })
             .collect(),
         diagnostics: Diagnostics {
-            timeline_capacity: crate::recorder::TIMELINE_CAPACITY as u64,
+            timeline_capacity: heimdall_perf_core::recorder::TIMELINE_CAPACITY as u64,
             ..Diagnostics::default()
         },
     }
@@ -469,6 +469,12 @@ pub fn diff_hint(expected: &str, actual: &str) -> String {
     )
 }
 
+/// `unix_ns` as RFC 3339 UTC with whole seconds, as perf-core writes session start times.
+fn rfc3339(unix_ns: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(unix_ns);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,6 +529,6 @@ mod tests {
         assert!(big
             .series
             .iter()
-            .all(|s| s.points.len() <= crate::periodic::SERIES_CAPACITY));
+            .all(|s| s.points.len() <= heimdall_perf_core::periodic::SERIES_CAPACITY));
     }
 }

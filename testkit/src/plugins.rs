@@ -6,8 +6,6 @@
 //! when that variable is set, `<workspace>/target/plugin-fixtures` otherwise. Each test binary
 //! builds once (see `plugin`).
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
