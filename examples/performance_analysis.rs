@@ -26,9 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use heimdall_perf::core::periodic::MIN_INTERVAL;
+use heimdall_perf::limits::MIN_INTERVAL;
 use heimdall_perf::metrics::{MetricCounter, ThroughputMeter, Timer};
-use heimdall_perf::reports::format_ns;
+use heimdall_perf::units::Style;
 use heimdall_perf::{init, scope, MetricType, PeriodicSource, ProfilingSession, Samples};
 
 /// Simulated inspection line instrumented with heimdall-perf.
@@ -408,9 +408,9 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
             "{:<36} {:>7} {:>11} {:>11} {:>11}",
             s.path_string(),
             s.count,
-            format_ns(s.duration.mean),
-            format_ns(s.duration.p99),
-            format_ns(s.self_ns as f64)
+            Style::Text.duration(s.duration.mean),
+            Style::Text.duration(s.duration.p99),
+            Style::Text.duration(s.self_ns as f64)
         );
     }
     println!();

@@ -35,44 +35,68 @@
 //! manager.lock().unwrap().stop_session()?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Feature flags
+//!
+//! Every exporter, the plugin loader and the system sampler is a Cargo feature, all on by
+//! default; `default-features = false, features = ["json"]` builds the recorder with JSON
+//! reports only. A format that is not compiled in is refused at run time with an error that
+//! names the feature to enable.
+//!
+//! | feature | what it adds | crate |
+//! |---|---|---|
+//! | `json` | lossless JSON reports and reading them back ([`json`]) | `heimdall-perf-report-json` |
+//! | `markdown` | GitHub-flavoured Markdown reports ([`markdown`]) | `heimdall-perf-report-md` |
+//! | `html` | self-contained HTML reports with charts ([`html`]) | `heimdall-perf-report-html` |
+//! | `flame` | flamegraph SVG and folded stacks ([`flame`]); embedded in the HTML report when `html` is on too | `heimdall-perf-flame` |
+//! | `openmetrics` | OpenMetrics text for Prometheus ([`openmetrics`]) | `heimdall-perf-report-openmetrics` |
+//! | `plugins` | drop-in `.so` report plugins ([`plugins`], [`PLUGINS_ENV`]) | `heimdall-perf-plugin` |
+//! | `system` | system and process metrics (`start_system_metrics`, [`system`]) | `heimdall-perf-system` |
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+use std::fmt;
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-pub use heimdall_perf_core as core;
 pub use heimdall_perf_core::{
-    is_recording, scope, Measurement, MetricType, PerfError, PeriodicSource, ProfilingManager,
-    ProfilingSession, Registry, Report, Result, Samples, SavedSession, ScopeGuard,
+    is_recording, limits, scope, units, Callsite, Measurement, MetricType, PerfError,
+    PeriodicSource, ProfilingManager, ProfilingSession, Registry, Result, Samples, SavedSession,
+    ScopeGuard,
 };
 
-/// Counters, timers and throughput meters.
+/// Counters, timers and throughput meters, and the statistics they and spans report.
 pub mod metrics {
     pub use heimdall_perf_core::metrics::*;
-    pub use heimdall_perf_core::stats::{DurationStats, Summary, ValueStats};
+    pub use heimdall_perf_core::stats::*;
 }
 
 /// Lossless JSON reports, and reading saved reports back (feature `json`).
 #[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub mod json {
     pub use heimdall_perf_report_json::*;
 }
 
 /// GitHub-flavoured Markdown reports (feature `markdown`).
 #[cfg(feature = "markdown")]
+#[cfg_attr(docsrs, doc(cfg(feature = "markdown")))]
 pub mod markdown {
     pub use heimdall_perf_report_md::*;
 }
 
 /// Self-contained HTML reports (feature `html`).
 #[cfg(feature = "html")]
+#[cfg_attr(docsrs, doc(cfg(feature = "html")))]
 pub mod html {
     pub use heimdall_perf_report_html::*;
 }
 
 /// Flamegraphs and folded stacks (feature `flame`).
 #[cfg(feature = "flame")]
+#[cfg_attr(docsrs, doc(cfg(feature = "flame")))]
 pub mod flame {
     pub use heimdall_perf_flame::*;
 }
@@ -80,28 +104,171 @@ pub mod flame {
 /// Drop-in report plugins: the C ABI and the export macro for plugin authors, the loader
 /// for hosts (feature `plugins`).
 #[cfg(feature = "plugins")]
+#[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
 pub mod plugins {
     pub use heimdall_perf_plugin::*;
 }
 
 /// OpenMetrics text for Prometheus (feature `openmetrics`).
 #[cfg(feature = "openmetrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openmetrics")))]
 pub mod openmetrics {
     pub use heimdall_perf_report_openmetrics::*;
 }
 
 /// System and process metrics (feature `system`).
 #[cfg(feature = "system")]
+#[cfg_attr(docsrs, doc(cfg(feature = "system")))]
 pub mod system {
     pub use heimdall_perf_system::*;
 }
 
-/// Report formats, the report model and sinks.
+/// The report model, report formats and sinks, and the atomic writer every report file goes
+/// through.
 pub mod reports {
-    pub use heimdall_perf_core::report::*;
-    pub use heimdall_perf_core::sink::{
-        write_atomic, AtomicWriteError, Registry, RenderError, ReportFormat, ReportSink,
+    pub use heimdall_perf_core::{
+        serde_f64, series_names, write_atomic, AtomicWriteError, BoundedSeries, DiagnosticCounter,
+        Diagnostics, Hints, MetricReport, Missing, Note, PluginLoader, RenderError, Report,
+        ReportSink, SeriesOverview, SeriesPoint, SessionInfo, SourceFactory, SpanStats, ThreadInfo,
+        TimeSeries, TimelineSpan, PATH_SEPARATOR, SCHEMA_VERSION,
     };
+
+    pub use crate::ReportFormat;
+}
+
+/// A report format: the built-in ones by name, any registered one (a plugin's) by id.
+///
+/// Anything that takes a format takes a `ReportFormat` or a plain id:
+/// `session.save_report(path, ReportFormat::Html)` and `session.save_report(path, "html")`
+/// do the same. Parsing accepts the short names `md`, `htm`, `svg` and `flame`.
+///
+/// ```
+/// use heimdall_perf::reports::ReportFormat;
+/// assert_eq!(ReportFormat::Html.id(), "html");
+/// assert_eq!("md".parse::<ReportFormat>().unwrap(), ReportFormat::Markdown);
+/// assert_eq!(ReportFormat::from("openmetrics").feature(), Some("openmetrics"));
+/// assert_eq!(ReportFormat::from("my-plugin").feature(), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ReportFormat {
+    /// Lossless JSON (feature `json`).
+    Json,
+    /// Self-contained HTML page (feature `html`).
+    Html,
+    /// GitHub-flavoured Markdown (feature `markdown`).
+    Markdown,
+    /// Flamegraph SVG (feature `flame`).
+    Flamegraph,
+    /// Any other format, by id (e.g. `openmetrics`, `folded`, or a plugin's).
+    Other(String),
+}
+
+/// Every format id that a feature of this crate compiles in, with that feature.
+///
+/// Each sink crate owns its id (its `FORMAT_ID`); they are written here too because the
+/// facade must name formats whose crate is not compiled in (to say which feature to
+/// enable). The test `builtin_formats_match_the_sinks` holds the two equal.
+const BUILTIN_FORMATS: &[(&str, &str)] = &[
+    ("json", "json"),
+    ("markdown", "markdown"),
+    ("html", "html"),
+    ("flamegraph", "flame"),
+    ("folded", "flame"),
+    ("openmetrics", "openmetrics"),
+];
+
+/// The features of this crate that are compiled in.
+const ENABLED_FEATURES: &[&str] = &[
+    #[cfg(feature = "json")]
+    "json",
+    #[cfg(feature = "markdown")]
+    "markdown",
+    #[cfg(feature = "html")]
+    "html",
+    #[cfg(feature = "flame")]
+    "flame",
+    #[cfg(feature = "openmetrics")]
+    "openmetrics",
+    #[cfg(feature = "plugins")]
+    "plugins",
+    #[cfg(feature = "system")]
+    "system",
+];
+
+impl ReportFormat {
+    /// The format id a sink registers under.
+    pub fn id(&self) -> &str {
+        match self {
+            ReportFormat::Json => "json",
+            ReportFormat::Html => "html",
+            ReportFormat::Markdown => "markdown",
+            ReportFormat::Flamegraph => "flamegraph",
+            ReportFormat::Other(id) => id,
+        }
+    }
+
+    /// The Cargo feature of this crate that compiles this format in, for built-in formats.
+    pub fn feature(&self) -> Option<&'static str> {
+        let id = self.id();
+        BUILTIN_FORMATS
+            .iter()
+            .find(|(f, _)| *f == id)
+            .map(|(_, feature)| *feature)
+    }
+}
+
+impl AsRef<str> for ReportFormat {
+    fn as_ref(&self) -> &str {
+        self.id()
+    }
+}
+
+impl fmt::Display for ReportFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl FromStr for ReportFormat {
+    type Err = std::convert::Infallible;
+    /// Parses a format id, in any case; `md`, `htm`, `svg` and `flame` are accepted for
+    /// Markdown, HTML and flamegraphs. Any other id is [`ReportFormat::Other`].
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "json" => ReportFormat::Json,
+            "html" | "htm" => ReportFormat::Html,
+            "markdown" | "md" => ReportFormat::Markdown,
+            "flamegraph" | "flame" | "svg" => ReportFormat::Flamegraph,
+            other => ReportFormat::Other(other.to_string()),
+        })
+    }
+}
+
+impl From<&str> for ReportFormat {
+    fn from(s: &str) -> Self {
+        match s.parse() {
+            Ok(f) => f,
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// What the registry says about something missing: the Cargo feature of this crate that
+/// would compile it in, when it is one of ours and that feature is off.
+fn hints() -> heimdall_perf_core::Hints {
+    fn feature_hint(feature: &str) -> Option<String> {
+        (!ENABLED_FEATURES.contains(&feature))
+            .then(|| format!("enable the Cargo feature `{feature}` of heimdall-perf"))
+    }
+    Arc::new(|missing| match missing {
+        heimdall_perf_core::Missing::Format(id) => {
+            ReportFormat::from(id).feature().and_then(feature_hint)
+        }
+        heimdall_perf_core::Missing::PluginLoader => feature_hint("plugins"),
+        heimdall_perf_core::Missing::SystemSampler => feature_hint("system"),
+        _ => None,
+    })
 }
 
 /// A registry holding every report sink and sampler compiled in through Cargo features.
@@ -113,6 +280,7 @@ pub fn default_registry() -> Result<Arc<Registry>> {
 
 #[allow(unused_variables)]
 fn register_builtin(registry: &Registry) -> Result<()> {
+    registry.set_hints(hints());
     #[cfg(feature = "json")]
     registry.register_sink(Arc::new(heimdall_perf_report_json::JsonSink::new()))?;
     #[cfg(feature = "markdown")]
@@ -128,10 +296,13 @@ fn register_builtin(registry: &Registry) -> Result<()> {
         // The facade, not the HTML crate, knows both: the flamegraph is embedded when the
         // `flame` feature is on.
         #[cfg(feature = "flame")]
-        let html = html.with_flamegraph(Arc::new(|r: &Report| {
-            heimdall_perf_flame::render_svg_string(r, &heimdall_perf_flame::FlameOptions::default())
-                .map_err(|e| e.to_string())
-        }));
+        let html = {
+            use heimdall_perf_core::ReportSink;
+            let flame = heimdall_perf_flame::FlamegraphSink::new();
+            html.with_flamegraph(Arc::new(move |r: &reports::Report| {
+                flame.render_to_string(r).map_err(|e| e.to_string())
+            }))
+        };
         registry.register_sink(Arc::new(html))?;
     }
     #[cfg(feature = "openmetrics")]
@@ -173,6 +344,55 @@ pub fn init(dir: impl AsRef<Path>) -> Result<Arc<Mutex<ProfilingManager>>> {
     }
     let manager = ProfilingManager::new(dir.as_ref(), registry)?;
     Ok(Arc::new(Mutex::new(manager)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_formats_match_the_sinks() {
+        let registry = default_registry().unwrap();
+        for (id, feature) in BUILTIN_FORMATS {
+            let registered = registry.sink(id).is_ok();
+            assert_eq!(
+                registered,
+                ENABLED_FEATURES.contains(feature),
+                "format `{id}` (feature `{feature}`)"
+            );
+        }
+        // Every compiled-in sink is in the table, under its own id.
+        for id in registry.format_ids() {
+            assert!(
+                BUILTIN_FORMATS.iter().any(|(f, _)| *f == id),
+                "`{id}` is missing from BUILTIN_FORMATS"
+            );
+        }
+    }
+
+    #[test]
+    fn format_parsing() {
+        assert_eq!(
+            "md".parse::<ReportFormat>().unwrap(),
+            ReportFormat::Markdown
+        );
+        assert_eq!(ReportFormat::from("SVG"), ReportFormat::Flamegraph);
+        assert_eq!(ReportFormat::from("folded").feature(), Some("flame"));
+        assert_eq!(ReportFormat::Html.as_ref(), "html");
+    }
+
+    #[test]
+    fn a_missing_format_names_its_feature_only_when_it_is_off() {
+        let registry = Registry::new();
+        registry.set_hints(hints());
+        for (id, feature) in BUILTIN_FORMATS {
+            let e = registry.sink(id).err().unwrap().to_string();
+            let says = e.contains(&format!("enable the Cargo feature `{feature}`"));
+            assert_eq!(says, !ENABLED_FEATURES.contains(feature), "{e}");
+        }
+        let e = registry.sink("mine").err().unwrap().to_string();
+        assert!(e.contains("`mine`") && e.contains("plugin"), "{e}");
+    }
 }
 
 /// The README's Rust examples, compiled and run as doc tests.

@@ -73,7 +73,7 @@ fn openmetrics_compiled_in_and_as_a_plugin_agree_and_pass_promtool() {
     assert!(sink.origin().contains(&so.display().to_string()));
     let plugin_path = dir.path().join("plugin.prom");
     registry
-        .render_to_file(&report, &plugin_path, &ReportFormat::from("openmetrics"))
+        .render_to_file(&report, &plugin_path, "openmetrics")
         .unwrap();
     let from_plugin = std::fs::read_to_string(&plugin_path).unwrap();
     promtool::promtool_check(&from_plugin).unwrap();
@@ -82,7 +82,7 @@ fn openmetrics_compiled_in_and_as_a_plugin_agree_and_pass_promtool() {
         .lock()
         .unwrap()
         .registry()
-        .render_to_file(&report, &again, &ReportFormat::from("openmetrics"))
+        .render_to_file(&report, &again, "openmetrics")
         .unwrap();
     assert_eq!(from_plugin, std::fs::read_to_string(&again).unwrap());
     manager.lock().unwrap().stop_session().unwrap();

@@ -112,7 +112,7 @@ fn write_seeds() {
     edge.spans[1].duration.p50 = f64::MIN_POSITIVE;
     edge.spans[1].duration.p99 = f64::MAX;
     edge.threads
-        .extend((0..50).map(|i| heimdall_perf_core::report::ThreadInfo {
+        .extend((0..50).map(|i| heimdall_perf_core::ThreadInfo {
             id: u64::MAX - i,
             name: format!("worker-{i}"),
         }));

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use heimdall_perf::Report;
+use heimdall_perf::reports::Report;
 use serde::Serialize;
 
 /// How many standard errors a change must exceed to be more than noise.

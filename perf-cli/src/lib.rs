@@ -45,8 +45,9 @@ use std::process::ExitCode;
 use clap::builder::Styles;
 use clap::error::ContextValue;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use heimdall_perf::reports::{format_ns, series_names, ReportFormat};
-use heimdall_perf::{PerfError, Registry, Report};
+use heimdall_perf::reports::{series_names, Report, ReportFormat};
+use heimdall_perf::units::Style as Units;
+use heimdall_perf::{PerfError, Registry};
 
 use crate::diff::{Diff, Verdict};
 
@@ -277,13 +278,14 @@ fn run(cli: Cli, out: &mut dyn Write, terminal: bool) -> Result<u8, CliError> {
             let report = read(&report)?;
             let format = ReportFormat::from(format.as_str());
             let render = || -> Result<Vec<u8>, CliError> {
-                let sink = registry.sink(&format)?;
+                let sink = registry.sink(format.id())?;
                 let mut buf = Vec::new();
                 sink.render(&report, &mut buf)
-                    .map_err(|e| PerfError::Render {
+                    .map_err(|source| PerfError::Render {
                         format: format.id().to_string(),
                         session: report.session.name.clone(),
-                        message: e.to_string(),
+                        path: None,
+                        source,
                     })?;
                 Ok(buf)
             };
@@ -297,7 +299,7 @@ fn run(cli: Cli, out: &mut dyn Write, terminal: bool) -> Result<u8, CliError> {
                             .and_then(|()| tty.flush())
                             .map_err(|source| CliError::Output { path, source })?;
                     }
-                    None => registry.render_to_file(&report, &path, &format)?,
+                    None => registry.render_to_file(&report, &path, format.id())?,
                 },
                 _ => {
                     let mut buf = render()?;
@@ -379,19 +381,22 @@ fn write_diff_flamegraph(base: &Report, new: &Report, path: &Path) -> Result<(),
     })
     .map_err(|e| match e {
         heimdall_perf::reports::AtomicWriteError::Io(e) => CliError::Perf(e),
-        heimdall_perf::reports::AtomicWriteError::Render(e) => CliError::Perf(PerfError::Render {
-            format: "flamegraph".into(),
-            session: new.session.name.clone(),
-            message: format!("{e} (while writing `{}`)", path.display()),
-        }),
+        heimdall_perf::reports::AtomicWriteError::Render(source) => {
+            CliError::Perf(PerfError::Render {
+                format: "flamegraph".into(),
+                session: new.session.name.clone(),
+                path: Some(path.to_path_buf()),
+                source,
+            })
+        }
     })
 }
 
 #[cfg(not(feature = "flame"))]
 fn write_diff_flamegraph(_: &Report, _: &Report, path: &Path) -> Result<(), CliError> {
-    Err(CliError::Perf(PerfError::FeatureDisabled {
+    Err(CliError::Perf(PerfError::Unavailable {
         what: format!("writing the differential flamegraph `{}`", path.display()),
-        feature: "flame".into(),
+        hint: "enable the Cargo feature `flame` of heimdall-perf-cli".into(),
     }))
 }
 
@@ -474,7 +479,7 @@ fn summary(r: &Report, top: usize, st: Style, out: &mut dyn Write) -> std::io::R
         out,
         "{} — {} on {}, started {}, {} spans",
         st.bold(&escape_for_terminal(&r.session.name)),
-        format_ns(r.session.duration_ns as f64),
+        Units::Text.duration(r.session.duration_ns as f64),
         escape_for_terminal(&r.session.host),
         escape_for_terminal(&r.session.started_at),
         r.span_count()
@@ -494,11 +499,11 @@ fn summary(r: &Report, top: usize, st: Style, out: &mut dyn Write) -> std::io::R
             "{:<44} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}",
             clip(&path_text(&s.path), 44),
             s.count,
-            format_ns(s.total_ns as f64),
-            format_ns(s.self_ns as f64),
-            format_ns(s.duration.mean),
-            format_ns(s.duration.p95),
-            format_ns(s.duration.p99)
+            Units::Text.duration(s.total_ns as f64),
+            Units::Text.duration(s.self_ns as f64),
+            Units::Text.duration(s.duration.mean),
+            Units::Text.duration(s.duration.p95),
+            Units::Text.duration(s.duration.p99)
         )?;
     }
     if r.span_totals.len() > top {
@@ -677,7 +682,7 @@ fn pct(p: Option<f64>) -> String {
 }
 
 fn arrow(b: Option<f64>, n: Option<f64>) -> String {
-    let f = |v: Option<f64>| v.map_or("—".to_string(), format_ns);
+    let f = |v: Option<f64>| v.map_or("—".to_string(), |v| Units::Text.duration(v));
     format!("{} → {}", f(b), f(n))
 }
 

@@ -226,16 +226,19 @@ fn render_summary_and_formats() {
     }
 }
 
-fn read_report(path: &Path) -> heimdall_perf::Report {
+fn read_report(path: &Path) -> heimdall_perf::reports::Report {
     heimdall_perf_report_json::read_report(path).unwrap()
 }
 
-fn write_report(report: &heimdall_perf::Report, path: &Path) {
+fn write_report(report: &heimdall_perf::reports::Report, path: &Path) {
     std::fs::write(path, heimdall_perf_report_json::to_string(report).unwrap()).unwrap();
 }
 
 /// `report` with its span totals replaced by copies of the `frame;detect` span under `paths`.
-fn with_detect_as(report: &heimdall_perf::Report, paths: &[&[&str]]) -> heimdall_perf::Report {
+fn with_detect_as(
+    report: &heimdall_perf::reports::Report,
+    paths: &[&[&str]],
+) -> heimdall_perf::reports::Report {
     let mut r = report.clone();
     let detect = r
         .span_totals
@@ -287,8 +290,9 @@ fn diff_tells_a_name_with_a_semicolon_from_a_path() {
     assert_eq!(rows.len(), 3, "{stdout}");
 
     // Both spans in both runs: two rows, none missing; the JSON keeps the paths as lists.
-    let both =
-        |r: &heimdall_perf::Report| with_detect_as(r, &[&["frame;detect"], &["frame", "detect"]]);
+    let both = |r: &heimdall_perf::reports::Report| {
+        with_detect_as(r, &[&["frame;detect"], &["frame", "detect"]])
+    };
     write_report(&both(&read_report(&r.base)), &base_path);
     write_report(&both(&read_report(&r.base)), &slow_path);
     let out = cmd()
@@ -484,7 +488,7 @@ fn render_dash_o_writes_to_standard_output() {
 fn summary_lists_recording_diagnostics() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("diag.json");
-    let mut r = heimdall_perf::Report::empty("diag");
+    let mut r = heimdall_perf::reports::Report::empty("diag");
     r.diagnostics.leaked_spans = 3;
     r.diagnostics
         .sampler_failures
@@ -610,7 +614,7 @@ fn terminal_hostile_report(r: &Runs) -> PathBuf {
     let mut metric = heimdall_perf_testkit::sample_report().metrics[0].clone();
     metric.name = format!("metric {TERMINAL_HOSTILE}");
     report.metrics = vec![metric];
-    report.notes.push(heimdall_perf::core::report::Note {
+    report.notes.push(heimdall_perf::reports::Note {
         t_ns: 1,
         text: format!("note {TERMINAL_HOSTILE}"),
     });

@@ -47,13 +47,14 @@ pub enum PerfError {
         /// Origin of the sink that was refused.
         second: String,
     },
-    /// `start_system_metrics` with no system sampler compiled in.
-    #[error(
-        "session `{session}`: no system sampler is registered; enable the Cargo feature `system` of heimdall-perf (or register a sampler with `Registry::set_system_source`)"
-    )]
+    /// `start_system_metrics` with no system sampler registered.
+    #[error("session `{session}`: no system sampler is registered; {hint}")]
     NoSystemSampler {
         /// Session name.
         session: String,
+        /// What to do about it (from the registry's hints: the facade names its Cargo
+        /// feature).
+        hint: String,
     },
     /// A periodic source with this name is already running in the session.
     #[error("session `{session}`: the periodic source `{source_name}` is already running")]
@@ -96,14 +97,17 @@ pub enum PerfError {
         source: std::io::Error,
     },
     /// A sink failed to render a report.
-    #[error("the `{format}` sink failed to render session `{session}`: {message}")]
+    #[error("the `{format}` sink failed to render session `{session}`{}: {source}", while_writing(.path))]
     Render {
         /// Format id of the sink.
         format: String,
         /// Session name.
         session: String,
+        /// The file being written, if any.
+        path: Option<PathBuf>,
         /// What the sink reported.
-        message: String,
+        #[source]
+        source: crate::sink::RenderError,
     },
     /// A report plugin could not be loaded or refused to work.
     #[error("plugin `{path}`: {message}")]
@@ -113,13 +117,13 @@ pub enum PerfError {
         /// What is wrong with it.
         message: String,
     },
-    /// A feature needed for this call is not compiled in.
-    #[error("{what} needs the Cargo feature `{feature}` of heimdall-perf")]
-    FeatureDisabled {
+    /// Something this call needs is not registered (not compiled in, or not set up).
+    #[error("{what} is not available: {hint}")]
+    Unavailable {
         /// What was asked for.
         what: String,
-        /// The feature to enable.
-        feature: String,
+        /// What to do about it (the facade names the Cargo feature to enable).
+        hint: String,
     },
     /// A call that needs a running session was made after the session was stopped.
     #[error("session `{session}` is stopped: {what} is refused (start a new session)")]
@@ -182,4 +186,12 @@ fn list_errors(errors: &[PerfError]) -> String {
         .map(|e| e.to_string())
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// ` (while writing `path`)`, or nothing.
+fn while_writing(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(p) => format!(" (while writing `{}`)", p.display()),
+        None => String::new(),
+    }
 }

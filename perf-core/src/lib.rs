@@ -9,10 +9,11 @@
 //! * [`ProfilingManager`] starts and stops sessions and saves each report in a fresh folder.
 //! * [`scope!`] is the lock-free fast path: about two clock reads per span.
 //! * [`metrics`] has counters, timers and throughput meters.
-//! * [`Report`] is the snapshot every [`ReportSink`] renders.
+//! * [`Report`] is the snapshot every [`ReportSink`] renders; [`units`] is how every sink
+//!   writes durations, sizes and values.
 //!
 //! ```
-//! use heimdall_perf_core::{scope, ProfilingSession};
+//! use heimdall_perf_core::{ProfilingSession, scope};
 //!
 //! let mut session = ProfilingSession::new("inspection");
 //! for _ in 0..3 {
@@ -32,28 +33,47 @@
 
 #![warn(missing_docs)]
 
-pub mod error;
-pub mod manager;
-pub mod measurement;
+mod error;
+mod manager;
+mod measurement;
 pub mod metrics;
-pub mod periodic;
-pub mod recorder;
-pub mod report;
-pub mod session;
-pub mod sink;
+mod periodic;
+mod recorder;
+mod report;
+mod session;
+mod sink;
 pub mod stats;
+pub mod units;
 mod util;
 
 pub use error::{PerfError, Result};
 pub use manager::{ProfilingManager, SavedSession};
-pub use measurement::{Measurement, MetricType};
-pub use periodic::{PeriodicSource, Samples, SourceFactory};
+pub use measurement::{unix_now_ns, Measurement, MetricType};
+pub use periodic::{BoundedSeries, PeriodicSource, Samples, SourceFactory};
 pub use recorder::{is_recording, Callsite, ScopeGuard};
-pub use report::Report;
+pub use report::{
+    serde_f64, series_names, DiagnosticCounter, Diagnostics, MetricReport, Note, Report,
+    SeriesOverview, SeriesPoint, SessionInfo, SpanStats, ThreadInfo, TimeSeries, TimelineSpan,
+    PATH_SEPARATOR, SCHEMA_VERSION,
+};
 pub use session::ProfilingSession;
-pub use sink::{write_atomic, Registry, ReportFormat, ReportSink};
-pub use stats::Summary;
-pub use util::{control_picture, sanitize_file_name, MAX_FILE_NAME_BYTES};
+pub use sink::{
+    write_atomic, AtomicWriteError, Hints, Missing, PluginLoader, Registry, RenderError, ReportSink,
+};
+pub use util::{control_picture, sanitize_file_name};
+
+/// The bounds that keep a session's memory fixed however long it runs, and the names of the
+/// rows that count what a bound folded away. Every fold is counted in the report's
+/// [`Diagnostics`].
+pub mod limits {
+    pub use crate::periodic::{MIN_INTERVAL, SERIES_CAPACITY};
+    pub use crate::recorder::{
+        BACKLOG_SELF_DRAIN, CHUNK_EVENTS, DRAIN_INTERVAL, EXITED_THREADS_ID, EXITED_THREADS_NAME,
+        MAX_DEPTH, MAX_NAMES, MAX_PATHS, OVERFLOW_NAME, RETAINED_EXITED_THREADS, TIMELINE_CAPACITY,
+    };
+    pub use crate::session::{DEFAULT_SAMPLING_INTERVAL, MAX_METRICS, MAX_NOTES};
+    pub use crate::util::MAX_FILE_NAME_BYTES;
+}
 
 /// Records a span named by a string literal until the returned guard is dropped, nested under
 /// the calling thread's open spans, into the current session (the one most recently started

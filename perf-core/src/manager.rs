@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{PerfError, Result};
 use crate::session::ProfilingSession;
-use crate::sink::{Registry, ReportFormat, ReportSink};
+use crate::sink::{Registry, ReportSink};
 use crate::util::sanitize_file_name;
 
 /// What [`ProfilingManager::stop_session`] wrote.
@@ -38,7 +38,7 @@ pub struct ProfilingManager {
     output_dir: PathBuf,
     registry: Arc<Registry>,
     sessions: Vec<Managed>,
-    formats: Option<Vec<ReportFormat>>,
+    formats: Option<Vec<String>>,
 }
 
 /// A session of the manager, with its name (kept here so that the manager never locks a
@@ -96,9 +96,15 @@ impl ProfilingManager {
         self.registry.load_plugin(path.as_ref())
     }
 
-    /// Chooses which formats `stop_session` writes (default: every registered format).
-    pub fn set_report_formats(&mut self, formats: Vec<ReportFormat>) {
-        self.formats = Some(formats);
+    /// Chooses which formats `stop_session` writes, by format id or anything that gives one
+    /// (the facade's `ReportFormat`); by default every registered format.
+    pub fn set_report_formats<F: AsRef<str>>(&mut self, formats: impl IntoIterator<Item = F>) {
+        self.formats = Some(
+            formats
+                .into_iter()
+                .map(|f| f.as_ref().to_string())
+                .collect(),
+        );
     }
 
     /// Starts a session named `name`; it becomes the current session (the one `scope!`
@@ -185,12 +191,7 @@ impl ProfilingManager {
         };
         let formats = match &self.formats {
             Some(f) => f.clone(),
-            None => self
-                .registry
-                .format_ids()
-                .iter()
-                .map(|id| ReportFormat::from(id.as_str()))
-                .collect(),
+            None => self.registry.format_ids(),
         };
         let mut files = Vec::new();
         let mut failures = Vec::new();
@@ -207,7 +208,7 @@ impl ProfilingManager {
             let ext = sanitize_file_name(sink.file_extension());
             let mut file = format!("{stem}.{ext}");
             if used.contains(&file) {
-                file = format!("{stem}-{}.{ext}", sanitize_file_name(format.id()));
+                file = format!("{stem}-{}.{ext}", sanitize_file_name(&format));
             }
             used.push(file.clone());
             let path = dir.join(file);

@@ -161,7 +161,7 @@ impl TimeSeries {
     /// point holds a finite sample. Counts saturate, so any report read from a file is safe.
     ///
     /// ```
-    /// use heimdall_perf_core::report::{SeriesPoint, TimeSeries};
+    /// use heimdall_perf_core::{SeriesPoint, TimeSeries};
     /// let p = |count, mean: f64, max| SeriesPoint { t_ns: 0, count, min: 0.0, max, mean, last: mean };
     /// let s = TimeSeries {
     ///     name: "cpu".into(),
@@ -364,7 +364,7 @@ impl Diagnostics {
     /// warnings.
     ///
     /// ```
-    /// use heimdall_perf_core::report::Diagnostics;
+    /// use heimdall_perf_core::Diagnostics;
     /// let d = Diagnostics { open_spans: 2, dropped_notes: 1, ..Diagnostics::default() };
     /// assert_eq!(
     ///     d.warnings(),
@@ -598,35 +598,6 @@ pub mod series_names {
     pub const PROCESS_DISK_WRITE: &str = "process.disk.write";
     /// Prefix of per-interface network series: `network.<iface>.rx` / `.tx`, `bytes/s`.
     pub const NETWORK_PREFIX: &str = "network.";
-}
-
-/// A duration in nanoseconds as readable text with a unit chosen for it: `850 ns`,
-/// `12.3 µs`, `4.56 ms`, `1.23 s`; `NaN`, `inf` and `-inf` as such.
-///
-/// ```
-/// use heimdall_perf_core::report::format_ns;
-/// assert_eq!(format_ns(850.0), "850 ns");
-/// assert_eq!(format_ns(12_340.0), "12.3 µs");
-/// assert_eq!(format_ns(4_560_000.0), "4.56 ms");
-/// assert_eq!(format_ns(f64::NAN), "NaN");
-/// ```
-pub fn format_ns(ns: f64) -> String {
-    if ns.is_nan() {
-        return "NaN".into();
-    }
-    if ns.is_infinite() {
-        return if ns > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    let a = ns.abs();
-    if a >= 1e9 {
-        format!("{:.2} s", ns / 1e9)
-    } else if a >= 1e6 {
-        format!("{:.2} ms", ns / 1e6)
-    } else if a >= 1e3 {
-        format!("{:.1} µs", ns / 1e3)
-    } else {
-        format!("{ns:.0} ns")
-    }
 }
 
 fn is_zero(n: &u64) -> bool {

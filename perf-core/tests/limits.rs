@@ -1,8 +1,8 @@
 //! Names, metrics and notes made at run time (one per frame, say) stay bounded, and every
 //! cap counts what it turns away. Alone in its binary: span names are process-wide.
 
-use heimdall_perf_core::recorder::{MAX_NAMES, MAX_PATHS};
-use heimdall_perf_core::session::{MAX_METRICS, MAX_NOTES};
+use heimdall_perf_core::limits::{MAX_METRICS, MAX_NOTES};
+use heimdall_perf_core::limits::{MAX_NAMES, MAX_PATHS};
 use heimdall_perf_core::{Measurement, MetricType, ProfilingSession};
 
 #[test]

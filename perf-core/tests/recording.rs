@@ -19,7 +19,7 @@ fn thread_span<'a>(
     r: &'a Report,
     thread: &str,
     path: &[&str],
-) -> &'a heimdall_perf_core::report::SpanStats {
+) -> &'a heimdall_perf_core::SpanStats {
     r.spans
         .iter()
         .find(|s| {
@@ -295,7 +295,7 @@ fn spans_of_exited_threads_are_kept() {
 fn distinct_paths_are_bounded() {
     let _g = serial();
     let mut s = ProfilingSession::new("many names");
-    let limit = heimdall_perf_core::recorder::MAX_PATHS;
+    let limit = heimdall_perf_core::limits::MAX_PATHS;
     for i in 0..limit + 50 {
         let name = format!("dynamic_{i}");
         s.start_timing(&name);
@@ -480,11 +480,11 @@ fn guards_leaked_in_a_loop_cannot_use_up_the_session() {
     );
     assert_eq!(
         r.diagnostics.overflowed_spans,
-        20_000 - heimdall_perf_core::recorder::MAX_DEPTH as u64
+        20_000 - heimdall_perf_core::limits::MAX_DEPTH as u64
     );
     assert_eq!(r.diagnostics.abandoned_spans, 20_000);
     assert!(
-        r.spans.len() <= heimdall_perf_core::recorder::MAX_DEPTH + 3,
+        r.spans.len() <= heimdall_perf_core::limits::MAX_DEPTH + 3,
         "{}",
         r.spans.len()
     );

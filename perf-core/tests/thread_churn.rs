@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use heimdall_perf_core::recorder::{EXITED_THREADS_NAME, RETAINED_EXITED_THREADS};
+use heimdall_perf_core::limits::{EXITED_THREADS_NAME, RETAINED_EXITED_THREADS};
 use heimdall_perf_core::{scope, ProfilingSession};
 
 /// The system allocator, counting the bytes currently allocated.

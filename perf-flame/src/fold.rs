@@ -10,8 +10,8 @@
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
-use heimdall_perf_core::report::{SpanStats, PATH_SEPARATOR};
 use heimdall_perf_core::Report;
+use heimdall_perf_core::{SpanStats, PATH_SEPARATOR};
 
 use crate::FlameOptions;
 

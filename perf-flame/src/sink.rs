@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use heimdall_perf_core::sink::RenderError;
+use heimdall_perf_core::RenderError;
 use heimdall_perf_core::{Report, ReportSink};
 
 use crate::{render_svg, write_folded, FlameOptions};

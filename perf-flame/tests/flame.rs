@@ -625,7 +625,7 @@ fn totals_only_reports_fold_without_thread_roots_and_running_sessions_say_so() {
 }
 
 /// A span path on the processing thread with self and total times in ns.
-fn span_ns(path: &[&str], self_ns: u64, total_ns: u64) -> heimdall_perf_core::report::SpanStats {
+fn span_ns(path: &[&str], self_ns: u64, total_ns: u64) -> heimdall_perf_core::SpanStats {
     let mut s = span(PROC, path, 0, 0);
     (s.self_ns, s.total_ns) = (self_ns, total_ns);
     s

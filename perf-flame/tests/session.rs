@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use heimdall_perf_core::{ProfilingSession, Registry, ReportFormat};
+use heimdall_perf_core::{ProfilingSession, Registry};
 use heimdall_perf_flame::{fold, FlameOptions, FlamegraphSink, FoldedSink};
 
 fn timed(
@@ -85,9 +85,7 @@ fn generate_flamegraph_and_folded_reports_through_the_registry() {
     assert!(common::text_by_id(&doc, "title").starts_with("line 7 — "));
 
     let folded_path = dir.path().join("run.folded");
-    session
-        .save_report(&folded_path, ReportFormat::from("folded"))
-        .unwrap();
+    session.save_report(&folded_path, "folded").unwrap();
     let text = std::fs::read_to_string(&folded_path).unwrap();
     let stacks: Vec<&str> = text
         .lines()

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use heimdall_perf_core::report::SCHEMA_VERSION;
+use heimdall_perf_core::SCHEMA_VERSION;
 use heimdall_perf_core::{Report, ReportSink};
 use serde::Deserialize;
 
@@ -114,7 +114,7 @@ pub fn parse_report(json: &[u8]) -> Result<Report, String> {
 pub fn render_sink(
     sink: &dyn ReportSink,
     report: &Report,
-) -> Result<Vec<u8>, heimdall_perf_core::sink::RenderError> {
+) -> Result<Vec<u8>, heimdall_perf_core::RenderError> {
     let mut out = Vec::new();
     sink.render(report, &mut out)?;
     Ok(out)
@@ -299,7 +299,7 @@ mod tests {
                 &self,
                 report: &Report,
                 out: &mut dyn std::io::Write,
-            ) -> Result<(), heimdall_perf_core::sink::RenderError> {
+            ) -> Result<(), heimdall_perf_core::RenderError> {
                 write!(out, "{}", report.spans.len())?;
                 Ok(())
             }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
-use heimdall_perf_core::sink::{PluginLoader, RenderError};
 use heimdall_perf_core::{PerfError, Report, ReportSink};
+use heimdall_perf_core::{PluginLoader, RenderError};
 
 use crate::abi::{
     DescriptorHeader, EntryFn, FreeFn, RenderFn, RenderStatus, SinkDescriptor, ABI_VERSION,

@@ -76,14 +76,12 @@ fn a_loaded_plugin_writes_files_through_the_registry() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join(format!("report.{}", sink.file_extension()));
     let report = sample_report();
-    registry
-        .render_to_file(&report, &out, &"spantable".into())
-        .unwrap();
+    registry.render_to_file(&report, &out, "spantable").unwrap();
     assert_eq!(std::fs::read_to_string(&out).unwrap(), span_table(&report));
 
     // A failing render keeps the previous file.
     let e = registry
-        .render_to_file(&Report::empty("idle"), &out, &"spantable".into())
+        .render_to_file(&Report::empty("idle"), &out, "spantable")
         .unwrap_err();
     assert!(e.to_string().contains("has no spans"), "{e}");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), span_table(&report));
@@ -197,7 +195,7 @@ fn a_panicking_plugin_is_an_error_and_the_host_keeps_running() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.txt");
     let e = registry
-        .render_to_file(&sample_report(), &out, &"panicky".into())
+        .render_to_file(&sample_report(), &out, "panicky")
         .unwrap_err();
     assert!(
         matches!(e, PerfError::Render { ref format, .. } if format == "panicky"),
@@ -286,7 +284,7 @@ fn a_duplicate_format_is_refused_naming_both() {
             &self,
             _: &Report,
             _: &mut dyn std::io::Write,
-        ) -> Result<(), heimdall_perf_core::sink::RenderError> {
+        ) -> Result<(), heimdall_perf_core::RenderError> {
             Ok(())
         }
     }

@@ -6,8 +6,8 @@
 
 use std::fmt::Write as _;
 
-use heimdall_perf_core::report::{SeriesOverview, SeriesPoint};
 use heimdall_perf_core::stats::HistogramBucket;
+use heimdall_perf_core::{SeriesOverview, SeriesPoint};
 
 use crate::format::{self, UnitKind};
 

@@ -42,7 +42,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use askama::Template;
-use heimdall_perf_core::sink::RenderError;
+use heimdall_perf_core::RenderError;
 use heimdall_perf_core::{Report, ReportSink};
 
 mod chart;

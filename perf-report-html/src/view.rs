@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
-use heimdall_perf_core::report::{series_names as sn, MetricReport, SpanStats, TimeSeries};
+use heimdall_perf_core::{series_names as sn, MetricReport, SpanStats, TimeSeries};
 use heimdall_perf_core::{MetricType, Report};
 
 use crate::chart::{self, Histogram, LineChart, LineInput, Timeline, TimelineInput};

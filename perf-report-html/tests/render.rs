@@ -3,9 +3,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use heimdall_perf_core::report::{Note, SeriesPoint, TimeSeries, TimelineSpan};
 use heimdall_perf_core::stats::HistogramBucket;
-use heimdall_perf_core::{Registry, Report, ReportFormat, ReportSink};
+use heimdall_perf_core::{Note, SeriesPoint, TimeSeries, TimelineSpan};
+use heimdall_perf_core::{Registry, Report, ReportSink};
 use heimdall_perf_report_html::{HtmlError, HtmlSink};
 use heimdall_perf_testkit::{large_report, sample_report, HOSTILE_NAME};
 use scraper::{ElementRef, Html, Selector};
@@ -419,7 +419,7 @@ fn registered_sink_writes_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("report.html");
     registry
-        .render_to_file(&sample_report(), &path, &ReportFormat::Html)
+        .render_to_file(&sample_report(), &path, "html")
         .unwrap();
     let written = std::fs::read_to_string(&path).unwrap();
     assert_eq!(

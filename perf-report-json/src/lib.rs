@@ -10,7 +10,7 @@
 //!   default ([`JsonSink::new`]), compact on request ([`JsonSink::compact`]).
 //! * [`to_string`] / [`to_writer`] write pretty JSON without going through the sink.
 //! * NaN and infinite values survive the round trip: they are written as the strings `"NaN"`,
-//!   `"inf"` and `"-inf"` (see [`heimdall_perf_core::report::serde_f64`]), and finite values
+//!   `"inf"` and `"-inf"` (see [`heimdall_perf_core::serde_f64`]), and finite values
 //!   read back bit for bit.
 //! * Reading refuses a report written by a newer heimdall-perf (a `schema_version` above
 //!   [`SCHEMA_VERSION`]) before it looks at any other field, and reports truncated files,
@@ -41,8 +41,8 @@
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use heimdall_perf_core::report::SCHEMA_VERSION;
-use heimdall_perf_core::sink::RenderError;
+use heimdall_perf_core::RenderError;
+use heimdall_perf_core::SCHEMA_VERSION;
 use heimdall_perf_core::{Report, ReportSink};
 use serde::Deserialize;
 

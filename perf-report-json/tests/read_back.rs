@@ -4,8 +4,8 @@
 
 use std::io::Write;
 
-use heimdall_perf_core::report::{SeriesPoint, TimeSeries, SCHEMA_VERSION};
-use heimdall_perf_core::{Report, ReportSink, Summary};
+use heimdall_perf_core::{stats::Summary, Report, ReportSink};
+use heimdall_perf_core::{SeriesPoint, TimeSeries, SCHEMA_VERSION};
 use heimdall_perf_report_json::{
     from_reader, from_slice, from_slice_named, read_report, to_string, to_writer, JsonError,
     JsonSink,

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use heimdall_perf_core::measurement::MetricType;
-use heimdall_perf_core::report::{
+use heimdall_perf_core::stats::HistogramBucket;
+use heimdall_perf_core::MetricType;
+use heimdall_perf_core::{stats::Summary, Report, ReportSink};
+use heimdall_perf_core::{
     Diagnostics, MetricReport, Note, SeriesPoint, SessionInfo, SpanStats, ThreadInfo, TimeSeries,
     TimelineSpan,
 };
-use heimdall_perf_core::stats::HistogramBucket;
-use heimdall_perf_core::{Report, ReportSink, Summary};
 use heimdall_perf_report_json::{from_slice, JsonSink};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;

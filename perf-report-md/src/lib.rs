@@ -36,9 +36,9 @@
 
 use std::io::Write;
 
-use heimdall_perf_core::report::{series_names as sn, SpanStats, TimeSeries};
-use heimdall_perf_core::sink::RenderError;
-use heimdall_perf_core::{Report, ReportSink, Summary};
+use heimdall_perf_core::RenderError;
+use heimdall_perf_core::{series_names as sn, SpanStats, TimeSeries};
+use heimdall_perf_core::{stats::Summary, Report, ReportSink};
 
 mod format;
 mod notes;

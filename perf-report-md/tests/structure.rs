@@ -2,8 +2,8 @@
 //! tables have the right rows, columns and alignment, hostile names come back as text in one
 //! cell, no raw HTML gets through, notes stay in their own sections.
 
-use heimdall_perf_core::report::{series_names, Note, SeriesPoint, SpanStats, TimeSeries};
-use heimdall_perf_core::{Report, ReportSink, Summary};
+use heimdall_perf_core::{series_names, Note, SeriesPoint, SpanStats, TimeSeries};
+use heimdall_perf_core::{stats::Summary, Report, ReportSink};
 use heimdall_perf_report_md::MarkdownSink;
 use heimdall_perf_testkit::{self as fixtures, HOSTILE_NAME, HOSTILE_NOTES};
 use pulldown_cmark::{Alignment, Event, Options, Parser, Tag, TagEnd};

@@ -43,7 +43,7 @@
 //!     r#"heimdall_span_duration_seconds_count{session="line-3 inspection",thread="processing",thread_id="2",path="frame;detect;nms"} 600"#
 //! ));
 //! assert!(text.ends_with("# EOF\n"));
-//! # Ok::<(), heimdall_perf_core::sink::RenderError>(())
+//! # Ok::<(), heimdall_perf_core::RenderError>(())
 //! ```
 
 #![warn(missing_docs)]
@@ -55,8 +55,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::Write;
 
-use heimdall_perf_core::report::{MetricReport, SpanStats, TimeSeries};
-use heimdall_perf_core::sink::RenderError;
+use heimdall_perf_core::RenderError;
+use heimdall_perf_core::{MetricReport, SpanStats, TimeSeries};
 use heimdall_perf_core::{MetricType, Report, ReportSink};
 
 pub use error::OpenMetricsError;

@@ -7,7 +7,7 @@
 //! the [`factory`] the facade registers with `Registry::set_system_source`.
 //!
 //! ```
-//! use heimdall_perf_core::report::series_names;
+//! use heimdall_perf_core::series_names;
 //! use heimdall_perf_core::{ProfilingSession, Registry};
 //! use std::sync::Arc;
 //! use std::time::Duration;
@@ -30,7 +30,7 @@
 //!
 //! ## Series
 //!
-//! Names are those of [`heimdall_perf_core::report::series_names`]; all series have the
+//! Names are those of [`heimdall_perf_core::series_names`]; all series have the
 //! source `system`.
 //!
 //! | series | unit | what |

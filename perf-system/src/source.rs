@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use heimdall_perf_core::report::series_names as sn;
+use heimdall_perf_core::series_names as sn;
 use heimdall_perf_core::{PeriodicSource, Samples, SourceFactory};
 use sysinfo::{
     CpuRefreshKind, MemoryRefreshKind, Networks, Pid, Process, ProcessRefreshKind,
@@ -465,7 +465,7 @@ impl<F: FnMut(Reading<'_>)> Out for FnOut<F> {
 pub enum Reading<'a> {
     /// A value of the series `series`, in `unit`.
     Value {
-        /// Series name (see `heimdall_perf_core::report::series_names`).
+        /// Series name (see `heimdall_perf_core::series_names`).
         series: &'a str,
         /// Unit of the value.
         unit: &'static str,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{points, session};
-use heimdall_perf_core::report::series_names as sn;
-use heimdall_perf_core::report::SeriesPoint;
+use heimdall_perf_core::series_names as sn;
+use heimdall_perf_core::SeriesPoint;
 
 fn mean(p: &[SeriesPoint]) -> f64 {
     p.iter().map(|p| p.mean).sum::<f64>() / p.len() as f64

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{points, proc_status, session, thread_names, wait_points, SAMPLER_COMM};
-use heimdall_perf_core::report::series_names as sn;
+use heimdall_perf_core::series_names as sn;
 use heimdall_perf_core::PerfError;
 
 static SERIAL: Mutex<()> = Mutex::new(());

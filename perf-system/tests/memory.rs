@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{proc_status, session, wait_points};
-use heimdall_perf_core::report::series_names as sn;
+use heimdall_perf_core::series_names as sn;
 
 const MIB: f64 = 1024.0 * 1024.0;
 const SIZE: usize = 256 << 20;

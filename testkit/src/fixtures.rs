@@ -13,13 +13,13 @@
 
 use std::collections::BTreeMap;
 
-use heimdall_perf_core::measurement::MetricType;
-use heimdall_perf_core::periodic::BoundedSeries;
-use heimdall_perf_core::report::{
+use heimdall_perf_core::stats::{DurationStats, ValueStats};
+use heimdall_perf_core::BoundedSeries;
+use heimdall_perf_core::MetricType;
+use heimdall_perf_core::{
     series_names as sn, Diagnostics, MetricReport, Note, Report, SessionInfo, SpanStats,
     ThreadInfo, TimeSeries, TimelineSpan, SCHEMA_VERSION,
 };
-use heimdall_perf_core::stats::{DurationStats, ValueStats};
 
 /// Start of the fixture sessions: 2025-11-24T16:00:00Z.
 pub const FIXTURE_START_UNIX_NS: u64 = 1_764_000_000_000_000_000;
@@ -169,7 +169,7 @@ fn series(
     period_ns: u64,
     f: impl Fn(u64) -> f64,
 ) -> TimeSeries {
-    let mut s = BoundedSeries::new(heimdall_perf_core::periodic::SERIES_CAPACITY);
+    let mut s = BoundedSeries::new(heimdall_perf_core::limits::SERIES_CAPACITY);
     for i in 0..samples {
         s.push(i * period_ns, f(i));
     }
@@ -297,7 +297,7 @@ pub fn sample_report() -> Report {
         ],
         timeline,
         diagnostics: Diagnostics {
-            timeline_capacity: heimdall_perf_core::recorder::TIMELINE_CAPACITY as u64,
+            timeline_capacity: heimdall_perf_core::limits::TIMELINE_CAPACITY as u64,
             ..Diagnostics::default()
         },
     }
@@ -383,7 +383,7 @@ pub fn large_report(paths: usize, hours: u64, metrics: usize) -> Report {
             t_ns: 0,
             text: "Large fixture.".into(),
         }],
-        timeline: (0..heimdall_perf_core::recorder::TIMELINE_CAPACITY as u64)
+        timeline: (0..heimdall_perf_core::limits::TIMELINE_CAPACITY as u64)
             .map(|i| TimelineSpan {
                 span: i as usize % span_count.max(1),
                 start_ns: i * 1_000_000,
@@ -391,7 +391,7 @@ pub fn large_report(paths: usize, hours: u64, metrics: usize) -> Report {
             })
             .collect(),
         diagnostics: Diagnostics {
-            timeline_capacity: heimdall_perf_core::recorder::TIMELINE_CAPACITY as u64,
+            timeline_capacity: heimdall_perf_core::limits::TIMELINE_CAPACITY as u64,
             ..Diagnostics::default()
         },
     }
@@ -529,6 +529,6 @@ mod tests {
         assert!(big
             .series
             .iter()
-            .all(|s| s.points.len() <= heimdall_perf_core::periodic::SERIES_CAPACITY));
+            .all(|s| s.points.len() <= heimdall_perf_core::limits::SERIES_CAPACITY));
     }
 }

@@ -1,8 +1,8 @@
 //! Helpers shared by the integration tests: hand-built reports and an SVG reader.
 #![allow(dead_code)]
 
-use heimdall_perf_core::report::{SpanStats, ThreadInfo};
-use heimdall_perf_core::{Report, Summary};
+use heimdall_perf_core::{stats::Summary, Report};
+use heimdall_perf_core::{SpanStats, ThreadInfo};
 
 /// A span path with known self and total times (µs; weighed in ns, ×1000), on `thread`
 /// (`None`: merged).

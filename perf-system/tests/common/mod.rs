@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use heimdall_perf_core::report::{SeriesPoint, TimeSeries};
 use heimdall_perf_core::{ProfilingSession, Registry};
+use heimdall_perf_core::{SeriesPoint, TimeSeries};
 
 /// A session whose registry holds the system sampler, sampling every `interval`.
 pub fn session(name: &str, interval: Duration) -> ProfilingSession {

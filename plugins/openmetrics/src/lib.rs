@@ -22,7 +22,7 @@
 //! registry.set_plugin_loader(heimdall_perf_plugin::loader());
 //! let sink = registry.load_plugin("target/release/libheimdall_perf_plugin_openmetrics.so".as_ref())?;
 //! assert_eq!(sink.format_id(), "openmetrics");
-//! registry.render_to_file(&fixtures::sample_report(), "report.prom".as_ref(), &"openmetrics".into())?;
+//! registry.render_to_file(&fixtures::sample_report(), "report.prom".as_ref(), "openmetrics")?;
 //! ```
 
 #![warn(missing_docs)]

@@ -87,7 +87,7 @@ fn the_plugin_registers_like_the_built_in_sink_and_clashes_with_it() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let out = dir.path().join("line3.prom");
     registry
-        .render_to_file(&sample_report(), &out, &"openmetrics".into())
+        .render_to_file(&sample_report(), &out, "openmetrics")
         .unwrap_or_else(|e| panic!("{e}"));
     let written = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(written, render_string(&sample_report()));

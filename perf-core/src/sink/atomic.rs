@@ -1,304 +1,12 @@
-//! Report sinks: the [`ReportSink`] trait, [`ReportFormat`], the [`Registry`] of sinks and
-//! samplers, and [`write_atomic`], through which every report file is written.
+//! [`write_atomic`]: how every report file is written, so that a failed write leaves the
+//! previous file whole.
 
 use std::fmt;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::str::FromStr;
-use std::sync::{Arc, RwLock};
 
-use crate::error::{PerfError, Result};
-use crate::periodic::SourceFactory;
-use crate::report::Report;
-
-/// The error a sink returns when it cannot render.
-pub type RenderError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Something that turns a [`Report`] into bytes: JSON, HTML, a flamegraph, a plugin…
-///
-/// ```
-/// use heimdall_perf_core::{Report, ReportSink, sink::RenderError};
-/// struct Names;
-/// impl ReportSink for Names {
-///     fn format_id(&self) -> &str { "names" }
-///     fn file_extension(&self) -> &str { "txt" }
-///     fn render(&self, report: &Report, out: &mut dyn std::io::Write) -> Result<(), RenderError> {
-///         for s in &report.span_totals { writeln!(out, "{}", s.path_string())?; }
-///         Ok(())
-///     }
-/// }
-/// let mut out = Vec::new();
-/// Names.render(&Report::empty("s"), &mut out).unwrap();
-/// assert!(out.is_empty());
-/// ```
-pub trait ReportSink: Send + Sync {
-    /// Format id, lower case, e.g. `json`.
-    fn format_id(&self) -> &str;
-    /// File extension without the dot, e.g. `json`.
-    fn file_extension(&self) -> &str;
-    /// Writes `report` to `out`.
-    fn render(&self, report: &Report, out: &mut dyn Write) -> std::result::Result<(), RenderError>;
-    /// File name (without extension) `stop_session` gives this format's file in a run
-    /// folder, e.g. `flamegraph` for `flamegraph.svg`.
-    fn file_stem(&self) -> &str {
-        "report"
-    }
-    /// Where the sink comes from, for messages and listings: `built-in` or a plugin path.
-    fn origin(&self) -> String {
-        "built-in".to_string()
-    }
-}
-
-/// A report format: the built-in ones by name, any registered one by id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ReportFormat {
-    /// Lossless JSON (feature `json`).
-    Json,
-    /// Self-contained HTML page (feature `html`).
-    Html,
-    /// GitHub-flavoured Markdown (feature `markdown`).
-    Markdown,
-    /// Flamegraph SVG (feature `flame`).
-    Flamegraph,
-    /// Any other registered format, by id (e.g. `openmetrics`, or a plugin's).
-    Other(String),
-}
-
-impl ReportFormat {
-    /// The format id a sink registers under.
-    pub fn id(&self) -> &str {
-        match self {
-            ReportFormat::Json => "json",
-            ReportFormat::Html => "html",
-            ReportFormat::Markdown => "markdown",
-            ReportFormat::Flamegraph => "flamegraph",
-            ReportFormat::Other(id) => id,
-        }
-    }
-
-    /// The facade's Cargo feature that compiles this format in, for built-in formats.
-    pub fn feature(&self) -> Option<&'static str> {
-        match self {
-            ReportFormat::Json => Some("json"),
-            ReportFormat::Html => Some("html"),
-            ReportFormat::Markdown => Some("markdown"),
-            ReportFormat::Flamegraph => Some("flame"),
-            ReportFormat::Other(id) => match id.as_str() {
-                "folded" => Some("flame"),
-                "openmetrics" => Some("openmetrics"),
-                _ => None,
-            },
-        }
-    }
-}
-
-impl fmt::Display for ReportFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id())
-    }
-}
-
-impl FromStr for ReportFormat {
-    type Err = std::convert::Infallible;
-    /// Parses a format id; `md` and `svg` are accepted for Markdown and flamegraphs.
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "json" => ReportFormat::Json,
-            "html" | "htm" => ReportFormat::Html,
-            "markdown" | "md" => ReportFormat::Markdown,
-            "flamegraph" | "flame" | "svg" => ReportFormat::Flamegraph,
-            other => ReportFormat::Other(other.to_string()),
-        })
-    }
-}
-
-impl From<&str> for ReportFormat {
-    fn from(s: &str) -> Self {
-        match s.parse() {
-            Ok(f) => f,
-            Err(never) => match never {},
-        }
-    }
-}
-
-/// What a manager and its sessions can use: report sinks and the system sampler.
-///
-/// Shared (`Arc`) between a [`ProfilingManager`](crate::ProfilingManager) and every session
-/// it starts, so a sink registered later (a plugin) is seen by all of them.
-#[derive(Default)]
-pub struct Registry {
-    sinks: RwLock<Vec<Arc<dyn ReportSink>>>,
-    system_source: RwLock<Option<SourceFactory>>,
-    plugin_loader: RwLock<Option<PluginLoader>>,
-}
-
-/// Loads a report plugin from a shared library (how the plugin crate registers itself, so
-/// that perf-core needs no dynamic loading of its own).
-pub type PluginLoader = Arc<dyn Fn(&Path) -> Result<Arc<dyn ReportSink>> + Send + Sync>;
-
-impl fmt::Debug for Registry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registry")
-            .field("formats", &self.format_ids())
-            .field("system_source", &self.system_source().is_some())
-            .finish()
-    }
-}
-
-impl Registry {
-    /// An empty registry.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds a sink. A second sink with the same format id is refused with an error naming
-    /// both origins.
-    pub fn register_sink(&self, sink: Arc<dyn ReportSink>) -> Result<()> {
-        let mut sinks = self
-            .sinks
-            .write()
-            .map_err(|_| PerfError::Poisoned("the sink registry".into()))?;
-        let id = sink.format_id().to_string();
-        if id.is_empty() {
-            return Err(PerfError::InvalidArgument {
-                what: "report sink".into(),
-                detail: format!("the sink from {} has an empty format id", sink.origin()),
-            });
-        }
-        if let Some(existing) = sinks.iter().find(|s| s.format_id() == id) {
-            return Err(PerfError::DuplicateFormat {
-                format: id,
-                first: existing.origin(),
-                second: sink.origin(),
-            });
-        }
-        sinks.push(sink);
-        Ok(())
-    }
-
-    /// The sink for `format`, or an error naming the feature or plugin to add.
-    pub fn sink(&self, format: &ReportFormat) -> Result<Arc<dyn ReportSink>> {
-        let sinks = self
-            .sinks
-            .read()
-            .map_err(|_| PerfError::Poisoned("the sink registry".into()))?;
-        if let Some(s) = sinks.iter().find(|s| s.format_id() == format.id()) {
-            return Ok(Arc::clone(s));
-        }
-        let available: Vec<&str> = sinks.iter().map(|s| s.format_id()).collect();
-        let available = if available.is_empty() {
-            "none".to_string()
-        } else {
-            available.join(", ")
-        };
-        let hint = match format.feature() {
-            Some(feature) => format!(
-                "enable the Cargo feature `{feature}` of heimdall-perf (available now: {available})"
-            ),
-            None => format!(
-                "no compiled-in sink or loaded plugin provides it; load a plugin that does (available now: {available})"
-            ),
-        };
-        Err(PerfError::UnknownFormat {
-            format: format.id().to_string(),
-            hint,
-        })
-    }
-
-    /// Every registered sink, in registration order.
-    pub fn sinks(&self) -> Vec<Arc<dyn ReportSink>> {
-        self.sinks.read().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// Ids of every registered format.
-    pub fn format_ids(&self) -> Vec<String> {
-        self.sinks()
-            .iter()
-            .map(|s| s.format_id().to_string())
-            .collect()
-    }
-
-    /// Sets the factory of the system sampler used by `start_system_metrics`.
-    pub fn set_system_source(&self, factory: SourceFactory) {
-        if let Ok(mut s) = self.system_source.write() {
-            *s = Some(factory);
-        }
-    }
-
-    /// The system sampler factory, if one is registered.
-    pub fn system_source(&self) -> Option<SourceFactory> {
-        self.system_source.read().ok().and_then(|s| s.clone())
-    }
-
-    /// Sets the loader `load_plugin` uses (the facade's `plugins` feature).
-    pub fn set_plugin_loader(&self, loader: PluginLoader) {
-        if let Ok(mut l) = self.plugin_loader.write() {
-            *l = Some(loader);
-        }
-    }
-
-    /// Loads the report plugin at `path` and registers its sink. A plugin whose format id is
-    /// taken already is refused with an error naming both; a bad plugin is refused and
-    /// nothing else changes.
-    ///
-    /// Loading a path again is not a duplicate when the loader returns the very sink that is
-    /// registered (the plugin loader does so for the same path with the same bytes): that
-    /// sink is returned. When the file at the path has changed since (a new build copied or
-    /// renamed over it) and declares the same format id, the error says so: a loaded plugin
-    /// cannot be unloaded, so the version loaded first stays in use until the program
-    /// restarts.
-    pub fn load_plugin(&self, path: &Path) -> Result<Arc<dyn ReportSink>> {
-        let loader = self
-            .plugin_loader
-            .read()
-            .ok()
-            .and_then(|l| l.clone())
-            .ok_or_else(|| PerfError::FeatureDisabled {
-                what: format!("loading the plugin `{}`", path.display()),
-                feature: "plugins".into(),
-            })?;
-        let sink = loader(path)?;
-        match self.register_sink(Arc::clone(&sink)) {
-            Ok(()) => Ok(sink),
-            Err(e @ PerfError::DuplicateFormat { .. }) => {
-                let existing = self
-                    .sinks()
-                    .into_iter()
-                    .find(|s| s.format_id() == sink.format_id() && s.origin() == sink.origin());
-                match existing {
-                    Some(existing) if Arc::ptr_eq(&existing, &sink) => Ok(existing),
-                    Some(_) => Err(PerfError::Plugin {
-                        path: path.to_path_buf(),
-                        message: format!(
-                            "the file has changed since format `{}` was loaded from it; the version loaded first stays in use (a loaded plugin cannot be unloaded): restart the program to use the new one",
-                            sink.format_id()
-                        ),
-                    }),
-                    None => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Renders `report` with the sink for `format` into `path`, atomically.
-    pub fn render_to_file(
-        &self,
-        report: &Report,
-        path: &Path,
-        format: &ReportFormat,
-    ) -> Result<()> {
-        let sink = self.sink(format)?;
-        write_atomic(path, |w| sink.render(report, w)).map_err(|e| match e {
-            AtomicWriteError::Io(e) => e,
-            AtomicWriteError::Render(message) => PerfError::Render {
-                format: sink.format_id().to_string(),
-                session: report.session.name.clone(),
-                message: format!("{message} (while writing `{}`)", path.display()),
-            },
-        })
-    }
-}
+use super::RenderError;
+use crate::error::PerfError;
 
 /// Why [`write_atomic`] failed.
 #[derive(Debug)]
@@ -318,7 +26,15 @@ impl fmt::Display for AtomicWriteError {
     }
 }
 
-impl std::error::Error for AtomicWriteError {}
+impl std::error::Error for AtomicWriteError {
+    // Transparent: the message is the inner error's, and so is the cause.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AtomicWriteError::Io(e) => e.source(),
+            AtomicWriteError::Render(e) => e.source(),
+        }
+    }
+}
 
 /// Writes a report to `path`, atomically where that makes sense.
 ///
@@ -496,68 +212,6 @@ fn replace_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Fixed(&'static str, &'static str);
-    impl ReportSink for Fixed {
-        fn format_id(&self) -> &str {
-            self.0
-        }
-        fn file_extension(&self) -> &str {
-            "txt"
-        }
-        fn render(&self, _: &Report, out: &mut dyn Write) -> std::result::Result<(), RenderError> {
-            if self.1 == "fail" {
-                out.write_all(b"partial")?;
-                return Err("boom".into());
-            }
-            out.write_all(self.1.as_bytes())?;
-            Ok(())
-        }
-        fn origin(&self) -> String {
-            format!("test sink {}", self.1)
-        }
-    }
-
-    #[test]
-    fn unknown_format_names_the_feature() {
-        let r = Registry::new();
-        let e = r.sink(&ReportFormat::Html).err().unwrap().to_string();
-        assert!(e.contains("`html`") && e.contains("feature"), "{e}");
-        let e = r.sink(&"openmetrics".into()).err().unwrap().to_string();
-        assert!(e.contains("feature `openmetrics`"), "{e}");
-        let e = r.sink(&"weird".into()).err().unwrap().to_string();
-        assert!(e.contains("plugin"), "{e}");
-    }
-
-    #[test]
-    fn duplicate_format_names_both() {
-        let r = Registry::new();
-        r.register_sink(Arc::new(Fixed("x", "a"))).unwrap();
-        let e = r
-            .register_sink(Arc::new(Fixed("x", "b")))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("test sink a") && e.contains("test sink b"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn failed_render_keeps_previous_file_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.txt");
-        let r = Registry::new();
-        r.register_sink(Arc::new(Fixed("good", "hello"))).unwrap();
-        r.register_sink(Arc::new(Fixed("bad", "fail"))).unwrap();
-        let rep = Report::empty("s");
-        r.render_to_file(&rep, &path, &"good".into()).unwrap();
-        let e = r.render_to_file(&rep, &path, &"bad".into()).unwrap_err();
-        assert!(e.to_string().contains("out.txt"), "{e}");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "hello");
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(names.len(), 1);
-    }
 
     #[test]
     fn missing_folder_is_an_error_naming_the_path() {
@@ -749,15 +403,5 @@ mod tests {
         assert!(e.contains("sub") && e.contains("directory"), "{e}");
         assert!(sub.is_dir());
         assert_eq!(entries(dir.path()), ["sub"]);
-    }
-
-    #[test]
-    fn format_parsing() {
-        assert_eq!(
-            "md".parse::<ReportFormat>().unwrap(),
-            ReportFormat::Markdown
-        );
-        assert_eq!(ReportFormat::from("SVG"), ReportFormat::Flamegraph);
-        assert_eq!(ReportFormat::from("folded").feature(), Some("flame"));
     }
 }
