@@ -145,10 +145,7 @@ fn bench_round(c: &mut Criterion<ThreadCpu>) {
         })
     });
 
-    let mut source = SystemSource::with_figures(Figures {
-        network: false,
-        ..Figures::all()
-    });
+    let mut source = SystemSource::with_figures(Figures::all().with_network(false));
     group.bench_function("heimdall/no_network", |b| {
         b.iter_custom(|iters| {
             rounds(iters, || {

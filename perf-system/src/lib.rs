@@ -3,7 +3,7 @@
 //! System and process metrics for heimdall-perf, the performance-analysis module of Heimdall
 //! Vision: "what are the system and this process's figures now", read with `sysinfo` on the
 //! session's sampler thread. perf-core owns that thread (interval, stop and join, bounded
-//! series, failure counting); this crate offers the [`PeriodicSource`] named `system` and
+//! series, failure counting); this crate offers the [`PeriodicSource`](heimdall_perf_core::PeriodicSource) named `system` and
 //! the [`factory`] the facade registers with `Registry::set_system_source`.
 //!
 //! ```
@@ -83,7 +83,6 @@ mod platform;
 mod source;
 
 pub use error::SystemError;
-pub use heimdall_perf_core::PeriodicSource;
 pub use platform::{process_cpu_time, thread_cpu_time};
 pub use source::{
     factory, factory_with, Figures, Reading, SystemSource, SOURCE_NAME, UNIT_BYTES,

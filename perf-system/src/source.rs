@@ -32,10 +32,11 @@ pub const UNIT_THREADS: &str = "threads";
 ///
 /// ```
 /// use heimdall_perf_system::Figures;
-/// let figures = Figures { network: false, ..Figures::all() };
+/// let figures = Figures::all().with_network(false);
 /// assert!(figures.process && !figures.network);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Figures {
     /// Whole-machine CPU usage (`system.cpu.total`).
     pub system_cpu: bool,
@@ -52,6 +53,48 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// These figures with whole-machine CPU usage read or not.
+    #[must_use]
+    pub const fn with_system_cpu(mut self, on: bool) -> Self {
+        self.system_cpu = on;
+        self
+    }
+
+    /// These figures with per-core CPU usage read or not.
+    #[must_use]
+    pub const fn with_per_core_cpu(mut self, on: bool) -> Self {
+        self.per_core_cpu = on;
+        self
+    }
+
+    /// These figures with memory and swap read or not.
+    #[must_use]
+    pub const fn with_memory(mut self, on: bool) -> Self {
+        self.memory = on;
+        self
+    }
+
+    /// These figures with load averages read or not.
+    #[must_use]
+    pub const fn with_load(mut self, on: bool) -> Self {
+        self.load = on;
+        self
+    }
+
+    /// These figures with this process's figures read or not.
+    #[must_use]
+    pub const fn with_process(mut self, on: bool) -> Self {
+        self.process = on;
+        self
+    }
+
+    /// These figures with per-interface network rates read or not.
+    #[must_use]
+    pub const fn with_network(mut self, on: bool) -> Self {
+        self.network = on;
+        self
+    }
+
     /// Every figure.
     pub const fn all() -> Self {
         Figures {
@@ -487,7 +530,7 @@ impl SystemSource {
     /// ```
     /// use heimdall_perf_system::{Figures, Reading, SystemSource};
     ///
-    /// let mut source = SystemSource::with_figures(Figures { process: true, ..Figures::none() });
+    /// let mut source = SystemSource::with_figures(Figures::none().with_process(true));
     /// let mut rss = None;
     /// source.read_with(|r| {
     ///     if let Reading::Value { series: "process.memory.resident", value, .. } = r {
