@@ -87,7 +87,7 @@ pub mod report_reader {
         let Ok(report) = from_slice(input) else {
             return Outcome::Rejected;
         };
-        for sink in [JsonSink::compact(), JsonSink::new()] {
+        for sink in [JsonSink::new().with_pretty(false), JsonSink::new()] {
             let mut out = Vec::new();
             sink.render(&report, &mut out)
                 .unwrap_or_else(|e| panic!("a report that was read cannot be written: {e}"));

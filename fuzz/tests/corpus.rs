@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use heimdall_perf_core::ReportSink;
 use heimdall_perf_fuzz::report_reader::{check_caught, corpus_dir, load_corpus, run, Outcome};
 use heimdall_perf_testkit as fixtures;
 
@@ -44,7 +45,9 @@ fn a_report_with_every_edge_round_trips_through_the_check() {
         check_caught(fixtures::sample_report().session.name.as_bytes()),
         Outcome::Rejected
     );
-    let json = heimdall_perf_report_json::to_string(&fixtures::sample_report()).unwrap();
+    let json = heimdall_perf_report_json::JsonSink::new()
+        .render_to_string(&fixtures::sample_report())
+        .unwrap();
     assert_eq!(check_caught(json.as_bytes()), Outcome::Parsed);
 }
 
@@ -71,17 +74,12 @@ fn small_report() -> heimdall_perf_core::Report {
 #[test]
 #[ignore = "writes the corpus; run by hand"]
 fn write_seeds() {
-    use heimdall_perf_core::ReportSink;
     use heimdall_perf_report_json::JsonSink;
     let dir = corpus_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let json = |r: &heimdall_perf_core::Report, pretty: bool| {
         let mut out = Vec::new();
-        let sink = if pretty {
-            JsonSink::new()
-        } else {
-            JsonSink::compact()
-        };
+        let sink = JsonSink::new().with_pretty(pretty);
         sink.render(r, &mut out).unwrap();
         out
     };

@@ -22,10 +22,12 @@
 //! shown by [`path_text`]: names joined by `;`, a `;` inside a name shown `\;`.
 //!
 //! ```
+//! use heimdall_perf::reports::ReportSink;
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("r.json");
 //! let report = heimdall_perf_testkit::sample_report();
-//! std::fs::write(&path, heimdall_perf_report_json::to_string(&report).unwrap()).unwrap();
+//! let json = heimdall_perf_report_json::JsonSink::new().render_to_string(&report).unwrap();
+//! std::fs::write(&path, json).unwrap();
 //! let code = heimdall_perf_cli::run_to(
 //!     ["heimdall-perf", "diff", path.to_str().unwrap(), path.to_str().unwrap()],
 //!     &mut Vec::new(),

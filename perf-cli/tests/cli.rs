@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::Command;
+use heimdall_perf::reports::ReportSink;
 use heimdall_perf::ProfilingSession;
 
 /// A small "program": ten frames of preprocess → detect, where detect sleeps `detect_ms`.
@@ -20,7 +21,9 @@ fn record_run(name: &str, detect_ms: u64, path: &Path) {
         s.stop_timing("frame").unwrap();
     }
     s.stop();
-    let json = heimdall_perf_report_json::to_string(&s.report()).unwrap();
+    let json = heimdall_perf_report_json::JsonSink::new()
+        .render_to_string(&s.report())
+        .unwrap();
     std::fs::write(path, json).unwrap();
 }
 
@@ -231,7 +234,13 @@ fn read_report(path: &Path) -> heimdall_perf::reports::Report {
 }
 
 fn write_report(report: &heimdall_perf::reports::Report, path: &Path) {
-    std::fs::write(path, heimdall_perf_report_json::to_string(report).unwrap()).unwrap();
+    std::fs::write(
+        path,
+        heimdall_perf_report_json::JsonSink::new()
+            .render_to_string(report)
+            .unwrap(),
+    )
+    .unwrap();
 }
 
 /// `report` with its span totals replaced by copies of the `frame;detect` span under `paths`.
@@ -493,7 +502,13 @@ fn summary_lists_recording_diagnostics() {
     r.diagnostics
         .sampler_failures
         .insert("system/\u{1b}[2Jcpu".into(), 1);
-    std::fs::write(&path, heimdall_perf_report_json::to_string(&r).unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        heimdall_perf_report_json::JsonSink::new()
+            .render_to_string(&r)
+            .unwrap(),
+    )
+    .unwrap();
     let out = cmd().arg("summary").arg(&path).assert().success();
     let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     assert!(text.contains("recording diagnostics"), "{text}");

@@ -21,7 +21,8 @@ fn bench(c: &mut Criterion) {
     };
     let compact = {
         let mut v = Vec::new();
-        JsonSink::compact()
+        JsonSink::new()
+            .with_pretty(false)
             .render(&report, &mut v)
             .expect("render compact");
         v
@@ -42,7 +43,8 @@ fn bench(c: &mut Criterion) {
     g.bench_function("render_compact", |b| {
         b.iter(|| {
             let mut out = Vec::new();
-            JsonSink::compact()
+            JsonSink::new()
+                .with_pretty(false)
                 .render(black_box(&report), &mut out)
                 .expect("render");
             out

@@ -6,26 +6,26 @@
 //! read back with [`read_report`] / [`from_slice`] / [`from_reader`] and rendered again later
 //! into any format.
 //!
-//! * [`JsonSink`] is the [`ReportSink`] (format id `json`, extension `json`): pretty by
-//!   default ([`JsonSink::new`]), compact on request ([`JsonSink::compact`]).
-//! * [`to_string`] / [`to_writer`] write pretty JSON without going through the sink.
+//! * [`JsonSink`] is the [`ReportSink`] (format id [`FORMAT_ID`], extension
+//!   [`FILE_EXTENSION`]): pretty by default ([`JsonSink::new`]), compact on request
+//!   ([`JsonSink::with_pretty`]). It writes with [`render`](ReportSink::render) and
+//!   [`render_to_string`](ReportSink::render_to_string), like every sink.
 //! * NaN and infinite values survive the round trip: they are written as the strings `"NaN"`,
 //!   `"inf"` and `"-inf"` (see [`heimdall_perf_core::serde_f64`]), and finite values
 //!   read back bit for bit.
 //! * Reading refuses a report written by a newer heimdall-perf (a `schema_version` above
 //!   [`SCHEMA_VERSION`]) before it looks at any other field, and reports truncated files,
-//!   invalid JSON and wrong types with the file, line and column at fault — never a panic.
+//!   invalid JSON and wrong types with the file, line and column at fault — never a panic;
+//!   the parser's error stays attached as the [source](std::error::Error::source).
 //!
 //! ```
-//! use heimdall_perf_core::{ReportSink};
-//! use heimdall_perf_testkit as fixtures;
+//! use heimdall_perf_core::ReportSink;
 //! use heimdall_perf_report_json::{from_slice, JsonSink};
 //!
-//! let report = fixtures::sample_report();
-//! let mut bytes = Vec::new();
-//! JsonSink::compact().render(&report, &mut bytes).unwrap();
+//! # let report = heimdall_perf_testkit::sample_report();
+//! let json = JsonSink::new().with_pretty(false).render_to_string(&report).unwrap();
 //!
-//! let back = from_slice(&bytes).unwrap();
+//! let back = from_slice(json.as_bytes()).unwrap();
 //! assert_eq!(back.session.name, "line-3 inspection");
 //! // NaN != NaN, so compare the text forms: nothing was lost.
 //! assert_eq!(format!("{back:?}"), format!("{report:?}"));
@@ -106,6 +106,9 @@ pub enum JsonError {
         column: usize,
         /// What the parser expected.
         message: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
     },
     /// The input is not valid JSON.
     #[error("`{source_name}` is not valid JSON: {message} at line {line}, column {column}")]
@@ -118,6 +121,9 @@ pub enum JsonError {
         column: usize,
         /// What is wrong.
         message: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
     },
     /// The input is valid JSON but not a heimdall-perf report of a schema this build reads:
     /// a missing field, a value of the wrong type…
@@ -135,10 +141,14 @@ pub enum JsonError {
         message: String,
         /// The schema this build reads ([`SCHEMA_VERSION`]).
         supported: u32,
+        /// The parser's error (without the field path, which `message` names).
+        #[source]
+        source: serde_json::Error,
     },
 }
 
-/// The JSON [`ReportSink`]: format id `json`, extension `json`.
+/// The JSON [`ReportSink`]: format id [`FORMAT_ID`], extension [`FILE_EXTENSION`]; pretty
+/// JSON unless built [`with_pretty(false)`](JsonSink::with_pretty).
 ///
 /// ```
 /// use heimdall_perf_core::{Report, ReportSink};
@@ -146,9 +156,11 @@ pub enum JsonError {
 ///
 /// let sink = JsonSink::new();
 /// assert_eq!((sink.format_id(), sink.file_extension()), ("json", "json"));
-/// let mut out = Vec::new();
-/// sink.render(&Report::empty("s"), &mut out).unwrap();
-/// assert!(String::from_utf8(out).unwrap().starts_with("{\n  \"schema_version\": 1,"));
+/// let json = sink.render_to_string(&Report::empty("s")).unwrap();
+/// assert!(json.starts_with("{\n  \"schema_version\": 1,"));
+///
+/// let compact = sink.with_pretty(false).render_to_string(&Report::empty("s")).unwrap();
+/// assert!(compact.starts_with("{\"schema_version\":1,") && !compact.contains('\n'));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JsonSink {
@@ -162,14 +174,19 @@ impl Default for JsonSink {
 }
 
 impl JsonSink {
-    /// A sink writing pretty JSON (two-space indent, one field per line).
+    /// A sink writing pretty JSON (two-space indent, one field per line, a line break at
+    /// the end).
+    #[must_use]
     pub fn new() -> Self {
         JsonSink { pretty: true }
     }
 
-    /// A sink writing compact JSON (no whitespace): smaller and faster.
-    pub fn compact() -> Self {
-        JsonSink { pretty: false }
+    /// This sink, writing pretty JSON (`true`, the default) or compact JSON (`false`: no
+    /// whitespace, smaller and faster to write). Both read back the same.
+    #[must_use]
+    pub fn with_pretty(mut self, pretty: bool) -> Self {
+        self.pretty = pretty;
+        self
     }
 
     /// Whether the sink writes pretty JSON.
@@ -178,7 +195,7 @@ impl JsonSink {
     }
 
     /// Writes `report` as JSON into `writer`, pretty or compact as this sink was made.
-    pub fn to_writer<W: Write>(&self, report: &Report, writer: W) -> Result<(), JsonError> {
+    fn write_json(&self, report: &Report, writer: &mut dyn Write) -> Result<(), JsonError> {
         // serde_json issues many small writes: buffer them (the writer may be a file or a
         // `dyn Write`).
         let mut w = BufWriter::with_capacity(64 * 1024, writer);
@@ -198,17 +215,6 @@ impl JsonSink {
             source,
         })
     }
-
-    /// `report` as a JSON string, pretty or compact as this sink was made.
-    pub fn to_string(&self, report: &Report) -> Result<String, JsonError> {
-        let mut out = Vec::with_capacity(4096);
-        self.to_writer(report, &mut out)?;
-        // serde_json only writes UTF-8.
-        String::from_utf8(out).map_err(|e| JsonError::Write {
-            session: report.session.name.clone(),
-            source: serde_json::Error::io(io::Error::new(io::ErrorKind::InvalidData, e)),
-        })
-    }
 }
 
 impl ReportSink for JsonSink {
@@ -221,18 +227,8 @@ impl ReportSink for JsonSink {
     }
 
     fn render(&self, report: &Report, out: &mut dyn Write) -> Result<(), RenderError> {
-        self.to_writer(report, out).map_err(RenderError::from)
+        self.write_json(report, out).map_err(RenderError::from)
     }
-}
-
-/// `report` as pretty JSON text (what [`JsonSink::new`] writes).
-pub fn to_string(report: &Report) -> Result<String, JsonError> {
-    JsonSink::new().to_string(report)
-}
-
-/// Writes `report` as pretty JSON into `writer` (what [`JsonSink::new`] writes).
-pub fn to_writer<W: Write>(report: &Report, writer: W) -> Result<(), JsonError> {
-    JsonSink::new().to_writer(report, writer)
 }
 
 /// Reads the JSON report saved at `path`.
@@ -241,15 +237,17 @@ pub fn to_writer<W: Write>(report: &Report, writer: W) -> Result<(), JsonError> 
 /// column), it was written by a newer heimdall-perf, or a field has the wrong type.
 ///
 /// ```
-/// use heimdall_perf_testkit as fixtures;
-/// let dir = tempfile::tempdir().unwrap();
+/// use heimdall_perf_core::ReportSink;
+/// use heimdall_perf_report_json::{read_report, JsonSink};
+/// # let report = heimdall_perf_testkit::sample_report();
+/// # let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("report.json");
-/// std::fs::write(&path, heimdall_perf_report_json::to_string(&fixtures::sample_report()).unwrap()).unwrap();
-/// let report = heimdall_perf_report_json::read_report(&path).unwrap();
+/// std::fs::write(&path, JsonSink::new().render_to_string(&report).unwrap()).unwrap();
+/// let report = read_report(&path).unwrap();
 /// assert_eq!(report.session.host, "inspection-01");
 ///
 /// std::fs::write(&path, "{\"schema_version\": 1, \"crate_version\": ").unwrap();
-/// let err = heimdall_perf_report_json::read_report(&path).unwrap_err().to_string();
+/// let err = read_report(&path).unwrap_err().to_string();
 /// assert!(err.contains("report.json") && err.contains("truncated") && err.contains("line 1"), "{err}");
 /// ```
 pub fn read_report(path: impl AsRef<Path>) -> Result<Report, JsonError> {
@@ -353,6 +351,7 @@ fn parse_error(e: serde_json::Error, path: &str, bytes: &[u8], source_name: &str
             line,
             column,
             message,
+            source: e,
         },
         // serde_json also reports some shape errors of valid JSON as syntax errors: an array
         // given where a struct is expected is read element by element as the struct's fields,
@@ -372,6 +371,7 @@ fn parse_error(e: serde_json::Error, path: &str, bytes: &[u8], source_name: &str
                 column,
                 message: at_path(message),
                 supported: SCHEMA_VERSION,
+                source: e,
             }
         }
         serde_json::error::Category::Syntax | serde_json::error::Category::Io => {
@@ -385,6 +385,7 @@ fn parse_error(e: serde_json::Error, path: &str, bytes: &[u8], source_name: &str
                 line,
                 column,
                 message,
+                source: e,
             }
         }
         serde_json::error::Category::Data => JsonError::Layout {
@@ -393,6 +394,7 @@ fn parse_error(e: serde_json::Error, path: &str, bytes: &[u8], source_name: &str
             column,
             message: at_path(message),
             supported: SCHEMA_VERSION,
+            source: e,
         },
     }
 }
@@ -422,10 +424,41 @@ mod tests {
     }
 
     #[test]
+    fn parse_errors_keep_the_parser_error_as_their_source() {
+        use std::error::Error as _;
+        for input in [
+            &b"{\"schema_version\": 1, \"crate_version\": "[..],
+            b"{]",
+            b"{\"schema_version\": 1,\n  \"crate_version\": 7}",
+        ] {
+            let e = from_slice(input).unwrap_err();
+            let source = e.source().expect("a source");
+            let inner = source
+                .downcast_ref::<serde_json::Error>()
+                .unwrap_or_else(|| panic!("{e:?}"));
+            assert!(matches!(
+                (&e, inner.classify()),
+                (
+                    JsonError::Truncated { .. },
+                    serde_json::error::Category::Eof
+                ) | (
+                    JsonError::Syntax { .. },
+                    serde_json::error::Category::Syntax
+                ) | (JsonError::Layout { .. }, serde_json::error::Category::Data)
+            ));
+        }
+        let e = read_report("/nonexistent/heimdall/report.json").unwrap_err();
+        assert!(e.source().unwrap().downcast_ref::<io::Error>().is_some());
+    }
+
+    #[test]
     fn compact_has_no_newlines_and_pretty_ends_with_one() {
         let r = fixtures::sample_report();
-        let compact = JsonSink::compact().to_string(&r).unwrap();
-        let pretty = JsonSink::new().to_string(&r).unwrap();
+        let compact = JsonSink::new()
+            .with_pretty(false)
+            .render_to_string(&r)
+            .unwrap();
+        let pretty = JsonSink::new().render_to_string(&r).unwrap();
         assert!(!compact.contains('\n'));
         assert!(pretty.ends_with("}\n"));
         assert!(pretty.len() > compact.len());
@@ -439,7 +472,8 @@ mod tests {
     fn sink_metadata() {
         let s = JsonSink::default();
         assert!(s.is_pretty());
-        assert!(!JsonSink::compact().is_pretty());
+        assert!(!s.with_pretty(false).is_pretty());
+        assert!(s.with_pretty(false).with_pretty(true).is_pretty());
         assert_eq!(s.format_id(), "json");
         assert_eq!(s.file_extension(), "json");
         assert_eq!(s.origin(), "built-in");

@@ -7,8 +7,7 @@ use std::io::Write;
 use heimdall_perf_core::{stats::Summary, Report, ReportSink};
 use heimdall_perf_core::{SeriesPoint, TimeSeries, SCHEMA_VERSION};
 use heimdall_perf_report_json::{
-    from_reader, from_slice, from_slice_named, read_report, to_string, to_writer, JsonError,
-    JsonSink,
+    from_reader, from_slice, from_slice_named, read_report, JsonError, JsonSink,
 };
 use heimdall_perf_testkit as fixtures;
 
@@ -23,6 +22,11 @@ fn render(sink: JsonSink, r: &Report) -> Vec<u8> {
     out
 }
 
+/// `r` as pretty JSON text.
+fn to_string(r: &Report) -> String {
+    JsonSink::new().render_to_string(r).expect("render")
+}
+
 /// 1-based line and column of the first occurrence of `needle` in `text`.
 fn position_of(text: &str, needle: &str) -> (usize, usize) {
     let at = text.find(needle).expect("needle present");
@@ -35,7 +39,7 @@ fn position_of(text: &str, needle: &str) -> (usize, usize) {
 #[test]
 fn sample_report_round_trips_pretty_and_compact() {
     let original = fixtures::sample_report();
-    for sink in [JsonSink::new(), JsonSink::compact()] {
+    for sink in [JsonSink::new(), JsonSink::new().with_pretty(false)] {
         let bytes = render(sink, &original);
         let back = from_slice(&bytes).expect("reads back");
         assert_eq!(text(&back), text(&original), "pretty: {}", sink.is_pretty());
@@ -47,7 +51,7 @@ fn sample_report_round_trips_pretty_and_compact() {
 #[test]
 fn non_finite_values_survive_the_round_trip() {
     let original = fixtures::sample_report();
-    let json = to_string(&original).unwrap();
+    let json = to_string(&original);
     // The sample's `sensor | temp` metric saw 41.5, inf, 42.0, NaN.
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     let odd = &value["metrics"][2];
@@ -100,7 +104,7 @@ fn non_finite_values_survive_the_round_trip() {
             last: f64::INFINITY,
         }],
     });
-    for sink in [JsonSink::new(), JsonSink::compact()] {
+    for sink in [JsonSink::new(), JsonSink::new().with_pretty(false)] {
         let back = from_slice(&render(sink, &r)).unwrap();
         assert_eq!(text(&back), text(&r));
         let s = &back.metrics[0].summary;
@@ -113,7 +117,7 @@ fn non_finite_values_survive_the_round_trip() {
 #[test]
 fn a_larger_report_round_trips() {
     let original = fixtures::large_report(60, 1, 8);
-    let back = from_slice(&render(JsonSink::compact(), &original)).unwrap();
+    let back = from_slice(&render(JsonSink::new().with_pretty(false), &original)).unwrap();
     assert_eq!(text(&back), text(&original));
 }
 
@@ -123,7 +127,7 @@ fn read_report_from_file_and_from_reader() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("line-3.json");
     let mut file = std::fs::File::create(&path).unwrap();
-    to_writer(&original, &mut file).unwrap();
+    JsonSink::new().render(&original, &mut file).unwrap();
     file.flush().unwrap();
     drop(file);
     assert_eq!(text(&read_report(&path).unwrap()), text(&original));
@@ -169,7 +173,7 @@ fn newer_schema_is_refused_before_any_field_complaint() {
     // A newer report whose layout happens to parse is refused too.
     let mut r = fixtures::sample_report();
     r.schema_version = newer;
-    let e = from_slice(&render(JsonSink::compact(), &r)).unwrap_err();
+    let e = from_slice(&render(JsonSink::new().with_pretty(false), &r)).unwrap_err();
     assert!(matches!(e, JsonError::NewerSchema { .. }), "{e:?}");
     assert!(e.to_string().contains("<JSON bytes>"), "{e}");
 
@@ -181,7 +185,7 @@ fn newer_schema_is_refused_before_any_field_complaint() {
     let mut r = fixtures::sample_report();
     r.schema_version = 0;
     assert_eq!(
-        from_slice(&render(JsonSink::compact(), &r))
+        from_slice(&render(JsonSink::new().with_pretty(false), &r))
             .unwrap()
             .schema_version,
         0
@@ -190,7 +194,7 @@ fn newer_schema_is_refused_before_any_field_complaint() {
 
 #[test]
 fn truncated_file_names_file_line_and_column() {
-    let json = to_string(&fixtures::sample_report()).unwrap();
+    let json = to_string(&fixtures::sample_report());
     let cut = json.len() / 2;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crashed.json");
@@ -214,7 +218,10 @@ fn truncated_file_names_file_line_and_column() {
 
 #[test]
 fn every_prefix_and_corruption_is_an_error_not_a_panic() {
-    let json = render(JsonSink::compact(), &fixtures::sample_report());
+    let json = render(
+        JsonSink::new().with_pretty(false),
+        &fixtures::sample_report(),
+    );
     for cut in (0..json.len()).step_by(53) {
         let e = from_slice_named(&json[..cut], "cut.json").unwrap_err();
         assert!(e.to_string().contains("cut.json"), "{e}");
@@ -243,7 +250,7 @@ fn every_prefix_and_corruption_is_an_error_not_a_panic() {
 
 #[test]
 fn wrong_types_name_the_line_and_column() {
-    let json = to_string(&fixtures::sample_report()).unwrap();
+    let json = to_string(&fixtures::sample_report());
     // The first span's count becomes a string.
     let needle = "\"count\": 600,";
     let (line, _) = position_of(&json, needle);
@@ -299,7 +306,10 @@ fn not_json_is_a_syntax_error() {
         }
     }
     // A whole report followed by garbage.
-    let mut bytes = render(JsonSink::compact(), &fixtures::sample_report());
+    let mut bytes = render(
+        JsonSink::new().with_pretty(false),
+        &fixtures::sample_report(),
+    );
     bytes.extend_from_slice(b"\n}garbage");
     let e = from_slice(&bytes).unwrap_err();
     assert!(
@@ -322,7 +332,7 @@ fn not_json_is_a_syntax_error() {
 /// The sample report as pretty JSON text with its `spans[index]` replaced by `element`.
 fn with_span_element(index: usize, element: serde_json::Value) -> String {
     let mut v: serde_json::Value =
-        serde_json::from_str(&to_string(&fixtures::sample_report()).unwrap()).unwrap();
+        serde_json::from_str(&to_string(&fixtures::sample_report())).unwrap();
     v["spans"][index] = element;
     serde_json::to_string_pretty(&v).unwrap()
 }
@@ -412,7 +422,10 @@ fn a_utf8_bom_is_skipped() {
 
 #[test]
 fn trailing_content_after_the_report_is_a_syntax_error() {
-    let mut bytes = render(JsonSink::compact(), &fixtures::sample_report());
+    let mut bytes = render(
+        JsonSink::new().with_pretty(false),
+        &fixtures::sample_report(),
+    );
     bytes.extend(b" {}");
     let e = from_slice(&bytes).unwrap_err();
     assert!(matches!(e, JsonError::Syntax { .. }), "{e:?}");

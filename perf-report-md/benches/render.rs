@@ -37,7 +37,10 @@ fn naive_span_table(r: &Report) -> String {
 
 fn bench(c: &mut Criterion) {
     let report = fixtures::large_report(1000, 24, 100);
-    let rendered = MarkdownSink::new().to_markdown(&report).into_bytes();
+    let rendered = MarkdownSink::new()
+        .render_to_string(&report)
+        .expect("render")
+        .into_bytes();
     eprintln!(
         "large_report(1000, 24, 100): Markdown {} bytes, naive span table {} bytes",
         rendered.len(),

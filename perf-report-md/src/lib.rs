@@ -6,8 +6,10 @@
 //! CPU and memory (when the session sampled them); the session's notes, each in its own
 //! section.
 //!
-//! * Durations are in readable units (`850 ns`, `12.34 µs`, `5.67 ms`, `1.23 s`), numeric
-//!   columns are right-aligned, NaN and infinities print as `NaN`, `inf`, `-inf`.
+//! * Figures are written by [`heimdall_perf_core::units`] in its plain-text style
+//!   ([`Style::Text`]): three significant digits in a readable unit (`850 ns`, `12.3 µs`,
+//!   `5.67 ms`, `1.50 KiB`, `59.1 fps`), NaN and infinities as `NaN`, `inf`, `-inf`; numeric
+//!   columns are right-aligned.
 //! * Names cannot break the document: `|`, backticks and other Markdown punctuation are
 //!   backslash-escaped, `<`, `>` and `&` become entities (no raw HTML), line breaks become
 //!   `↵`.
@@ -18,14 +20,11 @@
 //!   C1 controls and noncharacters as U+FFFD — as in the HTML report.
 //!
 //! ```
-//! use heimdall_perf_core::{ReportSink};
-//! use heimdall_perf_testkit as fixtures;
+//! use heimdall_perf_core::ReportSink;
 //! use heimdall_perf_report_md::MarkdownSink;
 //!
-//! let report = fixtures::sample_report();
-//! let mut out = Vec::new();
-//! MarkdownSink::new().render(&report, &mut out).unwrap();
-//! let md = String::from_utf8(out).unwrap();
+//! # let report = heimdall_perf_testkit::sample_report();
+//! let md = MarkdownSink::new().render_to_string(&report).unwrap();
 //! assert!(md.starts_with("# Performance report: line-3 inspection\n"));
 //! assert!(md.contains("| Path | Count | Total | Self | Mean | p50 | p95 | p99 | Max |"));
 //! // The hostile span name is escaped: one table cell, no raw HTML.
@@ -34,18 +33,19 @@
 
 #![warn(missing_docs)]
 
+use std::fmt::Write as _;
 use std::io::Write;
 
-use heimdall_perf_core::RenderError;
+use heimdall_perf_core::units::{Style, Unit};
 use heimdall_perf_core::{series_names as sn, SpanStats, TimeSeries};
-use heimdall_perf_core::{stats::Summary, Report, ReportSink};
+use heimdall_perf_core::{stats::Summary, RenderError, Report, ReportSink};
 
-mod format;
+mod escape;
 mod notes;
+mod table;
 
-use format::{
-    count, count_into, duration_ns, escape, escape_into, header, push_fmt, row, with_unit,
-};
+use escape::{escape, escape_into};
+use table::{header, row};
 
 /// The format id [`MarkdownSink`] registers under.
 pub const FORMAT_ID: &str = "markdown";
@@ -56,6 +56,8 @@ pub const FILE_EXTENSION: &str = "md";
 const PATH_JOIN: &str = " › ";
 /// What an empty statistic (no values) shows.
 const NONE: &str = "–";
+/// How figures are written: plain text (`-`, `inf`), as Markdown wants.
+const STYLE: Style = Style::Text;
 
 /// What can go wrong rendering Markdown: only writing it out (the text itself is built in
 /// memory and cannot fail).
@@ -73,7 +75,10 @@ pub enum MarkdownError {
     },
 }
 
-/// The Markdown [`ReportSink`]: format id `markdown`, extension `md`.
+/// The Markdown [`ReportSink`]: format id [`FORMAT_ID`], extension [`FILE_EXTENSION`].
+///
+/// Rendering into a `String` ([`render_to_string`](ReportSink::render_to_string)) cannot
+/// fail: the text is built in memory.
 ///
 /// ```
 /// use heimdall_perf_core::{Report, ReportSink};
@@ -81,7 +86,7 @@ pub enum MarkdownError {
 ///
 /// let sink = MarkdownSink::new();
 /// assert_eq!((sink.format_id(), sink.file_extension()), ("markdown", "md"));
-/// let md = sink.to_markdown(&Report::empty("empty <session>"));
+/// let md = sink.render_to_string(&Report::empty("empty <session>")).unwrap();
 /// assert!(md.starts_with("# Performance report: empty &lt;session&gt;\n"));
 /// assert!(md.contains("No spans were recorded."));
 /// ```
@@ -92,26 +97,35 @@ pub struct MarkdownSink {
 
 impl MarkdownSink {
     /// A sink that lists every span path.
+    #[must_use]
     pub fn new() -> Self {
         MarkdownSink { max_spans: None }
     }
 
-    /// A sink that lists only the `limit` span paths with the largest total time, and says how
-    /// many it left out (the JSON report keeps them all).
+    /// This sink, listing only the `limit` span paths with the largest total time and saying
+    /// how many it left out (the JSON report keeps them all). Every `limit` is valid: with
+    /// `0` the table has its header and no row.
     ///
     /// ```
-    /// use heimdall_perf_testkit as fixtures;
+    /// use heimdall_perf_core::ReportSink;
     /// use heimdall_perf_report_md::MarkdownSink;
-    /// let md = MarkdownSink::new().with_max_spans(2).to_markdown(&fixtures::sample_report());
+    /// # let report = heimdall_perf_testkit::sample_report();
+    /// let md = MarkdownSink::new().with_max_spans(2).render_to_string(&report).unwrap();
     /// assert!(md.contains("5 more span paths are not shown"), "{md}");
     /// ```
+    #[must_use]
     pub fn with_max_spans(mut self, limit: usize) -> Self {
         self.max_spans = Some(limit);
         self
     }
 
+    /// How many span paths the span table lists at most (`None`: all of them).
+    pub fn max_spans(&self) -> Option<usize> {
+        self.max_spans
+    }
+
     /// The report as Markdown text.
-    pub fn to_markdown(&self, report: &Report) -> String {
+    fn markdown(&self, report: &Report) -> String {
         let mut out = String::with_capacity(
             4096 + 256 * report.span_totals.len() + 256 * report.metrics.len(),
         );
@@ -134,7 +148,7 @@ impl ReportSink for MarkdownSink {
     }
 
     fn render(&self, report: &Report, out: &mut dyn Write) -> Result<(), RenderError> {
-        let text = self.to_markdown(report);
+        let text = self.markdown(report);
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
             .map_err(|source| {
@@ -144,6 +158,21 @@ impl ReportSink for MarkdownSink {
                 })
             })
     }
+
+    /// The text is built in memory: this cannot fail (and skips a copy).
+    fn render_to_string(&self, report: &Report) -> Result<String, RenderError> {
+        Ok(self.markdown(report))
+    }
+}
+
+/// Writes `args` into `out`; writing into a `String` cannot fail.
+fn push_fmt(out: &mut String, args: std::fmt::Arguments<'_>) {
+    let _ = out.write_fmt(args);
+}
+
+/// `v` in `unit`, as a reader sees it; an unknown unit's text is escaped.
+fn value(v: f64, unit: &Unit) -> String {
+    escape(&STYLE.value(v, unit))
 }
 
 fn title(out: &mut String, r: &Report) {
@@ -153,7 +182,7 @@ fn title(out: &mut String, r: &Report) {
     out.push_str("\n\n- **Started:** ");
     escape_into(out, &s.started_at);
     out.push_str("\n- **Duration:** ");
-    out.push_str(&duration_ns(s.duration_ns as f64));
+    out.push_str(&STYLE.duration(s.duration_ns as f64));
     if s.active {
         out.push_str(" (still running when this report was taken)");
     }
@@ -174,11 +203,13 @@ fn title(out: &mut String, r: &Report) {
         }
         out.push('\n');
     }
-    out.push_str("- **Spans:** ");
-    count_into(out, r.span_count());
     push_fmt(
         out,
-        format_args!(" completed, {} paths\n", count(r.span_totals.len() as u64)),
+        format_args!(
+            "- **Spans:** {} completed, {} paths\n",
+            STYLE.count(r.span_count()),
+            STYLE.count(r.span_totals.len() as u64)
+        ),
     );
     out.push_str("- **Report:** schema ");
     push_fmt(out, format_args!("{}, heimdall-perf ", r.schema_version));
@@ -253,14 +284,14 @@ fn spans(out: &mut String, r: &Report, limit: Option<usize>) {
             out,
             [
                 path_cell(s),
-                count(s.count),
-                duration_ns(s.total_ns as f64),
-                duration_ns(s.self_ns as f64),
-                summary_cell(d, d.mean, duration_ns),
-                summary_cell(d, d.p50, duration_ns),
-                summary_cell(d, d.p95, duration_ns),
-                summary_cell(d, d.p99, duration_ns),
-                summary_cell(d, d.max, duration_ns),
+                STYLE.count(s.count),
+                STYLE.duration(s.total_ns as f64),
+                STYLE.duration(s.self_ns as f64),
+                summary_cell(d, d.mean, |v| STYLE.duration(v)),
+                summary_cell(d, d.p50, |v| STYLE.duration(v)),
+                summary_cell(d, d.p95, |v| STYLE.duration(v)),
+                summary_cell(d, d.p99, |v| STYLE.duration(v)),
+                summary_cell(d, d.max, |v| STYLE.duration(v)),
             ],
         );
     }
@@ -269,7 +300,7 @@ fn spans(out: &mut String, r: &Report, limit: Option<usize>) {
             out,
             format_args!(
                 "\n{} more span paths are not shown (the JSON report has them all).\n",
-                count((sorted.len() - shown) as u64)
+                STYLE.count((sorted.len() - shown) as u64)
             ),
         );
     }
@@ -315,13 +346,14 @@ fn metrics(out: &mut String, r: &Report) {
             name.push('}');
         }
         let s = &m.summary;
-        let u = |v: f64| with_unit(v, &m.unit);
+        let unit = Unit::parse(&m.unit);
+        let u = |v: f64| value(v, &unit);
         row(
             out,
             [
                 name,
                 escape(&m.metric_type.to_string()),
-                count(s.count),
+                STYLE.count(s.count),
                 u(m.last),
                 summary_cell(s, s.mean, u),
                 summary_cell(s, s.stddev, u),
@@ -330,7 +362,7 @@ fn metrics(out: &mut String, r: &Report) {
                 summary_cell(s, s.p95, u),
                 summary_cell(s, s.p99, u),
                 summary_cell(s, s.max, u),
-                count(m.non_finite),
+                STYLE.count(m.non_finite),
             ],
         );
     }
@@ -353,11 +385,14 @@ const SYSTEM_FIGURES: [(&str, &str); 8] = [
 
 fn series_row(out: &mut String, label: String, s: &TimeSeries) {
     let (mean, peak, samples) = match s.overview() {
-        Some(o) => (
-            with_unit(o.mean, &s.unit),
-            with_unit(o.peak, &s.unit),
-            count(o.samples),
-        ),
+        Some(o) => {
+            let unit = Unit::parse(&s.unit);
+            (
+                value(o.mean, &unit),
+                value(o.peak, &unit),
+                STYLE.count(o.samples),
+            )
+        }
         None => (NONE.to_string(), NONE.to_string(), "0".to_string()),
     };
     row(out, [label, mean, peak, samples]);
@@ -423,9 +458,34 @@ fn notes(out: &mut String, r: &Report) {
             format_args!(
                 "\n### Note {} (at {})\n\n",
                 i + 1,
-                duration_ns(n.t_ns as f64)
+                STYLE.duration(n.t_ns as f64)
             ),
         );
         out.push_str(&notes::sanitize(&n.text));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_follow_their_unit_and_unknown_units_are_escaped() {
+        assert_eq!(value(3.0, &Unit::parse("<b>")), "3.00 &lt;b&gt;");
+        assert_eq!(value(2.0, &Unit::parse("px|s")), "2.00 px\\|s");
+        assert_eq!(value(f64::INFINITY, &Unit::parse("°C")), "inf");
+        assert_eq!(value(14.95, &Unit::parse("ms")), "14.9 ms");
+        assert_eq!(value(2048.0, &Unit::parse("bytes/s")), "2.00 KiB/s");
+        assert_eq!(value(-1.5, &Unit::parse("")), "-1.50");
+    }
+
+    #[test]
+    fn render_to_string_is_the_rendered_text() {
+        let report = Report::empty("s");
+        let sink = MarkdownSink::new().with_max_spans(3);
+        assert_eq!(sink.max_spans(), Some(3));
+        let mut out = Vec::new();
+        sink.render(&report, &mut out).unwrap();
+        assert_eq!(sink.render_to_string(&report).unwrap().into_bytes(), out);
     }
 }

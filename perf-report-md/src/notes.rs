@@ -17,7 +17,7 @@
 
 use std::ops::Range;
 
-use crate::format::control_picture;
+use heimdall_perf_core::control_picture;
 use pulldown_cmark::{CodeBlockKind, Event, LinkType, Options, Parser, Tag, TagEnd};
 
 /// Levels added to the headings of a note (the note itself sits under a level-3 heading).

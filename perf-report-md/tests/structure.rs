@@ -2,6 +2,7 @@
 //! tables have the right rows, columns and alignment, hostile names come back as text in one
 //! cell, no raw HTML gets through, notes stay in their own sections.
 
+use heimdall_perf_core::units::Style;
 use heimdall_perf_core::{series_names, Note, SeriesPoint, SpanStats, TimeSeries};
 use heimdall_perf_core::{stats::Summary, Report, ReportSink};
 use heimdall_perf_report_md::MarkdownSink;
@@ -170,11 +171,10 @@ fn span_table_has_one_row_per_path_sorted_by_total() {
     // The largest total comes first, in milliseconds or seconds as it fits.
     let frame = r.span_total(&["frame"]).expect("frame");
     assert_eq!(t.rows[0][0], "frame");
-    assert_eq!(
-        t.rows[0][2],
-        format!("{:.2} s", frame.total_ns as f64 / 1e9)
-    );
-    assert_eq!(t.rows[0][4], format!("{:.2} ms", frame.duration.mean / 1e6));
+    assert_eq!(t.rows[0][2], Style::Text.duration(frame.total_ns as f64));
+    assert!(t.rows[0][2].ends_with(" s"), "{:?}", t.rows[0]);
+    assert_eq!(t.rows[0][4], Style::Text.duration(frame.duration.mean));
+    assert!(t.rows[0][4].ends_with(" ms"), "{:?}", t.rows[0]);
 }
 
 #[test]
@@ -247,14 +247,15 @@ fn metrics_table_has_statistics_and_non_finite_values() {
     // Latencies in ms are shown as durations.
     let lat = r.metric("frame_latency").expect("latency");
     assert_eq!(t.rows[1][0], "frame_latency");
-    assert_eq!(t.rows[1][4], format!("{:.2} ms", lat.summary.mean));
+    assert_eq!(t.rows[1][4], Style::Text.duration(lat.summary.mean * 1e6));
+    assert!(t.rows[1][4].ends_with(" ms"), "{:?}", t.rows[1]);
 
     let odd = &t.rows[2];
     assert_eq!(odd[0], "sensor | temp {camera=cam-2 `left`}");
     assert_eq!(odd[1], "custom:temperature");
     assert_eq!(odd[3], "NaN", "last value");
     assert_eq!(odd[11], "2", "non-finite count");
-    assert_eq!(odd[10], "42 °C");
+    assert_eq!(odd[10], "42.0 °C");
 }
 
 #[test]
@@ -333,14 +334,14 @@ fn system_summary_has_cpu_and_memory_mean_and_peak() {
     );
     let cpu = r.series(series_names::SYSTEM_CPU_TOTAL).expect("cpu");
     let (mean, peak) = weighted_mean_and_peak(cpu);
-    assert_eq!(t.rows[0][1], format!("{mean:.1} %"));
-    assert_eq!(t.rows[0][2], format!("{peak:.1} %"));
+    assert_eq!(t.rows[0][1], format!("{} %", Style::Text.number(mean)));
+    assert_eq!(t.rows[0][2], format!("{} %", Style::Text.number(peak)));
     assert_eq!(t.rows[0][3], cpu.points.len().to_string());
     let mem = r.series(series_names::SYSTEM_MEMORY_USED).expect("memory");
     let (mean, peak) = weighted_mean_and_peak(mem);
-    let gib = 1024f64.powi(3);
-    assert_eq!(t.rows[2][1], format!("{:.2} GiB", mean / gib));
-    assert_eq!(t.rows[2][2], format!("{:.2} GiB", peak / gib));
+    assert_eq!(t.rows[2][1], Style::Text.bytes(mean));
+    assert!(t.rows[2][1].ends_with(" GiB"), "{:?}", t.rows[2]);
+    assert_eq!(t.rows[2][2], Style::Text.bytes(peak));
     // Every series is a known system figure: no "other series" section.
     assert!(!doc.headings.iter().any(|(_, h)| h == "Other time series"));
 }
@@ -377,8 +378,8 @@ fn no_system_series_no_system_section() {
         t.rows,
         [[
             "camera.queue | depth (cam-2)",
-            "3.5 frames",
-            "7 frames",
+            "3.50 frames",
+            "7.00 frames",
             "4"
         ]]
     );
@@ -460,7 +461,10 @@ fn empty_report_renders_a_title_and_says_no_spans() {
 #[test]
 fn with_max_spans_keeps_the_largest() {
     let r = fixtures::sample_report();
-    let md = MarkdownSink::new().with_max_spans(2).to_markdown(&r);
+    let md = MarkdownSink::new()
+        .with_max_spans(2)
+        .render_to_string(&r)
+        .expect("render");
     let doc = parse(&md);
     let rows: Vec<&str> = table(&doc, "Path")
         .rows
