@@ -109,12 +109,39 @@ struct Load {
     mem_end_vaddr: u64,
 }
 
+/// Why a file is not a whole ELF shared library for this host.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    /// A sentence for the user, without the path.
+    pub(crate) detail: String,
+    /// The ELF reader's error, when it is what found the fault.
+    pub(crate) source: Option<object::read::Error>,
+}
+
+impl Refusal {
+    /// A fault the ELF reader found: `detail` says where, `source` is the reader's error.
+    fn parse(detail: String, source: object::read::Error) -> Refusal {
+        Refusal {
+            detail,
+            source: Some(source),
+        }
+    }
+}
+
+/// A fault found by the checks here.
+fn refuse<T>(detail: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal {
+        detail: detail.into(),
+        source: None,
+    })
+}
+
 /// Checks that `data` (the whole file) is an ELF shared library for this host whose headers
-/// stay inside the file. The error is a sentence for the user, without the path.
-pub(crate) fn check(data: &[u8]) -> Result<(), String> {
+/// stay inside the file.
+pub(crate) fn check(data: &[u8]) -> Result<(), Refusal> {
     let len = data.len() as u64;
     if data.is_empty() {
-        return Err("the file is empty (0 bytes): truncated, or still being copied?".into());
+        return refuse("the file is empty (0 bytes): truncated, or still being copied?");
     }
     if !data.starts_with(&elf::ELFMAG) {
         let start: String = data
@@ -124,17 +151,17 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
             .map(char::from)
             .collect();
         if elf::ELFMAG.starts_with(data) {
-            return Err(format!(
+            return refuse(format!(
                 "the file is {len} bytes, too short for an ELF header: truncated?"
             ));
         }
-        return Err(format!(
+        return refuse(format!(
             "not an ELF file (it starts with \"{start}\", not \"\\x7fELF\")"
         ));
     }
     let header_size = std::mem::size_of::<HostElf>() as u64;
     if data.len() < 16 {
-        return Err(format!(
+        return refuse(format!(
             "the file is {len} bytes, too short for an ELF header: truncated?"
         ));
     }
@@ -146,7 +173,7 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
             _ => None,
         };
         let host = bits(HOST_CLASS).unwrap_or("?");
-        return Err(match bits(class) {
+        return refuse(match bits(class) {
             Some(file) => format!("a {file} ELF file, but this host is {host}"),
             None => format!("an ELF file of unknown class {class}, but this host is {host}"),
         });
@@ -163,7 +190,7 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
             _ => None,
         };
         let host = order(host_order).unwrap_or("?");
-        return Err(match order(byte_order) {
+        return refuse(match order(byte_order) {
             Some(file) => format!("a {file} ELF file, but this host is {host}"),
             None => {
                 format!("an ELF file of unknown byte order {byte_order}, but this host is {host}")
@@ -171,17 +198,18 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
         });
     }
     if version != elf::EV_CURRENT {
-        return Err(format!("unsupported ELF version {version}"));
+        return refuse(format!("unsupported ELF version {version}"));
     }
     if len < header_size {
-        return Err(format!(
+        return refuse(format!(
             "the file is {len} bytes, shorter than the {header_size}-byte ELF header: truncated?"
         ));
     }
-    let header = HostElf::parse(data).map_err(|e| format!("unreadable ELF header ({e})"))?;
+    let header = HostElf::parse(data)
+        .map_err(|e| Refusal::parse(format!("unreadable ELF header ({e})"), e))?;
     let endian = header
         .endian()
-        .map_err(|e| format!("unreadable ELF header ({e})"))?;
+        .map_err(|e| Refusal::parse(format!("unreadable ELF header ({e})"), e))?;
 
     let e_type = header.e_type(endian);
     if e_type != elf::ET_DYN {
@@ -191,24 +219,24 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
             elf::ET_CORE => "a core dump",
             _ => "an unknown ELF type",
         };
-        return Err(format!(
+        return refuse(format!(
             "not a shared library: it is {kind} (ELF type {e_type})"
         ));
     }
     let e_version = header.e_version(endian);
     if e_version != u32::from(elf::EV_CURRENT) {
-        return Err(format!("corrupt ELF header: ELF version {e_version}"));
+        return refuse(format!("corrupt ELF header: ELF version {e_version}"));
     }
     let ehsize = u64::from(header.e_ehsize(endian));
     if ehsize != header_size {
-        return Err(format!(
+        return refuse(format!(
             "corrupt ELF header: header size {ehsize}, expected {header_size}"
         ));
     }
     if let Some((machine, name)) = HOST_MACHINE {
         let found = header.e_machine(endian);
         if found != machine {
-            return Err(format!(
+            return refuse(format!(
                 "built for another machine (ELF machine {found}), this host is {name} ({machine})"
             ));
         }
@@ -227,27 +255,30 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
         let entsize = u64::from(header.e_shentsize(endian));
         let want = std::mem::size_of::<<HostElf as FileHeader>::SectionHeader>() as u64;
         if entsize != want {
-            return Err(format!(
+            return refuse(format!(
                 "corrupt ELF header: section header size {entsize}, expected {want}"
             ));
         }
         if shoff >= len {
-            return Err(truncated(format!(
+            return refuse(truncated(format!(
                 "the section header table (at byte {shoff})"
             )));
         }
     }
-    let sections = header
-        .section_headers(endian, data)
-        .map_err(|_| truncated(format!("the section header table (at byte {shoff})")))?;
+    let sections = header.section_headers(endian, data).map_err(|e| {
+        Refusal::parse(
+            truncated(format!("the section header table (at byte {shoff})")),
+            e,
+        )
+    })?;
     if !sections.is_empty() {
         let index = header
             .shstrndx(endian, data)
-            .map_err(|e| format!("corrupt ELF header: {e}"))?;
+            .map_err(|e| Refusal::parse(format!("corrupt ELF header: {e}"), e))?;
         match sections.get(index as usize) {
             Some(s) if s.sh_type(endian) == elf::SHT_STRTAB => {}
             _ => {
-                return Err(format!(
+                return refuse(format!(
                     "corrupt section headers: section {index} (the section names) is not a string table: the file is truncated, zero-filled or corrupt"
                 ))
             }
@@ -258,7 +289,7 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
             match offset.checked_add(size) {
                 Some(end) if end <= len => {}
                 _ => {
-                    return Err(truncated(format!(
+                    return refuse(truncated(format!(
                         "section {i} (bytes {offset}..{})",
                         offset.saturating_add(size)
                     )))
@@ -272,27 +303,30 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
     let phentsize = u64::from(header.e_phentsize(endian));
     let want = std::mem::size_of::<<HostElf as FileHeader>::ProgramHeader>() as u64;
     if phoff == 0 || header.e_phnum(endian) == 0 {
-        return Err("no program headers: not a loadable library".into());
+        return refuse("no program headers: not a loadable library");
     }
     if phentsize != want {
-        return Err(format!(
+        return refuse(format!(
             "corrupt ELF header: program header size {phentsize}, expected {want}"
         ));
     }
     let phnum = header
         .phnum(endian, data)
-        .map_err(|e| format!("corrupt ELF header: {e}"))?;
+        .map_err(|e| Refusal::parse(format!("corrupt ELF header: {e}"), e))?;
     let table_end = (phnum as u64)
         .checked_mul(want)
         .and_then(|n| n.checked_add(phoff));
     if table_end.is_none_or(|end| end > len) {
-        return Err(truncated(format!(
+        return refuse(truncated(format!(
             "the program header table ({phnum} entries at byte {phoff})"
         )));
     }
-    let program_headers = header
-        .program_headers(endian, data)
-        .map_err(|e| format!("corrupt program header table at byte {phoff} ({e})"))?;
+    let program_headers = header.program_headers(endian, data).map_err(|e| {
+        Refusal::parse(
+            format!("corrupt program header table at byte {phoff} ({e})"),
+            e,
+        )
+    })?;
 
     let mut loads: Vec<Load> = Vec::new();
     for (i, ph) in program_headers.iter().enumerate() {
@@ -306,32 +340,32 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
         let align: u64 = ph.p_align(endian).into();
         let file_end = offset.checked_add(filesz);
         if file_end.is_none_or(|end| end > len) {
-            return Err(truncated(format!(
+            return refuse(truncated(format!(
                 "loadable segment {} (program header {i}, file bytes {offset}..{})",
                 loads.len(),
                 offset.saturating_add(filesz)
             )));
         }
         if filesz > memsz {
-            return Err(format!(
+            return refuse(format!(
                 "corrupt program header {i}: a loadable segment with {filesz} bytes in the file but only {memsz} in memory"
             ));
         }
         let (Some(file_end_vaddr), Some(mem_end_vaddr)) =
             (vaddr.checked_add(filesz), vaddr.checked_add(memsz))
         else {
-            return Err(format!(
+            return refuse(format!(
                 "corrupt program header {i}: segment address {vaddr:#x} + size overflows"
             ));
         };
         if align > 1 && (!align.is_power_of_two() || offset % align != vaddr % align) {
-            return Err(format!(
+            return refuse(format!(
                 "corrupt program header {i}: offset {offset:#x} and address {vaddr:#x} are not congruent modulo the alignment {align:#x}"
             ));
         }
         if let Some(previous) = loads.last() {
             if vaddr < previous.mem_end_vaddr {
-                return Err(format!(
+                return refuse(format!(
                     "corrupt program header {i}: loadable segments overlap or are out of order (address {vaddr:#x} is below {:#x})",
                     previous.mem_end_vaddr
                 ));
@@ -344,7 +378,7 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
         });
     }
     if loads.is_empty() {
-        return Err("no loadable segment (PT_LOAD): not a loadable library".into());
+        return refuse("no loadable segment (PT_LOAD): not a loadable library");
     }
 
     let dynamic: Vec<_> = program_headers
@@ -353,7 +387,7 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
         .filter(|(_, ph)| ph.p_type(endian) == elf::PT_DYNAMIC)
         .collect();
     let [(i, dynamic)] = dynamic[..] else {
-        return Err(format!(
+        return refuse(format!(
             "{} dynamic segments (PT_DYNAMIC), a shared library has exactly one",
             dynamic.len()
         ));
@@ -362,7 +396,7 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
     let filesz: u64 = dynamic.p_filesz(endian).into();
     let vaddr: u64 = dynamic.p_vaddr(endian).into();
     if offset.checked_add(filesz).is_none_or(|end| end > len) {
-        return Err(truncated(format!(
+        return refuse(truncated(format!(
             "the dynamic segment (program header {i}, file bytes {offset}..{})",
             offset.saturating_add(filesz)
         )));
@@ -370,19 +404,19 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
     // The loader reads the dynamic section through the mapping, so it must be file-backed
     // bytes of a loadable segment.
     if !in_file_backed(&loads, vaddr, filesz) {
-        return Err(format!(
+        return refuse(format!(
             "corrupt program header {i}: the dynamic segment (address {vaddr:#x}, {filesz} bytes) is not inside a loadable segment"
         ));
     }
     let entries = dynamic
         .dynamic(endian, data)
-        .map_err(|e| format!("corrupt dynamic segment ({e})"))?
+        .map_err(|e| Refusal::parse(format!("corrupt dynamic segment ({e})"), e))?
         .unwrap_or(&[]);
     let Some(end) = entries
         .iter()
         .position(|d| tag_of(d, endian) == u64::from(elf::DT_NULL))
     else {
-        return Err(
+        return refuse(
             "corrupt dynamic segment: no DT_NULL entry ends it within its size".to_string(),
         );
     };
@@ -397,7 +431,7 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
         let Some(address) = value(tag) else { continue };
         let size = size_tag.and_then(value).unwrap_or(1);
         if !in_memory(&loads, address, size.max(1)) {
-            return Err(format!(
+            return refuse(format!(
                 "corrupt dynamic segment: {name} (address {address:#x}, {size} bytes) is outside the loadable segments"
             ));
         }
@@ -408,7 +442,7 @@ pub(crate) fn check(data: &[u8]) -> Result<(), String> {
         if let Some((_, name)) = STRING_TAGS.iter().find(|(t, _)| u64::from(*t) == tag) {
             let offset: u64 = d.d_val(endian).into();
             if offset >= strsz {
-                return Err(format!(
+                return refuse(format!(
                     "corrupt dynamic segment: {name} names string offset {offset}, past the {strsz}-byte string table"
                 ));
             }
@@ -444,7 +478,11 @@ fn in_file_backed(loads: &[Load], address: u64, size: u64) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::check;
+    use super::Refusal;
+
+    fn check(data: &[u8]) -> Result<(), String> {
+        super::check(data).map_err(|r: Refusal| r.detail)
+    }
 
     #[test]
     fn short_and_foreign_files_are_refused_with_a_reason() {

@@ -2,6 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+/// The underlying error of a loading step (the dynamic loader's, the ELF reader's), kept as
+/// the [`source`](std::error::Error::source) of a [`PluginError`]. Boxed so that the public
+/// type does not depend on which crates (and versions) do the loading; downcast it to reach
+/// the concrete error (`libloading::Error`, `object::read::Error`).
+type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a plugin could not be loaded or could not render. Every message names the plugin's
 /// path, and for a render the format and the session.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +55,10 @@ pub enum PluginError {
         path: PathBuf,
         /// What is wrong with the file.
         detail: String,
+        /// The ELF reader's error (an `object::read::Error`), when it is what found the fault;
+        /// `None` for the faults the host's own checks find.
+        #[source]
+        source: Option<Cause>,
     },
     /// The private copy that is loaded instead of the file itself could not be written.
     #[error("plugin `{path}`: cannot write the private copy to load (in `{dir}`): {source}")]
@@ -67,8 +77,12 @@ pub enum PluginError {
     Load {
         /// The path asked for.
         path: PathBuf,
-        /// What the dynamic loader said.
+        /// What the dynamic loader said, about the plugin's path (the host loads a private
+        /// copy, whose path the loader's own message names), with a hint where there is one.
         message: String,
+        /// The dynamic loader's error (a `libloading::Error`), as it was.
+        #[source]
+        source: Cause,
     },
     /// A shared library that does not export the plugin entry symbol.
     #[error(
@@ -81,6 +95,9 @@ pub enum PluginError {
         symbol: &'static str,
         /// What the dynamic loader said.
         message: String,
+        /// The dynamic loader's error (a `libloading::Error`).
+        #[source]
+        source: Cause,
     },
     /// A plugin built for another version of the plugin ABI.
     #[error(
@@ -105,14 +122,15 @@ pub enum PluginError {
         detail: String,
     },
     /// The report could not be turned into JSON for the plugin.
-    #[error("plugin `{path}`: cannot serialise session `{session}` to JSON: {message}")]
+    #[error("plugin `{path}`: cannot serialise session `{session}` to JSON: {source}")]
     Serialize {
         /// The plugin's path.
         path: PathBuf,
         /// The session.
         session: String,
         /// What serde_json said.
-        message: String,
+        #[source]
+        source: serde_json::Error,
     },
     /// The plugin's render reported an error.
     #[error("plugin `{path}` (format `{format}`) failed to render session `{session}`: {message}")]

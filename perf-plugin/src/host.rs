@@ -220,10 +220,11 @@ fn library_for(path: &Path, image: &Image) -> Result<&'static libloading::Librar
     if let Some(library) = libraries.get(&image.key) {
         return Ok(library);
     }
-    with_aligned(&image.bytes, crate::elf_check::check).map_err(|detail| {
+    with_aligned(&image.bytes, crate::elf_check::check).map_err(|refusal| {
         PluginError::InvalidElf {
             path: path.to_path_buf(),
-            detail,
+            detail: refusal.detail,
+            source: refusal.source.map(|e| Box::new(e) as _),
         }
     })?;
     let library = load_private_copy(path, &image.bytes)?;
@@ -316,6 +317,7 @@ fn load_private_copy(path: &Path, bytes: &[u8]) -> Result<libloading::Library, P
         PluginError::Load {
             path: path.to_path_buf(),
             message,
+            source: Box::new(e),
         }
     })
 }
@@ -343,6 +345,7 @@ impl PluginSink {
                 path: path.to_path_buf(),
                 symbol: ENTRY_SYMBOL,
                 message: error_chain(&e),
+                source: Box::new(e),
             }
         })?;
         // SAFETY: the entry point takes no arguments and returns a pointer (ABI rule); the
@@ -477,10 +480,10 @@ impl PluginSink {
     /// Renders `report` through the plugin and returns the plugin's output, copied.
     pub fn render_bytes(&self, report: &Report) -> Result<Vec<u8>, PluginError> {
         let session = &report.session.name;
-        let json = serde_json::to_vec(report).map_err(|e| PluginError::Serialize {
+        let json = serde_json::to_vec(report).map_err(|source| PluginError::Serialize {
             path: self.path.clone(),
             session: session.clone(),
-            message: e.to_string(),
+            source,
         })?;
         // SAFETY: `render` comes from a checked descriptor of a library that is never unloaded;
         // `json` is valid for the whole call. The returned bytes are owned by `Returned`,

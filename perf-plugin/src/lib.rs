@@ -121,6 +121,8 @@
 //!   error saying so if its format id is the one the old version registered.
 //! * **Not a sandbox**: loading a plugin runs its code in the host process, with its rights;
 //!   load only plugins you trust.
+//!
+//! [`ReportSink`]: heimdall_perf_core::ReportSink
 
 #![warn(missing_docs)]
 
@@ -133,7 +135,11 @@ pub mod export;
 mod host;
 
 pub use error::PluginError;
-pub use heimdall_perf_core::{Report, ReportSink};
+// The one type a plugin author needs from heimdall-perf-core, re-exported so that a plugin
+// depends on this crate alone and its render function takes exactly the `Report` the
+// generated code passes. Shown as a re-export: the item's home is heimdall-perf-core.
+#[doc(no_inline)]
+pub use heimdall_perf_core::Report;
 #[cfg(feature = "host")]
 pub use host::{load_sink, loader, PluginSink};
 

@@ -183,6 +183,67 @@ fn corrupt_headers_are_refused_with_the_reason() {
     }
 }
 
+#[test]
+#[cfg(all(target_arch = "x86_64", target_endian = "little"))]
+fn a_fault_the_elf_reader_finds_keeps_its_error_as_the_source() {
+    // A section header table claiming far more entries than the file holds: `object` is what
+    // refuses to read it.
+    let mut bytes = std::fs::read(plugin(OPENMETRICS)).unwrap();
+    bytes[60..62].copy_from_slice(&0xff00u16.to_le_bytes()); // e_shnum
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("too-many-sections.so");
+    std::fs::write(&path, &bytes).unwrap();
+    let e = err_of(load_sink(&path));
+    assert!(matches!(e, PluginError::InvalidElf { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!("plugin `{}`: ", path.display()))
+            && text.contains("the section header table"),
+        "{text}"
+    );
+    let source = std::error::Error::source(&e).expect("the ELF reader's error");
+    assert!(
+        source.downcast_ref::<object::read::Error>().is_some(),
+        "{source:?}"
+    );
+}
+
+#[test]
+fn a_library_the_dynamic_loader_refuses_names_the_plugin_and_keeps_the_loader_error() {
+    // Intact headers, but a dependency that does not exist: only `dlopen` finds out.
+    let mut bytes = std::fs::read(plugin(OPENMETRICS)).unwrap();
+    let needed = b"libc.so.6\0";
+    let mut renamed = 0;
+    for at in 0..bytes.len() - needed.len() {
+        if &bytes[at..at + needed.len()] == needed {
+            bytes[at..at + 4].copy_from_slice(b"libq");
+            renamed += 1;
+        }
+    }
+    assert!(renamed > 0, "the plugin names no libc.so.6");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("libmissing-dependency.so");
+    std::fs::write(&path, &bytes).unwrap();
+    let e = err_of(load_sink(&path));
+    assert!(matches!(e, PluginError::Load { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "plugin `{}`: cannot load it as a shared library: ",
+            path.display()
+        )) && text.contains("libq.so.6"),
+        "{text}"
+    );
+    // The private copy's path is not what the user sees…
+    assert!(!text.contains("heimdall-perf-plugin-"), "{text}");
+    // …but the loader's own error is kept, as it was.
+    let source = std::error::Error::source(&e).expect("the dynamic loader's error");
+    assert!(
+        source.downcast_ref::<libloading::Error>().is_some(),
+        "{source:?}"
+    );
+}
+
 fn err_of<T>(r: Result<T, PluginError>) -> PluginError {
     match r {
         Ok(_) => panic!("expected an error"),

@@ -128,6 +128,8 @@ fn a_file_that_is_not_a_shared_library_is_refused() {
     std::fs::write(&path, "# just some text\n").unwrap();
     let e = err(load_sink(&path));
     assert!(matches!(e, PluginError::InvalidElf { .. }), "{e:?}");
+    // Found by the host's own checks: no underlying error to keep.
+    assert!(std::error::Error::source(&e).is_none(), "{e:?}");
     // Refused from its first bytes, before the dynamic loader sees it.
     assert_eq!(
         e.to_string(),
@@ -143,6 +145,12 @@ fn a_library_without_the_entry_symbol_is_refused() {
     let path = libm();
     let e = err(load_sink(&path));
     assert!(matches!(e, PluginError::MissingEntry { .. }), "{e}");
+    // The dynamic loader's error is kept as the source.
+    let source = std::error::Error::source(&e).expect("a source");
+    assert!(
+        source.downcast_ref::<libloading::Error>().is_some(),
+        "{source:?}"
+    );
     let text = e.to_string();
     assert!(
         text.starts_with(&format!(

@@ -2,14 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use heimdall_perf_core::{MetricType, Report};
-use heimdall_perf_report_openmetrics::render_string;
+use heimdall_perf_core::{MetricType, Report, ReportSink};
+use heimdall_perf_report_openmetrics::OpenMetricsSink;
 use heimdall_perf_testkit::{large_report, sample_report, HOSTILE_NAME};
 
 use heimdall_perf_testkit::promtool::promtool_check;
 
 fn check(report: &Report) -> String {
-    let text = render_string(report);
+    let text = OpenMetricsSink::new()
+        .render_to_string(report)
+        .unwrap_or_else(|e| panic!("{e}"));
     if let Err(e) = promtool_check(&text) {
         panic!("{e}\n--- text ---\n{text}");
     }

@@ -15,19 +15,19 @@
 //! `tests/plugin.rs` builds the `.so` and runs exactly this.
 //!
 //! ```ignore
-//! use heimdall_perf_core::{Registry};
-//! use heimdall_perf_testkit as fixtures;
+//! use heimdall_perf_core::Registry;
+//! # let report = heimdall_perf_testkit::sample_report();
 //!
 //! let registry = Registry::new();
 //! registry.set_plugin_loader(heimdall_perf_plugin::loader());
 //! let sink = registry.load_plugin("target/release/libheimdall_perf_plugin_openmetrics.so".as_ref())?;
 //! assert_eq!(sink.format_id(), "openmetrics");
-//! registry.render_to_file(&fixtures::sample_report(), "report.prom".as_ref(), "openmetrics")?;
+//! registry.render_to_file(&report, "report.prom".as_ref(), "openmetrics")?;
 //! ```
 
 #![warn(missing_docs)]
 
-use heimdall_perf_plugin::export::render_sink;
+use heimdall_perf_core::ReportSink;
 use heimdall_perf_plugin::{export_report_sink, Report};
 use heimdall_perf_report_openmetrics::{OpenMetricsSink, FILE_EXTENSION, FORMAT_ID};
 
@@ -35,5 +35,5 @@ export_report_sink! {
     name: "heimdall-perf OpenMetrics",
     format_id: FORMAT_ID,
     file_extension: FILE_EXTENSION,
-    render: |report: &Report| render_sink(&OpenMetricsSink::new(), report),
+    render: |report: &Report| OpenMetricsSink::new().render_to_string(report),
 }
