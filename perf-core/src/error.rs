@@ -116,6 +116,10 @@ pub enum PerfError {
         path: PathBuf,
         /// What is wrong with it.
         message: String,
+        /// The loader's own error, when there is one (with the dynamic loader's or the ELF
+        /// reader's error as its cause).
+        #[source]
+        source: Option<crate::sink::RenderError>,
     },
     /// Something this call needs is not registered (not compiled in, or not set up).
     #[error("{what} is not available: {hint}")]

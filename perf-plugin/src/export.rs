@@ -8,7 +8,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use heimdall_perf_core::SCHEMA_VERSION;
-use heimdall_perf_core::{Report, ReportSink};
+use heimdall_perf_core::Report;
 use serde::Deserialize;
 
 use crate::abi::{RenderOutput, STATUS_ERROR, STATUS_OK, STATUS_PANICKED};
@@ -107,17 +107,6 @@ pub fn parse_report(json: &[u8]) -> Result<Report, String> {
             probe.schema_version
         )
     })
-}
-
-/// Renders `report` with any [`ReportSink`] into bytes: how a compiled-in sink is shipped as
-/// a plugin (`render: |r| render_sink(&MySink, r)`).
-pub fn render_sink(
-    sink: &dyn ReportSink,
-    report: &Report,
-) -> Result<Vec<u8>, heimdall_perf_core::RenderError> {
-    let mut out = Vec::new();
-    sink.render(report, &mut out)?;
-    Ok(out)
 }
 
 /// The text of a panic payload.
@@ -283,31 +272,5 @@ mod tests {
         assert!(is_valid_extension("tar.gz"));
         assert!(!is_valid_extension(".prom"));
         assert!(!is_valid_extension("a/b"));
-    }
-
-    #[test]
-    fn render_sink_uses_the_sink() {
-        struct Count;
-        impl ReportSink for Count {
-            fn format_id(&self) -> &str {
-                "count"
-            }
-            fn file_extension(&self) -> &str {
-                "txt"
-            }
-            fn render(
-                &self,
-                report: &Report,
-                out: &mut dyn std::io::Write,
-            ) -> Result<(), heimdall_perf_core::RenderError> {
-                write!(out, "{}", report.spans.len())?;
-                Ok(())
-            }
-        }
-        let r = sample_report();
-        assert_eq!(
-            render_sink(&Count, &r).unwrap(),
-            r.spans.len().to_string().into_bytes()
-        );
     }
 }

@@ -103,6 +103,7 @@ pub fn loader() -> PluginLoader {
             load_sink(path).map_err(|e| PerfError::Plugin {
                 path: path.to_path_buf(),
                 message: e.detail(),
+                source: Some(Box::new(e)),
             })
         },
     )

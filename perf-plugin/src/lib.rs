@@ -23,7 +23,7 @@
 //! let fake = dir.path().join("fake.so");
 //! std::fs::write(&fake, "not a shared library")?;
 //! match registry.load_plugin(&fake) {
-//!     Err(PerfError::Plugin { path, message }) => {
+//!     Err(PerfError::Plugin { path, message, .. }) => {
 //!         assert_eq!(path, fake);
 //!         assert!(message.starts_with("cannot load it as a shared library"), "{message}");
 //!     }
@@ -81,7 +81,8 @@
 //! with `Registry::load_plugin` (after `set_plugin_loader(heimdall_perf_plugin::loader())`,
 //! which the facade's `plugins` feature does), and the format `spantable` is then available
 //! like any other. The render function may return `String` or `Vec<u8>` (UTF-8) and any error
-//! that implements `Display`; [`export::render_sink`] ships an existing [`ReportSink`].
+//! that implements `Display`; an existing sink ships as
+//! `render: |r: &Report| MySink::new().render_to_string(r)` (`ReportSink::render_to_string`).
 //!
 //! # What the ABI guarantees, and what it does not
 //!

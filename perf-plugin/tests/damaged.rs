@@ -350,7 +350,9 @@ fn a_plugin_renamed_over_loads_the_new_library_or_says_it_changed() {
     rebuilt.extend_from_slice(b"a new build");
     rename_over(&path, &rebuilt);
     match registry.load_plugin(&path) {
-        Err(PerfError::Plugin { path: p, message }) => {
+        Err(PerfError::Plugin {
+            path: p, message, ..
+        }) => {
             assert_eq!(p, path);
             assert_eq!(
                 message,

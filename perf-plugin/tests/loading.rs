@@ -332,7 +332,9 @@ fn the_loader_reports_plugin_errors_with_the_path_once() {
     registry.set_plugin_loader(loader());
     let path = plugin(WRONG_ABI);
     match err(registry.load_plugin(&path)) {
-        PerfError::Plugin { path: p, message } => {
+        PerfError::Plugin {
+            path: p, message, ..
+        } => {
             assert_eq!(p, path);
             assert!(
                 message.starts_with("built for plugin ABI version 999"),

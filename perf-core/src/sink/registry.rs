@@ -192,6 +192,7 @@ impl Registry {
                             "the file has changed since format `{}` was loaded from it; the version loaded first stays in use (a loaded plugin cannot be unloaded): restart the program to use the new one",
                             sink.format_id()
                         ),
+                        source: None,
                     }),
                     None => Err(e),
                 }
