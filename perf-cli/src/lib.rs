@@ -375,15 +375,16 @@ fn run(cli: Cli, out: &mut dyn Write, terminal: bool) -> Result<u8, CliError> {
 
 #[cfg(feature = "flame")]
 fn write_diff_flamegraph(base: &Report, new: &Report, path: &Path) -> Result<(), CliError> {
-    use heimdall_perf::flame::{diff_flamegraph, FlameOptions};
+    use heimdall_perf::flame::{FlamegraphSink, FORMAT_ID};
+    let sink = FlamegraphSink::new();
     heimdall_perf::reports::write_atomic(path, |w| {
-        diff_flamegraph(base, new, &FlameOptions::default(), w).map_err(Into::into)
+        sink.render_diff(base, new, w).map_err(Into::into)
     })
     .map_err(|e| match e {
         heimdall_perf::reports::AtomicWriteError::Io(e) => CliError::Perf(e),
         heimdall_perf::reports::AtomicWriteError::Render(source) => {
             CliError::Perf(PerfError::Render {
-                format: "flamegraph".into(),
+                format: FORMAT_ID.into(),
                 session: new.session.name.clone(),
                 path: Some(path.to_path_buf()),
                 source,
