@@ -48,7 +48,7 @@ use clap::builder::Styles;
 use clap::error::ContextValue;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use heimdall_perf::reports::{series_names, Report, ReportFormat};
-use heimdall_perf::units::Style as Units;
+use heimdall_perf::units::{Style, Unit};
 use heimdall_perf::{PerfError, Registry};
 
 use crate::diff::{Diff, Verdict};
@@ -140,13 +140,14 @@ pub enum CliError {
     Perf(#[from] PerfError),
     /// Writing to standard output failed.
     #[error("cannot write to standard output: {0}")]
-    Stdout(std::io::Error),
+    Stdout(#[source] std::io::Error),
     /// Writing to the terminal given as `--output` failed.
     #[error("cannot write to `{}`: {source}", path.display())]
     Output {
         /// The terminal's path, as given.
         path: PathBuf,
         /// What went wrong.
+        #[source]
         source: std::io::Error,
     },
     /// A command-line value is out of range.
@@ -268,7 +269,7 @@ fn read(path: &Path) -> Result<Report, CliError> {
 }
 
 fn run(cli: Cli, out: &mut dyn Write, terminal: bool) -> Result<u8, CliError> {
-    let color = Style::for_terminal(terminal);
+    let color = Paint::for_terminal(terminal);
     match cli.command {
         Command::Render {
             report,
@@ -377,15 +378,16 @@ fn run(cli: Cli, out: &mut dyn Write, terminal: bool) -> Result<u8, CliError> {
 
 #[cfg(feature = "flame")]
 fn write_diff_flamegraph(base: &Report, new: &Report, path: &Path) -> Result<(), CliError> {
-    use heimdall_perf::flame::{diff_flamegraph, FlameOptions};
+    use heimdall_perf::flame::{FlamegraphSink, FORMAT_ID};
+    let sink = FlamegraphSink::new();
     heimdall_perf::reports::write_atomic(path, |w| {
-        diff_flamegraph(base, new, &FlameOptions::default(), w).map_err(Into::into)
+        sink.render_diff(base, new, w).map_err(Into::into)
     })
     .map_err(|e| match e {
         heimdall_perf::reports::AtomicWriteError::Io(e) => CliError::Perf(e),
         heimdall_perf::reports::AtomicWriteError::Render(source) => {
             CliError::Perf(PerfError::Render {
-                format: "flamegraph".into(),
+                format: FORMAT_ID.into(),
                 session: new.session.name.clone(),
                 path: Some(path.to_path_buf()),
                 source,
@@ -458,11 +460,11 @@ fn terminal_view(bytes: &[u8]) -> Option<String> {
 
 /// ANSI styling, on only when the output is a terminal and `NO_COLOR` is unset.
 #[derive(Clone, Copy)]
-struct Style(bool);
+struct Paint(bool);
 
-impl Style {
-    fn for_terminal(terminal: bool) -> Style {
-        Style(terminal && std::env::var_os("NO_COLOR").is_none())
+impl Paint {
+    fn for_terminal(terminal: bool) -> Paint {
+        Paint(terminal && std::env::var_os("NO_COLOR").is_none())
     }
     fn paint(self, code: &str, s: &str) -> String {
         if self.0 {
@@ -476,15 +478,25 @@ impl Style {
     }
 }
 
-fn summary(r: &Report, top: usize, st: Style, out: &mut dyn Write) -> std::io::Result<()> {
+/// How figures are written on the terminal and in Markdown: plain `-` and `inf`
+/// (the HTML layout of `diff` uses [`Style::Typographic`]).
+const TEXT: Style = Style::Text;
+
+/// `v` in the unit named `unit` (`12.0 ms`, `286 MiB`, `59.9 fps`), escaped for a terminal
+/// (an unknown unit is shown as its text).
+fn value(v: f64, unit: &str) -> String {
+    escape_for_terminal(&TEXT.value(v, &Unit::parse(unit)))
+}
+
+fn summary(r: &Report, top: usize, st: Paint, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         "{} — {} on {}, started {}, {} spans",
         st.bold(&escape_for_terminal(&r.session.name)),
-        Units::Text.duration(r.session.duration_ns as f64),
+        TEXT.duration(r.session.duration_ns as f64),
         escape_for_terminal(&r.session.host),
         escape_for_terminal(&r.session.started_at),
-        r.span_count()
+        TEXT.count(r.span_count())
     )?;
     writeln!(out)?;
     writeln!(
@@ -500,16 +512,20 @@ fn summary(r: &Report, top: usize, st: Style, out: &mut dyn Write) -> std::io::R
             out,
             "{:<44} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}",
             clip(&path_text(&s.path), 44),
-            s.count,
-            Units::Text.duration(s.total_ns as f64),
-            Units::Text.duration(s.self_ns as f64),
-            Units::Text.duration(s.duration.mean),
-            Units::Text.duration(s.duration.p95),
-            Units::Text.duration(s.duration.p99)
+            TEXT.count(s.count),
+            TEXT.duration(s.total_ns as f64),
+            TEXT.duration(s.self_ns as f64),
+            TEXT.duration(s.duration.mean),
+            TEXT.duration(s.duration.p95),
+            TEXT.duration(s.duration.p99)
         )?;
     }
     if r.span_totals.len() > top {
-        writeln!(out, "… {} more span paths", r.span_totals.len() - top)?;
+        writeln!(
+            out,
+            "… {} more span paths",
+            TEXT.count((r.span_totals.len() - top) as u64)
+        )?;
     }
     if !r.metrics.is_empty() {
         writeln!(out)?;
@@ -517,20 +533,19 @@ fn summary(r: &Report, top: usize, st: Style, out: &mut dyn Write) -> std::io::R
             out,
             "{}",
             st.bold(&format!(
-                "{:<32} {:>12} {:>12} {:>12} {:>12} {:<8}",
-                "metric", "last", "mean", "min", "max", "unit"
+                "{:<32} {:>12} {:>12} {:>12} {:>12}",
+                "metric", "last", "mean", "min", "max"
             ))
         )?;
         for m in &r.metrics {
             writeln!(
                 out,
-                "{:<32} {:>12.3} {:>12.3} {:>12.3} {:>12.3} {:<8}",
+                "{:<32} {:>12} {:>12} {:>12} {:>12}",
                 clip(&escape_for_terminal(&m.name), 32),
-                m.last,
-                m.summary.mean,
-                m.summary.min,
-                m.summary.max,
-                escape_for_terminal(&m.unit)
+                value(m.last, &m.unit),
+                value(m.summary.mean, &m.unit),
+                value(m.summary.min, &m.unit),
+                value(m.summary.max, &m.unit),
             )?;
         }
     }
@@ -544,15 +559,14 @@ fn summary(r: &Report, top: usize, st: Style, out: &mut dyn Write) -> std::io::R
     .filter_map(|(name, label)| {
         let s = r.series(name)?;
         let overview = s.overview()?;
-        let (mean, max) = (overview.mean, overview.peak);
-        let fmt = |v: f64| {
-            if s.unit == "bytes" {
-                format!("{:.1} MiB", v / (1024.0 * 1024.0))
-            } else {
-                format!("{v:.1} {}", escape_for_terminal(&s.unit))
-            }
-        };
-        Some((label, format!("mean {}, peak {}", fmt(mean), fmt(max))))
+        Some((
+            label,
+            format!(
+                "mean {}, peak {}",
+                value(overview.mean, &s.unit),
+                value(overview.peak, &s.unit)
+            ),
+        ))
     })
     .collect();
     if !peaks.is_empty() {
@@ -594,6 +608,9 @@ fn is_unsafe_char(c: char) -> bool {
 /// unsafe character (controls such as ESC, bidirectional overrides) as `\u{…}`, and a
 /// backslash as `\\`, so the output is unambiguous. The one escaping helper of the command:
 /// every text from a report or an error reaches standard output or error through it.
+/// (Report files show controls as the stand-ins of `heimdall_perf_core::control_picture`,
+/// `␛` for ESC; a terminal gets these escapes instead, which tell `\u{1b}` typed in a name
+/// from a real ESC and also cover the bidirectional overrides.)
 ///
 /// ```
 /// use heimdall_perf_cli::escape_for_terminal;
@@ -679,16 +696,30 @@ fn clip(s: &str, width: usize) -> String {
     }
 }
 
-fn pct(p: Option<f64>) -> String {
-    p.map_or("—".into(), |p| format!("{p:+.1} %"))
+/// A percentage: `5.00 %`.
+fn percent(p: f64, style: Style) -> String {
+    style.value(p, &Unit::parse("%"))
 }
 
-fn arrow(b: Option<f64>, n: Option<f64>) -> String {
-    let f = |v: Option<f64>| v.map_or("—".to_string(), |v| Units::Text.duration(v));
+/// A change in percent, with its sign: `+12.5 %`, `-4.50 %` (`−4.50 %` typographic); `—`
+/// when there is none.
+fn change(p: Option<f64>, style: Style) -> String {
+    match p {
+        Some(p) if p > 0.0 && p.is_finite() => format!("+{}", percent(p, style)),
+        Some(p) => percent(p, style),
+        None => "—".into(),
+    }
+}
+
+/// Two durations (ns), before and after: `5.10 ms → 15.1 ms`; `—` for a missing side.
+fn arrow(b: Option<f64>, n: Option<f64>, style: Style) -> String {
+    let f = |v: Option<f64>| v.map_or("—".to_string(), |v| style.duration(v));
     format!("{} → {}", f(b), f(n))
 }
 
-/// The figures of one compared span as text, shared by the text, Markdown and HTML layouts.
+/// The figures of one compared span as text, shared by the text, Markdown and HTML layouts
+/// (written in `style`: [`Style::Text`] for the terminal and Markdown,
+/// [`Style::Typographic`] for HTML).
 struct Cells {
     mean: String,
     change: String,
@@ -699,15 +730,16 @@ struct Cells {
 }
 
 impl Cells {
-    fn of(s: &diff::SpanDiff) -> Cells {
+    fn of(s: &diff::SpanDiff, style: Style) -> Cells {
         let (b, n) = (s.base.as_ref(), s.new.as_ref());
-        let count = |x: Option<&diff::Side>| x.map_or("—".into(), |x| x.count.to_string());
+        let count = |x: Option<&diff::Side>| x.map_or("—".into(), |x| style.count(x.count));
+        let arrow = |f: fn(&diff::Side) -> f64| arrow(b.map(f), n.map(f), style);
         Cells {
-            mean: arrow(b.map(|x| x.mean), n.map(|x| x.mean)),
-            change: pct(s.mean_change_pct),
-            p50: arrow(b.map(|x| x.p50), n.map(|x| x.p50)),
-            p95: arrow(b.map(|x| x.p95), n.map(|x| x.p95)),
-            p99: arrow(b.map(|x| x.p99), n.map(|x| x.p99)),
+            mean: arrow(|x| x.mean),
+            change: change(s.mean_change_pct, style),
+            p50: arrow(|x| x.p50),
+            p95: arrow(|x| x.p95),
+            p99: arrow(|x| x.p99),
             count: format!("{} → {}", count(b), count(n)),
         }
     }
@@ -724,7 +756,7 @@ fn verdict_word(v: Verdict) -> &'static str {
 }
 
 fn counts(d: &Diff) -> String {
-    let n = |v| d.spans.iter().filter(|s| s.verdict == v).count();
+    let n = |v| TEXT.count(d.spans.iter().filter(|s| s.verdict == v).count() as u64);
     format!(
         "{} regressed, {} improved, {} unchanged, {} added, {} removed",
         n(Verdict::Regressed),
@@ -735,13 +767,13 @@ fn counts(d: &Diff) -> String {
     )
 }
 
-fn diff_text(d: &Diff, st: Style, out: &mut dyn Write) -> std::io::Result<()> {
+fn diff_text(d: &Diff, st: Paint, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{} → {} (threshold {} %, noise {}σ of the mean difference)",
+        "{} → {} (threshold {}, noise {}σ of the mean difference)",
         escape_for_terminal(&d.base_session),
         escape_for_terminal(&d.new_session),
-        d.threshold_pct,
+        percent(d.threshold_pct, TEXT),
         diff::NOISE_SIGMAS
     )?;
     for s in &d.spans {
@@ -751,7 +783,7 @@ fn diff_text(d: &Diff, st: Style, out: &mut dyn Write) -> std::io::Result<()> {
             Verdict::Improved => st.paint("32", &format!("{word:<10}")),
             _ => format!("{word:<10}"),
         };
-        let c = Cells::of(s);
+        let c = Cells::of(s, TEXT);
         writeln!(
             out,
             "{word} {:<40} mean {:<22} {:>9}  p50 {:<22} p95 {:<22} p99 {:<22} count {}",
@@ -788,10 +820,10 @@ fn md_cell(shown: &str) -> String {
 fn diff_md(d: &Diff, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "## {} → {}\n\nThreshold {} %, noise {}σ of the mean difference. {}.\n",
+        "## {} → {}\n\nThreshold {}, noise {}σ of the mean difference. {}.\n",
         md_cell(&escape_for_terminal(&d.base_session)),
         md_cell(&escape_for_terminal(&d.new_session)),
-        d.threshold_pct,
+        percent(d.threshold_pct, TEXT),
         diff::NOISE_SIGMAS,
         counts(d)
     )?;
@@ -801,7 +833,7 @@ fn diff_md(d: &Diff, out: &mut dyn Write) -> std::io::Result<()> {
     )?;
     writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|")?;
     for s in &d.spans {
-        let c = Cells::of(s);
+        let c = Cells::of(s, TEXT);
         writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -849,15 +881,15 @@ td,th{{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:right}}td:nth-c
     )?;
     writeln!(
         out,
-        "<h1>{}</h1><p>Threshold {} %, noise {}σ of the mean difference. {}.</p>",
+        "<h1>{}</h1><p>Threshold {}, noise {}σ of the mean difference. {}.</p>",
         html_escape(&title),
-        d.threshold_pct,
+        html_escape(&percent(d.threshold_pct, Style::Typographic)),
         diff::NOISE_SIGMAS,
         html_escape(&counts(d))
     )?;
     writeln!(out, "<table><tr><th>verdict</th><th>span</th><th>mean</th><th>change</th><th>p50</th><th>p95</th><th>p99</th><th>count</th></tr>")?;
     for s in &d.spans {
-        let c = Cells::of(s);
+        let c = Cells::of(s, Style::Typographic);
         let word = verdict_word(s.verdict);
         writeln!(
             out,

@@ -825,3 +825,88 @@ fn render_to_a_terminal_shows_the_report_escaped() {
         plain.stdout
     );
 }
+
+#[test]
+fn figures_are_written_as_every_report_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, faster) = (dir.path().join("base.json"), dir.path().join("faster.json"));
+    let report = heimdall_perf_testkit::sample_report();
+    write_report(&report, &base);
+    let mut f = report.clone();
+    for s in &mut f.span_totals {
+        s.duration.mean /= 2.0;
+        s.duration.stddev = 0.0;
+    }
+    write_report(&f, &faster);
+
+    let out = cmd().arg("summary").arg(&base).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let spans = heimdall_perf::units::Style::Text.count(report.span_count());
+    assert!(
+        text.starts_with(&format!("line-3 inspection — 10.0 s on inspection-01, started 2025-11-24T16:00:00Z, {spans} spans\n")),
+        "{text}"
+    );
+    let line = |start: &str| {
+        text.lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line starting {start:?}:\n{text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // Spans: counts, then durations with three significant digits.
+    assert_eq!(
+        line("frame;detect "),
+        "frame;detect 600 4.70 s 4.10 s 7.84 ms 11.6 ms 12.0 ms"
+    );
+    // Metrics: each value in its unit (the unit column is gone); system figures likewise.
+    assert_eq!(line("fps "), "fps 60.0 fps 59.0 fps 58.0 fps 60.0 fps");
+    assert_eq!(
+        line("frame_latency "),
+        "frame_latency 13.0 ms 14.9 ms 12.0 ms 18.0 ms"
+    );
+    assert_eq!(
+        line("process memory "),
+        "process memory mean 290 MiB, peak 295 MiB"
+    );
+    assert_eq!(line("process CPU "), "process CPU mean 89.0 %, peak 100 %");
+
+    // diff: the threshold and the change are percentages; HTML has the true minus sign.
+    let diff = |format: &str| {
+        let out = cmd()
+            .args(["diff", "--format", format])
+            .arg(&base)
+            .arg(&faster)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{format}: nothing regressed");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = diff("text");
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains("(threshold 5.00 %, noise 3σ"),
+        "{text}"
+    );
+    let detect = text.lines().find(|l| l.contains(" frame;detect ")).unwrap();
+    assert!(detect.starts_with("improved"), "{detect}");
+    assert!(
+        detect.contains("mean 7.84 ms → 3.92 ms") && detect.contains(" -50.0 % "),
+        "{detect}"
+    );
+    assert!(detect.contains("count 600 → 600"), "{detect}");
+    let md = diff("md");
+    assert!(
+        md.contains("| improved | frame;detect | 7.84 ms → 3.92 ms | -50.0 % |"),
+        "{md}"
+    );
+    let html = diff("html");
+    assert!(html.contains("<p>Threshold 5.00 %,"), "{html}");
+    assert!(
+        html.contains("<td>frame;detect</td><td>7.84 ms → 3.92 ms</td><td>\u{2212}50.0 %</td>"),
+        "{html}"
+    );
+}

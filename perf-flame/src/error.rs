@@ -1,5 +1,12 @@
 //! [`FlameError`]: everything that can go wrong while folding or rendering.
 
+use heimdall_perf_core::units::Style;
+
+/// A duration given in µs, as error messages (plain text) write it.
+fn us(v: f64) -> String {
+    Style::Text.duration(v * 1e3)
+}
+
 /// Why a flamegraph or a folded-stack file could not be produced.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -17,7 +24,9 @@ pub enum FlameError {
 
     /// The span times add up to more than a flamegraph can count.
     #[error(
-        "the spans of session `{session}` add up to {total_us} µs, more than the {max_us} µs a flamegraph can draw"
+        "the spans of session `{session}` add up to {}, more than the {} a flamegraph can draw",
+        us(*total_us as f64),
+        us(*max_us as f64)
     )]
     TooLarge {
         /// Session name.

@@ -346,9 +346,9 @@ pub(crate) fn fold_in(report: &Report, options: &FlameOptions, unit_ns: u64) -> 
     lines
 }
 
-/// The folded stacks of `report` as text, one line each, for any flamegraph tool
-/// (`inferno-flamegraph`, `flamegraph.pl`, speedscope…).
-pub fn write_folded(
+/// The folded stacks of `report` as text, one line each: what [`FoldedSink`](crate::FoldedSink)
+/// writes.
+pub(crate) fn write_folded(
     report: &Report,
     options: &FlameOptions,
     out: &mut dyn std::io::Write,

@@ -8,11 +8,14 @@
 //!   stacks (`thread;frame;detect 1234000`, one line per span path, weighted by self time
 //!   in **nanoseconds**, so a frame's width is its total time and no span is too short to
 //!   show); [`FoldedSink`] writes them (`stacks.folded`) for any other flamegraph tool.
-//! * [`render_svg`] / [`render_svg_string`] and [`FlamegraphSink`] draw the flamegraph;
-//!   its tooltips give durations as the report writes them (`detect (6.00 ms, 63.16%)`).
-//! * [`diff_flamegraph`] compares two reports: red where the new one spends more time,
-//!   blue where it spends less ([`diff_fold`] gives its `stack before after` lines, in ns
-//!   too).
+//! * [`FlamegraphSink`] draws the flamegraph (built with [`FlameOptions`], rendered with
+//!   [`ReportSink::render`](heimdall_perf_core::ReportSink::render) or
+//!   [`render_to_string`](heimdall_perf_core::ReportSink::render_to_string)); its tooltips
+//!   give durations as every report writes them (`detect (6.00 ms, 63.16%)`, through
+//!   [`heimdall_perf_core::units`]).
+//! * [`FlamegraphSink::render_diff`] compares two reports: red where the new one spends more
+//!   time, blue where it spends less ([`diff_fold`] gives its `stack before after` lines, in
+//!   ns too).
 //!
 //! ## Weights are nanoseconds
 //!
@@ -28,69 +31,42 @@
 //! `session.generate_flamegraph("run.svg")` works.
 //!
 //! ```
-//! use heimdall_perf_core::{ReportSink};
-//! use heimdall_perf_testkit as fixtures;
+//! use heimdall_perf_core::ReportSink;
 //! use heimdall_perf_flame::{fold, FlameOptions, FlamegraphSink};
+//! # let report = heimdall_perf_testkit::sample_report();
 //!
-//! let report = fixtures::sample_report();
 //! let lines = fold(&report, &FlameOptions::default());
 //! // Threads are the root frames.
 //! assert!(lines.iter().any(|l| l.stack() == "camera;capture"));
 //!
-//! let mut svg = Vec::new();
-//! FlamegraphSink::new().render(&report, &mut svg).unwrap();
-//! let svg = String::from_utf8(svg).unwrap();
-//! assert!(svg.contains("line-3 inspection — 10.000 s"));
+//! let sink = FlamegraphSink::new().with_options(FlameOptions::default().with_min_width_percent(0.0));
+//! let svg = sink.render_to_string(&report)?;
+//! assert!(svg.contains("line-3 inspection — 10.0 s"));
 //! assert!(svg.contains("<title>detect ("));
+//! # Ok::<(), heimdall_perf_core::RenderError>(())
 //! ```
 
 #![warn(missing_docs)]
 
 mod error;
 mod fold;
+mod options;
 mod sink;
 mod svg;
 
 pub use error::FlameError;
 pub use fold::{
-    diff_fold, fold, frame_name, write_folded, DiffLine, FoldedLine, EMPTY_NAME,
-    SEMICOLON_REPLACEMENT,
+    diff_fold, fold, frame_name, DiffLine, FoldedLine, EMPTY_NAME, SEMICOLON_REPLACEMENT,
 };
-pub use sink::{
-    FlamegraphSink, FoldedSink, FLAMEGRAPH_EXTENSION, FLAMEGRAPH_FORMAT_ID, FOLDED_EXTENSION,
-    FOLDED_FORMAT_ID,
-};
-pub use svg::{diff_flamegraph, format_duration, render_svg, render_svg_string, MAX_TOTAL_US};
+pub use options::FlameOptions;
+pub use sink::{FlamegraphSink, FoldedSink};
+pub use svg::MAX_TOTAL_US;
 
-/// How to fold and draw a flamegraph. `FlameOptions::default()` is one root per thread,
-/// flames growing up, frames under 0.01 % of the width left out, a fluid width.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FlameOptions {
-    /// One tree for all threads (no thread root frame) instead of one root per thread.
-    pub merge_threads: bool,
-    /// Icicle graph: roots at the top, stacks growing down.
-    pub inverted: bool,
-    /// Frames narrower than this percentage of the whole width are left out (0 keeps all;
-    /// 0 to 100).
-    pub min_width_percent: f64,
-    /// Title; `None` for the session name and duration (`line-3 inspection — 10.000 s`).
-    pub title: Option<String>,
-    /// Width in pixels (at least 100); `None` to fill the container.
-    pub image_width: Option<usize>,
-    /// Differential graphs only: scale the "before" report to the "after" total, to compare
-    /// where time goes rather than how much there was.
-    pub normalize_differential: bool,
-}
-
-impl Default for FlameOptions {
-    fn default() -> Self {
-        FlameOptions {
-            merge_threads: false,
-            inverted: false,
-            min_width_percent: 0.01,
-            title: None,
-            image_width: None,
-            normalize_differential: false,
-        }
-    }
-}
+/// Format id of [`FlamegraphSink`] (the facade's `ReportFormat::Flamegraph`).
+pub const FORMAT_ID: &str = "flamegraph";
+/// File extension of [`FlamegraphSink`].
+pub const FILE_EXTENSION: &str = "svg";
+/// Format id of [`FoldedSink`].
+pub const FOLDED_FORMAT_ID: &str = "folded";
+/// File extension of [`FoldedSink`].
+pub const FOLDED_FILE_EXTENSION: &str = "folded";

@@ -1,13 +1,19 @@
-//! Flamegraph SVGs through `inferno::flamegraph`, plain and differential.
+//! Drawing flamegraph SVGs through `inferno::flamegraph`, plain and differential: the
+//! titles, inferno's options, the "nothing to draw" page and the tooltips rewritten as
+//! durations. The sinks in `sink.rs` call [`render_svg`] and [`render_diff`].
 
 use std::borrow::Cow;
 use std::io::{self, Write};
 
+use heimdall_perf_core::units::Style;
 use heimdall_perf_core::Report;
 use inferno::flamegraph::{self, Direction};
 
 use crate::fold::{diff_fold_in, fold_in};
 use crate::{FlameError, FlameOptions};
+
+/// Figures in an SVG are typographic (true minus sign, `∞`).
+const FIGURES: Style = Style::Typographic;
 
 /// The largest total (µs) drawn: about 285 years. Beyond it inferno's differential colour
 /// arithmetic could overflow, so a larger (necessarily corrupt) report is refused.
@@ -30,27 +36,10 @@ fn unit_for(largest_ns: u128) -> (u64, &'static str) {
 
 /// Default width in pixels when none is set (the SVG then stretches to its container).
 const DEFAULT_IMAGE_WIDTH: usize = 1200;
-/// Smallest fixed width accepted.
-const MIN_IMAGE_WIDTH: usize = 100;
 
-/// A duration as people read it: `850 ns`, `12.5 µs`, `3.20 ms`, `10.000 s`, `1 h 02 min 03 s`.
-pub fn format_duration(ns: u64) -> String {
-    const US: u64 = 1_000;
-    const MS: u64 = 1_000_000;
-    const S: u64 = 1_000_000_000;
-    match ns {
-        n if n < US => format!("{n} ns"),
-        n if n < MS => format!("{:.1} µs", n as f64 / US as f64),
-        n if n < S => format!("{:.2} ms", n as f64 / MS as f64),
-        n if n < 60 * S => format!("{:.3} s", n as f64 / S as f64),
-        n if n < 3600 * S => format!("{} min {:02} s", n / (60 * S), n / S % 60),
-        n => format!(
-            "{} h {:02} min {:02} s",
-            n / (3600 * S),
-            n / (60 * S) % 60,
-            n / S % 60
-        ),
-    }
+/// A duration in ns as the report writes it (`850 ns`, `6.00 ms`, `1 min 00 s`).
+fn duration(ns: u64) -> String {
+    FIGURES.duration(ns as f64)
 }
 
 /// Text that XML 1.0 can carry: control characters other than tab and line breaks become
@@ -92,7 +81,7 @@ fn default_title(report: &Report) -> String {
     format!(
         "{} — {}{running}",
         report.session.name,
-        format_duration(report.session.duration_ns)
+        duration(report.session.duration_ns)
     )
 }
 
@@ -104,7 +93,7 @@ fn subtitle(report: &Report, options: &FlameOptions) -> String {
     }
     s.push_str(&format!(
         " · {} spans · width: total time{}",
-        report.span_count(),
+        FIGURES.count(report.span_count()),
         if options.merge_threads {
             " · threads merged"
         } else {
@@ -112,30 +101,6 @@ fn subtitle(report: &Report, options: &FlameOptions) -> String {
         }
     ));
     s
-}
-
-impl FlameOptions {
-    /// Checks the options, naming the first bad one.
-    pub fn validate(&self) -> Result<(), FlameError> {
-        if !(self.min_width_percent.is_finite() && (0.0..=100.0).contains(&self.min_width_percent))
-        {
-            return Err(FlameError::InvalidOption {
-                option: "min_width_percent",
-                value: self.min_width_percent.to_string(),
-                reason: "must be a percentage from 0 to 100",
-            });
-        }
-        if let Some(w) = self.image_width {
-            if w < MIN_IMAGE_WIDTH {
-                return Err(FlameError::InvalidOption {
-                    option: "image_width",
-                    value: w.to_string(),
-                    reason: "must be at least 100 pixels (or None for a fluid width)",
-                });
-            }
-        }
-        Ok(())
-    }
 }
 
 /// inferno's options for `options`, with `title` and `subtitle` already decided.
@@ -289,7 +254,7 @@ fn readable_tooltips(svg: &str, unit_ns: u64, unit: &str) -> String {
     out
 }
 
-/// One tooltip: `name (1,234 ns, …)` → `name (1.2 µs, …)`; anything else as it is.
+/// One tooltip: `name (1,234 ns, …)` → `name (1.23 µs, …)`; anything else as it is.
 fn readable_tooltip<'a>(title: &'a str, unit_ns: u64, unit: &str) -> Cow<'a, str> {
     let rewrite = || {
         // The count is inferno's last parenthesis: a frame name may hold ` (` too.
@@ -304,7 +269,7 @@ fn readable_tooltip<'a>(title: &'a str, unit_ns: u64, unit: &str) -> Cow<'a, str
             return None;
         }
         let ns = digits.parse::<u64>().ok()?.checked_mul(unit_ns)?;
-        Some(format!("{} ({}{tail}", &title[..open], format_duration(ns)))
+        Some(format!("{} ({}{tail}", &title[..open], duration(ns)))
     };
     match rewrite() {
         Some(s) => Cow::Owned(s),
@@ -312,16 +277,9 @@ fn readable_tooltip<'a>(title: &'a str, unit_ns: u64, unit: &str) -> Cow<'a, str
     }
 }
 
-/// Renders the flamegraph of `report` as SVG into `out`.
-///
-/// Title: session name and duration; frames: spans (per thread unless
-/// `options.merge_threads`), as wide as their total time, counted in ns (`fg:w`,
-/// `total_samples`; µs past [`MAX_TOTAL_US`] ns, about 104 days of span time), so that even
-/// a 300 ns span is drawn; tooltips give durations as the report writes them
-/// (`detect (6.00 ms, 63.16%)`); search (Ctrl-F or the "Search" button) and click-to-zoom
-/// come from inferno's embedded script. Only a report whose spans all took 0 ns (or that
-/// has none) gives a small SVG that says there is nothing to draw.
-pub fn render_svg(
+/// Draws the flamegraph of `report` as SVG into `out` (see
+/// [`FlamegraphSink`](crate::FlamegraphSink)).
+pub(crate) fn render_svg(
     report: &Report,
     options: &FlameOptions,
     out: &mut dyn Write,
@@ -339,8 +297,9 @@ pub fn render_svg(
         "Nothing to draw: no span was recorded in this session.".to_string()
     } else {
         format!(
-            "Nothing to draw: the {} recorded spans took no measurable time (0 ns).",
-            report.span_count()
+            "Nothing to draw: the {} recorded spans took no measurable time ({}).",
+            FIGURES.count(report.span_count()),
+            FIGURES.duration(0.0)
         )
     };
     let title = options
@@ -364,32 +323,9 @@ pub fn render_svg(
     )
 }
 
-/// [`render_svg`] into a `String` (for embedding in the HTML report).
-///
-/// ```
-/// use heimdall_perf_flame::{render_svg_string, FlameOptions};
-/// let svg = render_svg_string(&heimdall_perf_core::Report::empty("idle"), &FlameOptions::default())?;
-/// assert!(svg.contains("Nothing to draw"));
-/// # Ok::<(), heimdall_perf_flame::FlameError>(())
-/// ```
-pub fn render_svg_string(report: &Report, options: &FlameOptions) -> Result<String, FlameError> {
-    let mut buf = Vec::new();
-    render_svg(report, options, &mut buf)?;
-    String::from_utf8(buf).map_err(|source| FlameError::NotUtf8 {
-        session: report.session.name.clone(),
-        source,
-    })
-}
-
-/// Renders the differential flamegraph from `before` to `after` as SVG into `out`.
-///
-/// Frames have the shape of `after` (widths are its times); a frame is red where `after`
-/// spends more self time than `before`, blue where it spends less, the deeper the colour
-/// the larger the change (relative to the largest change). Spans that only `before` has
-/// have no width and do not show (draw the diff the other way round to see them).
-/// Threads are matched by name; set `options.merge_threads` to compare runs whose thread
-/// names differ.
-pub fn diff_flamegraph(
+/// Draws the differential flamegraph from `before` to `after` as SVG into `out` (see
+/// [`FlamegraphSink::render_diff`](crate::FlamegraphSink::render_diff)).
+pub(crate) fn render_diff(
     before: &Report,
     after: &Report,
     options: &FlameOptions,
@@ -414,9 +350,9 @@ pub fn diff_flamegraph(
         format!(
             "Differential: {} ({}) → {} ({})",
             before.session.name,
-            format_duration(before.session.duration_ns),
+            duration(before.session.duration_ns),
             after.session.name,
-            format_duration(after.session.duration_ns)
+            duration(after.session.duration_ns)
         )
     });
     let subtitle = format!(
@@ -455,17 +391,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_read_naturally() {
-        assert_eq!(format_duration(850), "850 ns");
-        assert_eq!(format_duration(12_500), "12.5 µs");
-        assert_eq!(format_duration(3_200_000), "3.20 ms");
-        assert_eq!(format_duration(10_000_000_000), "10.000 s");
-        assert_eq!(format_duration(125_000_000_000), "2 min 05 s");
-        assert_eq!(format_duration(3_723_000_000_000), "1 h 02 min 03 s");
-        assert_eq!(format_duration(u64::MAX), "5124095 h 34 min 33 s");
-    }
-
-    #[test]
     fn tooltips_read_as_durations() {
         let t = |title, unit_ns, unit| readable_tooltip(title, unit_ns, unit).into_owned();
         assert_eq!(
@@ -484,12 +409,12 @@ mod tests {
         // The µs fallback reads the same.
         assert_eq!(
             t("grab (3,723,000,000 µs, 50.00%)", 1000, "µs"),
-            "grab (1 h 02 min 03 s, 50.00%)"
+            "grab (1 h 02 min, 50.00%)"
         );
         // A name holding ` (` keeps it; only inferno's count is rewritten.
         assert_eq!(
             t("f (x) &amp; (2) (1,500 ns, 1.00%)", 1, "ns"),
-            "f (x) &amp; (2) (1.5 µs, 1.00%)"
+            "f (x) &amp; (2) (1.50 µs, 1.00%)"
         );
         // Anything else is left as it is.
         for odd in [
@@ -504,7 +429,7 @@ mod tests {
         let svg = "<g><title>a (1,000 ns, 10.00%)</title><rect/></g><g><title>b (9,000 ns, 90.00%)</title></g>";
         assert_eq!(
             readable_tooltips(svg, 1, "ns"),
-            "<g><title>a (1.0 µs, 10.00%)</title><rect/></g><g><title>b (9.0 µs, 90.00%)</title></g>"
+            "<g><title>a (1.00 µs, 10.00%)</title><rect/></g><g><title>b (9.00 µs, 90.00%)</title></g>"
         );
     }
 

@@ -7,15 +7,32 @@ use heimdall_perf_core::{Report, ReportSink};
 use heimdall_perf_flame::*;
 use heimdall_perf_testkit::{self as fixtures, HOSTILE_NAME};
 
+fn sink(opts: &FlameOptions) -> FlamegraphSink {
+    FlamegraphSink::new().with_options(opts.clone())
+}
+
 fn svg(report: &Report, opts: &FlameOptions) -> String {
-    render_svg_string(report, opts).unwrap()
+    sink(opts).render_to_string(report).unwrap()
+}
+
+/// The error drawing `report` with `opts` gives, as the flamegraph's own error.
+fn svg_error(report: &Report, opts: &FlameOptions) -> FlameError {
+    let e = sink(opts).render_to_string(report).unwrap_err();
+    match e.downcast::<FlameError>() {
+        Ok(e) => *e,
+        Err(e) => panic!("not a FlameError: {e}"),
+    }
+}
+
+/// The differential flamegraph from `before` to `after`.
+fn diff_svg(before: &Report, after: &Report, opts: &FlameOptions) -> String {
+    let mut out = Vec::new();
+    sink(opts).render_diff(before, after, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
 }
 
 fn all_frames() -> FlameOptions {
-    FlameOptions {
-        min_width_percent: 0.0,
-        ..FlameOptions::default()
-    }
+    FlameOptions::default().with_min_width_percent(0.0)
 }
 
 fn stacks(lines: &[FoldedLine]) -> Vec<String> {
@@ -44,6 +61,15 @@ fn known_times_give_exact_folded_lines() {
     assert_eq!(FoldedSink::new().file_extension(), "folded");
     assert_eq!(FlamegraphSink::new().format_id(), "flamegraph");
     assert_eq!(FlamegraphSink::new().file_extension(), "svg");
+    assert_eq!(
+        (
+            FORMAT_ID,
+            FILE_EXTENSION,
+            FOLDED_FORMAT_ID,
+            FOLDED_FILE_EXTENSION
+        ),
+        ("flamegraph", "svg", "folded", "folded")
+    );
 }
 
 #[test]
@@ -74,7 +100,7 @@ fn sub_microsecond_times_add_up_exactly() {
     let doc = parse(&doc_text);
     let f = frames(&doc);
     assert_eq!(one(&f, "frame").w, 400_000);
-    assert_eq!(one(&f, "frame").title, "frame (400.0 µs, 100.00%)");
+    assert_eq!(one(&f, "frame").title, "frame (400 µs, 100.00%)");
     for name in &names {
         let leaf = one(&f, name);
         assert_eq!(leaf.w, 400, "{name}");
@@ -95,7 +121,7 @@ fn frame_widths_are_total_times() {
     assert_eq!(one(&f, "capture").w, 2_000_000);
     // Widths count ns; tooltips read as durations, as everywhere else in the report.
     assert_eq!(one(&f, "detect").title, "detect (6.00 ms, 63.16%)");
-    assert_eq!(one(&f, "decide").title, "decide (500.0 µs, 5.26%)");
+    assert_eq!(one(&f, "decide").title, "decide (500 µs, 5.26%)");
     assert_eq!(one(&f, "all").title, "all (9.50 ms, 100%)");
     assert!(
         text_by_id(&doc, "subtitle").ends_with(" · 5 spans · width: total time"),
@@ -145,10 +171,7 @@ fn two_threads_give_two_roots_and_merging_gives_one_tree() {
     assert_eq!(roots, ["cam-left", "cam-right"]);
     assert_eq!(f.iter().filter(|x| x.name == "detect").count(), 2);
 
-    let merged_opts = FlameOptions {
-        merge_threads: true,
-        ..all_frames()
-    };
+    let merged_opts = all_frames().with_merge_threads(true);
     assert_eq!(
         stacks(&fold(&r, &merged_opts)),
         ["frame 1500000", "frame;detect 5000000"]
@@ -174,7 +197,7 @@ fn svg_names_every_span_and_has_title_search_and_zoom() {
         }
         assert!(names.contains(s.thread.as_deref().unwrap()));
     }
-    assert_eq!(text_by_id(&doc, "title"), "line-3 inspection — 10.000 s");
+    assert_eq!(text_by_id(&doc, "title"), "line-3 inspection — 10.0 s");
     assert!(text_by_id(&doc, "subtitle").contains("2025-11-24"));
     assert_eq!(text_by_id(&doc, "search"), "Search");
     // inferno's script, once: the hostile span's `<script>` is text, not an element.
@@ -215,13 +238,7 @@ fn rendering_is_deterministic_and_colours_follow_names() {
 #[test]
 fn icicle_and_minimum_width_options() {
     let r = known_report();
-    let inverted = svg(
-        &r,
-        &FlameOptions {
-            inverted: true,
-            ..all_frames()
-        },
-    );
+    let inverted = svg(&r, &all_frames().with_inverted(true));
     assert!(inverted.contains("var inverted = true"));
     let doc = parse(&inverted);
     let f = frames(&doc);
@@ -235,13 +252,7 @@ fn icicle_and_minimum_width_options() {
     assert!(one(&f, "nms").y < one(&f, "detect").y);
 
     // decide is 500 / 9500 = 5.3 % wide.
-    let wide = svg(
-        &r,
-        &FlameOptions {
-            min_width_percent: 6.0,
-            ..FlameOptions::default()
-        },
-    );
+    let wide = svg(&r, &FlameOptions::default().with_min_width_percent(6.0));
     let doc = parse(&wide);
     let f = frames(&doc);
     assert!(f.iter().all(|x| x.name != "decide"));
@@ -249,11 +260,9 @@ fn icicle_and_minimum_width_options() {
 
     let fixed = svg(
         &r,
-        &FlameOptions {
-            image_width: Some(800),
-            title: Some("custom <title>".into()),
-            ..FlameOptions::default()
-        },
+        &FlameOptions::default()
+            .with_image_width(800)
+            .with_title("custom <title>"),
     );
     let doc = parse(&fixed);
     assert_eq!(doc.root_element().attribute("width"), Some("800"));
@@ -329,7 +338,7 @@ fn hostile_names_keep_lines_and_svg_intact() {
             .count(),
         1
     );
-    assert_eq!(text_by_id(&doc, "title"), "hostile   session — 2.500 s");
+    assert_eq!(text_by_id(&doc, "title"), "hostile   session — 2.50 s");
 }
 
 #[test]
@@ -416,25 +425,16 @@ fn empty_and_zero_weight_reports_say_there_is_nothing_to_draw() {
 fn bad_options_and_absurd_times_are_errors_not_panics() {
     let r = known_report();
     for bad in [f64::NAN, -1.0, 101.0, f64::INFINITY] {
-        let e = render_svg_string(
-            &r,
-            &FlameOptions {
-                min_width_percent: bad,
-                ..FlameOptions::default()
-            },
-        )
-        .unwrap_err();
+        let e = svg_error(&r, &FlameOptions::default().with_min_width_percent(bad));
         assert!(e.to_string().contains("min_width_percent"), "{e}");
     }
-    let e = render_svg_string(
-        &r,
-        &FlameOptions {
-            image_width: Some(10),
-            ..FlameOptions::default()
-        },
-    )
-    .unwrap_err();
-    assert!(e.to_string().contains("image_width"), "{e}");
+    for bad in [0, 10, 99] {
+        let e = svg_error(&r, &FlameOptions::default().with_image_width(bad));
+        assert!(
+            e.to_string().contains(&format!("`image_width` = {bad}")),
+            "{e}"
+        );
+    }
 
     let mut huge = report(
         "corrupt",
@@ -446,39 +446,36 @@ fn bad_options_and_absurd_times_are_errors_not_panics() {
     }
     let lines = fold(&huge, &FlameOptions::default());
     assert_eq!(lines.len(), 2);
-    let e = render_svg_string(&huge, &FlameOptions::default()).unwrap_err();
+    let e = svg_error(&huge, &FlameOptions::default());
     assert!(matches!(e, FlameError::TooLarge { .. }), "{e}");
     assert!(e.to_string().contains("corrupt"), "{e}");
+    // The totals read as durations: 2 × u64::MAX ns is about 1 170 years.
+    assert!(e.to_string().contains(" d "), "{e}");
 }
 
 #[test]
 fn a_failing_writer_is_a_write_error_naming_the_session() {
     let r = known_report();
-    let e = render_svg(
-        &r,
-        &FlameOptions::default(),
-        &mut heimdall_perf_testkit::FullDisk,
-    )
-    .unwrap_err();
+    let e = FlamegraphSink::new()
+        .render(&r, &mut heimdall_perf_testkit::FullDisk)
+        .unwrap_err();
+    let e = e.downcast_ref::<FlameError>().unwrap();
     assert!(matches!(e, FlameError::Write { .. }), "{e:?}");
     assert!(
         e.to_string().contains("`known`") && e.to_string().contains("disk full"),
         "{e}"
     );
-    let e = write_folded(
-        &r,
-        &FlameOptions::default(),
-        &mut heimdall_perf_testkit::FullDisk,
-    )
-    .unwrap_err();
+    // The cause is kept, not only quoted.
+    let cause = std::error::Error::source(e).unwrap();
+    assert!(cause.to_string().contains("disk full"), "{cause}");
+    let e = FoldedSink::new()
+        .render(&r, &mut heimdall_perf_testkit::FullDisk)
+        .unwrap_err();
     assert!(e.to_string().contains("folded stacks"), "{e}");
-    let e = diff_flamegraph(
-        &r,
-        &r,
-        &FlameOptions::default(),
-        &mut heimdall_perf_testkit::FullDisk,
-    )
-    .unwrap_err();
+    assert!(std::error::Error::source(&*e).is_some(), "{e}");
+    let e = FlamegraphSink::new()
+        .render_diff(&r, &r, &mut heimdall_perf_testkit::FullDisk)
+        .unwrap_err();
     assert!(matches!(e, FlameError::Write { .. }), "{e:?}");
 }
 
@@ -522,17 +519,15 @@ fn differential_lines_pair_before_and_after() {
     let normalized = diff_fold(
         &before,
         &after,
-        &FlameOptions {
-            normalize_differential: true,
-            ..FlameOptions::default()
-        },
+        &FlameOptions::default().with_normalize_differential(true),
     );
     let tb: u64 = normalized.iter().map(|l| l.before_ns()).sum();
     let ta: u64 = normalized.iter().map(|l| l.after_ns()).sum();
     assert_eq!((tb, ta), (5_550_000, 5_550_000));
-    assert_eq!(normalized[0].before_ns(), 1_585_714); // 1 000 000 × 5550 / 3500, rounded
-                                                      // Scaled as a running sum, the normalised total stays exact: 1 ns scaled by 5/3 rounds
-                                                      // to 2 ns, and three of them line by line would make 6 ns for a total of 5.
+    // 1 000 000 × 5550 / 3500, rounded.
+    assert_eq!(normalized[0].before_ns(), 1_585_714);
+    // Scaled as a running sum, the normalised total stays exact: 1 ns scaled by 5/3 rounds
+    // to 2 ns, and three of them line by line would make 6 ns for a total of 5.
     let ns_report = |name: &str, times: [u64; 3]| {
         let spans = ["a", "b", "c"]
             .iter()
@@ -548,10 +543,7 @@ fn differential_lines_pair_before_and_after() {
     let n = diff_fold(
         &ns_report("ones", [1, 1, 1]),
         &ns_report("five", [3, 1, 1]),
-        &FlameOptions {
-            normalize_differential: true,
-            ..FlameOptions::default()
-        },
+        &FlameOptions::default().with_normalize_differential(true),
     );
     let before: Vec<u64> = n.iter().map(|l| l.before_ns()).collect();
     assert_eq!(before, [2, 1, 2]);
@@ -564,9 +556,7 @@ fn differential_lines_pair_before_and_after() {
 #[test]
 fn differential_graph_is_red_where_slower_and_blue_where_faster() {
     let (before, after) = before_after();
-    let mut out = Vec::new();
-    diff_flamegraph(&before, &after, &all_frames(), &mut out).unwrap();
-    let text = String::from_utf8(out).unwrap();
+    let text = diff_svg(&before, &after, &all_frames());
     let doc = parse(&text);
     let f = frames(&doc);
     let (r, g, b) = rgb(&one(&f, "detect").fill);
@@ -585,23 +575,19 @@ fn differential_graph_is_red_where_slower_and_blue_where_faster() {
     assert_eq!(one(&f, "new_filter").w, 300_000);
     // Tooltips: the "after" time, its share, and the change of share.
     assert_eq!(one(&f, "detect").title, "detect (4.00 ms, 72.07%; +36.04%)");
-    assert_eq!(one(&f, "decide").title, "decide (250.0 µs, 4.50%; -4.50%)");
+    assert_eq!(one(&f, "decide").title, "decide (250 µs, 4.50%; -4.50%)");
     assert_eq!(
         text_by_id(&doc, "title"),
-        "Differential: monday (2.500 s) → tuesday (2.500 s)"
+        "Differential: monday (2.50 s) → tuesday (2.50 s)"
     );
 
     // A report against itself: no change anywhere.
-    let mut out = Vec::new();
-    diff_flamegraph(&after, &after, &all_frames(), &mut out).unwrap();
-    let text = String::from_utf8(out).unwrap();
+    let text = diff_svg(&after, &after, &all_frames());
     let doc = parse(&text);
     assert!(frames(&doc).iter().all(|x| x.fill == "rgb(250,250,250)"));
 
     // Nothing after: a valid SVG that says so.
-    let mut out = Vec::new();
-    diff_flamegraph(&before, &Report::empty("off"), &all_frames(), &mut out).unwrap();
-    let text = String::from_utf8(out).unwrap();
+    let text = diff_svg(&before, &Report::empty("off"), &all_frames());
     let doc = parse(&text);
     assert!(text_by_id(&doc, "nothing").contains("`off` has no span time"));
 }
@@ -621,7 +607,7 @@ fn totals_only_reports_fold_without_thread_roots_and_running_sessions_say_so() {
     let text = svg(&r, &all_frames());
     let doc = parse(&text);
     assert_eq!(one(&frames(&doc), "frame").w, 1_000_000);
-    assert_eq!(text_by_id(&doc, "title"), "totals — 2.500 s (running)");
+    assert_eq!(text_by_id(&doc, "title"), "totals — 2.50 s (running)");
 }
 
 /// A span path on the processing thread with self and total times in ns.
@@ -687,7 +673,7 @@ fn a_report_of_only_sub_microsecond_spans_is_drawn_not_nothing() {
     assert_eq!(one(&f, "b").w, 700);
     assert_eq!(one(&f, "c").w, 200);
     assert_eq!(one(&f, "a").title, "a (300 ns, 30.00%)");
-    assert_eq!(one(&f, "all").title, "all (1.0 µs, 100%)");
+    assert_eq!(one(&f, "all").title, "all (1.00 µs, 100%)");
     // `a` starts where the thread does and `b` right after it.
     assert_eq!(one(&f, "a").x + 300, one(&f, "b").x);
 
@@ -709,9 +695,7 @@ fn a_report_of_only_sub_microsecond_spans_is_drawn_not_nothing() {
             "processing;b;c 200 100"
         ]
     );
-    let mut out = Vec::new();
-    diff_flamegraph(&fast, &faster, &all_frames(), &mut out).unwrap();
-    let text = String::from_utf8(out).unwrap();
+    let text = diff_svg(&fast, &faster, &all_frames());
     let doc = parse(&text);
     assert_eq!(text_by_id(&doc, "nothing"), "");
     let f = frames(&doc);
@@ -750,19 +734,17 @@ fn graphs_past_2_pow_53_ns_count_microseconds_and_still_read_as_durations() {
     let f = frames(&doc);
     assert_eq!(one(&f, "a").w, DAYS_100 / 1000);
     assert_eq!(one(&f, "b").w, DAYS_100 / 1000);
-    assert_eq!(one(&f, "a").title, "a (2400 h 00 min 00 s, 50.00%)");
+    assert_eq!(one(&f, "a").title, "a (100 d 00 h, 50.00%)");
     assert_eq!(
         one(&f, "processing").title,
-        "processing (4800 h 00 min 00 s, 100.00%)"
+        "processing (200 d 00 h, 100.00%)"
     );
     // A differential graph of the same size draws too.
-    let mut out = Vec::new();
-    diff_flamegraph(&long, &long, &all_frames(), &mut out).unwrap();
-    let text = String::from_utf8(out).unwrap();
+    let text = diff_svg(&long, &long, &all_frames());
     let doc = parse(&text);
     assert_eq!(one(&frames(&doc), "a").w, DAYS_100 / 1000);
     assert_eq!(
         one(&frames(&doc), "a").title,
-        "a (2400 h 00 min 00 s, 50.00%; 0.00%)"
+        "a (100 d 00 h, 50.00%; 0.00%)"
     );
 }
