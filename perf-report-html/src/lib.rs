@@ -47,10 +47,14 @@ use heimdall_perf_core::{Report, ReportSink};
 
 mod chart;
 mod flame;
-mod format;
 mod markdown;
 mod sanitize;
+mod timestamp;
 mod view;
+
+/// How this crate writes figures: typographic signs (`−1.50 µs`, `+∞`), as HTML and SVG
+/// can carry them.
+const STYLE: heimdall_perf_core::units::Style = heimdall_perf_core::units::Style::Typographic;
 
 /// Draws a flamegraph of a report: returns an SVG document (such as inferno's, which carries
 /// its own zoom and search script), or a message saying why it could not.

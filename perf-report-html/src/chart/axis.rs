@@ -1,8 +1,13 @@
 //! Axes: a value axis scaled to the unit that suits its values (bytes → GiB, ns → ms) and a
 //! time axis from the session start, each with round ticks.
+//!
+//! Tick labels are not figures of the report but marks of a scale: every tick of an axis
+//! has the same decimals (`0.0`, `0.5`, `1.0`) and its unit is in the axis title, a form
+//! `heimdall_perf_core::units` does not write (its figures have three significant digits
+//! and carry their unit), so they are written here.
 
 use super::{px, Frame, Tick};
-use crate::format::{self, UnitKind};
+use heimdall_perf_core::units::{self, Quantity, Unit};
 
 /// A "nice" step (1, 2, 2.5 or 5 times a power of ten) close to `raw`.
 fn nice_step(raw: f64) -> f64 {
@@ -50,20 +55,25 @@ pub(crate) struct ValueAxis {
 
 impl ValueAxis {
     /// An axis for values from `min` to `max` (finite) in `unit`.
-    pub(crate) fn new(min: f64, max: f64, unit: &str) -> Self {
+    pub(crate) fn new(min: f64, max: f64, unit: &Unit) -> Self {
         let (min, max) = if min <= max { (min, max) } else { (max, min) };
         let big = max.abs().max(min.abs());
-        let (div, title) = match format::unit_kind(unit) {
-            UnitKind::Bytes => {
-                let (d, u) = format::byte_scale(big);
-                (d, u.to_string())
+        let (div, title) = match unit.quantity() {
+            // Sizes and data rates in the power of 1024 that suits the largest value.
+            Some(Quantity::Data) => {
+                let bytes_per_unit = unit.to_base(1.0);
+                let (d, name) = units::byte_scale(big * bytes_per_unit);
+                let title = if unit.is_rate() {
+                    format!("{name}/s")
+                } else {
+                    name.to_string()
+                };
+                (d / bytes_per_unit, title)
             }
-            UnitKind::BytesPerSecond => {
-                let (d, u) = format::byte_scale(big);
-                (d, format!("{u}/s"))
-            }
-            UnitKind::Duration(f) => {
-                let ns = big * f as f64;
+            // Durations in ns, µs, ms or s.
+            Some(Quantity::Time) if !unit.is_rate() => {
+                let ns_per_unit = unit.to_base(1e9);
+                let ns = big * ns_per_unit;
                 let (unit_ns, name) = if ns < 1e3 {
                     (1.0, "ns")
                 } else if ns < 1e6 {
@@ -73,16 +83,10 @@ impl ValueAxis {
                 } else {
                     (1e9, "s")
                 };
-                (unit_ns / f as f64, name.to_string())
+                (unit_ns / ns_per_unit, name.to_string())
             }
-            UnitKind::Plain => (
-                1.0,
-                if unit.trim().is_empty() {
-                    "value".to_string()
-                } else {
-                    unit.trim().to_string()
-                },
-            ),
+            _ if unit.text().is_empty() => (1.0, "value".to_string()),
+            _ => (1.0, unit.text().to_string()),
         };
         let (smin, smax) = (min / div, max / div);
         let lo0 = if smin >= 0.0 { 0.0 } else { smin };
@@ -263,19 +267,36 @@ mod tests {
     #[test]
     fn value_axis_ticks_are_round_and_cover_the_data() {
         let f = Frame::new(500.0, 200.0);
-        let a = ValueAxis::new(20.0, 47.0, "%");
+        let a = ValueAxis::new(20.0, 47.0, &Unit::parse("%"));
         let labels: Vec<String> = a.ticks(&f).into_iter().map(|t| t.label).collect();
         assert_eq!(labels, ["0", "10", "20", "30", "40", "50"]);
         assert_eq!(a.title, "%");
-        let b = ValueAxis::new(4.0e9, 4.09e9, "bytes");
+        let b = ValueAxis::new(4.0e9, 4.09e9, &Unit::parse("bytes"));
         assert_eq!(b.title, "GiB");
         let labels: Vec<String> = b.ticks(&f).into_iter().map(|t| t.label).collect();
         assert_eq!(labels, ["0", "1", "2", "3", "4"]);
-        let d = ValueAxis::new(0.0, 0.7, "");
+        let d = ValueAxis::new(0.0, 0.7, &Unit::parse(""));
         let labels: Vec<String> = d.ticks(&f).into_iter().map(|t| t.label).collect();
         assert_eq!(labels, ["0.0", "0.2", "0.4", "0.6", "0.8"]);
-        let c = ValueAxis::new(0.0, 0.0, "");
+        let c = ValueAxis::new(0.0, 0.0, &Unit::parse(""));
         assert_eq!(c.ticks(&f).len(), 2, "a flat series still gets an axis");
+    }
+
+    #[test]
+    fn value_axis_scales_known_units() {
+        let f = Frame::new(500.0, 200.0);
+        let ms = ValueAxis::new(0.0, 1500.0, &Unit::parse("ms"));
+        assert_eq!(ms.title, "s");
+        let labels: Vec<String> = ms.ticks(&f).into_iter().map(|t| t.label).collect();
+        assert_eq!(labels, ["0.0", "0.5", "1.0", "1.5"]);
+        assert_eq!(ms.y(&f, 1500.0), f.top);
+        assert_eq!(ValueAxis::new(0.0, 3000.0, &Unit::parse("MB")).title, "GiB");
+        assert_eq!(
+            ValueAxis::new(0.0, 8.0, &Unit::parse("Mbps")).title,
+            "KiB/s"
+        );
+        assert_eq!(ValueAxis::new(0.0, 8.0, &Unit::parse(" fps ")).title, "fps");
+        assert_eq!(ValueAxis::new(0.0, 8.0, &Unit::parse("ms/s")).title, "ms/s");
     }
 
     #[test]

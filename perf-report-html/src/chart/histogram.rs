@@ -1,10 +1,11 @@
 //! Latency histograms: log-spaced duration buckets as bars, with percentile markers.
 
 use heimdall_perf_core::stats::HistogramBucket;
+use heimdall_perf_core::units::Unit;
 
 use super::axis::ValueAxis;
 use super::{px, Frame, Tick};
-use crate::format;
+use crate::STYLE;
 
 /// One bar of a histogram.
 #[derive(Debug, Clone)]
@@ -109,7 +110,8 @@ pub(crate) fn histogram(
     let lx1 = if lx1 > lx0 { lx1 } else { lx0 + 1.0 };
     let x = |v: f64| frame.x(v.max(1.0).log2().clamp(lx0, lx1), lx0, lx1);
     let max_count = shown.iter().map(|b| b.2).max().unwrap_or(1).max(1);
-    let axis = ValueAxis::new(0.0, max_count as f64, "");
+    let axis = ValueAxis::new(0.0, max_count as f64, &Unit::parse(""));
+    let percent = Unit::parse("%");
     h.y_ticks = axis.ticks(&frame);
     for &(lo, hi, count) in shown {
         let x0 = x(lo);
@@ -126,11 +128,11 @@ pub(crate) fn histogram(
             w: px((x1 - x0 - 2.0).max(0.5)),
             h: px((frame.bottom - y).max(0.0)),
             tip: format!(
-                "{} – {}: {} spans ({:.1} %)",
-                format::duration(lo),
-                format::duration(hi),
-                format::count(count),
-                share
+                "{} – {}: {} spans ({})",
+                STYLE.duration(lo),
+                STYLE.duration(hi),
+                STYLE.count(count),
+                STYLE.value(share, &percent)
             ),
         });
     }
@@ -144,7 +146,7 @@ pub(crate) fn histogram(
         .filter(|(i, _)| i % every == 0)
         .map(|(_, &v)| Tick {
             pos: px(x(v)),
-            label: format::duration(v),
+            label: STYLE.duration(v),
         })
         .collect();
     h.markers = markers
@@ -155,7 +157,7 @@ pub(crate) fn histogram(
             x: px(x(*v)),
             label_y: px(4.0 + 12.0 * i as f64),
             label: (*label).to_string(),
-            tip: format!("{label} = {}", format::duration(*v)),
+            tip: format!("{label} = {}", STYLE.duration(*v)),
         })
         .collect();
     h

@@ -1,11 +1,12 @@
 //! Line charts of time series sharing one unit: points merged down to a budget, a mean line
 //! broken where values are missing, and the min–max band.
 
+use heimdall_perf_core::units::Unit;
 use heimdall_perf_core::{SeriesOverview, SeriesPoint};
 
 use super::axis::{TimeAxis, ValueAxis};
 use super::{color, push_int, px, Frame, Tick};
-use crate::format;
+use crate::STYLE;
 
 /// Points of a series reduced to at most `budget` by merging neighbours (count-weighted
 /// mean, overall min and max, non-finite values left out; a bucket with no finite value
@@ -117,6 +118,7 @@ pub(crate) fn line_chart(
     budget: usize,
 ) -> LineChart {
     let frame = Frame::new(size.0, size.1);
+    let unit = Unit::parse(unit);
     let reduced: Vec<Vec<SeriesPoint>> = inputs
         .iter()
         .map(|l| downsample(l.points, budget))
@@ -156,7 +158,10 @@ pub(crate) fn line_chart(
         chart.empty = Some(if total == 0 {
             "No samples.".to_string()
         } else {
-            format!("{total} samples, none of them a finite number.")
+            format!(
+                "{} samples, none of them a finite number.",
+                STYLE.count(total as u64)
+            )
         });
         return chart;
     }
@@ -164,14 +169,14 @@ pub(crate) fn line_chart(
     chart.subtitle = if drawn < total {
         format!(
             "{} samples, drawn as {} points (mean line, min–max band)",
-            format::count(samples),
-            format::count(drawn as u64)
+            STYLE.count(samples),
+            STYLE.count(drawn as u64)
         )
     } else {
-        format!("{} samples", format::count(samples))
+        format!("{} samples", STYLE.count(samples))
     };
     let time = TimeAxis::new(tmin.min(tmax) as f64, tmax as f64, 8);
-    let value = ValueAxis::new(vmin, vmax, unit);
+    let value = ValueAxis::new(vmin, vmax, &unit);
     chart.x_ticks = time.ticks(&frame);
     chart.y_ticks = value.ticks(&frame);
     chart.x_title = time.title.clone();
@@ -203,8 +208,8 @@ pub(crate) fn line_chart(
             let summary = match SeriesOverview::of(input.points) {
                 Some(o) => format!(
                     "peak {}, mean {}",
-                    format::value(o.peak, unit),
-                    format::value(o.mean, unit)
+                    STYLE.value(o.peak, &unit),
+                    STYLE.value(o.mean, &unit)
                 ),
                 None => String::new(),
             };
