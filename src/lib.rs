@@ -300,7 +300,7 @@ fn register_builtin(registry: &Registry) -> Result<()> {
             use heimdall_perf_core::ReportSink;
             let flame = heimdall_perf_flame::FlamegraphSink::new();
             html.with_flamegraph(Arc::new(move |r: &reports::Report| {
-                flame.render_to_string(r).map_err(|e| e.to_string())
+                flame.render_to_string(r)
             }))
         };
         registry.register_sink(Arc::new(html))?;

@@ -21,18 +21,15 @@
 //! a day-long session stays a page of a couple of megabytes at most.
 //!
 //! ```
-//! use heimdall_perf_core::{ReportSink};
-//! use heimdall_perf_testkit as fixtures;
+//! use heimdall_perf_core::ReportSink;
 //! use heimdall_perf_report_html::HtmlSink;
 //!
-//! let report = fixtures::sample_report();
-//! let mut html = Vec::new();
-//! HtmlSink::new().render(&report, &mut html)?;
-//! let html = String::from_utf8(html)?;
+//! # let report = heimdall_perf_testkit::sample_report();
+//! let html = HtmlSink::new().render_to_string(&report)?;
 //! assert!(html.starts_with("<!DOCTYPE html>"));
 //! assert!(html.contains("line-3 inspection"));
 //! assert!(!html.contains("<script>alert"));
-//! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+//! # Ok::<(), heimdall_perf_core::RenderError>(())
 //! ```
 
 #![warn(missing_docs)]
@@ -47,25 +44,37 @@ use heimdall_perf_core::{Report, ReportSink};
 
 mod chart;
 mod flame;
-mod format;
 mod markdown;
 mod sanitize;
+mod timestamp;
 mod view;
 
+/// How this crate writes figures: typographic signs (`−1.50 µs`, `+∞`), as HTML and SVG
+/// can carry them.
+const STYLE: heimdall_perf_core::units::Style = heimdall_perf_core::units::Style::Typographic;
+
+/// The format id of [`HtmlSink`], by which a report in this format is asked for.
+pub const FORMAT_ID: &str = "html";
+
+/// The file extension (without the dot) of [`HtmlSink`]'s files.
+pub const FILE_EXTENSION: &str = "html";
+
 /// Draws a flamegraph of a report: returns an SVG document (such as inferno's, which carries
-/// its own zoom and search script), or a message saying why it could not.
-pub type FlamegraphRenderer = Arc<dyn Fn(&Report) -> Result<String, String> + Send + Sync>;
+/// its own zoom and search script), or the error saying why it could not (shown on the
+/// page in the flamegraph's place).
+pub type FlamegraphRenderer = Arc<dyn Fn(&Report) -> Result<String, RenderError> + Send + Sync>;
 
 /// What failed while producing an HTML report.
 #[derive(Debug, thiserror::Error)]
 pub enum HtmlError {
     /// The page template could not be rendered.
-    #[error("rendering the HTML report of session `{session}` failed: {message}")]
+    #[error("rendering the HTML report of session `{session}` failed: {source}")]
     Template {
         /// Session name.
         session: String,
         /// What the template engine said.
-        message: String,
+        #[source]
+        source: RenderError,
     },
     /// The finished page could not be written out.
     #[error("writing the HTML report of session `{session}` failed: {source}")]
@@ -78,22 +87,23 @@ pub enum HtmlError {
     },
 }
 
-/// The `html` report sink: a self-contained HTML page.
+/// The `html` report sink: a self-contained HTML page. Render it with
+/// [`ReportSink::render`] or [`ReportSink::render_to_string`].
 ///
 /// ```
 /// use std::sync::Arc;
-/// use heimdall_perf_core::{ReportSink};
-/// use heimdall_perf_testkit as fixtures;
-/// use heimdall_perf_report_html::HtmlSink;
+/// use heimdall_perf_core::{Report, ReportSink};
+/// use heimdall_perf_report_html::{HtmlSink, FORMAT_ID};
 ///
+/// # let report = heimdall_perf_testkit::sample_report();
 /// // Any function that turns a report into an SVG document can draw the flamegraph.
-/// let sink = HtmlSink::new().with_flamegraph(Arc::new(|_report: &heimdall_perf_core::Report| {
+/// let sink = HtmlSink::new().with_flamegraph(Arc::new(|_report: &Report| {
 ///     Ok(r#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="300"/>"#.to_string())
 /// }));
-/// assert_eq!(sink.format_id(), "html");
-/// let html = sink.render_to_string(&fixtures::sample_report())?;
+/// assert_eq!(sink.format_id(), FORMAT_ID);
+/// let html = sink.render_to_string(&report)?;
 /// assert!(html.contains(r#"<iframe class="flame""#));
-/// # Ok::<(), heimdall_perf_report_html::HtmlError>(())
+/// # Ok::<(), heimdall_perf_core::RenderError>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct HtmlSink {
@@ -110,6 +120,7 @@ impl fmt::Debug for HtmlSink {
 
 impl HtmlSink {
     /// A sink without a flamegraph section.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -117,6 +128,7 @@ impl HtmlSink {
     /// Adds an interactive flamegraph drawn by `renderer`. If the renderer fails (or returns
     /// something that is not SVG), the page is still written and says why the flamegraph is
     /// missing.
+    #[must_use]
     pub fn with_flamegraph(mut self, renderer: FlamegraphRenderer) -> Self {
         self.flamegraph = Some(renderer);
         self
@@ -127,24 +139,28 @@ impl HtmlSink {
         self.flamegraph.is_some()
     }
 
-    /// The page for `report`, as a string.
-    pub fn render_to_string(&self, report: &Report) -> Result<String, HtmlError> {
-        let flame = self.flamegraph.as_ref().map(|draw| {
-            if report.spans.is_empty() && report.span_totals.is_empty() {
-                return view::Flame::Missing("No spans were recorded: no flamegraph.".into());
-            }
-            match draw(report).and_then(|svg| flame::embed(&svg)) {
-                Ok((src, height)) => view::Flame::Embedded { src, height },
-                Err(why) => {
-                    view::Flame::Missing(format!("The flamegraph could not be drawn: {why}"))
-                }
-            }
-        });
-        let page = view::Page::new(report, flame)
+    /// The flamegraph section: drawn and embedded, or the reason it is missing.
+    fn flame(&self, report: &Report) -> Option<view::Flame> {
+        let draw = self.flamegraph.as_ref()?;
+        if report.spans.is_empty() && report.span_totals.is_empty() {
+            return Some(view::Flame::Missing(
+                "No spans were recorded: no flamegraph.".into(),
+            ));
+        }
+        let embedded = draw(report).and_then(|svg| flame::embed(&svg).map_err(RenderError::from));
+        Some(match embedded {
+            Ok((src, height)) => view::Flame::Embedded { src, height },
+            Err(why) => view::Flame::Missing(format!("The flamegraph could not be drawn: {why}")),
+        })
+    }
+
+    /// The page for `report`.
+    fn page(&self, report: &Report) -> Result<String, HtmlError> {
+        let page = view::Page::new(report, self.flame(report))
             .render()
             .map_err(|e| HtmlError::Template {
                 session: report.session.name.clone(),
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
         // One pass over the finished page reaches every string of the report, wherever the
         // template put it (text, attributes, titles of chart elements).
@@ -157,15 +173,15 @@ impl HtmlSink {
 
 impl ReportSink for HtmlSink {
     fn format_id(&self) -> &str {
-        "html"
+        FORMAT_ID
     }
 
     fn file_extension(&self) -> &str {
-        "html"
+        FILE_EXTENSION
     }
 
     fn render(&self, report: &Report, out: &mut dyn Write) -> Result<(), RenderError> {
-        let page = self.render_to_string(report)?;
+        let page = self.page(report)?;
         out.write_all(page.as_bytes())
             .and_then(|()| out.flush())
             .map_err(|source| HtmlError::Write {
@@ -173,5 +189,10 @@ impl ReportSink for HtmlSink {
                 source,
             })?;
         Ok(())
+    }
+
+    /// The page as a string (built as one, so not copied out of a byte buffer).
+    fn render_to_string(&self, report: &Report) -> Result<String, RenderError> {
+        Ok(self.page(report)?)
     }
 }

@@ -10,8 +10,11 @@ use askama::Template;
 use heimdall_perf_core::{series_names as sn, MetricReport, SpanStats, TimeSeries};
 use heimdall_perf_core::{MetricType, Report};
 
+use heimdall_perf_core::units::Unit;
+
 use crate::chart::{self, Histogram, LineChart, LineInput, Timeline, TimelineInput};
-use crate::format;
+use crate::timestamp::utc_time;
+use crate::STYLE;
 
 /// Most latency histograms drawn (the spans with the largest total time).
 pub(crate) const MAX_HISTOGRAMS: usize = 12;
@@ -56,7 +59,7 @@ impl Cell {
 
     /// A duration; sorts by whole nanoseconds (shorter text, same order).
     fn duration(ns: f64) -> Self {
-        Cell::new(format::duration(ns), ns.round())
+        Cell::new(STYLE.duration(ns), ns.round())
     }
 }
 
@@ -151,8 +154,8 @@ pub(crate) struct Page {
     pub span_rows: Vec<SpanRow>,
     /// Latency histograms.
     pub histograms: Vec<SpanHistogram>,
-    /// Spans in the table without a histogram.
-    pub histograms_omitted: usize,
+    /// How many spans in the table have no histogram, when some have none.
+    pub histograms_omitted: Option<String>,
     /// Charts of the periodic series.
     pub series_charts: Vec<LineChart>,
     /// Charts of the metrics' points.
@@ -169,6 +172,12 @@ pub(crate) struct Page {
     pub notes: Vec<NoteView>,
     /// `heimdall-perf-report-html <version>`.
     pub generator: String,
+}
+
+/// `v` in the unit named `unit`, as [`Style::value`](heimdall_perf_core::units::Style::value)
+/// writes it.
+fn in_unit(v: f64, unit: &str) -> String {
+    STYLE.value(v, &Unit::parse(unit))
 }
 
 /// Largest finite value of a series (bucket maxima).
@@ -194,10 +203,15 @@ fn throughput_card(report: &Report) -> Option<Card> {
         .iter()
         .find(|m| is_fps(m))
         .or_else(|| candidates.first())?;
-    let unit = if m.unit.trim().is_empty() {
+    let unit = Unit::parse(if m.unit.trim().is_empty() {
         "/s"
     } else {
-        m.unit.trim()
+        &m.unit
+    });
+    // Figures in a known unit are scaled (MB/s → MiB/s) and so carry it; others are plain.
+    let figure = |v: f64| match unit.quantity() {
+        Some(_) => STYLE.value(v, &unit),
+        None => STYLE.number(v),
     };
     Some(Card {
         label: if is_fps(m) {
@@ -205,13 +219,13 @@ fn throughput_card(report: &Report) -> Option<Card> {
         } else {
             format!("Mean {}", m.name)
         },
-        value: format!("{} {unit}", format::number(m.summary.mean)),
+        value: STYLE.value(m.summary.mean, &unit),
         detail: format!(
             "{} · min {} · max {} over {} samples",
             m.name,
-            format::number(m.summary.min),
-            format::number(m.summary.max),
-            format::count(m.summary.count)
+            figure(m.summary.min),
+            figure(m.summary.max),
+            STYLE.count(m.summary.count)
         ),
     })
 }
@@ -226,24 +240,24 @@ fn cpu_card(report: &Report) -> Option<Card> {
     match (machine, process) {
         (Some((s, p)), process) => {
             let mut detail = match s.overview().map(|o| o.mean) {
-                Some(m) => format!("machine, mean {}", format::value(m, &s.unit)),
+                Some(m) => format!("machine, mean {}", in_unit(m, &s.unit)),
                 None => "machine".to_string(),
             };
             if let Some((ps, pp)) = process {
                 detail.push_str(&format!(
                     " · process peak {} of one core",
-                    format::value(pp, &ps.unit)
+                    in_unit(pp, &ps.unit)
                 ));
             }
             Some(Card {
                 label: "Peak CPU".into(),
-                value: format::value(p, &s.unit),
+                value: in_unit(p, &s.unit),
                 detail,
             })
         }
         (None, Some((s, p))) => Some(Card {
             label: "Peak process CPU".into(),
-            value: format::value(p, &s.unit),
+            value: in_unit(p, &s.unit),
             detail: "% of one core".into(),
         }),
         (None, None) => None,
@@ -259,22 +273,25 @@ fn memory_card(report: &Report) -> Option<Card> {
         .and_then(|s| Some((s, peak(s)?)));
     match (used, resident) {
         (Some((s, p)), resident) => {
-            let mut detail = match report.series(sn::SYSTEM_MEMORY_TOTAL).and_then(peak) {
-                Some(total) => format!("machine, of {}", format::value(total, "bytes")),
+            let total = report
+                .series(sn::SYSTEM_MEMORY_TOTAL)
+                .and_then(|t| Some(in_unit(peak(t)?, &t.unit)));
+            let mut detail = match total {
+                Some(total) => format!("machine, of {total}"),
                 None => "machine".to_string(),
             };
             if let Some((rs, rp)) = resident {
-                detail.push_str(&format!(" · process peak {}", format::value(rp, &rs.unit)));
+                detail.push_str(&format!(" · process peak {}", in_unit(rp, &rs.unit)));
             }
             Some(Card {
                 label: "Peak memory".into(),
-                value: format::value(p, &s.unit),
+                value: in_unit(p, &s.unit),
                 detail,
             })
         }
         (None, Some((s, p))) => Some(Card {
             label: "Peak process memory".into(),
-            value: format::value(p, &s.unit),
+            value: in_unit(p, &s.unit),
             detail: "resident".into(),
         }),
         (None, None) => None,
@@ -286,20 +303,20 @@ fn cards(report: &Report, spans: &[SpanStats]) -> Vec<Card> {
     let mut cards = vec![
         Card {
             label: "Duration".into(),
-            value: format::duration(s.duration_ns as f64),
+            value: STYLE.duration(s.duration_ns as f64),
             detail: format!(
                 "started {}{}",
-                format::utc_time(&s.started_at),
+                utc_time(&s.started_at),
                 if s.active { " · still running" } else { "" }
             ),
         },
         Card {
             label: "Spans recorded".into(),
-            value: format::count(report.span_count()),
+            value: STYLE.count(report.span_count()),
             detail: format!(
                 "{} span paths · {} threads",
-                format::count(spans.len() as u64),
-                format::count(report.threads.len() as u64)
+                STYLE.count(spans.len() as u64),
+                STYLE.count(report.threads.len() as u64)
             ),
         },
     ];
@@ -324,11 +341,11 @@ fn rate_text(per_second: f64) -> String {
     if !per_second.is_finite() {
         "—".to_string()
     } else if per_second == 0.0 || per_second >= 1.0 {
-        format!("{} /s", format::number(per_second))
+        format!("{} /s", STYLE.number(per_second))
     } else if per_second * 60.0 >= 1.0 {
-        format!("{} /min", format::number(per_second * 60.0))
+        format!("{} /min", STYLE.number(per_second * 60.0))
     } else {
-        format!("{} /h", format::number(per_second * 3600.0))
+        format!("{} /h", STYLE.number(per_second * 3600.0))
     }
 }
 
@@ -369,7 +386,7 @@ fn span_rows(report: &Report, spans: &[SpanStats]) -> Vec<SpanRow> {
                 path: s.path.join(" › "),
                 threads: thread,
                 cells: vec![
-                    Cell::new(format::count(s.count), s.count as f64),
+                    Cell::new(STYLE.count(s.count), s.count as f64),
                     Cell::new(rate_text, rate),
                     Cell::duration(s.total_ns as f64),
                     Cell::duration(s.self_ns as f64),
@@ -397,11 +414,11 @@ fn histograms(spans: &[SpanStats]) -> Vec<SpanHistogram> {
                 path: s.path.join(" › "),
                 stats: format!(
                     "{} spans · mean {} · p50 {} · p99 {} · max {}",
-                    format::count(s.count),
-                    format::duration(d.mean),
-                    format::duration(d.p50),
-                    format::duration(d.p99),
-                    format::duration(d.max)
+                    STYLE.count(s.count),
+                    STYLE.duration(d.mean),
+                    STYLE.duration(d.p50),
+                    STYLE.duration(d.p99),
+                    STYLE.duration(d.max)
                 ),
                 chart: chart::histogram(
                     &s.histogram,
@@ -595,11 +612,12 @@ fn metric_rows(report: &Report) -> Vec<MetricRow> {
         .iter()
         .map(|m| {
             let s = &m.summary;
+            let unit = Unit::parse(&m.unit);
             let v = |x: f64| {
                 if s.count == 0 {
                     Cell::new("—".into(), f64::NAN)
                 } else {
-                    Cell::new(format::value(x, &m.unit), x)
+                    Cell::new(STYLE.value(x, &unit), x)
                 }
             };
             MetricRow {
@@ -608,15 +626,15 @@ fn metric_rows(report: &Report) -> Vec<MetricRow> {
                 kind: m.metric_type.to_string(),
                 unit: m.unit.clone(),
                 cells: vec![
-                    Cell::new(format::value(m.last, &m.unit), m.last),
-                    Cell::new(format::count(s.count), s.count as f64),
+                    Cell::new(STYLE.value(m.last, &unit), m.last),
+                    Cell::new(STYLE.count(s.count), s.count as f64),
                     v(s.mean),
                     v(s.min),
                     v(s.p50),
                     v(s.p95),
                     v(s.p99),
                     v(s.max),
-                    Cell::new(format::count(m.non_finite), m.non_finite as f64),
+                    Cell::new(STYLE.count(m.non_finite), m.non_finite as f64),
                 ],
             }
         })
@@ -691,8 +709,8 @@ fn timeline(report: &Report, spans: &[SpanStats]) -> (Option<Timeline>, String) 
                 tip: format!(
                     "{} — {} at {}",
                     s.path.join(" › "),
-                    format::duration(t.duration_ns as f64),
-                    format::duration(t.start_ns as f64)
+                    STYLE.duration(t.duration_ns as f64),
+                    STYLE.duration(t.start_ns as f64)
                 ),
             }
         })
@@ -700,14 +718,14 @@ fn timeline(report: &Report, spans: &[SpanStats]) -> (Option<Timeline>, String) 
     let note = if skipped > 0 {
         format!(
             "The {} most recent of {} kept spans.",
-            format::count(shown.len() as u64),
-            format::count(valid.len() as u64)
+            STYLE.count(shown.len() as u64),
+            STYLE.count(valid.len() as u64)
         )
     } else {
         format!(
             "The {} most recent spans (the report keeps at most {}).",
-            format::count(shown.len() as u64),
-            format::count(report.diagnostics.timeline_capacity)
+            STYLE.count(shown.len() as u64),
+            STYLE.count(report.diagnostics.timeline_capacity)
         )
     };
     (Some(chart::timeline(labels, inputs, 1100.0)), note)
@@ -730,11 +748,11 @@ fn facts(report: &Report, spans: &[SpanStats]) -> Vec<Fact> {
         },
         Fact {
             label: "Started",
-            value: format::utc_time(&s.started_at),
+            value: utc_time(&s.started_at),
         },
         Fact {
             label: "Duration",
-            value: format::duration(s.duration_ns as f64),
+            value: STYLE.duration(s.duration_ns as f64),
         },
     ];
     if !report.threads.is_empty() {
@@ -750,7 +768,7 @@ fn facts(report: &Report, spans: &[SpanStats]) -> Vec<Fact> {
     }
     f.push(Fact {
         label: "Span paths",
-        value: format::count(spans.len() as u64),
+        value: STYLE.count(spans.len() as u64),
     });
     f.push(Fact {
         label: "Recorded by",
@@ -779,7 +797,10 @@ impl Page {
             cards: cards(report, spans),
             warnings: warnings(report),
             span_rows: span_rows(report, spans),
-            histograms_omitted: spans.len().saturating_sub(histograms.len()),
+            histograms_omitted: match spans.len().saturating_sub(histograms.len()) {
+                0 => None,
+                n => Some(STYLE.count(n as u64)),
+            },
             histograms,
             series_charts: series_charts(report),
             metric_charts: metric_charts(report),
@@ -791,7 +812,7 @@ impl Page {
                 .notes
                 .iter()
                 .map(|n| NoteView {
-                    at: format!("at {}", format::duration(n.t_ns as f64)),
+                    at: format!("at {}", STYLE.duration(n.t_ns as f64)),
                     html: crate::markdown::to_html(&n.text),
                 })
                 .collect(),
@@ -812,5 +833,34 @@ mod tests {
         assert_eq!(rate_text(1.0 / 3600.0), "1.00 /h");
         assert_eq!(rate_text(0.0), "0 /s");
         assert_eq!(rate_text(f64::NAN), "—");
+    }
+
+    #[test]
+    fn throughput_in_a_known_unit_is_scaled() {
+        let mut r = heimdall_perf_testkit::sample_report();
+        r.metrics
+            .retain(|m| m.metric_type == MetricType::Throughput && m.summary.count > 0);
+        assert!(!r.metrics.is_empty());
+        for m in &mut r.metrics {
+            m.name = "upload".into();
+            m.unit = "MB/s".into();
+            (m.summary.mean, m.summary.min, m.summary.max) = (1.5, 1.0, 2.0);
+        }
+        let card = throughput_card(&r).unwrap();
+        assert_eq!(card.label, "Mean upload");
+        assert_eq!(card.value, "1.43 MiB/s");
+        assert!(
+            card.detail
+                .starts_with("upload · min 977 KiB/s · max 1.91 MiB/s over "),
+            "{}",
+            card.detail
+        );
+        // In an unknown unit the figures are plain numbers and the unit follows the mean.
+        for m in &mut r.metrics {
+            m.unit = "parts/s".into();
+        }
+        let card = throughput_card(&r).unwrap();
+        assert_eq!(card.value, "1.50 parts/s");
+        assert!(card.detail.starts_with("upload · min 1.00 · max 2.00"));
     }
 }

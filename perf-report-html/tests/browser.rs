@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use heimdall_perf_core::Report;
+use heimdall_perf_core::{RenderError, Report, ReportSink};
 use heimdall_perf_report_html::HtmlSink;
 use heimdall_perf_testkit::{sample_report, HOSTILE_NAME};
 use scraper::{Html, Selector};
@@ -246,19 +246,18 @@ fn folded(report: &Report) -> Vec<String> {
 }
 
 /// An inferno flamegraph of the report.
-fn inferno_svg(report: &Report) -> Result<String, String> {
+fn inferno_svg(report: &Report) -> Result<String, RenderError> {
     let lines = folded(report);
     let mut svg = Vec::new();
     let mut options = inferno::flamegraph::Options::default();
     options.title = "line-3 inspection".to_string();
-    inferno::flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), &mut svg)
-        .map_err(|e| e.to_string())?;
-    String::from_utf8(svg).map_err(|e| e.to_string())
+    inferno::flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), &mut svg)?;
+    Ok(String::from_utf8(svg)?)
 }
 
 /// An inferno flamegraph, plus a probe script that zooms into `detect`, searches for `nms`
 /// and posts what happened to the page.
-fn inferno_with_probe(report: &Report) -> Result<String, String> {
+fn inferno_with_probe(report: &Report) -> Result<String, RenderError> {
     let svg = inferno_svg(report)?;
     let probe = r#"<script type="text/ecmascript"><![CDATA[
 window.addEventListener("load", function () {

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use heimdall_perf_core::ReportSink;
 use heimdall_perf_report_html::HtmlSink;
 use heimdall_perf_testkit::sample_report;
 

@@ -31,6 +31,13 @@ fn sink_identity() {
     let sink = HtmlSink::new();
     assert_eq!(sink.format_id(), "html");
     assert_eq!(sink.file_extension(), "html");
+    assert_eq!(
+        (
+            heimdall_perf_report_html::FORMAT_ID,
+            heimdall_perf_report_html::FILE_EXTENSION
+        ),
+        ("html", "html")
+    );
     assert_eq!(sink.origin(), "built-in");
     assert!(!sink.has_flamegraph());
     assert_eq!(format!("{sink:?}"), "HtmlSink { flamegraph: false }");
@@ -363,7 +370,7 @@ fn flamegraph_is_embedded_in_a_sandboxed_frame() {
 fn flamegraph_failures_are_shown_and_the_page_still_written() {
     let report = sample_report();
     let failing = HtmlSink::new().with_flamegraph(Arc::new(|_: &Report| {
-        Err("inferno said <script>alert(2)</script>".to_string())
+        Err("inferno said <script>alert(2)</script>".into())
     }));
     let html = failing.render_to_string(&report).unwrap();
     let doc = Html::parse_document(&html);
@@ -373,6 +380,16 @@ fn flamegraph_failures_are_shown_and_the_page_still_written() {
         "The flamegraph could not be drawn: inferno said <script>alert(2)</script>"
     );
     assert!(!html.contains("<script>alert(2)"));
+
+    // Any error type will do: the renderer hands over its error, not a string.
+    let typed = HtmlSink::new().with_flamegraph(Arc::new(|_: &Report| {
+        Err(std::io::Error::other("no space left for the SVG").into())
+    }));
+    let doc = Html::parse_document(&typed.render_to_string(&report).unwrap());
+    assert_eq!(
+        texts(&doc, "#flamegraph .empty").concat(),
+        "The flamegraph could not be drawn: no space left for the SVG"
+    );
 
     let not_svg =
         HtmlSink::new().with_flamegraph(Arc::new(|_: &Report| Ok("<html></html>".into())));
@@ -410,6 +427,11 @@ fn write_errors_name_the_session() {
     );
     let typed = err.downcast_ref::<HtmlError>().unwrap();
     assert!(matches!(typed, HtmlError::Write { session, .. } if session == "line-3 inspection"));
+    let cause = std::error::Error::source(typed).expect("the I/O error is kept as the source");
+    assert!(
+        cause.downcast_ref::<std::io::Error>().is_some(),
+        "{cause:?}"
+    );
 }
 
 #[test]
@@ -419,7 +441,11 @@ fn registered_sink_writes_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("report.html");
     registry
-        .render_to_file(&sample_report(), &path, "html")
+        .render_to_file(
+            &sample_report(),
+            &path,
+            heimdall_perf_report_html::FORMAT_ID,
+        )
         .unwrap();
     let written = std::fs::read_to_string(&path).unwrap();
     assert_eq!(
