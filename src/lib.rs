@@ -106,7 +106,11 @@ pub mod flame {
 #[cfg(feature = "plugins")]
 #[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
 pub mod plugins {
-    pub use heimdall_perf_plugin::*;
+    // Not `*`: the plugin crate also re-exports `Report` for plugin authors, which this crate
+    // has in `reports` already.
+    pub use heimdall_perf_plugin::{
+        abi, export, export_report_sink, load_sink, loader, PluginError, PluginSink,
+    };
 }
 
 /// OpenMetrics text for Prometheus (feature `openmetrics`).

@@ -359,6 +359,21 @@ impl Style {
         })
     }
 
+    /// A number with a fixed count of decimals, for figures that must line up on a scale
+    /// (chart ticks `0.0`, `0.5`, `1.0`): `Style::Typographic.fixed(-0.5, 1)` is `−0.5`.
+    /// Negative zero is written `0`.
+    pub fn fixed(self, v: f64, decimals: usize) -> String {
+        if !v.is_finite() {
+            return self.non_finite(v).to_string();
+        }
+        let text = format!("{:.*}", decimals, v.abs());
+        if v < 0.0 && text.bytes().any(|b| b.is_ascii_digit() && b != b'0') {
+            format!("{}{text}", self.minus())
+        } else {
+            text
+        }
+    }
+
     /// A count, grouped by thousands: `1 234 567`.
     pub fn count(self, n: u64) -> String {
         group_thousands(&n.to_string())
@@ -469,6 +484,11 @@ mod tests {
         assert_eq!(TY.number(f64::NEG_INFINITY), "−∞");
         assert_eq!(T.count(1_234_567), "1\u{202f}234\u{202f}567");
         assert_eq!(T.count(12), "12");
+        assert_eq!(TY.fixed(-0.5, 1), "−0.5");
+        assert_eq!(T.fixed(-0.5, 1), "-0.5");
+        assert_eq!(T.fixed(-0.04, 1), "0.0");
+        assert_eq!(T.fixed(2.0, 0), "2");
+        assert_eq!(TY.fixed(f64::NAN, 2), "NaN");
         assert_eq!(T.count(u64::MAX).chars().filter(|c| *c == GROUP).count(), 6);
         assert_eq!(T.bytes(512.0), "512 B");
         assert_eq!(T.bytes(1536.0), "1.50 KiB");

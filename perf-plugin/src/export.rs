@@ -7,8 +7,8 @@
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use heimdall_perf_core::SCHEMA_VERSION;
 use heimdall_perf_core::Report;
+use heimdall_perf_core::SCHEMA_VERSION;
 use serde::Deserialize;
 
 use crate::abi::{RenderOutput, STATUS_ERROR, STATUS_OK, STATUS_PANICKED};

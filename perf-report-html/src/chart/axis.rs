@@ -1,12 +1,12 @@
 //! Axes: a value axis scaled to the unit that suits its values (bytes → GiB, ns → ms) and a
 //! time axis from the session start, each with round ticks.
 //!
-//! Tick labels are not figures of the report but marks of a scale: every tick of an axis
-//! has the same decimals (`0.0`, `0.5`, `1.0`) and its unit is in the axis title, a form
-//! `heimdall_perf_core::units` does not write (its figures have three significant digits
-//! and carry their unit), so they are written here.
+//! Tick labels are marks of a scale, not figures of the report: every tick of an axis has
+//! the same decimals (`0.0`, `0.5`, `1.0`) and its unit is in the axis title
+//! (`Style::fixed`).
 
 use super::{px, Frame, Tick};
+use crate::STYLE;
 use heimdall_perf_core::units::{self, Quantity, Unit};
 
 /// A "nice" step (1, 2, 2.5 or 5 times a power of ten) close to `raw`.
@@ -118,7 +118,7 @@ impl ValueAxis {
                 let v = self.lo + i as f64 * self.step;
                 Tick {
                     pos: px(frame.y(v, self.lo, self.hi)),
-                    label: format!("{:.*}", d, if v.abs() < self.step / 1e6 { 0.0 } else { v }),
+                    label: STYLE.fixed(if v.abs() < self.step / 1e6 { 0.0 } else { v }, d),
                 }
             })
             .collect()
@@ -224,7 +224,7 @@ impl TimeAxis {
                 (1.0, "ns")
             };
             let d = decimals(step / unit);
-            return format!("{:.*} {name}", d, t / unit);
+            return format!("{} {name}", STYLE.fixed(t / unit, d));
         }
         let s = (t / SECOND).round().max(0.0) as u64;
         if self.t1 < MINUTE {
