@@ -28,6 +28,8 @@
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::ptr::{self, addr_of_mut};
+#[cfg(test)]
+use std::sync::atomic::AtomicIsize;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -97,6 +99,10 @@ pub(super) struct Lane<S> {
     /// Chunks the writer has started since the consumer last caught up.
     backlog: AtomicUsize,
     consumer: Mutex<Consumer<S>>,
+    /// Chunks allocated and not freed yet (kept in tests only, to check that chunks are
+    /// reused and that every one is freed); shared so that a test sees it after the drop.
+    #[cfg(test)]
+    live_chunks: Arc<AtomicIsize>,
 }
 
 /// The producer end of a lane: the only way to push into it. See the module documentation
@@ -127,6 +133,8 @@ impl<S> Lane<S> {
                 read: 0,
                 state,
             }),
+            #[cfg(test)]
+            live_chunks: Arc::new(AtomicIsize::new(1)),
         });
         let writer = LaneWriter {
             lane: Arc::clone(&lane),
@@ -221,12 +229,16 @@ impl<S> Lane<S> {
 
     /// A fresh chunk for the writer.
     fn alloc_chunk(&self) -> *mut Chunk {
+        #[cfg(test)]
+        self.live_chunks.fetch_add(1, Ordering::Relaxed);
         alloc_chunk()
     }
 
     /// # Safety
     /// As [`free_chunk`].
     unsafe fn free_chunk(&self, c: *mut Chunk) {
+        #[cfg(test)]
+        self.live_chunks.fetch_sub(1, Ordering::Relaxed);
         // SAFETY: forwarded from the caller.
         unsafe { free_chunk(c) };
     }
@@ -331,5 +343,209 @@ impl<S> LaneWriter<S> {
 impl<S> Drop for LaneWriter<S> {
     fn drop(&mut self) {
         self.lane.producer_gone.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn ev(i: u64) -> Event {
+        Event {
+            id: i as u32,
+            ts: i.wrapping_mul(7),
+        }
+    }
+
+    fn live(lane: &Lane<impl Sized>) -> isize {
+        lane.live_chunks.load(Ordering::Relaxed)
+    }
+
+    /// Drains `lane` into `out`; whether it was retired.
+    fn drain_into(lane: &Lane<()>, out: &mut Vec<Event>) -> bool {
+        lane.drain(|_, e| out.push(e), |_| ()).is_some()
+    }
+
+    /// A consumer state that checks each event is the next one expected.
+    fn check_next(next: &mut u64, e: Event) {
+        assert_eq!(e, ev(*next), "event {next} out of order or lost");
+        *next += 1;
+    }
+
+    #[test]
+    fn events_come_out_in_order_across_chunks() {
+        let (lane, mut w) = Lane::new(3, ());
+        assert_eq!(lane.index(), 3);
+        let n = 3 * CHUNK_EVENTS as u64 + 17;
+        let mut out = Vec::new();
+        // A drain in the middle of a chunk, one at a chunk's end, then the rest.
+        for i in 0..100 {
+            w.push(ev(i), |_| panic!("no backlog yet"));
+        }
+        assert!(!drain_into(&lane, &mut out));
+        assert_eq!(out.len(), 100);
+        for i in 100..CHUNK_EVENTS as u64 {
+            w.push(ev(i), |_| panic!("no backlog yet"));
+        }
+        assert!(!drain_into(&lane, &mut out));
+        for i in CHUNK_EVENTS as u64..n {
+            w.push(ev(i), |_| panic!("no backlog yet"));
+        }
+        assert!(!drain_into(&lane, &mut out));
+        assert_eq!(out, (0..n).map(ev).collect::<Vec<_>>());
+        // Nothing is read twice.
+        assert!(!drain_into(&lane, &mut out));
+        assert_eq!(out.len() as u64, n);
+        assert_eq!(lane.backlog.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_drain_concurrent_with_the_writer_misses_nothing() {
+        const N: u64 = 4_000_000;
+        let (tx, rx) = mpsc::channel();
+        let producer = std::thread::spawn(move || {
+            // The writer is made and used on this thread; only the lane is sent.
+            let (lane, mut w) = Lane::new(0, 0u64);
+            tx.send(lane).unwrap();
+            let mut self_drains = 0u64;
+            for i in 0..N {
+                w.push(ev(i), |lane| {
+                    // A consumer far behind: this thread catches up itself.
+                    self_drains += 1;
+                    assert!(lane.drain(check_next, |_| ()).is_none());
+                });
+            }
+            self_drains
+        });
+        let lane = rx.recv().unwrap();
+        let mut drains = 0u64;
+        let read = loop {
+            drains += 1;
+            if let Some(read) = lane.drain(check_next, |&next| next) {
+                break read;
+            }
+            if drains.is_multiple_of(64) {
+                std::thread::yield_now();
+            }
+        };
+        let self_drains = producer.join().unwrap();
+        assert_eq!(
+            read, N,
+            "every event read once ({drains} drains, {self_drains} by the writer)"
+        );
+        assert_eq!(live(&lane), 0, "a retired lane keeps no chunk");
+        assert_eq!(
+            lane.drain(|_, e| panic!("{e:?} read twice"), |&n| n),
+            Some(N)
+        );
+    }
+
+    #[test]
+    fn read_chunks_are_reused() {
+        let (lane, mut w) = Lane::new(0, ());
+        let mut out = Vec::new();
+        let mut i = 0;
+        // A consumer that keeps up: the lane runs on two chunks, the one being written and
+        // the spare.
+        for _ in 0..100 {
+            for _ in 0..CHUNK_EVENTS {
+                w.push(ev(i), |_| panic!("no backlog"));
+                i += 1;
+            }
+            drain_into(&lane, &mut out);
+            assert!(live(&lane) <= 2, "{} chunks live", live(&lane));
+        }
+        // Behind by ten chunks: eleven live, two again once it catches up (the surplus
+        // spares are freed).
+        for _ in 0..10 * CHUNK_EVENTS {
+            w.push(ev(i), |_| panic!("no backlog"));
+            i += 1;
+        }
+        assert_eq!(live(&lane), 11);
+        assert_eq!(lane.backlog.load(Ordering::Relaxed), 10);
+        drain_into(&lane, &mut out);
+        assert_eq!(live(&lane), 2);
+        assert_eq!(lane.backlog.load(Ordering::Relaxed), 0);
+        assert_eq!(out, (0..i).map(ev).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_lane_whose_writer_is_gone_is_retired_once_read() {
+        let (lane, mut w) = Lane::new(0, 0u64);
+        let n = 2 * CHUNK_EVENTS as u64 + CHUNK_EVENTS as u64 / 2;
+        for i in 0..n {
+            w.push(ev(i), |_| panic!("no backlog"));
+        }
+        // A spare waiting too.
+        assert!(lane.drain(check_next, |_| ()).is_none());
+        assert!(!lane.spare.load(Ordering::Relaxed).is_null());
+        for i in n..2 * n {
+            w.push(ev(i), |_| panic!("no backlog"));
+        }
+        drop(w);
+        assert_eq!(lane.drain(check_next, |&next| next), Some(2 * n));
+        assert_eq!(live(&lane), 0);
+        assert!(lane.consumer.lock().unwrap().head.is_null());
+        assert_eq!(lane.with_state(|&next| next), Some(2 * n));
+    }
+
+    #[test]
+    fn dropping_a_lane_frees_its_undrained_chunks() {
+        let (lane, mut w) = Lane::new(0, ());
+        let live_chunks = Arc::clone(&lane.live_chunks);
+        for i in 0..5 * CHUNK_EVENTS as u64 / 2 {
+            w.push(ev(i), |_| panic!("no backlog"));
+        }
+        assert_eq!(live_chunks.load(Ordering::Relaxed), 3);
+        drop(w);
+        assert_eq!(
+            live_chunks.load(Ordering::Relaxed),
+            3,
+            "the writer frees nothing"
+        );
+        drop(lane);
+        assert_eq!(live_chunks.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn the_writer_drains_its_backlog() {
+        let (lane, mut w) = Lane::new(0, 0u64);
+        let mut calls = Vec::new();
+        let mut i = 0u64;
+        // Nobody drains: the writer is asked to once BACKLOG_SELF_DRAIN chunks are behind,
+        // that is on the first event of chunk BACKLOG_SELF_DRAIN + 1.
+        while calls.is_empty() {
+            w.push(ev(i), |lane| {
+                calls.push(i);
+                assert_eq!(lane.backlog.load(Ordering::Relaxed), BACKLOG_SELF_DRAIN);
+            });
+            i += 1;
+        }
+        assert_eq!(calls, [(BACKLOG_SELF_DRAIN * CHUNK_EVENTS) as u64]);
+        assert_eq!(live(&lane), BACKLOG_SELF_DRAIN as isize + 1);
+        // A writer that drains when asked keeps the lane bounded, and loses nothing.
+        let mut drained = 0;
+        for _ in 0..300 * CHUNK_EVENTS {
+            w.push(ev(i), |lane| {
+                drained += 1;
+                assert!(lane.drain(check_next, |_| ()).is_none());
+            });
+            i += 1;
+            assert!(live(&lane) <= BACKLOG_SELF_DRAIN as isize + 2);
+        }
+        assert!(drained >= 300 / BACKLOG_SELF_DRAIN, "{drained} self-drains");
+        drop(w);
+        assert_eq!(lane.drain(check_next, |&next| next), Some(i));
+        assert_eq!(live(&lane), 0);
+    }
+
+    #[test]
+    fn closing_a_lane_is_seen() {
+        let (lane, w) = Lane::new(0, ());
+        assert!(!w.lane().is_closed());
+        lane.close();
+        assert!(w.lane().is_closed());
+        assert_eq!(lane.with_state(|_| 1), Some(1));
     }
 }
