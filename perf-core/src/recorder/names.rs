@@ -131,3 +131,58 @@ impl Callsite {
         id
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_name_has_the_same_id() {
+        let mut n = Names::new();
+        let a = n.intern("detect");
+        let b = n.intern("decide");
+        assert_eq!(n.intern("detect"), a);
+        assert_ne!(a, b);
+        // Id 0 ("not interned yet") and the overflow id are never handed to a new name.
+        assert!(a > OVERFLOW_ID && b > OVERFLOW_ID);
+        assert_eq!(n.intern(OVERFLOW_NAME), OVERFLOW_ID);
+        assert_eq!(n.lookup("detect"), Some(a));
+        assert_eq!(n.lookup("never seen"), None);
+        assert_eq!(&*n.name_of(a), "detect");
+        assert_eq!(&*n.name_of(OVERFLOW_ID), OVERFLOW_NAME);
+        assert_eq!(&*n.name_of(u32::MAX), "?");
+    }
+
+    #[test]
+    fn names_past_the_limit_share_the_overflow_id() {
+        let mut n = Names::new();
+        let first = n.intern("name-0");
+        let mut i = 1;
+        while n.names.len() < MAX_NAMES {
+            assert_ne!(n.intern(&format!("name-{i}")), OVERFLOW_ID);
+            i += 1;
+        }
+        assert_eq!(n.names.len(), MAX_NAMES);
+        assert_eq!(n.lookup("past the limit"), Some(OVERFLOW_ID));
+        assert_eq!(n.intern("past the limit"), OVERFLOW_ID);
+        assert_eq!(n.intern("past the limit, too"), OVERFLOW_ID);
+        // The table stays bounded; names interned before keep their id.
+        assert_eq!(n.names.len(), MAX_NAMES);
+        assert_eq!(n.ids.len(), MAX_NAMES - 1);
+        assert_eq!(n.intern("name-0"), first);
+        assert_eq!(n.lookup("name-0"), Some(first));
+    }
+
+    #[test]
+    fn a_callsite_interns_its_name_once() {
+        static SITE: Callsite = Callsite::new("recorder::names::tests::callsite");
+        assert_eq!(SITE.name(), "recorder::names::tests::callsite");
+        assert_eq!(SITE.id.load(Ordering::Relaxed), 0);
+        let id = SITE.id();
+        assert_eq!(SITE.id.load(Ordering::Relaxed), id);
+        assert_eq!(SITE.id(), id);
+        assert_eq!(intern("recorder::names::tests::callsite"), id);
+        assert_eq!(lookup("recorder::names::tests::callsite"), Some(id));
+        assert_eq!(&*name_of(id), "recorder::names::tests::callsite");
+    }
+}
