@@ -325,3 +325,219 @@ pub(crate) struct PathSnapshot<'a> {
     pub(crate) stats: &'a DurationStats,
     pub(crate) self_ns: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::clock;
+
+    const A: u32 = 10;
+    const B: u32 = 11;
+
+    /// One thread's events fed to an aggregate, as a drain would.
+    struct Thread {
+        lane: u32,
+        stack: Vec<OpenFrame>,
+    }
+
+    impl Thread {
+        fn new(lane: u32) -> Self {
+            Thread {
+                lane,
+                stack: Vec::new(),
+            }
+        }
+
+        fn feed(&mut self, agg: &mut Aggregate, events: &[(u32, u64)]) {
+            for &(id, ts) in events {
+                agg.apply(self.lane, &mut self.stack, Event { id, ts }, clock(), 0);
+            }
+        }
+    }
+
+    fn ns(start: u64, end: u64) -> u64 {
+        clock().delta_as_nanos(start, end)
+    }
+
+    /// (lane, names, count, total, self) of every path, sorted.
+    fn rows(agg: &Aggregate) -> Vec<(u32, Vec<u32>, u64, u64, u64)> {
+        let mut rows: Vec<_> = agg
+            .paths()
+            .iter()
+            .map(|p| {
+                let (count, total) = (p.stats.count(), p.stats.total());
+                (p.lane, p.names.clone(), count, total, p.self_ns)
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn nested_spans_make_paths_with_self_time() {
+        let mut agg = Aggregate::new();
+        let mut t = Thread::new(0);
+        t.feed(
+            &mut agg,
+            &[
+                (A, 100),
+                (B, 200),
+                (B | EXIT, 500),
+                (B, 600),
+                (B | EXIT, 700),
+                (A | EXIT, 1000),
+            ],
+        );
+        let b = ns(200, 500) + ns(600, 700);
+        assert_eq!(
+            rows(&agg),
+            [
+                (0, vec![A], 1, ns(100, 1000), ns(100, 1000) - b),
+                (0, vec![A, B], 2, b, b),
+            ]
+        );
+        assert!(t.stack.is_empty());
+        assert_eq!(agg.counts.misnested_exits, 0);
+        // The timeline has the spans in the order they ended.
+        let timeline: Vec<_> = agg
+            .timeline()
+            .map(|s| (s.start_ns, s.duration_ns))
+            .collect();
+        assert_eq!(
+            timeline,
+            [
+                (ns(0, 200), ns(200, 500)),
+                (ns(0, 600), ns(600, 700)),
+                (ns(0, 100), ns(100, 1000)),
+            ]
+        );
+        // The same names on another lane are other paths.
+        Thread::new(1).feed(&mut agg, &[(A, 0), (A | EXIT, 10)]);
+        assert_eq!(agg.paths().len(), 3);
+    }
+
+    #[test]
+    fn misnested_and_leaked_ends_are_counted() {
+        let mut agg = Aggregate::new();
+        let mut t = Thread::new(0);
+        // An end with nothing open, and an end of another name.
+        t.feed(&mut agg, &[(A | EXIT, 5), (A, 10), (B | EXIT, 20)]);
+        assert_eq!(agg.counts.misnested_exits, 2);
+        assert_eq!(rows(&agg), [(0, vec![A], 1, ns(10, 20), ns(10, 20))]);
+        // B's guard leaked: its span ended with A's, as the producer closes it.
+        t.feed(
+            &mut agg,
+            &[(A, 30), (B, 40), (LEAKED | EXIT, 50), (A | EXIT, 50)],
+        );
+        assert_eq!(agg.counts.leaked_spans, 1);
+        assert_eq!(agg.counts.misnested_exits, 2);
+        assert!(t.stack.is_empty());
+        assert_eq!(rows(&agg)[1], (0, vec![A, B], 1, ns(40, 50), ns(40, 50)));
+        // ... and its guard was dropped after all: out of order, not leaked.
+        t.feed(&mut agg, &[(LEAKED, 60)]);
+        assert_eq!(agg.counts.leaked_spans, 0);
+        assert_eq!(agg.counts.misnested_exits, 3);
+    }
+
+    #[test]
+    fn spans_deeper_than_the_limit_share_one_path() {
+        let mut agg = Aggregate::new();
+        let mut t = Thread::new(0);
+        let depth = MAX_DEPTH as u64 + 10;
+        let enters: Vec<_> = (0..depth).map(|i| (A, i)).collect();
+        let exits: Vec<_> = (0..depth).map(|i| (A | EXIT, depth + i)).collect();
+        t.feed(&mut agg, &enters);
+        t.feed(&mut agg, &exits);
+        assert_eq!(agg.paths().len(), MAX_DEPTH + 1);
+        assert_eq!(agg.counts.overflowed_spans, 10);
+        let overflow = agg
+            .paths()
+            .iter()
+            .filter(|p| p.names == [OVERFLOW_ID])
+            .map(|p| p.stats.count())
+            .collect::<Vec<_>>();
+        assert_eq!(overflow, [10]);
+    }
+
+    #[test]
+    fn paths_past_the_limit_are_counted_under_overflow() {
+        let mut agg = Aggregate::new();
+        let mut t = Thread::new(0);
+        for name in 100..100 + MAX_PATHS as u32 + 5 {
+            t.feed(&mut agg, &[(name, 0), (name | EXIT, 1)]);
+        }
+        assert_eq!(agg.paths().len(), MAX_PATHS + 1);
+        assert_eq!(agg.counts.overflowed_spans, 5);
+        // Known paths still get their own spans.
+        t.feed(&mut agg, &[(100, 0), (100 | EXIT, 1)]);
+        assert_eq!(agg.counts.overflowed_spans, 5);
+        // A span of the overflow name is counted too.
+        t.feed(&mut agg, &[(OVERFLOW_ID, 0), (OVERFLOW_ID | EXIT, 1)]);
+        assert_eq!(agg.counts.overflowed_spans, 6);
+    }
+
+    #[test]
+    fn the_timeline_keeps_the_most_recent_spans() {
+        let mut agg = Aggregate::new();
+        let mut t = Thread::new(0);
+        for i in 0..TIMELINE_CAPACITY as u64 + 5 {
+            t.feed(&mut agg, &[(A, 10 * i), (A | EXIT, 10 * i + 1)]);
+        }
+        assert_eq!(agg.timeline().count(), TIMELINE_CAPACITY);
+        assert_eq!(agg.counts.timeline_dropped, 5);
+        assert_eq!(agg.timeline().next().unwrap().start_ns, ns(0, 50));
+    }
+
+    #[test]
+    fn exited_threads_past_the_retained_ones_are_folded() {
+        let mut agg = Aggregate::new();
+        let lanes = RETAINED_EXITED_THREADS as u32 + 2;
+        let mut folded = Vec::new();
+        for lane in 0..lanes {
+            let mut t = Thread::new(lane);
+            t.feed(&mut agg, &[(A, 0), (B, 1), (B | EXIT, 2), (A | EXIT, 3)]);
+            t.feed(&mut agg, &[(A, 4)]);
+            folded.extend(agg.retire(lane, t.stack.len()));
+        }
+        assert_eq!(folded, [0, 1]);
+        assert_eq!(agg.counts.exited_threads, lanes as u64);
+        assert_eq!(agg.counts.abandoned_spans, lanes as u64);
+        assert_eq!(agg.counts.folded_threads, 2);
+        let rows = rows(&agg);
+        assert!(rows.iter().all(|r| r.0 >= 2));
+        // The folded lanes' spans are all kept, on the exited-threads row.
+        let exited: Vec<_> = rows.iter().filter(|r| r.0 == EXITED_LANE).collect();
+        assert_eq!(exited.len(), 2);
+        assert_eq!((&exited[0].1, exited[0].2), (&vec![A], 2));
+        assert_eq!((&exited[1].1, exited[1].2), (&vec![A, B], 2));
+        let total: u64 = rows.iter().filter(|r| r.1 == [A, B]).map(|r| r.2).sum();
+        assert_eq!(total, lanes as u64);
+        // The timeline follows the moved paths.
+        let slots: Vec<_> = agg.paths().iter().map(|p| p.slot).collect();
+        assert!(agg.timeline().all(|t| slots.contains(&t.span)));
+        // The folded lanes' slots are reused.
+        let before = agg.slots();
+        Thread::new(99).feed(&mut agg, &[(A, 0), (B, 1), (B | EXIT, 2), (A | EXIT, 3)]);
+        assert_eq!(agg.slots(), before);
+    }
+
+    #[test]
+    fn a_session_at_its_path_limit_can_still_fold() {
+        let mut agg = Aggregate::new();
+        Thread::new(0).feed(&mut agg, &[(A, 0), (A | EXIT, 1)]);
+        let mut t = Thread::new(1);
+        for name in 100..100 + MAX_PATHS as u32 - 1 {
+            t.feed(&mut agg, &[(name, 0), (name | EXIT, 1)]);
+        }
+        assert_eq!(agg.paths().len(), MAX_PATHS);
+        for lane in [0].into_iter().chain(2..RETAINED_EXITED_THREADS as u32 + 2) {
+            agg.retire(lane, 0);
+        }
+        assert_eq!(agg.counts.folded_threads, 1);
+        assert_eq!(agg.counts.overflowed_spans, 0);
+        assert_eq!(
+            rows(&agg)[rows(&agg).len() - 1],
+            (EXITED_LANE, vec![A], 1, ns(0, 1), ns(0, 1))
+        );
+    }
+}
