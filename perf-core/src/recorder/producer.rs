@@ -378,3 +378,108 @@ pub(crate) fn stop_named(
             })
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::intern;
+
+    /// Runs `f` on a thread of its own (a fresh thread-local producer side), with a session
+    /// that is not made current (so that no other test's `scope!` records into it).
+    fn on_new_thread(f: impl FnOnce(&Arc<SessionCore>) + Send + 'static) -> Arc<SessionCore> {
+        let core = SessionCore::new("producer-test");
+        let c = Arc::clone(&core);
+        std::thread::spawn(move || f(&c)).join().unwrap();
+        core
+    }
+
+    fn names(core: &SessionCore) -> Vec<(Vec<String>, u64)> {
+        let agg = core.drain();
+        let mut rows: Vec<_> = agg
+            .paths()
+            .iter()
+            .map(|p| {
+                let names = p.names.iter().map(|&n| name_of(n).to_string()).collect();
+                (names, p.stats.count())
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn named_timings_stop_in_order() {
+        let core = on_new_thread(|core| {
+            let (a, b) = (intern("producer-test a"), intern("producer-test b"));
+            start_named(core, a, "producer-test a");
+            start_named(core, b, "producer-test b");
+            match stop_named(core, a, "producer-test a") {
+                Err(StopError::OutOfOrder { open }) => assert_eq!(open, "producer-test b"),
+                _ => panic!("stopping a before b is out of order"),
+            }
+            assert!(stop_named(core, b, "producer-test b").is_ok());
+            assert!(stop_named(core, a, "producer-test a").is_ok());
+            assert!(matches!(
+                stop_named(core, a, "producer-test a"),
+                Err(StopError::NotStarted { .. })
+            ));
+        });
+        let a = || "producer-test a".to_string();
+        assert_eq!(
+            names(&core),
+            [
+                (vec![a()], 1),
+                (vec![a(), "producer-test b".to_string()], 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn names_past_the_limit_are_told_apart_by_their_text() {
+        let core = on_new_thread(|core| {
+            start_named(core, OVERFLOW_ID, "producer-test x");
+            assert!(matches!(
+                stop_named(core, OVERFLOW_ID, "producer-test y"),
+                Err(StopError::NotStarted { .. })
+            ));
+            start_named(core, OVERFLOW_ID, "producer-test y");
+            match stop_named(core, OVERFLOW_ID, "producer-test x") {
+                Err(StopError::OutOfOrder { open }) => assert_eq!(open, "producer-test y"),
+                _ => panic!("stopping x before y is out of order"),
+            }
+            assert!(stop_named(core, OVERFLOW_ID, "producer-test y").is_ok());
+            assert!(stop_named(core, OVERFLOW_ID, "producer-test x").is_ok());
+        });
+        assert_eq!(names(&core).iter().map(|r| r.1).sum::<u64>(), 2);
+    }
+
+    #[test]
+    fn a_timing_stopped_closes_the_spans_left_open_inside_it() {
+        let core = on_new_thread(|core| {
+            let (a, b) = (intern("producer-test a"), intern("producer-test b"));
+            start_named(core, a, "producer-test a");
+            // What a `scope!` guard leaked inside the timing leaves behind.
+            LOCAL.with_borrow_mut(|l| {
+                let i = l.find(core.id).unwrap();
+                let p = &mut l.producers[i];
+                p.depth += 1;
+                let ts = p.clock.raw();
+                p.push(b, ts);
+            });
+            assert!(stop_named(core, a, "producer-test a").is_ok());
+        });
+        assert_eq!(core.drain().counts.leaked_spans, 1);
+        assert_eq!(names(&core).len(), 2);
+    }
+
+    #[test]
+    fn a_thread_that_exits_gives_its_lane_up() {
+        let core = on_new_thread(|core| {
+            let a = intern("producer-test a");
+            start_named(core, a, "producer-test a");
+        });
+        let agg = core.drain();
+        assert_eq!(agg.counts.exited_threads, 1);
+        assert_eq!(agg.counts.abandoned_spans, 1);
+    }
+}

@@ -172,3 +172,119 @@ impl Drop for SessionCore {
         deactivate(self.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::lane::Event;
+    use crate::recorder::{BACKLOG_SELF_DRAIN, CHUNK_EVENTS, EXIT, RETAINED_EXITED_THREADS};
+
+    const A: u32 = 10;
+
+    fn thread(id: u64) -> LaneThread {
+        LaneThread {
+            thread_id: id,
+            thread_name: format!("t{id}"),
+        }
+    }
+
+    /// Pushes `n` spans named `A` (nothing asks for a self-drain).
+    fn spans(w: &mut LaneWriter<Vec<OpenFrame>>, n: u64) {
+        for i in 0..n {
+            w.push(Event { id: A, ts: 2 * i }, |_| panic!("no backlog"));
+            w.push(
+                Event {
+                    id: A | EXIT,
+                    ts: 2 * i + 1,
+                },
+                |_| panic!("no backlog"),
+            );
+        }
+    }
+
+    fn count(agg: &Aggregate) -> u64 {
+        agg.paths().iter().map(|p| p.stats.count()).sum()
+    }
+
+    #[test]
+    fn a_drain_moves_lanes_into_the_aggregate_and_retires_exited_ones() {
+        let core = SessionCore::new("test");
+        let mut w = core.new_lane(thread(7));
+        spans(&mut w, 3);
+        w.push(Event { id: A, ts: 100 }, |_| ());
+        assert_eq!(count(&core.drain()), 3);
+        assert_eq!(core.open_spans(), 1);
+        assert_eq!(core.lanes().live.len(), 1);
+        // The thread exits with a span open: the lane is retired, its rows kept.
+        drop(w);
+        let agg = core.drain();
+        assert_eq!(count(&agg), 3);
+        assert_eq!(agg.counts.exited_threads, 1);
+        assert_eq!(agg.counts.abandoned_spans, 1);
+        drop(agg);
+        assert_eq!(core.open_spans(), 0);
+        assert!(core.lanes().live.is_empty());
+        assert_eq!(core.lane_threads()[&0].thread_name, "t7");
+    }
+
+    #[test]
+    fn exited_threads_past_the_retained_ones_share_a_row() {
+        let core = SessionCore::new("test");
+        for id in 0..RETAINED_EXITED_THREADS as u64 + 1 {
+            let mut w = core.new_lane(thread(id));
+            spans(&mut w, 1);
+            drop(w);
+            drop(core.drain());
+        }
+        let threads = core.lane_threads();
+        assert_eq!(threads.len(), RETAINED_EXITED_THREADS + 1);
+        assert!(!threads.contains_key(&0));
+        assert_eq!(threads[&EXITED_LANE].thread_id, EXITED_THREADS_ID);
+        assert_eq!(threads[&EXITED_LANE].thread_name, EXITED_THREADS_NAME);
+        assert_eq!(count(&core.drain()), RETAINED_EXITED_THREADS as u64 + 1);
+    }
+
+    #[test]
+    fn a_frozen_session_takes_no_more_events() {
+        let core = SessionCore::new("test");
+        let mut w = core.new_lane(thread(1));
+        spans(&mut w, 2);
+        core.freeze();
+        spans(&mut w, 5);
+        drop(w);
+        let agg = core.drain();
+        assert_eq!(count(&agg), 2);
+        // Not even retired: a stopped session's figures stay as they were.
+        assert_eq!(agg.counts.exited_threads, 0);
+    }
+
+    #[test]
+    fn a_lane_far_behind_is_drained_by_its_thread() {
+        let core = SessionCore::new("test");
+        let mut w = core.new_lane(thread(1));
+        let n = (BACKLOG_SELF_DRAIN + 1) * CHUNK_EVENTS / 2;
+        for i in 0..n as u64 {
+            w.push(Event { id: A, ts: 2 * i }, |l| core.drain_backlog(l));
+            w.push(
+                Event {
+                    id: A | EXIT,
+                    ts: 2 * i + 1,
+                },
+                |l| core.drain_backlog(l),
+            );
+        }
+        // Drained without the aggregator: up to the chunk being written.
+        let drained = count(&core.agg.lock().unwrap());
+        assert_eq!(drained, (BACKLOG_SELF_DRAIN * CHUNK_EVENTS / 2) as u64);
+        assert_eq!(count(&core.drain()), n as u64);
+    }
+
+    #[test]
+    fn dropping_the_session_closes_its_lanes() {
+        let core = SessionCore::new("test");
+        let w = core.new_lane(thread(1));
+        assert!(!w.lane().is_closed());
+        drop(core);
+        assert!(w.lane().is_closed());
+    }
+}
