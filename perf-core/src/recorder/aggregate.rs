@@ -144,6 +144,10 @@ impl Aggregate {
         !self.overflow.is_empty() && self.overflow.get(&lane) == Some(&path)
     }
 
+    /// Applies one event of `lane` (whose open spans are `stack`) to the aggregate.
+    // Inlined into the drain loop, as it was when both lived in one module (that is, one
+    // codegen unit): called once per event.
+    #[inline]
     pub(super) fn apply(
         &mut self,
         lane: u32,
