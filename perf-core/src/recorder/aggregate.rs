@@ -1,4 +1,4 @@
-//! Session core: span paths and the aggregate of a session — the events of its lanes turned
+//! Span paths and the aggregate of a session: the events of its lanes turned
 //! into per-path span statistics and the timeline, and the rows of exited threads retired and
 //! folded.
 

@@ -80,10 +80,11 @@ struct Consumer<S> {
     state: S,
 }
 
-// SAFETY: `head` is not shared through the `Consumer`: it points to a chunk of the lane,
-// which the writer no longer writes below the published length and never frees (only the
-// consumer does, under the consumer mutex), so the consumer may run on any thread. `S` is
-// sent along with it.
+// SAFETY: the raw `head` is all that keeps `Consumer` from being `Send` on its own. The chunk
+// it points to belongs to the lane, not to a thread: the writer writes only past the length it
+// published, and chunks are freed only by a consumer holding the consumer mutex (or by the
+// lane's `Drop`), so the consumer may use it from any thread that holds the mutex. `S` goes
+// along, hence `S: Send`.
 unsafe impl<S: Send> Send for Consumer<S> {}
 
 /// The events of one thread for one session: the shared part of a lane and its consumer
@@ -106,7 +107,8 @@ pub(super) struct Lane<S> {
 }
 
 /// The producer end of a lane: the only way to push into it. See the module documentation
-/// for why the types make this the single producer.
+/// for why the types make this the single producer. (The raw `tail` makes it neither `Send`
+/// nor `Sync`, which keeps it on the thread that made it.)
 pub(super) struct LaneWriter<S> {
     lane: Arc<Lane<S>>,
     /// The chunk being written: allocated by this writer's lane, and never freed while the
@@ -278,8 +280,8 @@ impl<S> Lane<S> {
             }
         }
         if let Some(s) = self.take_spare() {
-            // SAFETY: the spare is taken out of the lane, and its writer is gone (or never
-            // takes it again: the lane is being dropped, which the writer would prevent).
+            // SAFETY: the spare was swapped out of the lane, so nobody else holds it, and the
+            // writer (gone, as the caller guarantees) cannot take it any more.
             unsafe { self.free_chunk(s) };
         }
     }
@@ -310,9 +312,10 @@ impl<S> LaneWriter<S> {
         if self.len == CHUNK_EVENTS {
             self.roll(on_backlog);
         }
-        // SAFETY: `tail` is this writer's live chunk and `len < CHUNK_EVENTS`; this writer
-        // is the lane's only one and `&mut self` excludes a concurrent push, so nobody else
-        // writes the slot; and the consumer does not read it until `len` is published below.
+        // SAFETY: `tail` is this writer's chunk, live while the writer exists (see `tail`),
+        // and `len < CHUNK_EVENTS`; this writer is the lane's only one and `&mut self`
+        // excludes a concurrent push, so nobody else writes the slot; and the consumer does
+        // not read it until `len` is published below.
         unsafe {
             let chunk = &*self.tail;
             (*chunk.events.get_unchecked(self.len).get()).write(ev);

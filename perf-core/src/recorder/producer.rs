@@ -11,10 +11,9 @@ use std::time::Duration;
 use quanta::Clock;
 
 use super::active::{find_active, CURRENT};
-use super::aggregate::OpenFrame;
-use super::lane::{Event, LaneWriter};
+use super::lane::Event;
 use super::names::{name_of, Callsite};
-use super::session_core::{LaneThread, SessionCore, SessionLane};
+use super::session_core::{LaneThread, SessionCore, SessionLane, SessionLaneWriter};
 use super::{EXIT, LEAKED, OVERFLOW_ID};
 
 struct NamedTiming {
@@ -46,7 +45,7 @@ struct Producer {
     core: Weak<SessionCore>,
     /// The only writer of the thread's lane in the session; it never leaves this thread (it
     /// is not `Send`), so only this thread pushes into the lane.
-    writer: LaneWriter<Vec<OpenFrame>>,
+    writer: SessionLaneWriter,
     clock: Clock,
     depth: u32,
     timings: Vec<NamedTiming>,

@@ -23,6 +23,8 @@ pub(crate) struct LaneThread {
 
 /// A lane of a session: its consumer state is the stack of spans open on its thread.
 pub(super) type SessionLane = Lane<Vec<OpenFrame>>;
+/// The writer of a [`SessionLane`], kept by its thread.
+pub(super) type SessionLaneWriter = LaneWriter<Vec<OpenFrame>>;
 
 /// The lanes of a session: the live ones, and the identity of every thread that still has
 /// rows in the aggregate (live, retained exited, and the exited-threads row).
@@ -74,7 +76,7 @@ impl SessionCore {
 
     /// A new lane of this session for the thread `thread`, and its writer (to be kept by
     /// that thread).
-    pub(super) fn new_lane(&self, thread: LaneThread) -> LaneWriter<Vec<OpenFrame>> {
+    pub(super) fn new_lane(&self, thread: LaneThread) -> SessionLaneWriter {
         let mut lanes = self.lanes();
         // Lane indices are never reused within a session (4 billion threads would be needed
         // to run out; past that, new threads share the last index).
@@ -189,7 +191,7 @@ mod tests {
     }
 
     /// Pushes `n` spans named `A` (nothing asks for a self-drain).
-    fn spans(w: &mut LaneWriter<Vec<OpenFrame>>, n: u64) {
+    fn spans(w: &mut SessionLaneWriter, n: u64) {
         for i in 0..n {
             w.push(Event { id: A, ts: 2 * i }, |_| panic!("no backlog"));
             w.push(
