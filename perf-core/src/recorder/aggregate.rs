@@ -1,0 +1,547 @@
+//! Span paths and the aggregate of a session: the events of its lanes turned
+//! into per-path span statistics and the timeline, and the rows of exited threads retired and
+//! folded.
+
+use std::collections::VecDeque;
+
+use quanta::Clock;
+use rustc_hash::FxHashMap;
+
+use super::lane::Event;
+use super::{
+    EXIT, EXITED_LANE, LEAKED, MAX_DEPTH, MAX_PATHS, OVERFLOW_ID, RETAINED_EXITED_THREADS,
+    TIMELINE_CAPACITY,
+};
+use crate::report::{Diagnostics, TimelineSpan};
+use crate::stats::DurationStats;
+
+/// Parent of a root path.
+const NO_PARENT: u32 = u32::MAX;
+
+/// One span open on a thread, as the aggregator sees it.
+pub(super) struct OpenFrame {
+    path: u32,
+    name: u32,
+    start: u64,
+    child_ns: u64,
+}
+
+struct PathNode {
+    parent: u32,
+    name: u32,
+    lane: u32,
+    stats: DurationStats,
+    self_ns: u64,
+}
+
+/// Aggregated spans of a session.
+///
+/// Paths live in slots; the slots of a folded exited thread are freed and reused, so memory
+/// follows the paths in use, not every thread that ever ran.
+pub(crate) struct Aggregate {
+    paths: Vec<Option<PathNode>>,
+    free: Vec<u32>,
+    /// Slots holding a path.
+    live: usize,
+    index: FxHashMap<(u32, u32, u32), u32>,
+    /// The slots of each lane's paths (to retire a lane without scanning every path).
+    lane_paths: FxHashMap<u32, Vec<u32>>,
+    overflow: FxHashMap<u32, u32>,
+    timeline: VecDeque<TimelineSpan>,
+    /// Exited threads that still have rows of their own, oldest first.
+    retained_exited: VecDeque<u32>,
+    /// What the recording counted (the session adds what it knows).
+    pub(crate) counts: Diagnostics,
+}
+
+impl Aggregate {
+    pub(super) fn new() -> Self {
+        Aggregate {
+            paths: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            index: FxHashMap::default(),
+            lane_paths: FxHashMap::default(),
+            overflow: FxHashMap::default(),
+            timeline: VecDeque::with_capacity(TIMELINE_CAPACITY),
+            retained_exited: VecDeque::new(),
+            counts: Diagnostics {
+                timeline_capacity: TIMELINE_CAPACITY as u64,
+                ..Diagnostics::default()
+            },
+        }
+    }
+
+    fn node(&self, p: u32) -> &PathNode {
+        self.paths[p as usize]
+            .as_ref()
+            .expect("a path in use is never freed")
+    }
+
+    fn node_mut(&mut self, p: u32) -> &mut PathNode {
+        self.paths[p as usize]
+            .as_mut()
+            .expect("a path in use is never freed")
+    }
+
+    /// The path `name` under `parent` on `lane`, made if new; past [`MAX_PATHS`], the lane's
+    /// `<overflow>` path.
+    #[inline]
+    fn path(&mut self, lane: u32, parent: u32, name: u32) -> u32 {
+        match self.index.get(&(lane, parent, name)) {
+            Some(&p) => p,
+            None => self.new_path(lane, parent, name),
+        }
+    }
+
+    /// [`path`](Self::path) for a path not seen yet on this lane.
+    #[cold]
+    #[inline(never)]
+    fn new_path(&mut self, lane: u32, parent: u32, name: u32) -> u32 {
+        if self.live >= MAX_PATHS {
+            return self.overflow_path(lane);
+        }
+        let p = self.push_path(lane, parent, name);
+        self.index.insert((lane, parent, name), p);
+        p
+    }
+
+    /// The `<overflow>` path of `lane`, made if needed.
+    fn overflow_path(&mut self, lane: u32) -> u32 {
+        if let Some(&p) = self.overflow.get(&lane) {
+            return p;
+        }
+        let p = self.push_path(lane, NO_PARENT, OVERFLOW_ID);
+        self.overflow.insert(lane, p);
+        p
+    }
+
+    fn push_path(&mut self, lane: u32, parent: u32, name: u32) -> u32 {
+        let node = PathNode {
+            parent,
+            name,
+            lane,
+            stats: DurationStats::new(),
+            self_ns: 0,
+        };
+        let p = match self.free.pop() {
+            Some(p) => {
+                self.paths[p as usize] = Some(node);
+                p
+            }
+            None => {
+                self.paths.push(Some(node));
+                (self.paths.len() - 1) as u32
+            }
+        };
+        self.lane_paths.entry(lane).or_default().push(p);
+        self.live += 1;
+        p
+    }
+
+    #[inline]
+    fn is_overflow(&self, lane: u32, path: u32) -> bool {
+        !self.overflow.is_empty() && self.overflow.get(&lane) == Some(&path)
+    }
+
+    /// Applies one event of `lane` (whose open spans are `stack`) to the aggregate.
+    // Inlined into the drain loop, as it was when both lived in one module (that is, one
+    // codegen unit): called once per event.
+    #[inline]
+    pub(super) fn apply(
+        &mut self,
+        lane: u32,
+        stack: &mut Vec<OpenFrame>,
+        ev: Event,
+        clock: &Clock,
+        t0: u64,
+    ) {
+        if ev.id == LEAKED {
+            // A guard counted as leaked was dropped after all, out of order: its span was
+            // closed when an enclosing one ended.
+            self.counts.leaked_spans = self.counts.leaked_spans.saturating_sub(1);
+            self.counts.misnested_exits += 1;
+            return;
+        }
+        if ev.id & EXIT == 0 {
+            let path = match stack.last() {
+                // Deeper than any real span tree: guards leaked in a loop with nothing
+                // enclosing them. One path for all of them, so that they cannot use up the
+                // session's paths (other threads' included) nor make the snapshot quadratic.
+                Some(_) if stack.len() >= MAX_DEPTH => self.overflow_path(lane),
+                parent => self.path(lane, parent.map_or(NO_PARENT, |f| f.path), ev.id),
+            };
+            if ev.id == OVERFLOW_ID || self.is_overflow(lane, path) {
+                self.counts.overflowed_spans += 1;
+            }
+            stack.push(OpenFrame {
+                path,
+                name: ev.id,
+                start: ev.ts,
+                child_ns: 0,
+            });
+            return;
+        }
+        let Some(f) = stack.pop() else {
+            self.counts.misnested_exits += 1;
+            return;
+        };
+        if ev.id & LEAKED != 0 {
+            // The guard of this span was leaked: it is timed up to the end of the span that
+            // closed it (so that its children keep a parent), and counted.
+            self.counts.leaked_spans += 1;
+        } else if f.name != ev.id & !EXIT {
+            self.counts.misnested_exits += 1;
+        }
+        let dur = clock.delta_as_nanos(f.start, ev.ts);
+        if let Some(parent) = stack.last_mut() {
+            parent.child_ns = parent.child_ns.saturating_add(dur);
+        }
+        let node = self.node_mut(f.path);
+        node.stats.record(dur);
+        node.self_ns = node.self_ns.saturating_add(dur.saturating_sub(f.child_ns));
+        if self.timeline.len() == TIMELINE_CAPACITY {
+            self.timeline.pop_front();
+            self.counts.timeline_dropped += 1;
+        }
+        self.timeline.push_back(TimelineSpan {
+            span: f.path as usize,
+            start_ns: clock.delta_as_nanos(t0, f.start),
+            duration_ns: dur,
+        });
+    }
+
+    /// Takes the lane of an exited thread out of the live ones: its spans still open are
+    /// counted as abandoned, its rows are kept while it is one of the
+    /// [`RETAINED_EXITED_THREADS`] most recent exited threads. Returns the lanes whose rows
+    /// were folded into the exited-threads row (their thread identity can be forgotten).
+    pub(super) fn retire(&mut self, lane: u32, open: usize) -> Vec<u32> {
+        self.counts.exited_threads += 1;
+        self.counts.abandoned_spans += open as u64;
+        self.retained_exited.push_back(lane);
+        let mut folded = Vec::new();
+        while self.retained_exited.len() > RETAINED_EXITED_THREADS {
+            let Some(old) = self.retained_exited.pop_front() else {
+                break;
+            };
+            self.fold(old, EXITED_LANE);
+            folded.push(old);
+        }
+        folded
+    }
+
+    /// Merges every path of lane `from` into the same path of lane `into` and frees them.
+    /// Totals stay exact; spans that land on `into`'s `<overflow>` path are counted.
+    fn fold(&mut self, from: u32, into: u32) {
+        self.counts.folded_threads += 1;
+        let Some(mut slots) = self.lane_paths.remove(&from) else {
+            return;
+        };
+        self.overflow.remove(&from);
+        // Parents before children (slots are reused, so their order says nothing).
+        let depth = |a: &Aggregate, mut p: u32| {
+            let mut d = 0u32;
+            while p != NO_PARENT {
+                d += 1;
+                p = a.node(p).parent;
+            }
+            d
+        };
+        slots.sort_by_cached_key(|&p| depth(self, p));
+        let mut moved: FxHashMap<u32, u32> = FxHashMap::default();
+        for &old in &slots {
+            let Some(node) = self.paths[old as usize].take() else {
+                continue;
+            };
+            // Counted free at once, so that a session at its path limit can still fold.
+            self.live -= 1;
+            if self.index.get(&(from, node.parent, node.name)) == Some(&old) {
+                self.index.remove(&(from, node.parent, node.name));
+            }
+            let parent = match node.parent {
+                NO_PARENT => NO_PARENT,
+                p => moved.get(&p).copied().unwrap_or(NO_PARENT),
+            };
+            let new = self.path(into, parent, node.name);
+            if self.is_overflow(into, new) && node.name != OVERFLOW_ID {
+                self.counts.overflowed_spans += node.stats.count();
+            }
+            let target = self.node_mut(new);
+            target.stats.merge(&node.stats);
+            target.self_ns = target.self_ns.saturating_add(node.self_ns);
+            moved.insert(old, new);
+        }
+        // The timeline's spans of `from` are exactly those whose slot is now empty (slots
+        // freed earlier were remapped then, and these are not free until below).
+        for t in self.timeline.iter_mut() {
+            if self.paths[t.span].is_none() {
+                if let Some(&new) = moved.get(&(t.span as u32)) {
+                    t.span = new as usize;
+                }
+            }
+        }
+        // Freed only now, so that no slot of `from` is reused while it is being moved.
+        self.free.extend(slots);
+    }
+
+    /// Every path in use with its slot and its names from the root.
+    pub(crate) fn paths(&self) -> Vec<PathSnapshot<'_>> {
+        self.paths
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, node)| {
+                let node = node.as_ref()?;
+                let mut names = vec![node.name];
+                let mut p = node.parent;
+                while p != NO_PARENT {
+                    let n = self.node(p);
+                    names.push(n.name);
+                    p = n.parent;
+                }
+                names.reverse();
+                Some(PathSnapshot {
+                    slot,
+                    lane: node.lane,
+                    names,
+                    stats: &node.stats,
+                    self_ns: node.self_ns,
+                })
+            })
+            .collect()
+    }
+
+    /// Number of path slots (path indices in the timeline are below it).
+    pub(crate) fn slots(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// The timeline ring, oldest first (span = path slot).
+    pub(crate) fn timeline(&self) -> impl Iterator<Item = &TimelineSpan> {
+        self.timeline.iter()
+    }
+}
+
+/// A span path's aggregated figures, as handed to the report builder.
+pub(crate) struct PathSnapshot<'a> {
+    pub(crate) slot: usize,
+    pub(crate) lane: u32,
+    pub(crate) names: Vec<u32>,
+    pub(crate) stats: &'a DurationStats,
+    pub(crate) self_ns: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::clock;
+
+    const A: u32 = 10;
+    const B: u32 = 11;
+
+    /// One thread's events fed to an aggregate, as a drain would.
+    struct Thread {
+        lane: u32,
+        stack: Vec<OpenFrame>,
+    }
+
+    impl Thread {
+        fn new(lane: u32) -> Self {
+            Thread {
+                lane,
+                stack: Vec::new(),
+            }
+        }
+
+        fn feed(&mut self, agg: &mut Aggregate, events: &[(u32, u64)]) {
+            for &(id, ts) in events {
+                agg.apply(self.lane, &mut self.stack, Event { id, ts }, clock(), 0);
+            }
+        }
+    }
+
+    fn ns(start: u64, end: u64) -> u64 {
+        clock().delta_as_nanos(start, end)
+    }
+
+    /// (lane, names, count, total, self) of every path, sorted.
+    fn rows(agg: &Aggregate) -> Vec<(u32, Vec<u32>, u64, u64, u64)> {
+        let mut rows: Vec<_> = agg
+            .paths()
+            .iter()
+            .map(|p| {
+                let (count, total) = (p.stats.count(), p.stats.total());
+                (p.lane, p.names.clone(), count, total, p.self_ns)
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn nested_spans_make_paths_with_self_time() {
+        let mut agg = Aggregate::new();
+        let mut t = Thread::new(0);
+        t.feed(
+            &mut agg,
+            &[
+                (A, 100),
+                (B, 200),
+                (B | EXIT, 500),
+                (B, 600),
+                (B | EXIT, 700),
+                (A | EXIT, 1000),
+            ],
+        );
+        let b = ns(200, 500) + ns(600, 700);
+        assert_eq!(
+            rows(&agg),
+            [
+                (0, vec![A], 1, ns(100, 1000), ns(100, 1000) - b),
+                (0, vec![A, B], 2, b, b),
+            ]
+        );
+        assert!(t.stack.is_empty());
+        assert_eq!(agg.counts.misnested_exits, 0);
+        // The timeline has the spans in the order they ended.
+        let timeline: Vec<_> = agg
+            .timeline()
+            .map(|s| (s.start_ns, s.duration_ns))
+            .collect();
+        assert_eq!(
+            timeline,
+            [
+                (ns(0, 200), ns(200, 500)),
+                (ns(0, 600), ns(600, 700)),
+                (ns(0, 100), ns(100, 1000)),
+            ]
+        );
+        // The same names on another lane are other paths.
+        Thread::new(1).feed(&mut agg, &[(A, 0), (A | EXIT, 10)]);
+        assert_eq!(agg.paths().len(), 3);
+    }
+
+    #[test]
+    fn misnested_and_leaked_ends_are_counted() {
+        let mut agg = Aggregate::new();
+        let mut t = Thread::new(0);
+        // An end with nothing open, and an end of another name.
+        t.feed(&mut agg, &[(A | EXIT, 5), (A, 10), (B | EXIT, 20)]);
+        assert_eq!(agg.counts.misnested_exits, 2);
+        assert_eq!(rows(&agg), [(0, vec![A], 1, ns(10, 20), ns(10, 20))]);
+        // B's guard leaked: its span ended with A's, as the producer closes it.
+        t.feed(
+            &mut agg,
+            &[(A, 30), (B, 40), (LEAKED | EXIT, 50), (A | EXIT, 50)],
+        );
+        assert_eq!(agg.counts.leaked_spans, 1);
+        assert_eq!(agg.counts.misnested_exits, 2);
+        assert!(t.stack.is_empty());
+        assert_eq!(rows(&agg)[1], (0, vec![A, B], 1, ns(40, 50), ns(40, 50)));
+        // ... and its guard was dropped after all: out of order, not leaked.
+        t.feed(&mut agg, &[(LEAKED, 60)]);
+        assert_eq!(agg.counts.leaked_spans, 0);
+        assert_eq!(agg.counts.misnested_exits, 3);
+    }
+
+    #[test]
+    fn spans_deeper_than_the_limit_share_one_path() {
+        let mut agg = Aggregate::new();
+        let mut t = Thread::new(0);
+        let depth = MAX_DEPTH as u64 + 10;
+        let enters: Vec<_> = (0..depth).map(|i| (A, i)).collect();
+        let exits: Vec<_> = (0..depth).map(|i| (A | EXIT, depth + i)).collect();
+        t.feed(&mut agg, &enters);
+        t.feed(&mut agg, &exits);
+        assert_eq!(agg.paths().len(), MAX_DEPTH + 1);
+        assert_eq!(agg.counts.overflowed_spans, 10);
+        let overflow = agg
+            .paths()
+            .iter()
+            .filter(|p| p.names == [OVERFLOW_ID])
+            .map(|p| p.stats.count())
+            .collect::<Vec<_>>();
+        assert_eq!(overflow, [10]);
+    }
+
+    #[test]
+    fn paths_past_the_limit_are_counted_under_overflow() {
+        let mut agg = Aggregate::new();
+        let mut t = Thread::new(0);
+        for name in 100..100 + MAX_PATHS as u32 + 5 {
+            t.feed(&mut agg, &[(name, 0), (name | EXIT, 1)]);
+        }
+        assert_eq!(agg.paths().len(), MAX_PATHS + 1);
+        assert_eq!(agg.counts.overflowed_spans, 5);
+        // Known paths still get their own spans.
+        t.feed(&mut agg, &[(100, 0), (100 | EXIT, 1)]);
+        assert_eq!(agg.counts.overflowed_spans, 5);
+        // A span of the overflow name is counted too.
+        t.feed(&mut agg, &[(OVERFLOW_ID, 0), (OVERFLOW_ID | EXIT, 1)]);
+        assert_eq!(agg.counts.overflowed_spans, 6);
+    }
+
+    #[test]
+    fn the_timeline_keeps_the_most_recent_spans() {
+        let mut agg = Aggregate::new();
+        let mut t = Thread::new(0);
+        for i in 0..TIMELINE_CAPACITY as u64 + 5 {
+            t.feed(&mut agg, &[(A, 10 * i), (A | EXIT, 10 * i + 1)]);
+        }
+        assert_eq!(agg.timeline().count(), TIMELINE_CAPACITY);
+        assert_eq!(agg.counts.timeline_dropped, 5);
+        assert_eq!(agg.timeline().next().unwrap().start_ns, ns(0, 50));
+    }
+
+    #[test]
+    fn exited_threads_past_the_retained_ones_are_folded() {
+        let mut agg = Aggregate::new();
+        let lanes = RETAINED_EXITED_THREADS as u32 + 2;
+        let mut folded = Vec::new();
+        for lane in 0..lanes {
+            let mut t = Thread::new(lane);
+            t.feed(&mut agg, &[(A, 0), (B, 1), (B | EXIT, 2), (A | EXIT, 3)]);
+            t.feed(&mut agg, &[(A, 4)]);
+            folded.extend(agg.retire(lane, t.stack.len()));
+        }
+        assert_eq!(folded, [0, 1]);
+        assert_eq!(agg.counts.exited_threads, lanes as u64);
+        assert_eq!(agg.counts.abandoned_spans, lanes as u64);
+        assert_eq!(agg.counts.folded_threads, 2);
+        let rows = rows(&agg);
+        assert!(rows.iter().all(|r| r.0 >= 2));
+        // The folded lanes' spans are all kept, on the exited-threads row.
+        let exited: Vec<_> = rows.iter().filter(|r| r.0 == EXITED_LANE).collect();
+        assert_eq!(exited.len(), 2);
+        assert_eq!((&exited[0].1, exited[0].2), (&vec![A], 2));
+        assert_eq!((&exited[1].1, exited[1].2), (&vec![A, B], 2));
+        let total: u64 = rows.iter().filter(|r| r.1 == [A, B]).map(|r| r.2).sum();
+        assert_eq!(total, lanes as u64);
+        // The timeline follows the moved paths.
+        let slots: Vec<_> = agg.paths().iter().map(|p| p.slot).collect();
+        assert!(agg.timeline().all(|t| slots.contains(&t.span)));
+        // The folded lanes' slots are reused.
+        let before = agg.slots();
+        Thread::new(99).feed(&mut agg, &[(A, 0), (B, 1), (B | EXIT, 2), (A | EXIT, 3)]);
+        assert_eq!(agg.slots(), before);
+    }
+
+    #[test]
+    fn a_session_at_its_path_limit_can_still_fold() {
+        let mut agg = Aggregate::new();
+        Thread::new(0).feed(&mut agg, &[(A, 0), (A | EXIT, 1)]);
+        let mut t = Thread::new(1);
+        for name in 100..100 + MAX_PATHS as u32 - 1 {
+            t.feed(&mut agg, &[(name, 0), (name | EXIT, 1)]);
+        }
+        assert_eq!(agg.paths().len(), MAX_PATHS);
+        for lane in [0].into_iter().chain(2..RETAINED_EXITED_THREADS as u32 + 2) {
+            agg.retire(lane, 0);
+        }
+        assert_eq!(agg.counts.folded_threads, 1);
+        assert_eq!(agg.counts.overflowed_spans, 0);
+        assert_eq!(
+            rows(&agg)[rows(&agg).len() - 1],
+            (EXITED_LANE, vec![A], 1, ns(0, 1), ns(0, 1))
+        );
+    }
+}

@@ -1,0 +1,554 @@
+//! Chunks and lanes: the single-producer, single-consumer queue of the events of one thread
+//! in one session. All of the recorder's `unsafe` code is in this file.
+//!
+//! A lane is a singly linked list of fixed-size chunks of [`Event`]s. Its two ends are two
+//! types, and the safe API of the two is all the rest of the recorder uses:
+//!
+//! * [`LaneWriter`] is the producer end. [`Lane::new`] makes exactly one with each lane; it
+//!   is neither `Clone` nor `Send` nor `Sync` (it holds the raw pointer to the chunk being
+//!   written), and [`push`](LaneWriter::push) takes `&mut self`. So only the thread that made
+//!   the writer ever pushes into a lane, and never two calls at once: the single-producer
+//!   invariant is upheld by the types, and `push` is safe. (The recorder makes each writer on
+//!   the recording thread itself and keeps it in that thread's thread-local `Producer`.)
+//! * [`Lane`] is the shared part (`Arc<Lane>`, `Send + Sync`), and the consumer side:
+//!   [`drain`](Lane::drain) reads what was published, hands fully read chunks back to the
+//!   writer, and frees every chunk once the writer is gone and everything was read (the lane
+//!   is retired). Consumers (the aggregator, snapshots, the recording thread draining its own
+//!   backlog) take turns on the lane's consumer mutex, which also guards `S`, the state the
+//!   consumer keeps per lane (the aggregator's stack of open spans).
+//!
+//! The writer publishes each event with a Release store of its chunk's length, and the
+//! consumer reads only below the length it loaded with Acquire. The writer links the next
+//! chunk (Release) before it writes there, and never touches a chunk again once it has linked
+//! its successor; the consumer lets go of a chunk only after it has seen that link (Acquire)
+//! and read the chunk to its end. A chunk let go is reset and left in the lane's one spare
+//! slot, which the writer takes (Acquire) before allocating a fresh chunk: a lane whose
+//! consumer keeps up runs on two chunks.
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::ptr::{self, addr_of_mut};
+#[cfg(test)]
+use std::sync::atomic::AtomicIsize;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::{BACKLOG_SELF_DRAIN, CHUNK_EVENTS};
+
+/// One event of a lane (16 bytes): a name id, with `EXIT` set for the end of a span, and the
+/// clock's raw ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Event {
+    pub(super) id: u32,
+    pub(super) ts: u64,
+}
+
+struct Chunk {
+    /// Events written so far; stored by the producer with Release after each write.
+    len: AtomicUsize,
+    /// The next chunk, set by the producer once this one is full.
+    next: AtomicPtr<Chunk>,
+    events: [UnsafeCell<MaybeUninit<Event>>; CHUNK_EVENTS],
+}
+
+fn alloc_chunk() -> *mut Chunk {
+    let mut b: Box<MaybeUninit<Chunk>> = Box::new_uninit();
+    let p = b.as_mut_ptr();
+    // SAFETY: `p` points to writable memory for a Chunk; the two atomics are initialised
+    // here and the events are `MaybeUninit`, valid uninitialised.
+    unsafe {
+        addr_of_mut!((*p).len).write(AtomicUsize::new(0));
+        addr_of_mut!((*p).next).write(AtomicPtr::new(ptr::null_mut()));
+        Box::into_raw(b.assume_init())
+    }
+}
+
+/// # Safety
+/// `c` must come from [`alloc_chunk`] and be referenced by nobody else.
+unsafe fn free_chunk(c: *mut Chunk) {
+    // SAFETY: `c` was made by `Box::into_raw` in `alloc_chunk`, and the caller guarantees
+    // that nobody else refers to it (so it is freed once).
+    drop(unsafe { Box::from_raw(c) });
+}
+
+/// The consumer's position in a lane, and the consumer's own state for the lane.
+struct Consumer<S> {
+    /// The oldest chunk not fully read; null once the lane is retired.
+    head: *mut Chunk,
+    /// Events of `head` read so far.
+    read: usize,
+    state: S,
+}
+
+// SAFETY: the raw `head` is all that keeps `Consumer` from being `Send` on its own. The chunk
+// it points to belongs to the lane, not to a thread: the writer writes only past the length it
+// published, and chunks are freed only by a consumer holding the consumer mutex (or by the
+// lane's `Drop`), so the consumer may use it from any thread that holds the mutex. `S` goes
+// along, hence `S: Send`.
+unsafe impl<S: Send> Send for Consumer<S> {}
+
+/// The events of one thread for one session: the shared part of a lane and its consumer
+/// side. `S` is the state the consumer keeps for the lane, behind the consumer mutex.
+pub(super) struct Lane<S> {
+    index: u32,
+    /// Set when the session is gone, so that the thread forgets its writer.
+    closed: AtomicBool,
+    /// Set by the writer's `Drop`, after its last event.
+    producer_gone: AtomicBool,
+    /// A fully read chunk handed back to the writer, or null.
+    spare: AtomicPtr<Chunk>,
+    /// Chunks the writer has started since the consumer last caught up.
+    backlog: AtomicUsize,
+    consumer: Mutex<Consumer<S>>,
+    /// Chunks allocated and not freed yet (kept in tests only, to check that chunks are
+    /// reused and that every one is freed); shared so that a test sees it after the drop.
+    #[cfg(test)]
+    live_chunks: Arc<AtomicIsize>,
+}
+
+/// The producer end of a lane: the only way to push into it. See the module documentation
+/// for why the types make this the single producer. (The raw `tail` makes it neither `Send`
+/// nor `Sync`, which keeps it on the thread that made it.)
+pub(super) struct LaneWriter<S> {
+    lane: Arc<Lane<S>>,
+    /// The chunk being written: allocated by this writer's lane, and never freed while the
+    /// writer exists (the consumer frees only chunks whose successor is linked, and the
+    /// whole list once the writer is gone).
+    tail: *mut Chunk,
+    /// Events written into `tail` (the chunk's `len`, without loading it).
+    len: usize,
+}
+
+impl<S> Lane<S> {
+    /// A lane numbered `index` with the consumer state `state`, and its one writer, to be
+    /// kept by the thread that will record into it.
+    pub(super) fn new(index: u32, state: S) -> (Arc<Lane<S>>, LaneWriter<S>) {
+        let first = alloc_chunk();
+        let lane = Arc::new(Lane {
+            index,
+            closed: AtomicBool::new(false),
+            producer_gone: AtomicBool::new(false),
+            spare: AtomicPtr::new(ptr::null_mut()),
+            backlog: AtomicUsize::new(0),
+            consumer: Mutex::new(Consumer {
+                head: first,
+                read: 0,
+                state,
+            }),
+            #[cfg(test)]
+            live_chunks: Arc::new(AtomicIsize::new(1)),
+        });
+        let writer = LaneWriter {
+            lane: Arc::clone(&lane),
+            tail: first,
+            len: 0,
+        };
+        (lane, writer)
+    }
+
+    /// The lane's index in its session.
+    pub(super) fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Marks the lane's session as gone: the recording thread drops its writer when it next
+    /// looks for a lane.
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Reads the consumer state; `None` if a consumer panicked holding it.
+    pub(super) fn with_state<R>(&self, f: impl FnOnce(&S) -> R) -> Option<R> {
+        self.consumer.lock().ok().map(|c| f(&c.state))
+    }
+
+    /// The consumer side: passes every event published so far, oldest first, to `each` with
+    /// the consumer state, and hands the chunks read to their end back to the writer. Once
+    /// the writer is gone and everything it wrote has been read, the lane is retired: its
+    /// chunks are freed and `retired` is called with the state (its result is returned, on
+    /// this drain and every later one); `None` while the writer exists.
+    pub(super) fn drain<R>(
+        &self,
+        mut each: impl FnMut(&mut S, Event),
+        retired: impl FnOnce(&S) -> R,
+    ) -> Option<R> {
+        let gone = self.producer_gone.load(Ordering::Acquire);
+        let mut guard = self.consumer.lock().unwrap_or_else(|e| e.into_inner());
+        let c = &mut *guard;
+        if c.head.is_null() {
+            return gone.then(|| retired(&c.state));
+        }
+        loop {
+            // SAFETY: `head` is a live chunk of this lane: it is freed only by a consumer,
+            // under this mutex, after the writer linked its successor or is gone.
+            let chunk = unsafe { &*c.head };
+            let n = chunk.len.load(Ordering::Acquire);
+            while c.read < n {
+                // SAFETY: events below `len` were written before `len` was published (the
+                // Acquire load above pairs with the writer's Release store), and the writer
+                // never writes them again.
+                let ev = unsafe { (*chunk.events[c.read].get()).assume_init() };
+                each(&mut c.state, ev);
+                c.read += 1;
+            }
+            if n < CHUNK_EVENTS {
+                break;
+            }
+            let next = chunk.next.load(Ordering::Acquire);
+            if next.is_null() {
+                break;
+            }
+            let done = c.head;
+            c.head = next;
+            c.read = 0;
+            // SAFETY: `done` was read to its end and the writer has linked its successor, so
+            // it will never touch it again; `head` moved past it, so no consumer will either.
+            unsafe { self.recycle(done) };
+            self.backlog.fetch_sub(1, Ordering::Relaxed);
+        }
+        if !gone {
+            return None;
+        }
+        // The thread has exited and everything it wrote has been read: give the memory
+        // back, keep the statistics.
+        let head = std::mem::replace(&mut c.head, ptr::null_mut());
+        // SAFETY: the writer is gone (`producer_gone` was loaded with Acquire after its last
+        // Release store) and everything was read: the consumer owns every chunk, and `head`
+        // is null now so that no later drain reads them.
+        unsafe { self.free_chunks(head) };
+        Some(retired(&c.state))
+    }
+
+    fn take_spare(&self) -> Option<*mut Chunk> {
+        let p = self.spare.swap(ptr::null_mut(), Ordering::Acquire);
+        (!p.is_null()).then_some(p)
+    }
+
+    /// A fresh chunk for the writer.
+    fn alloc_chunk(&self) -> *mut Chunk {
+        #[cfg(test)]
+        self.live_chunks.fetch_add(1, Ordering::Relaxed);
+        alloc_chunk()
+    }
+
+    /// # Safety
+    /// As [`free_chunk`].
+    unsafe fn free_chunk(&self, c: *mut Chunk) {
+        #[cfg(test)]
+        self.live_chunks.fetch_sub(1, Ordering::Relaxed);
+        // SAFETY: forwarded from the caller.
+        unsafe { free_chunk(c) };
+    }
+
+    /// Hands a fully read chunk back to the producer (or frees it if one is waiting already).
+    ///
+    /// # Safety
+    /// Neither the writer nor any consumer may use `c` any more: the consumer read it to its
+    /// end and moved past it, and the writer has linked its successor.
+    unsafe fn recycle(&self, c: *mut Chunk) {
+        // SAFETY: the consumer is done with `c` and the producer has moved past it.
+        unsafe {
+            (*c).len.store(0, Ordering::Relaxed);
+            (*c).next.store(ptr::null_mut(), Ordering::Relaxed);
+        }
+        let prev = self.spare.swap(c, Ordering::Release);
+        if !prev.is_null() {
+            // SAFETY: `prev` was a spare nobody had taken; we own it again.
+            unsafe { self.free_chunk(prev) };
+        }
+    }
+
+    /// Frees the chunk list starting at `head` and the lane's spare chunk.
+    ///
+    /// # Safety
+    /// Neither the producer nor any other consumer may use these chunks any more (the lane is
+    /// being dropped, or its producer is gone and everything was read).
+    unsafe fn free_chunks(&self, head: *mut Chunk) {
+        let mut p = head;
+        while !p.is_null() {
+            // SAFETY: `p` is a chunk of the list, which the caller guarantees nobody else
+            // uses; its `next` is read before it is freed.
+            unsafe {
+                let next = (*p).next.load(Ordering::Acquire);
+                self.free_chunk(p);
+                p = next;
+            }
+        }
+        if let Some(s) = self.take_spare() {
+            // SAFETY: the spare was swapped out of the lane, so nobody else holds it, and the
+            // writer (gone, as the caller guarantees) cannot take it any more.
+            unsafe { self.free_chunk(s) };
+        }
+    }
+}
+
+impl<S> Drop for Lane<S> {
+    fn drop(&mut self) {
+        let c = self.consumer.get_mut().unwrap_or_else(|e| e.into_inner());
+        let head = std::mem::replace(&mut c.head, ptr::null_mut());
+        // SAFETY: the lane is being dropped, so neither producer (whose writer holds an `Arc`
+        // of the lane) nor consumer exists.
+        unsafe { self.free_chunks(head) };
+    }
+}
+
+impl<S> LaneWriter<S> {
+    /// The writer's lane.
+    pub(super) fn lane(&self) -> &Arc<Lane<S>> {
+        &self.lane
+    }
+
+    /// Appends `ev`: a store and the Release store of the length that publishes it. Once per
+    /// [`CHUNK_EVENTS`] events it first moves to a new chunk, and if the lane then runs
+    /// [`BACKLOG_SELF_DRAIN`] chunks or more ahead of its consumer, calls `on_backlog` with
+    /// the lane, so that this thread drains it rather than grow.
+    #[inline(always)]
+    pub(super) fn push(&mut self, ev: Event, on_backlog: impl FnOnce(&Lane<S>)) {
+        if self.len == CHUNK_EVENTS {
+            self.roll(on_backlog);
+        }
+        // SAFETY: `tail` is this writer's chunk, live while the writer exists (see `tail`),
+        // and `len < CHUNK_EVENTS`; this writer is the lane's only one and `&mut self`
+        // excludes a concurrent push, so nobody else writes the slot; and the consumer does
+        // not read it until `len` is published below.
+        unsafe {
+            let chunk = &*self.tail;
+            (*chunk.events.get_unchecked(self.len).get()).write(ev);
+            self.len += 1;
+            chunk.len.store(self.len, Ordering::Release);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn roll<F: FnOnce(&Lane<S>)>(&mut self, on_backlog: F) {
+        let fresh = self
+            .lane
+            .take_spare()
+            .unwrap_or_else(|| self.lane.alloc_chunk());
+        // SAFETY: `tail` is live until the consumer sees `next`, after which we never touch it.
+        unsafe { (*self.tail).next.store(fresh, Ordering::Release) };
+        self.tail = fresh;
+        self.len = 0;
+        let backlog = self.lane.backlog.fetch_add(1, Ordering::Relaxed) + 1;
+        if backlog >= BACKLOG_SELF_DRAIN {
+            // The aggregator is behind (busy machine): catch up here rather than grow.
+            on_backlog(&self.lane);
+        }
+    }
+}
+
+impl<S> Drop for LaneWriter<S> {
+    fn drop(&mut self) {
+        self.lane.producer_gone.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn ev(i: u64) -> Event {
+        Event {
+            id: i as u32,
+            ts: i.wrapping_mul(7),
+        }
+    }
+
+    fn live(lane: &Lane<impl Sized>) -> isize {
+        lane.live_chunks.load(Ordering::Relaxed)
+    }
+
+    /// Drains `lane` into `out`; whether it was retired.
+    fn drain_into(lane: &Lane<()>, out: &mut Vec<Event>) -> bool {
+        lane.drain(|_, e| out.push(e), |_| ()).is_some()
+    }
+
+    /// A consumer state that checks each event is the next one expected.
+    fn check_next(next: &mut u64, e: Event) {
+        assert_eq!(e, ev(*next), "event {next} out of order or lost");
+        *next += 1;
+    }
+
+    #[test]
+    fn events_come_out_in_order_across_chunks() {
+        let (lane, mut w) = Lane::new(3, ());
+        assert_eq!(lane.index(), 3);
+        let n = 3 * CHUNK_EVENTS as u64 + 17;
+        let mut out = Vec::new();
+        // A drain in the middle of a chunk, one at a chunk's end, then the rest.
+        for i in 0..100 {
+            w.push(ev(i), |_| panic!("no backlog yet"));
+        }
+        assert!(!drain_into(&lane, &mut out));
+        assert_eq!(out.len(), 100);
+        for i in 100..CHUNK_EVENTS as u64 {
+            w.push(ev(i), |_| panic!("no backlog yet"));
+        }
+        assert!(!drain_into(&lane, &mut out));
+        for i in CHUNK_EVENTS as u64..n {
+            w.push(ev(i), |_| panic!("no backlog yet"));
+        }
+        assert!(!drain_into(&lane, &mut out));
+        assert_eq!(out, (0..n).map(ev).collect::<Vec<_>>());
+        // Nothing is read twice.
+        assert!(!drain_into(&lane, &mut out));
+        assert_eq!(out.len() as u64, n);
+        assert_eq!(lane.backlog.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_drain_concurrent_with_the_writer_misses_nothing() {
+        const N: u64 = 4_000_000;
+        let (tx, rx) = mpsc::channel();
+        let producer = std::thread::spawn(move || {
+            // The writer is made and used on this thread; only the lane is sent.
+            let (lane, mut w) = Lane::new(0, 0u64);
+            tx.send(lane).unwrap();
+            let mut self_drains = 0u64;
+            for i in 0..N {
+                w.push(ev(i), |lane| {
+                    // A consumer far behind: this thread catches up itself.
+                    self_drains += 1;
+                    assert!(lane.drain(check_next, |_| ()).is_none());
+                });
+            }
+            self_drains
+        });
+        let lane = rx.recv().unwrap();
+        let mut drains = 0u64;
+        let read = loop {
+            drains += 1;
+            if let Some(read) = lane.drain(check_next, |&next| next) {
+                break read;
+            }
+            if drains.is_multiple_of(64) {
+                std::thread::yield_now();
+            }
+        };
+        let self_drains = producer.join().unwrap();
+        assert_eq!(
+            read, N,
+            "every event read once ({drains} drains, {self_drains} by the writer)"
+        );
+        assert_eq!(live(&lane), 0, "a retired lane keeps no chunk");
+        assert_eq!(
+            lane.drain(|_, e| panic!("{e:?} read twice"), |&n| n),
+            Some(N)
+        );
+    }
+
+    #[test]
+    fn read_chunks_are_reused() {
+        let (lane, mut w) = Lane::new(0, ());
+        let mut out = Vec::new();
+        let mut i = 0;
+        // A consumer that keeps up: the lane runs on two chunks, the one being written and
+        // the spare.
+        for _ in 0..100 {
+            for _ in 0..CHUNK_EVENTS {
+                w.push(ev(i), |_| panic!("no backlog"));
+                i += 1;
+            }
+            drain_into(&lane, &mut out);
+            assert!(live(&lane) <= 2, "{} chunks live", live(&lane));
+        }
+        // Behind by ten chunks: eleven live, two again once it catches up (the surplus
+        // spares are freed).
+        for _ in 0..10 * CHUNK_EVENTS {
+            w.push(ev(i), |_| panic!("no backlog"));
+            i += 1;
+        }
+        assert_eq!(live(&lane), 11);
+        assert_eq!(lane.backlog.load(Ordering::Relaxed), 10);
+        drain_into(&lane, &mut out);
+        assert_eq!(live(&lane), 2);
+        assert_eq!(lane.backlog.load(Ordering::Relaxed), 0);
+        assert_eq!(out, (0..i).map(ev).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_lane_whose_writer_is_gone_is_retired_once_read() {
+        let (lane, mut w) = Lane::new(0, 0u64);
+        let n = 2 * CHUNK_EVENTS as u64 + CHUNK_EVENTS as u64 / 2;
+        for i in 0..n {
+            w.push(ev(i), |_| panic!("no backlog"));
+        }
+        // A spare waiting too.
+        assert!(lane.drain(check_next, |_| ()).is_none());
+        assert!(!lane.spare.load(Ordering::Relaxed).is_null());
+        for i in n..2 * n {
+            w.push(ev(i), |_| panic!("no backlog"));
+        }
+        drop(w);
+        assert_eq!(lane.drain(check_next, |&next| next), Some(2 * n));
+        assert_eq!(live(&lane), 0);
+        assert!(lane.consumer.lock().unwrap().head.is_null());
+        assert_eq!(lane.with_state(|&next| next), Some(2 * n));
+    }
+
+    #[test]
+    fn dropping_a_lane_frees_its_undrained_chunks() {
+        let (lane, mut w) = Lane::new(0, ());
+        let live_chunks = Arc::clone(&lane.live_chunks);
+        for i in 0..5 * CHUNK_EVENTS as u64 / 2 {
+            w.push(ev(i), |_| panic!("no backlog"));
+        }
+        assert_eq!(live_chunks.load(Ordering::Relaxed), 3);
+        drop(w);
+        assert_eq!(
+            live_chunks.load(Ordering::Relaxed),
+            3,
+            "the writer frees nothing"
+        );
+        drop(lane);
+        assert_eq!(live_chunks.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn the_writer_drains_its_backlog() {
+        let (lane, mut w) = Lane::new(0, 0u64);
+        let mut calls = Vec::new();
+        let mut i = 0u64;
+        // Nobody drains: the writer is asked to once BACKLOG_SELF_DRAIN chunks are behind,
+        // that is on the first event of chunk BACKLOG_SELF_DRAIN + 1.
+        while calls.is_empty() {
+            w.push(ev(i), |lane| {
+                calls.push(i);
+                assert_eq!(lane.backlog.load(Ordering::Relaxed), BACKLOG_SELF_DRAIN);
+            });
+            i += 1;
+        }
+        assert_eq!(calls, [(BACKLOG_SELF_DRAIN * CHUNK_EVENTS) as u64]);
+        assert_eq!(live(&lane), BACKLOG_SELF_DRAIN as isize + 1);
+        // A writer that drains when asked keeps the lane bounded, and loses nothing.
+        let mut drained = 0;
+        for _ in 0..300 * CHUNK_EVENTS {
+            w.push(ev(i), |lane| {
+                drained += 1;
+                assert!(lane.drain(check_next, |_| ()).is_none());
+            });
+            i += 1;
+            assert!(live(&lane) <= BACKLOG_SELF_DRAIN as isize + 2);
+        }
+        assert!(drained >= 300 / BACKLOG_SELF_DRAIN, "{drained} self-drains");
+        drop(w);
+        assert_eq!(lane.drain(check_next, |&next| next), Some(i));
+        assert_eq!(live(&lane), 0);
+    }
+
+    #[test]
+    fn closing_a_lane_is_seen() {
+        let (lane, w) = Lane::new(0, ());
+        assert!(!w.lane().is_closed());
+        lane.close();
+        assert!(w.lane().is_closed());
+        assert_eq!(lane.with_state(|_| 1), Some(1));
+    }
+}

@@ -1,0 +1,94 @@
+//! The recording engine: per-thread event lanes, the `scope!` fast path, and aggregation.
+//!
+//! # How a span is recorded
+//!
+//! Every thread that records into a session owns a *lane*: a singly linked list of fixed-size
+//! chunks of 16-byte events, written only by that thread and read only by the session's
+//! aggregator (a single-producer, single-consumer queue). Entering a span appends
+//! `(name id, TSC ticks)`, leaving it appends `(name id | EXIT, TSC ticks)`: a clock read and
+//! a store each, no lock, no allocation (a new chunk is taken once per 4096 events, reusing the
+//! chunk the aggregator handed back).
+//!
+//! The aggregator — a background thread per session, every 10 ms, and every snapshot — drains
+//! the lanes, rebuilds each thread's stack of open spans, and keeps per span path (the stack
+//! of names on a thread) count, total, self time, min/max and an HDR histogram, plus the most
+//! recent spans in a ring. Memory is bounded: a lane that runs more than
+//! [`BACKLOG_SELF_DRAIN`] chunks ahead of the aggregator drains itself, a session keeps
+//! at most [`MAX_PATHS`] distinct paths (further ones are counted under `<overflow>`), and
+//! threads that exit are retired: their lane is freed, the most recent
+//! [`RETAINED_EXITED_THREADS`] keep rows of their own, and older ones are folded into one
+//! [`EXITED_THREADS_NAME`] row, so that pools which respawn threads neither grow memory nor
+//! lose a span. Every cap counts what it folds (`Diagnostics`).
+//!
+//! # Where things live
+//!
+//! * `names`: the process-wide clock, span-name interning, and [`Callsite`].
+//! * `lane`: chunks, events and the single-producer, single-consumer lane, with its
+//!   producer end (`LaneWriter`) and its consumer side (`Lane::drain`). All of the
+//!   recorder's raw-pointer code, and every `SAFETY` argument, is there, behind that safe
+//!   API; the other files need none.
+//! * `aggregate`: span paths and `Aggregate`, a session's figures per path: the events of
+//!   the lanes turned into span statistics and the timeline, exited threads retired and
+//!   folded.
+//! * `session_core`: `SessionCore`, a session's shared recording state: its lanes, its
+//!   aggregate, and the drain that moves the one into the other.
+//! * `active`: the active sessions, the one `scope!` records into, and [`is_recording`].
+//! * `producer`: the thread-local producer side: [`ScopeGuard`] (`scope!`), the end of a
+//!   span, and the named timings of `start_timing` / `stop_timing`.
+
+use std::time::Duration;
+
+mod active;
+mod aggregate;
+mod lane;
+mod names;
+mod producer;
+mod session_core;
+
+pub use active::is_recording;
+pub use names::Callsite;
+pub use producer::ScopeGuard;
+
+pub(crate) use active::{activate, deactivate};
+pub(crate) use names::{clock, intern, lookup, name_of};
+pub(crate) use producer::{start_named, stop_named, StopError};
+pub(crate) use session_core::SessionCore;
+
+/// Events per chunk of a lane.
+pub const CHUNK_EVENTS: usize = 4096;
+/// Chunks a lane may run ahead of the aggregator before the recording thread drains it
+/// itself (bounds memory at about 4 MiB per thread however slow the aggregator is).
+pub const BACKLOG_SELF_DRAIN: usize = 64;
+/// Distinct span paths a session keeps; spans on further paths are counted under
+/// `<overflow>` so that memory stays bounded even with unbounded name sets.
+pub const MAX_PATHS: usize = 10_000;
+/// Span nesting depth a thread's span tree keeps; spans opened deeper (guards leaked in a
+/// loop, say) are counted under `<overflow>`.
+pub const MAX_DEPTH: usize = 256;
+/// Distinct span names the process keeps (names live as long as the process, since
+/// callsites of every session share them); further names are counted under `<overflow>`.
+pub const MAX_NAMES: usize = 100_000;
+/// Recent spans kept for the timeline.
+pub const TIMELINE_CAPACITY: usize = 4096;
+/// How often the background aggregator drains the lanes.
+pub const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Set in the id of an event that ends a span (the id of one that begins it is the name id).
+const EXIT: u32 = 1 << 31;
+/// Name of the path that collects spans past [`MAX_PATHS`].
+pub const OVERFLOW_NAME: &str = "<overflow>";
+/// Exited threads whose spans keep rows of their own (the most recent ones); the spans of
+/// earlier exited threads are merged into one [`EXITED_THREADS_NAME`] row.
+pub const RETAINED_EXITED_THREADS: usize = 32;
+/// Thread name of the row that holds the spans of exited threads past
+/// [`RETAINED_EXITED_THREADS`]; its thread id is [`EXITED_THREADS_ID`].
+pub const EXITED_THREADS_NAME: &str = "<exited threads>";
+/// Thread id of the [`EXITED_THREADS_NAME`] row (real threads are numbered from 1).
+pub const EXITED_THREADS_ID: u64 = 0;
+/// Lane index of the exited-threads row.
+const EXITED_LANE: u32 = u32::MAX;
+/// Marks an exit event emitted for a span whose guard was never dropped (leaked with
+/// `mem::forget`), closed when an enclosing span ended (and counted).
+const LEAKED: u32 = 1 << 30;
+/// Id of [`OVERFLOW_NAME`], interned first.
+pub(crate) const OVERFLOW_ID: u32 = 1;

@@ -1,0 +1,292 @@
+//! Session core: the shared recording state of one session — its lanes, its aggregate, and
+//! the drain that moves the events of the one into the other.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use quanta::Clock;
+use rustc_hash::FxHashMap;
+
+use super::active::deactivate;
+use super::aggregate::{Aggregate, OpenFrame};
+use super::lane::{Lane, LaneWriter};
+use super::names::clock;
+use super::{EXITED_LANE, EXITED_THREADS_ID, EXITED_THREADS_NAME};
+
+/// Thread identity of a lane.
+#[derive(Clone)]
+pub(crate) struct LaneThread {
+    pub(crate) thread_id: u64,
+    pub(crate) thread_name: String,
+}
+
+/// A lane of a session: its consumer state is the stack of spans open on its thread.
+pub(super) type SessionLane = Lane<Vec<OpenFrame>>;
+/// The writer of a [`SessionLane`], kept by its thread.
+pub(super) type SessionLaneWriter = LaneWriter<Vec<OpenFrame>>;
+
+/// The lanes of a session: the live ones, and the identity of every thread that still has
+/// rows in the aggregate (live, retained exited, and the exited-threads row).
+struct Lanes {
+    live: Vec<Arc<SessionLane>>,
+    threads: FxHashMap<u32, LaneThread>,
+    next: u32,
+}
+
+/// The shared recording state of one session.
+pub(crate) struct SessionCore {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) clock: Clock,
+    pub(crate) start_raw: u64,
+    pub(crate) start_instant: Instant,
+    pub(crate) start_unix_ns: u64,
+    lanes: Mutex<Lanes>,
+    agg: Mutex<Aggregate>,
+    /// Set when the session stops: the aggregate takes no more events, so that every
+    /// snapshot after the stop (the saved reports included) is the same.
+    frozen: AtomicBool,
+}
+
+impl SessionCore {
+    pub(crate) fn new(name: &str) -> Arc<SessionCore> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let clock = clock().clone();
+        Arc::new(SessionCore {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name: name.to_string(),
+            start_raw: clock.raw(),
+            clock,
+            start_instant: Instant::now(),
+            start_unix_ns: crate::measurement::unix_now_ns(),
+            lanes: Mutex::new(Lanes {
+                live: Vec::new(),
+                threads: FxHashMap::default(),
+                next: 0,
+            }),
+            agg: Mutex::new(Aggregate::new()),
+            frozen: AtomicBool::new(false),
+        })
+    }
+
+    fn lanes(&self) -> MutexGuard<'_, Lanes> {
+        self.lanes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new lane of this session for the thread `thread`, and its writer (to be kept by
+    /// that thread).
+    pub(super) fn new_lane(&self, thread: LaneThread) -> SessionLaneWriter {
+        let mut lanes = self.lanes();
+        // Lane indices are never reused within a session (4 billion threads would be needed
+        // to run out; past that, new threads share the last index).
+        let index = lanes.next.min(EXITED_LANE - 1);
+        lanes.next = lanes.next.saturating_add(1);
+        let (lane, writer) = Lane::new(index, Vec::new());
+        lanes.live.push(lane);
+        lanes.threads.insert(index, thread);
+        writer
+    }
+
+    /// Drains what `lane` holds into `agg`. Returns the number of spans still open when the
+    /// lane's thread has exited and everything it wrote was read (the lane can be retired),
+    /// `None` while its thread runs.
+    fn drain_lane(&self, lane: &SessionLane, agg: &mut Aggregate) -> Option<usize> {
+        if self.frozen.load(Ordering::Acquire) {
+            // Only the ends of spans begun before the stop can still arrive (new spans go
+            // to another session): they stay unread, and those spans count as open.
+            return None;
+        }
+        let index = lane.index();
+        lane.drain(
+            |stack, ev| agg.apply(index, stack, ev, &self.clock, self.start_raw),
+            |stack| stack.len(),
+        )
+    }
+
+    /// Drains `lane` from its own recording thread, when it runs
+    /// [`BACKLOG_SELF_DRAIN`](super::BACKLOG_SELF_DRAIN) chunks ahead of the aggregator.
+    pub(super) fn drain_backlog(&self, lane: &SessionLane) {
+        let mut agg = self.agg.lock().unwrap_or_else(|e| e.into_inner());
+        self.drain_lane(lane, &mut agg);
+    }
+
+    /// Drains every lane into the aggregate, retires the lanes of exited threads, and
+    /// returns the aggregate locked.
+    pub(crate) fn drain(&self) -> MutexGuard<'_, Aggregate> {
+        let mut agg = self.agg.lock().unwrap_or_else(|e| e.into_inner());
+        let live: Vec<Arc<SessionLane>> = self.lanes().live.clone();
+        let mut exited = Vec::new();
+        for lane in &live {
+            if let Some(open) = self.drain_lane(lane, &mut agg) {
+                exited.push((lane.index(), open));
+            }
+        }
+        if !exited.is_empty() {
+            let mut lanes = self.lanes();
+            lanes
+                .live
+                .retain(|l| !exited.iter().any(|&(i, _)| i == l.index()));
+            for (index, open) in exited {
+                for folded in agg.retire(index, open) {
+                    lanes.threads.remove(&folded);
+                    lanes
+                        .threads
+                        .entry(EXITED_LANE)
+                        .or_insert_with(|| LaneThread {
+                            thread_id: EXITED_THREADS_ID,
+                            thread_name: EXITED_THREADS_NAME.to_string(),
+                        });
+                }
+            }
+        }
+        agg
+    }
+
+    /// Drains what was recorded up to now, then takes no more events (the session stopped).
+    pub(crate) fn freeze(&self) {
+        let agg = self.drain();
+        self.frozen.store(true, Ordering::Release);
+        drop(agg);
+    }
+
+    /// Thread identity of every lane that has rows, by lane index.
+    pub(crate) fn lane_threads(&self) -> FxHashMap<u32, LaneThread> {
+        self.lanes().threads.clone()
+    }
+
+    /// Spans still open in the live lanes (after a drain).
+    pub(crate) fn open_spans(&self) -> u64 {
+        self.lanes()
+            .live
+            .iter()
+            .map(|l| l.with_state(|stack| stack.len() as u64).unwrap_or(0))
+            .sum()
+    }
+}
+
+impl Drop for SessionCore {
+    fn drop(&mut self) {
+        let lanes = self.lanes.get_mut().unwrap_or_else(|e| e.into_inner());
+        for lane in lanes.live.iter() {
+            lane.close();
+        }
+        deactivate(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::lane::Event;
+    use crate::recorder::{BACKLOG_SELF_DRAIN, CHUNK_EVENTS, EXIT, RETAINED_EXITED_THREADS};
+
+    const A: u32 = 10;
+
+    fn thread(id: u64) -> LaneThread {
+        LaneThread {
+            thread_id: id,
+            thread_name: format!("t{id}"),
+        }
+    }
+
+    /// Pushes `n` spans named `A` (nothing asks for a self-drain).
+    fn spans(w: &mut SessionLaneWriter, n: u64) {
+        for i in 0..n {
+            w.push(Event { id: A, ts: 2 * i }, |_| panic!("no backlog"));
+            w.push(
+                Event {
+                    id: A | EXIT,
+                    ts: 2 * i + 1,
+                },
+                |_| panic!("no backlog"),
+            );
+        }
+    }
+
+    fn count(agg: &Aggregate) -> u64 {
+        agg.paths().iter().map(|p| p.stats.count()).sum()
+    }
+
+    #[test]
+    fn a_drain_moves_lanes_into_the_aggregate_and_retires_exited_ones() {
+        let core = SessionCore::new("test");
+        let mut w = core.new_lane(thread(7));
+        spans(&mut w, 3);
+        w.push(Event { id: A, ts: 100 }, |_| ());
+        assert_eq!(count(&core.drain()), 3);
+        assert_eq!(core.open_spans(), 1);
+        assert_eq!(core.lanes().live.len(), 1);
+        // The thread exits with a span open: the lane is retired, its rows kept.
+        drop(w);
+        let agg = core.drain();
+        assert_eq!(count(&agg), 3);
+        assert_eq!(agg.counts.exited_threads, 1);
+        assert_eq!(agg.counts.abandoned_spans, 1);
+        drop(agg);
+        assert_eq!(core.open_spans(), 0);
+        assert!(core.lanes().live.is_empty());
+        assert_eq!(core.lane_threads()[&0].thread_name, "t7");
+    }
+
+    #[test]
+    fn exited_threads_past_the_retained_ones_share_a_row() {
+        let core = SessionCore::new("test");
+        for id in 0..RETAINED_EXITED_THREADS as u64 + 1 {
+            let mut w = core.new_lane(thread(id));
+            spans(&mut w, 1);
+            drop(w);
+            drop(core.drain());
+        }
+        let threads = core.lane_threads();
+        assert_eq!(threads.len(), RETAINED_EXITED_THREADS + 1);
+        assert!(!threads.contains_key(&0));
+        assert_eq!(threads[&EXITED_LANE].thread_id, EXITED_THREADS_ID);
+        assert_eq!(threads[&EXITED_LANE].thread_name, EXITED_THREADS_NAME);
+        assert_eq!(count(&core.drain()), RETAINED_EXITED_THREADS as u64 + 1);
+    }
+
+    #[test]
+    fn a_frozen_session_takes_no_more_events() {
+        let core = SessionCore::new("test");
+        let mut w = core.new_lane(thread(1));
+        spans(&mut w, 2);
+        core.freeze();
+        spans(&mut w, 5);
+        drop(w);
+        let agg = core.drain();
+        assert_eq!(count(&agg), 2);
+        // Not even retired: a stopped session's figures stay as they were.
+        assert_eq!(agg.counts.exited_threads, 0);
+    }
+
+    #[test]
+    fn a_lane_far_behind_is_drained_by_its_thread() {
+        let core = SessionCore::new("test");
+        let mut w = core.new_lane(thread(1));
+        let n = (BACKLOG_SELF_DRAIN + 1) * CHUNK_EVENTS / 2;
+        for i in 0..n as u64 {
+            w.push(Event { id: A, ts: 2 * i }, |l| core.drain_backlog(l));
+            w.push(
+                Event {
+                    id: A | EXIT,
+                    ts: 2 * i + 1,
+                },
+                |l| core.drain_backlog(l),
+            );
+        }
+        // Drained without the aggregator: up to the chunk being written.
+        let drained = count(&core.agg.lock().unwrap());
+        assert_eq!(drained, (BACKLOG_SELF_DRAIN * CHUNK_EVENTS / 2) as u64);
+        assert_eq!(count(&core.drain()), n as u64);
+    }
+
+    #[test]
+    fn dropping_the_session_closes_its_lanes() {
+        let core = SessionCore::new("test");
+        let w = core.new_lane(thread(1));
+        assert!(!w.lane().is_closed());
+        drop(core);
+        assert!(w.lane().is_closed());
+    }
+}
