@@ -522,10 +522,70 @@ mod tests {
         assert_eq!(v(f64::NAN, "ms"), "NaN");
     }
 
-    fn check(unit: &str, base: Option<&str>, v: f64, expected: f64) {
+    // The OpenMetrics sink names families after `base_name` and writes `to_base`.
+    fn check(unit: &str, suffix: Option<&str>, v: f64, expected: f64) {
         let u = Unit::parse(unit);
-        assert_eq!(u.base_name().as_deref(), base, "{unit}");
+        assert_eq!(u.base_name().as_deref(), suffix, "{unit}");
         assert_eq!(u.to_base(v), expected, "{unit}");
+    }
+
+    #[test]
+    fn known_units_become_base_units_with_their_values_scaled() {
+        check("ms", Some("seconds"), 17.0, 0.017);
+        check("ns", Some("seconds"), 2_500.0, 2.5e-6);
+        check("µs", Some("seconds"), 250.0, 0.00025);
+        check("μs", Some("seconds"), 250.0, 0.00025);
+        check(" us ", Some("seconds"), 250.0, 0.00025);
+        check("%", Some("ratio"), 37.0, 0.37);
+        check("min", Some("seconds"), 2.0, 120.0);
+        check("d", Some("seconds"), 1.0, 86_400.0);
+        check("MB", Some("bytes"), 1.5, 1_500_000.0);
+        check("MiB", Some("bytes"), 2.0, 2_097_152.0);
+        check("KB", Some("bytes"), 2.0, 2_000.0);
+        check("Mbit", Some("bytes"), 8.0, 1e6);
+        check("Hz", Some("hertz"), 50.0, 50.0);
+        check("MHz", Some("hertz"), 2.0, 2e6);
+        check("°C", Some("celsius"), 41.5, 41.5);
+        check("bytes/s", Some("bytes_per_second"), 5.0, 5.0);
+        check("MB/s", Some("bytes_per_second"), 2.5, 2_500_000.0);
+        check("Mbit/s", Some("bytes_per_second"), 100.0, 12_500_000.0);
+        check("Mbps", Some("bytes_per_second"), 100.0, 12_500_000.0);
+        check("KiB/min", Some("bytes_per_second"), 60.0, 1024.0);
+        check("MB/ms", Some("bytes_per_second"), 1.0, 1e9);
+        check("ms/frame", Some("seconds"), 40.0, 0.04);
+        check("s/op", Some("seconds"), 3.0, 3.0);
+        check("%/s", Some("ratio_per_second"), 50.0, 0.5);
+        assert!(Unit::parse("ms").to_base(f64::NAN).is_nan());
+        assert!(Unit::parse("ms").scales() && !Unit::parse("bytes").scales());
+    }
+
+    #[test]
+    fn unknown_units_stay_out_of_the_name_and_keep_their_values() {
+        for unit in [
+            "",
+            "fps",
+            "frames",
+            "frames/s",
+            "px",
+            "count",
+            "b",
+            "kb",
+            "kb/s",
+            "Mb",
+            "m",
+            "/s",
+            "ms/",
+            "/",
+            "_",
+            "weird unit!",
+            "total",
+            "counter",
+            "ms/s/s",
+            "\\",
+            "\n",
+        ] {
+            check(unit, None, 1.25, 1.25);
+        }
     }
 
     #[test]
