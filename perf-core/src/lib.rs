@@ -52,9 +52,10 @@ pub use measurement::{unix_now_ns, Measurement, MetricType};
 pub use periodic::{BoundedSeries, PeriodicSource, Samples, SourceFactory};
 pub use recorder::{is_recording, Callsite, ScopeGuard};
 pub use report::{
-    serde_f64, series_names, DiagnosticCounter, Diagnostics, MetricReport, Note, Report,
-    SeriesOverview, SeriesPoint, SessionInfo, SpanStats, ThreadInfo, TimeSeries, TimelineSpan,
-    PATH_SEPARATOR, SCHEMA_VERSION,
+    serde_f64, series_names, Attribution, DiagnosticCounter, Diagnostics, Distribution,
+    FrameReport, FrameWindow, Incident, IncidentFrame, IncidentStage, MetricReport, Note, Report,
+    SeriesOverview, SeriesPoint, SessionInfo, SpanStats, StageReport, SystemFigure, ThreadInfo,
+    TimeSeries, TimelineSpan, PATH_SEPARATOR, SCHEMA_VERSION,
 };
 pub use session::ProfilingSession;
 pub use sink::{
@@ -71,7 +72,7 @@ pub mod limits {
         BACKLOG_SELF_DRAIN, CHUNK_EVENTS, DRAIN_INTERVAL, EXITED_THREADS_ID, EXITED_THREADS_NAME,
         MAX_DEPTH, MAX_NAMES, MAX_PATHS, OVERFLOW_NAME, RETAINED_EXITED_THREADS, TIMELINE_CAPACITY,
     };
-    pub use crate::session::{DEFAULT_SAMPLING_INTERVAL, MAX_METRICS, MAX_NOTES};
+    pub use crate::session::{DEFAULT_SAMPLING_INTERVAL, MAX_LABELS, MAX_METRICS, MAX_NOTES};
     pub use crate::util::MAX_FILE_NAME_BYTES;
 }
 

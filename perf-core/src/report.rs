@@ -11,9 +11,14 @@ use serde::{Deserialize, Serialize};
 use crate::measurement::MetricType;
 use crate::stats::{HistogramBucket, Summary};
 
-/// Version of the [`Report`] layout. Bumped when a field changes meaning or is removed;
-/// readers refuse reports from a newer schema.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the [`Report`] layout. Bumped when a field is added, changes meaning or is
+/// removed; readers refuse reports from a newer schema and read older ones (fields added
+/// since are empty).
+///
+/// * 1: spans, metrics, series, notes, timeline, diagnostics.
+/// * 2: session `labels`, and `frames` (frames across threads, budgets, misses,
+///   attribution, incidents).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Separator used between frame names when a span path is written as one string
 /// (the folded-stack convention).
@@ -43,6 +48,10 @@ pub struct Report {
     pub notes: Vec<Note>,
     /// The most recent spans, oldest first (bounded; see [`Diagnostics::timeline_capacity`]).
     pub timeline: Vec<TimelineSpan>,
+    /// Frames, one entry per frame source (`frame!`, `FrameSource`), in order of source
+    /// name. Empty in reports of schema 1.
+    #[serde(default)]
+    pub frames: Vec<FrameReport>,
     /// Facts about the recording itself.
     pub diagnostics: Diagnostics,
 }
@@ -64,6 +73,10 @@ pub struct SessionInfo {
     pub duration_ns: u64,
     /// Whether the session was still running when the snapshot was taken.
     pub active: bool,
+    /// Labels of the session (`set_label`): the line, the station… Every exporter writes
+    /// them (OpenMetrics as labels of every sample). Empty in reports of schema 1.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A thread that recorded spans.
@@ -303,6 +316,17 @@ pub struct Diagnostics {
     /// Notes past the session's limit of notes, not kept.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropped_notes: u64,
+    /// Labels not kept: an empty key, or past the limit of labels.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused_labels: u64,
+    /// Frame events (a stage, `finish`, `drop_frame`) for a frame the session never saw
+    /// begin, or saw end already (a frame finished twice): not counted in any frame.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unmatched_frame_events: u64,
+    /// Frames begun and never ended that were let go to keep memory bounded (more than the
+    /// limit of frames in flight).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub abandoned_frames: u64,
     /// Failed reads per periodic-source figure (`source/series`), skipped and counted.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sampler_failures: BTreeMap<String, u64>,
@@ -325,7 +349,7 @@ pub struct DiagnosticCounter {
 impl Diagnostics {
     /// Every counter with its stable name and meaning (machine formats list them all, zeros
     /// included; [`warnings`](Self::warnings) says the ones that matter in words).
-    pub fn counters(&self) -> [DiagnosticCounter; 11] {
+    pub fn counters(&self) -> [DiagnosticCounter; 14] {
         let c = |name, value, monotonic, help| DiagnosticCounter {
             name,
             value,
@@ -355,6 +379,12 @@ impl Diagnostics {
               "Measurements of metrics past the limit of distinct metrics, not kept."),
             c("dropped_notes", self.dropped_notes, true,
               "Notes past the limit of notes, not kept."),
+            c("refused_labels", self.refused_labels, true,
+              "Session labels not kept: an empty key, or past the limit of labels."),
+            c("unmatched_frame_events", self.unmatched_frame_events, true,
+              "Frame events for a frame never begun or already ended (e.g. finished twice)."),
+            c("abandoned_frames", self.abandoned_frames, true,
+              "Frames begun, never ended, and let go past the limit of frames in flight."),
         ]
     }
 
@@ -419,6 +449,29 @@ impl Diagnostics {
                 }
             ));
         }
+        if self.abandoned_frames > 0 {
+            w.push(format!(
+                "{} begun and never ended, let go to keep memory bounded; {} not in the frame statistics.",
+                n(self.abandoned_frames, "frame was", "frames were"),
+                if self.abandoned_frames == 1 { "it is" } else { "they are" }
+            ));
+        }
+        if self.unmatched_frame_events > 0 {
+            w.push(format!(
+                "{} for a frame never begun or already ended (a frame finished twice?), and not counted.",
+                n(self.unmatched_frame_events, "frame event was", "frame events were")
+            ));
+        }
+        if self.refused_labels > 0 {
+            w.push(format!(
+                "{} not kept (an empty key, or past the limit of labels).",
+                n(
+                    self.refused_labels,
+                    "session label was",
+                    "session labels were"
+                )
+            ));
+        }
         if self.leaked_spans > 0 {
             w.push(format!(
                 "{} leaked (mem::forget) and ended with the span enclosing {}.",
@@ -473,6 +526,7 @@ impl Report {
                 started_at: crate::util::rfc3339(0),
                 duration_ns: 0,
                 active: false,
+                labels: BTreeMap::new(),
             },
             threads: Vec::new(),
             spans: Vec::new(),
@@ -481,6 +535,7 @@ impl Report {
             series: Vec::new(),
             notes: Vec::new(),
             timeline: Vec::new(),
+            frames: Vec::new(),
             diagnostics: Diagnostics::default(),
         }
     }
@@ -498,6 +553,11 @@ impl Report {
         self.span_totals
             .iter()
             .find(|s| s.path.iter().map(String::as_str).eq(path.iter().copied()))
+    }
+
+    /// The frames of the source `source`, if it began any.
+    pub fn frame_source(&self, source: &str) -> Option<&FrameReport> {
+        self.frames.iter().find(|f| f.source == source)
     }
 
     /// The time series named `name`, if any.
@@ -598,6 +658,198 @@ pub mod series_names {
     pub const PROCESS_DISK_WRITE: &str = "process.disk.write";
     /// Prefix of per-interface network series: `network.<iface>.rx` / `.tx`, `bytes/s`.
     pub const NETWORK_PREFIX: &str = "network.";
+}
+
+/// A distribution of durations in nanoseconds: the summary and histogram a span has as its
+/// `duration` and `histogram`, on the same bucket ladder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Distribution {
+    /// Count, mean, percentiles… in nanoseconds.
+    pub summary: Summary,
+    /// Histogram in nanoseconds, bucket bounds growing by √2 from 256 ns (as spans).
+    pub histogram: Vec<HistogramBucket>,
+}
+
+/// The frames of one source (a camera, a stream): how many, how late, which stage made them
+/// late, and the worst of them kept whole.
+///
+/// A frame is born when `frame!` / `FrameSource::begin` is called (its capture time), goes
+/// through stages on any threads, and ends with `finish` or `drop_frame`. Its *latency* is
+/// capture → finish; it *misses* when the latency exceeds the source's frame budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameReport {
+    /// The source's name, e.g. `cam-0`.
+    pub source: String,
+    /// Frames begun.
+    pub count: u64,
+    /// Frames finished.
+    pub finished: u64,
+    /// Frames dropped, by the reason given to `drop_frame`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dropped: BTreeMap<String, u64>,
+    /// Frames begun and neither finished nor dropped when the report was taken.
+    #[serde(default)]
+    pub in_flight: u64,
+    /// The frame budget (capture → finish), if one is set.
+    pub budget_ns: Option<u64>,
+    /// Finished frames whose latency exceeded the budget.
+    pub missed: u64,
+    /// `missed / finished` (0 when no frame finished).
+    #[serde(with = "crate::report::serde_f64")]
+    pub miss_rate: f64,
+    /// The longest run of consecutive missed frames.
+    pub longest_miss_streak: u64,
+    /// Latency of finished frames, capture → finish.
+    pub latency: Distribution,
+    /// Intervals between consecutive frame births of the source (shown against the budget,
+    /// the target period, when one is set).
+    pub jitter: Distribution,
+    /// Per stage, in order of first use: service and queue time, budget overruns.
+    pub stages: Vec<StageReport>,
+    /// Which cause each missed frame is blamed on, most blamed first (see
+    /// [`Attribution`] for the rule).
+    pub attribution: Vec<Attribution>,
+    /// The worst missed frames (largest overrun first), kept whole: the flight recorder.
+    pub incidents: Vec<Incident>,
+    /// Frames and misses over time, in consecutive windows from the session start (the
+    /// windows widen as the session runs, so their number stays bounded).
+    pub windows: Vec<FrameWindow>,
+}
+
+impl FrameReport {
+    /// The statistics of the stage `name`, if the source's frames went through it.
+    pub fn stage(&self, name: &str) -> Option<&StageReport> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+
+    /// How many missed frames are blamed on `cause` (a stage name, or `queue before <stage>`).
+    pub fn blamed(&self, cause: &str) -> u64 {
+        self.attribution
+            .iter()
+            .find(|a| a.cause == cause)
+            .map_or(0, |a| a.missed)
+    }
+
+    /// Frames dropped, all reasons.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped
+            .values()
+            .fold(0u64, |n, d| n.saturating_add(*d))
+    }
+}
+
+/// One stage of a source's frames (`frame.stage("detect")`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageReport {
+    /// Stage name.
+    pub name: String,
+    /// The stage budget, if one is set (`set_stage_budget`).
+    pub budget_ns: Option<u64>,
+    /// Service time: how long the stage ran.
+    pub service: Distribution,
+    /// Queue time: the wait between the end of the frame's previous stage (or its capture,
+    /// for its first stage) and this stage's start — usually a hand-over between threads.
+    pub queue: Distribution,
+    /// Runs of the stage longer than its budget.
+    pub over_budget: u64,
+}
+
+/// How many missed frames one cause is blamed for.
+///
+/// **The rule.** For a missed frame, each of its stages has an *overrun*: its service time
+/// minus its budget, or minus the stage's median service time when it has no budget; and
+/// the wait before each stage has one too: its queue time minus the median queue time
+/// before that stage. The frame is blamed on the largest overrun; a wait is named after the
+/// stage that waited (`queue before detect`). A frame with no stage is blamed on
+/// `unstaged`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribution {
+    /// A stage name, `queue before <stage>`, or `unstaged`.
+    pub cause: String,
+    /// Missed frames blamed on it.
+    pub missed: u64,
+}
+
+/// A missed frame kept whole by the flight recorder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// The frame's id.
+    pub frame_id: u64,
+    /// Capture time, from the session start.
+    pub capture_ns: u64,
+    /// Capture → finish.
+    pub latency_ns: u64,
+    /// The budget it missed.
+    pub budget_ns: u64,
+    /// `latency_ns - budget_ns`.
+    pub overrun_ns: u64,
+    /// What it is blamed on (see [`Attribution`]).
+    pub cause: String,
+    /// Its stages, on every thread, in order of start.
+    pub stages: Vec<IncidentStage>,
+    /// The frames of the same source begun just before it, oldest first.
+    pub previous: Vec<IncidentFrame>,
+    /// The latest system figures at the time of the frame (the last sample of each system
+    /// series at or before its capture), when the session samples them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system: Vec<SystemFigure>,
+}
+
+/// A frame shown beside an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentFrame {
+    /// The frame's id.
+    pub frame_id: u64,
+    /// Capture time, from the session start.
+    pub capture_ns: u64,
+    /// Capture → finish, if it finished.
+    pub latency_ns: Option<u64>,
+    /// Its stages, in order of start.
+    pub stages: Vec<IncidentStage>,
+}
+
+/// One stage of a frame in an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentStage {
+    /// Stage name.
+    pub name: String,
+    /// heimdall-perf's id of the thread that ran it.
+    pub thread_id: u64,
+    /// That thread's name.
+    pub thread: String,
+    /// Start, from the frame's capture.
+    pub start_ns: u64,
+    /// Service time.
+    pub duration_ns: u64,
+    /// Wait before it (see [`StageReport::queue`]).
+    pub queue_ns: u64,
+}
+
+/// A system figure at the time of an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemFigure {
+    /// Series name, e.g. `system.cpu.total`.
+    pub name: String,
+    /// Unit of the value.
+    pub unit: String,
+    /// The value.
+    #[serde(with = "crate::report::serde_f64")]
+    pub value: f64,
+    /// When it was sampled, from the session start.
+    pub t_ns: u64,
+}
+
+/// Frames and misses of a source in one window of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameWindow {
+    /// Window start, from the session start.
+    pub t_ns: u64,
+    /// Window length.
+    pub duration_ns: u64,
+    /// Frames finished in the window (by capture time).
+    pub finished: u64,
+    /// Of those, frames that missed the budget.
+    pub missed: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

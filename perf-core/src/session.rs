@@ -31,6 +31,8 @@ const METRIC_SERIES_CAPACITY: usize = 1024;
 pub const MAX_METRICS: usize = 10_000;
 /// Notes a session keeps; further notes are counted in `diagnostics.dropped_notes`.
 pub const MAX_NOTES: usize = 10_000;
+/// Labels per session (`set_label`).
+pub const MAX_LABELS: usize = 64;
 /// First bucket bound of span histograms, in nanoseconds.
 const HISTOGRAM_FIRST_BUCKET_NS: u64 = 256;
 
@@ -87,6 +89,10 @@ pub struct ProfilingSession {
     dropped_measurements: u64,
     /// Notes past [`MAX_NOTES`].
     dropped_notes: u64,
+    /// Session labels (`set_label`).
+    labels: BTreeMap<String, String>,
+    /// Labels not kept: empty keys, or past [`MAX_LABELS`].
+    refused_labels: u64,
 }
 
 impl std::fmt::Debug for ProfilingSession {
@@ -128,6 +134,8 @@ impl ProfilingSession {
             refused_after_stop: 0,
             dropped_measurements: 0,
             dropped_notes: 0,
+            labels: BTreeMap::new(),
+            refused_labels: 0,
         }
     }
 
@@ -299,6 +307,19 @@ impl ProfilingSession {
         });
     }
 
+    /// Labels the session (`line = 3`, `station = cell-7`): every report shows them, and
+    /// OpenMetrics writes them as labels of every sample. Setting a key again replaces its
+    /// value. At most [`MAX_LABELS`](crate::limits::MAX_LABELS) labels; an empty key, or a
+    /// label past the limit, is not kept and is counted (`refused_labels`).
+    pub fn set_label(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        let key = key.into();
+        if key.is_empty() || (self.labels.len() >= MAX_LABELS && !self.labels.contains_key(&key)) {
+            self.refused_labels += 1;
+            return;
+        }
+        self.labels.insert(key, value.into());
+    }
+
     /// Sets the interval of `start_system_metrics` (default 1 s; at least 10 ms).
     pub fn set_sampling_interval(&mut self, interval: Duration) -> Result<()> {
         check_interval(interval)?;
@@ -460,6 +481,7 @@ impl ProfilingSession {
             .collect();
         span_totals.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.path.cmp(&b.path)));
         let recording = agg.counts.clone();
+        let frames: Vec<crate::report::FrameReport> = Vec::new();
         drop(paths);
         drop(agg);
 
@@ -488,6 +510,7 @@ impl ProfilingSession {
                 started_at: crate::util::rfc3339(self.core.start_unix_ns),
                 duration_ns: self.elapsed_ns(),
                 active: self.is_active(),
+                labels: self.labels.clone(),
             },
             threads: used_threads,
             spans: spans.into_iter().map(|(_, s)| s).collect(),
@@ -509,11 +532,13 @@ impl ProfilingSession {
             series,
             notes: self.notes.clone(),
             timeline,
+            frames,
             diagnostics: Diagnostics {
                 open_spans: self.core.open_spans(),
                 refused_after_stop: self.refused_after_stop,
                 dropped_measurements: self.dropped_measurements,
                 dropped_notes: self.dropped_notes,
+                refused_labels: self.refused_labels,
                 sampler_failures,
                 ..recording
             },

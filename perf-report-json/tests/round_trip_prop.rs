@@ -158,6 +158,7 @@ fn report() -> impl Strategy<Value = Report> {
                 started_at,
                 duration_ns,
                 active,
+                labels: Default::default(),
             },
         );
     let threads = prop_oneof![
@@ -209,6 +210,7 @@ fn report() -> impl Strategy<Value = Report> {
                 dropped_measurements: k,
                 dropped_notes: l,
                 sampler_failures,
+                ..Diagnostics::default()
             },
         );
     (
@@ -246,6 +248,7 @@ fn report() -> impl Strategy<Value = Report> {
                 series,
                 notes,
                 timeline,
+                frames: Vec::new(),
                 diagnostics,
             },
         )

@@ -17,8 +17,9 @@ use heimdall_perf_core::stats::{DurationStats, ValueStats};
 use heimdall_perf_core::BoundedSeries;
 use heimdall_perf_core::MetricType;
 use heimdall_perf_core::{
-    series_names as sn, Diagnostics, MetricReport, Note, Report, SessionInfo, SpanStats,
-    ThreadInfo, TimeSeries, TimelineSpan, SCHEMA_VERSION,
+    series_names as sn, Attribution, Diagnostics, Distribution, FrameReport, FrameWindow, Incident,
+    IncidentFrame, IncidentStage, MetricReport, Note, Report, SessionInfo, SpanStats, StageReport,
+    SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, SCHEMA_VERSION,
 };
 
 /// Start of the fixture sessions: 2025-11-24T16:00:00Z.
@@ -215,6 +216,7 @@ fn session(name: &str, duration_ns: u64) -> SessionInfo {
         started_at: rfc3339(FIXTURE_START_UNIX_NS),
         duration_ns,
         active: false,
+        labels: BTreeMap::new(),
     }
 }
 
@@ -266,10 +268,14 @@ pub fn sample_report() -> Report {
             duration_ns: 1_000_000 + i * 100_000,
         })
         .collect();
+    let mut info = session("line-3 inspection", 10 * second);
+    info.labels.insert("line".into(), "3".into());
+    info.labels
+        .insert("station".into(), "cell-7 <b>\"east\"</b>".into());
     Report {
         schema_version: SCHEMA_VERSION,
         crate_version: "0.1.0".to_string(),
-        session: session("line-3 inspection", 10 * second),
+        session: info,
         threads,
         spans,
         span_totals,
@@ -296,11 +302,209 @@ pub fn sample_report() -> Report {
             },
         ],
         timeline,
+        frames: sample_frames(&mut rng),
         diagnostics: Diagnostics {
             timeline_capacity: heimdall_perf_core::limits::TIMELINE_CAPACITY as u64,
             ..Diagnostics::default()
         },
     }
+}
+
+/// A distribution of `n` durations around `typical` ns, with every `slow_every`-th one
+/// `slow` times longer (0: none).
+fn distribution(
+    rng: &mut SplitMix,
+    n: u64,
+    typical: u64,
+    slow_every: u64,
+    slow: u64,
+) -> Distribution {
+    let mut d = DurationStats::new();
+    for i in 0..n {
+        let jitter = rng.range(0, typical / 5 + 1);
+        let mut v = typical - typical / 10 + jitter;
+        if slow_every > 0 && i % slow_every == slow_every - 1 {
+            v *= slow;
+        }
+        d.record(v);
+    }
+    Distribution {
+        summary: d.summary(),
+        histogram: d.buckets(256),
+    }
+}
+
+/// Two sources: `cam-0` at 60 fps with a 16.667 ms budget, 600 frames, misses blamed on
+/// `detect` and on the queue before it, incidents kept whole; and a hostile-named source
+/// with no budget and a dropped frame.
+fn sample_frames(rng: &mut SplitMix) -> Vec<FrameReport> {
+    let period = 16_666_667u64;
+    let stage = |name: &str,
+                 budget_ns: Option<u64>,
+                 service: Distribution,
+                 queue: Distribution,
+                 over_budget: u64| StageReport {
+        name: name.to_string(),
+        budget_ns,
+        service,
+        queue,
+        over_budget,
+    };
+    let at = |name: &str, thread_id: u64, start_ns: u64, duration_ns: u64, queue_ns: u64| {
+        IncidentStage {
+            name: name.to_string(),
+            thread_id,
+            thread: if thread_id == 1 {
+                "camera"
+            } else {
+                "processing"
+            }
+            .to_string(),
+            start_ns,
+            duration_ns,
+            queue_ns,
+        }
+    };
+    let normal = |frame_id: u64| IncidentFrame {
+        frame_id,
+        capture_ns: frame_id * period,
+        latency_ns: Some(12_400_000),
+        stages: vec![
+            at("preprocess", 2, 300_000, 2_000_000, 300_000),
+            at("detect", 2, 2_400_000, 8_000_000, 100_000),
+            at("decide", 2, 10_500_000, 500_000, 100_000),
+        ],
+    };
+    let incident =
+        |frame_id: u64, latency_ns: u64, cause: &str, stages: Vec<IncidentStage>| Incident {
+            frame_id,
+            capture_ns: frame_id * period,
+            latency_ns,
+            budget_ns: period,
+            overrun_ns: latency_ns - period,
+            cause: cause.to_string(),
+            stages,
+            previous: (frame_id - 3..frame_id).map(normal).collect(),
+            system: vec![
+                SystemFigure {
+                    name: sn::SYSTEM_CPU_TOTAL.to_string(),
+                    unit: "%".to_string(),
+                    value: 47.0,
+                    t_ns: frame_id * period / 1_000_000_000 * 1_000_000_000,
+                },
+                SystemFigure {
+                    name: sn::PROCESS_MEMORY_RESIDENT.to_string(),
+                    unit: "bytes".to_string(),
+                    value: 3.05e8,
+                    t_ns: frame_id * period / 1_000_000_000 * 1_000_000_000,
+                },
+            ],
+        };
+    let cam = FrameReport {
+        source: "cam-0".to_string(),
+        count: 601,
+        finished: 598,
+        dropped: BTreeMap::from([("queue full".to_string(), 2)]),
+        in_flight: 1,
+        budget_ns: Some(period),
+        missed: 30,
+        miss_rate: 30.0 / 598.0,
+        longest_miss_streak: 2,
+        latency: distribution(rng, 598, 12_400_000, 20, 2),
+        jitter: distribution(rng, 600, period, 0, 1),
+        stages: vec![
+            stage(
+                "preprocess",
+                None,
+                distribution(rng, 598, 2_000_000, 0, 1),
+                distribution(rng, 598, 300_000, 0, 1),
+                0,
+            ),
+            stage(
+                "detect",
+                Some(8_000_000),
+                distribution(rng, 598, 7_500_000, 30, 3),
+                distribution(rng, 598, 100_000, 60, 80),
+                22,
+            ),
+            stage(
+                "decide",
+                None,
+                distribution(rng, 598, 500_000, 0, 1),
+                distribution(rng, 598, 100_000, 0, 1),
+                0,
+            ),
+        ],
+        attribution: vec![
+            Attribution {
+                cause: "detect".to_string(),
+                missed: 20,
+            },
+            Attribution {
+                cause: "queue before detect".to_string(),
+                missed: 10,
+            },
+        ],
+        incidents: vec![
+            incident(
+                120,
+                31_000_000,
+                "detect",
+                vec![
+                    at("preprocess", 2, 300_000, 2_000_000, 300_000),
+                    at("detect", 2, 2_400_000, 28_000_000, 100_000),
+                    at("decide", 2, 30_500_000, 500_000, 100_000),
+                ],
+            ),
+            incident(
+                421,
+                24_100_000,
+                "queue before detect",
+                vec![
+                    at("preprocess", 2, 300_000, 2_000_000, 300_000),
+                    at("detect", 2, 15_300_000, 8_200_000, 13_000_000),
+                    at("decide", 2, 23_600_000, 500_000, 100_000),
+                ],
+            ),
+        ],
+        windows: (0..10u64)
+            .map(|i| FrameWindow {
+                t_ns: i * 1_000_000_000,
+                duration_ns: 1_000_000_000,
+                finished: 60 - u64::from(i == 9) * 2,
+                missed: [1, 3, 2, 0, 5, 4, 2, 6, 3, 4][i as usize],
+            })
+            .collect(),
+    };
+    let odd = FrameReport {
+        source: HOSTILE_NAME.to_string(),
+        count: 10,
+        finished: 9,
+        dropped: BTreeMap::from([(HOSTILE_NAME.to_string(), 1)]),
+        in_flight: 0,
+        budget_ns: None,
+        missed: 0,
+        miss_rate: 0.0,
+        longest_miss_streak: 0,
+        latency: distribution(rng, 9, 3_000_000, 0, 1),
+        jitter: distribution(rng, 9, 100_000_000, 3, 2),
+        stages: vec![stage(
+            HOSTILE_NAME,
+            None,
+            distribution(rng, 9, 2_500_000, 0, 1),
+            distribution(rng, 9, 50_000, 0, 1),
+            0,
+        )],
+        attribution: Vec::new(),
+        incidents: Vec::new(),
+        windows: vec![FrameWindow {
+            t_ns: 0,
+            duration_ns: 10_000_000_000,
+            finished: 9,
+            missed: 0,
+        }],
+    };
+    vec![cam, odd]
 }
 
 /// A large report: `paths` span paths over 4 threads (up to 4 levels deep), `hours` of 1 Hz
@@ -390,6 +594,7 @@ pub fn large_report(paths: usize, hours: u64, metrics: usize) -> Report {
                 duration_ns: 500_000,
             })
             .collect(),
+        frames: Vec::new(),
         diagnostics: Diagnostics {
             timeline_capacity: heimdall_perf_core::limits::TIMELINE_CAPACITY as u64,
             ..Diagnostics::default()
