@@ -62,9 +62,9 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 pub use heimdall_perf_core::{
-    is_recording, limits, scope, units, Callsite, Measurement, MetricType, PerfError,
-    PeriodicSource, ProfilingManager, ProfilingSession, Registry, Result, Samples, SavedSession,
-    ScopeGuard,
+    frame, is_recording, limits, scope, units, Callsite, Frame, FrameSite, FrameSource,
+    Measurement, MetricType, PerfError, PeriodicSource, ProfilingManager, ProfilingSession,
+    Registry, Result, Samples, SavedSession, ScopeGuard,
 };
 
 /// Counters, timers and throughput meters, and the statistics they and spans report.

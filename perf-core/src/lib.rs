@@ -50,7 +50,7 @@ pub use error::{PerfError, Result};
 pub use manager::{ProfilingManager, SavedSession};
 pub use measurement::{unix_now_ns, Measurement, MetricType};
 pub use periodic::{BoundedSeries, PeriodicSource, Samples, SourceFactory};
-pub use recorder::{is_recording, Callsite, ScopeGuard};
+pub use recorder::{is_recording, Callsite, Frame, FrameSite, FrameSource, ScopeGuard};
 pub use report::{
     serde_f64, series_names, Attribution, DiagnosticCounter, Diagnostics, Distribution,
     FrameReport, FrameWindow, Incident, IncidentFrame, IncidentStage, MetricReport, Note, Report,
@@ -69,8 +69,10 @@ pub use util::{control_picture, sanitize_file_name};
 pub mod limits {
     pub use crate::periodic::{MIN_INTERVAL, SERIES_CAPACITY};
     pub use crate::recorder::{
-        BACKLOG_SELF_DRAIN, CHUNK_EVENTS, DRAIN_INTERVAL, EXITED_THREADS_ID, EXITED_THREADS_NAME,
-        MAX_DEPTH, MAX_NAMES, MAX_PATHS, OVERFLOW_NAME, RETAINED_EXITED_THREADS, TIMELINE_CAPACITY,
+        BACKLOG_SELF_DRAIN, CHUNK_EVENTS, DEFAULT_MAX_INCIDENTS, DRAIN_INTERVAL, EXITED_THREADS_ID,
+        EXITED_THREADS_NAME, FRAME_WINDOWS, INCIDENT_PREVIOUS_FRAMES, MAX_DEPTH, MAX_DROP_REASONS,
+        MAX_FRAMES_IN_FLIGHT, MAX_FRAME_SOURCES, MAX_NAMES, MAX_PATHS, MAX_STAGES_PER_SOURCE,
+        OVERFLOW_NAME, RETAINED_EXITED_THREADS, TIMELINE_CAPACITY,
     };
     pub use crate::session::{DEFAULT_SAMPLING_INTERVAL, MAX_LABELS, MAX_METRICS, MAX_NOTES};
     pub use crate::util::MAX_FILE_NAME_BYTES;
@@ -96,5 +98,39 @@ macro_rules! scope {
     ($name:expr) => {{
         static __HEIMDALL_PERF_CALLSITE: $crate::Callsite = $crate::Callsite::new($name);
         $crate::ScopeGuard::enter(&__HEIMDALL_PERF_CALLSITE)
+    }};
+}
+
+/// Begins a frame of the source named by a string literal (a camera, a stream): its capture
+/// time is now, its id the next of the source's counter (`f.id()`). The returned
+/// [`Frame`] is `Copy + Send` and travels with the image; its stages are timed where they
+/// run (`f.stage("detect")`) and it ends with `f.finish()` or `f.drop_frame(reason)`.
+///
+/// The source is made once per call site; a frame costs a clock read and a few stores, like
+/// a `scope!` span. For source names known only at run time, use [`FrameSource`].
+///
+/// ```
+/// use heimdall_perf_core::{frame, ProfilingSession};
+///
+/// let session = ProfilingSession::new("line-3");
+/// let f = frame!("cam-0");
+/// std::thread::spawn(move || {
+///     {
+///         let _s = f.stage("detect");
+///     }
+///     f.finish();
+/// })
+/// .join()
+/// .unwrap();
+/// let report = session.report();
+/// let cam = report.frame_source("cam-0").unwrap();
+/// assert_eq!(cam.finished, 1);
+/// assert_eq!(cam.stage("detect").unwrap().service.summary.count, 1);
+/// ```
+#[macro_export]
+macro_rules! frame {
+    ($source:expr) => {{
+        static __HEIMDALL_PERF_FRAME_SITE: $crate::FrameSite = $crate::FrameSite::new($source);
+        __HEIMDALL_PERF_FRAME_SITE.begin()
     }};
 }

@@ -320,6 +320,32 @@ impl ProfilingSession {
         self.labels.insert(key, value.into());
     }
 
+    /// Sets the frame budget of the source `source` (a camera, a stream): a frame whose
+    /// latency (capture → finish) exceeds it is *missed*, counted, blamed on a stage, and
+    /// kept whole if it is among the worst (see `Report::frames`). `Duration::ZERO` removes
+    /// the budget. For a camera at 60 fps, the frame period: 16.667 ms.
+    pub fn set_frame_budget(&mut self, source: &str, budget: Duration) {
+        let id = recorder::intern(source);
+        let ns = u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX);
+        self.core.drain().frames.set_frame_budget(id, ns);
+    }
+
+    /// Sets the budget of the stage `stage` (any source): a run longer than it counts as
+    /// over budget, and a missed frame is blamed on the stage that overran its budget the
+    /// most. `Duration::ZERO` removes the budget.
+    pub fn set_stage_budget(&mut self, stage: &str, budget: Duration) {
+        let id = recorder::intern(stage);
+        let ns = u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX);
+        self.core.drain().frames.set_stage_budget(id, ns);
+    }
+
+    /// Sets how many incidents (the worst missed frames, kept whole) the session keeps:
+    /// [`DEFAULT_MAX_INCIDENTS`](crate::limits::DEFAULT_MAX_INCIDENTS) unless told
+    /// otherwise; 0 keeps none.
+    pub fn set_max_incidents(&mut self, n: usize) {
+        self.core.drain().frames.set_max_incidents(n);
+    }
+
     /// Sets the interval of `start_system_metrics` (default 1 s; at least 10 ms).
     pub fn set_sampling_interval(&mut self, interval: Duration) -> Result<()> {
         check_interval(interval)?;
@@ -415,7 +441,7 @@ impl ProfilingSession {
     /// A snapshot of everything recorded so far. Spans still open are not included (they
     /// are counted in `diagnostics.open_spans`).
     pub fn report(&self) -> Report {
-        let agg = self.core.drain();
+        let agg = self.core.drain_settled();
         let threads = self.core.lane_threads();
         let name_cache: FxHashMap<u32, String> = FxHashMap::default();
         let mut name_cache = name_cache;
@@ -480,8 +506,17 @@ impl ProfilingSession {
             })
             .collect();
         span_totals.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.path.cmp(&b.path)));
-        let recording = agg.counts.clone();
-        let frames: Vec<crate::report::FrameReport> = Vec::new();
+        let recording = Diagnostics {
+            unmatched_frame_events: agg.frames.unmatched,
+            abandoned_frames: agg.frames.abandoned,
+            ..agg.counts.clone()
+        };
+        let mut frames = agg.frames.report(
+            &threads,
+            &self.core.clock,
+            self.core.start_raw,
+            HISTOGRAM_FIRST_BUCKET_NS,
+        );
         drop(paths);
         drop(agg);
 
@@ -489,6 +524,7 @@ impl ProfilingSession {
             let store = self.series.lock().unwrap_or_else(|e| e.into_inner());
             (store.to_report(), store.failures.clone())
         };
+        attach_system_figures(&mut frames, &series);
         let mut used_threads: Vec<ThreadInfo> = threads
             .values()
             .map(|t| ThreadInfo {
@@ -565,6 +601,32 @@ impl ProfilingSession {
     /// and a test of the facade holds the two equal.
     pub fn generate_flamegraph(&self, path: impl AsRef<Path>) -> Result<()> {
         self.save_report(path, FLAMEGRAPH_FORMAT_ID)
+    }
+}
+
+/// Gives each incident the latest system figures at its capture time: the last point of
+/// each system series at or before it (none when the series no longer reaches back).
+fn attach_system_figures(
+    frames: &mut [crate::report::FrameReport],
+    series: &[crate::report::TimeSeries],
+) {
+    let system: Vec<&crate::report::TimeSeries> =
+        series.iter().filter(|s| s.source == "system").collect();
+    if system.is_empty() {
+        return;
+    }
+    for incident in frames.iter_mut().flat_map(|f| f.incidents.iter_mut()) {
+        for s in &system {
+            let at = s.points.partition_point(|p| p.t_ns <= incident.capture_ns);
+            if let Some(p) = at.checked_sub(1).and_then(|i| s.points.get(i)) {
+                incident.system.push(crate::report::SystemFigure {
+                    name: s.name.clone(),
+                    unit: s.unit.clone(),
+                    value: p.last,
+                    t_ns: p.t_ns,
+                });
+            }
+        }
     }
 }
 

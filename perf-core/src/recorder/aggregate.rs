@@ -7,9 +7,10 @@ use std::collections::VecDeque;
 use quanta::Clock;
 use rustc_hash::FxHashMap;
 
+use super::frame_agg::FrameAgg;
 use super::lane::Event;
 use super::{
-    EXIT, EXITED_LANE, LEAKED, MAX_DEPTH, MAX_PATHS, OVERFLOW_ID, RETAINED_EXITED_THREADS,
+    EXIT, EXITED_LANE, FRAME, LEAKED, MAX_DEPTH, MAX_PATHS, OVERFLOW_ID, RETAINED_EXITED_THREADS,
     TIMELINE_CAPACITY,
 };
 use crate::report::{Diagnostics, TimelineSpan};
@@ -24,6 +25,8 @@ pub(super) struct OpenFrame {
     name: u32,
     start: u64,
     child_ns: u64,
+    /// The frame this span is a stage of: `(source, frame id)`.
+    stage_of: Option<(u32, u64)>,
 }
 
 struct PathNode {
@@ -52,6 +55,8 @@ pub(crate) struct Aggregate {
     retained_exited: VecDeque<u32>,
     /// What the recording counted (the session adds what it knows).
     pub(crate) counts: Diagnostics,
+    /// Frames, their stages, misses and incidents.
+    pub(crate) frames: FrameAgg,
 }
 
 impl Aggregate {
@@ -69,6 +74,7 @@ impl Aggregate {
                 timeline_capacity: TIMELINE_CAPACITY as u64,
                 ..Diagnostics::default()
             },
+            frames: FrameAgg::new(),
         }
     }
 
@@ -156,6 +162,10 @@ impl Aggregate {
         clock: &Clock,
         t0: u64,
     ) {
+        if ev.id & (EXIT | LEAKED | FRAME) == FRAME {
+            self.frames.event(lane, ev, clock);
+            return;
+        }
         if ev.id == LEAKED {
             // A guard counted as leaked was dropped after all, out of order: its span was
             // closed when an enclosing one ended.
@@ -179,6 +189,7 @@ impl Aggregate {
                 name: ev.id,
                 start: ev.ts,
                 child_ns: 0,
+                stage_of: self.frames.take_stage_tag(lane),
             });
             return;
         }
@@ -194,6 +205,10 @@ impl Aggregate {
             self.counts.misnested_exits += 1;
         }
         let dur = clock.delta_as_nanos(f.start, ev.ts);
+        if let Some((source, frame)) = f.stage_of {
+            self.frames
+                .stage(source, frame, f.name, lane, f.start, ev.ts);
+        }
         if let Some(parent) = stack.last_mut() {
             parent.child_ns = parent.child_ns.saturating_add(dur);
         }
@@ -216,6 +231,7 @@ impl Aggregate {
     /// [`RETAINED_EXITED_THREADS`] most recent exited threads. Returns the lanes whose rows
     /// were folded into the exited-threads row (their thread identity can be forgotten).
     pub(super) fn retire(&mut self, lane: u32, open: usize) -> Vec<u32> {
+        self.frames.forget_lane(lane);
         self.counts.exited_threads += 1;
         self.counts.abandoned_spans += open as u64;
         self.retained_exited.push_back(lane);

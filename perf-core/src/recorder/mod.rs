@@ -40,12 +40,15 @@ use std::time::Duration;
 
 mod active;
 mod aggregate;
+mod frame_agg;
+mod frames;
 mod lane;
 mod names;
 mod producer;
 mod session_core;
 
 pub use active::is_recording;
+pub use frames::{Frame, FrameSite, FrameSource};
 pub use names::Callsite;
 pub use producer::ScopeGuard;
 
@@ -90,5 +93,22 @@ const EXITED_LANE: u32 = u32::MAX;
 /// Marks an exit event emitted for a span whose guard was never dropped (leaked with
 /// `mem::forget`), closed when an enclosing span ended (and counted).
 const LEAKED: u32 = 1 << 30;
+/// Set in the id of a frame event (kind in bits 24..29, see `frame_agg`).
+const FRAME: u32 = 1 << 29;
+/// Frame sources per session; frames of further sources are not recorded.
+pub const MAX_FRAME_SOURCES: usize = 256;
+/// Stages per frame source; further stages are timed as spans but not as stages.
+pub const MAX_STAGES_PER_SOURCE: usize = 64;
+/// Frames begun and not yet ended that a session keeps; past it, the oldest are let go
+/// (`abandoned_frames`).
+pub const MAX_FRAMES_IN_FLIGHT: usize = 65_536;
+/// Drop reasons per frame source; further ones are counted under `<overflow>`.
+pub const MAX_DROP_REASONS: usize = 64;
+/// Incidents (worst missed frames) a session keeps unless told otherwise.
+pub const DEFAULT_MAX_INCIDENTS: usize = 32;
+/// Frames shown before each incident.
+pub const INCIDENT_PREVIOUS_FRAMES: usize = 3;
+/// Windows of a source's frames over time (they widen as the session runs).
+pub const FRAME_WINDOWS: usize = 256;
 /// Id of [`OVERFLOW_NAME`], interned first.
 pub(crate) const OVERFLOW_ID: u32 = 1;

@@ -11,10 +11,11 @@ use std::time::Duration;
 use quanta::Clock;
 
 use super::active::{find_active, CURRENT};
+use super::frame_agg::{KIND_SHIFT, K_ID, K_REASON, K_STAGE};
 use super::lane::Event;
 use super::names::{name_of, Callsite};
 use super::session_core::{LaneThread, SessionCore, SessionLane, SessionLaneWriter};
-use super::{EXIT, LEAKED, OVERFLOW_ID};
+use super::{EXIT, FRAME, LEAKED, OVERFLOW_ID};
 
 struct NamedTiming {
     name: u32,
@@ -109,11 +110,23 @@ struct Local {
     cur_session: u64,
     cur: usize,
     producers: Vec<Producer>,
+    /// Name ids of the stage names (`&'static str`) this thread used lately, by address:
+    /// `(address, length, id)`, direct-mapped.
+    stage_names: [(usize, usize, u32); STAGE_NAME_SLOTS],
 }
+
+/// Slots of [`Local::stage_names`].
+const STAGE_NAME_SLOTS: usize = 16;
 
 thread_local! {
     static LOCAL: RefCell<Local> = const {
-        RefCell::new(Local { thread_id: 0, cur_session: 0, cur: 0, producers: Vec::new() })
+        RefCell::new(Local {
+            thread_id: 0,
+            cur_session: 0,
+            cur: 0,
+            producers: Vec::new(),
+            stage_names: [(0, 0, 0); STAGE_NAME_SLOTS],
+        })
     };
 }
 
@@ -252,6 +265,11 @@ impl ScopeGuard {
             .unwrap_or(ScopeGuard::DISARMED)
     }
 
+    /// A guard that records nothing.
+    pub(super) fn disarmed() -> ScopeGuard {
+        ScopeGuard::DISARMED
+    }
+
     /// Whether this guard is recording a span (a session was active when it was made).
     pub fn is_recording(&self) -> bool {
         self.session != 0
@@ -289,6 +307,67 @@ fn exit_span(sid: u64, name: u32, depth: u32) {
 }
 
 /// Why `stop_named` refused.
+/// Pushes a frame record into the calling thread's lane of session `sid`: `head` stamped
+/// now, then the frame id, then `reason` (a name id) when it is not 0. Nothing when `sid` is
+/// no longer recording.
+#[inline]
+pub(super) fn frame_record(sid: u64, head: u32, id: u64, reason: u32) {
+    let _ = LOCAL.try_with(|l| {
+        let Ok(mut l) = l.try_borrow_mut() else {
+            return;
+        };
+        if l.cur_session != sid && !l.make_current(sid) {
+            return;
+        }
+        let cur = l.cur;
+        let p = &mut l.producers[cur];
+        let ts = p.clock.raw();
+        p.push(head, ts);
+        p.push(FRAME | (K_ID << KIND_SHIFT), id);
+        if reason != 0 {
+            p.push(FRAME | (K_REASON << KIND_SHIFT) | reason, 0);
+        }
+    });
+}
+
+/// Opens the span of stage `name` of frame `frame` of `source`, in session `sid`, on the
+/// calling thread: a stage tag, then the span's entry, as `scope!` writes it.
+#[inline]
+pub(super) fn enter_stage(sid: u64, source: u32, frame: u64, name: &'static str) -> ScopeGuard {
+    LOCAL
+        .try_with(|l| {
+            let Ok(mut l) = l.try_borrow_mut() else {
+                return ScopeGuard::DISARMED;
+            };
+            let key = (name.as_ptr() as usize, name.len());
+            let slot = (key.0 >> 3) % STAGE_NAME_SLOTS;
+            let id = match l.stage_names[slot] {
+                (a, n, id) if (a, n) == key && id != 0 => id,
+                _ => {
+                    let id = super::names::intern(name);
+                    l.stage_names[slot] = (key.0, key.1, id);
+                    id
+                }
+            };
+            if l.cur_session != sid && !l.make_current(sid) {
+                return ScopeGuard::DISARMED;
+            }
+            let cur = l.cur;
+            let p = &mut l.producers[cur];
+            p.push(FRAME | (K_STAGE << KIND_SHIFT) | source, frame);
+            let ts = p.clock.raw();
+            p.depth += 1;
+            p.push(id, ts);
+            ScopeGuard {
+                session: sid,
+                name: id,
+                depth: p.depth,
+                _not_send: PhantomData,
+            }
+        })
+        .unwrap_or(ScopeGuard::DISARMED)
+}
+
 pub(crate) enum StopError {
     /// No timing of that name is open on this thread.
     NotStarted { thread: String },

@@ -122,6 +122,7 @@ impl SessionCore {
                 exited.push((lane.index(), open));
             }
         }
+        agg.frames.settle(&self.clock, self.start_raw);
         if !exited.is_empty() {
             let mut lanes = self.lanes();
             lanes
@@ -144,8 +145,15 @@ impl SessionCore {
     }
 
     /// Drains what was recorded up to now, then takes no more events (the session stopped).
+    /// Drains twice: every frame that ended before the call is settled (a frame settles one
+    /// drain pass after its end came in).
+    pub(crate) fn drain_settled(&self) -> MutexGuard<'_, Aggregate> {
+        drop(self.drain());
+        self.drain()
+    }
+
     pub(crate) fn freeze(&self) {
-        let agg = self.drain();
+        let agg = self.drain_settled();
         self.frozen.store(true, Ordering::Release);
         drop(agg);
     }

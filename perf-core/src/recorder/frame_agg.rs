@@ -1,0 +1,832 @@
+//! The aggregator's side of frames: frame records read from the lanes become, per source,
+//! counts, latency and jitter distributions, per-stage service and queue times, misses
+//! against the budget, their attribution, and the worst missed frames kept whole (the flight
+//! recorder). Runs on the aggregator (never on a recording thread), in bounded memory.
+//!
+//! A frame's records may arrive in any order across lanes (its birth on the camera thread's
+//! lane, its stages and end on a worker's): records meet in the frames in flight, and a
+//! frame is settled at the end of a drain pass once both its birth and its end are in.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use quanta::Clock;
+use rustc_hash::FxHashMap;
+
+use super::lane::Event;
+use super::names::name_of;
+use super::session_core::LaneThread;
+/// How many settled frames are remembered to recognise a record that comes after the end.
+const RECENTLY_SETTLED: usize = 4096;
+
+use super::{
+    DEFAULT_MAX_INCIDENTS, EXITED_THREADS_ID, EXITED_THREADS_NAME, FRAME_WINDOWS,
+    INCIDENT_PREVIOUS_FRAMES, MAX_DROP_REASONS, MAX_FRAMES_IN_FLIGHT, MAX_FRAME_SOURCES,
+    MAX_STAGES_PER_SOURCE,
+};
+use crate::report::{
+    Attribution, Distribution, FrameReport, FrameWindow, Incident, IncidentFrame, IncidentStage,
+    StageReport,
+};
+use crate::stats::DurationStats;
+
+/// Kinds of frame records, in bits 24..29 of a frame event's id (the low 24 bits hold the
+/// source's name id).
+pub(super) const KIND_SHIFT: u32 = 24;
+/// `frame!`/`begin`: `ts` is the capture tick; an [`K_ID`] event follows.
+pub(super) const K_BEGIN: u32 = 1;
+/// `finish`: `ts` is the tick; an [`K_ID`] event follows.
+pub(super) const K_FINISH: u32 = 2;
+/// `drop_frame`: `ts` is the tick; an [`K_ID`] then a [`K_REASON`] event follow.
+pub(super) const K_DROP: u32 = 3;
+/// The frame id of the record before it, in `ts`.
+pub(super) const K_ID: u32 = 4;
+/// `stage`: `ts` is the frame id; the next event of the lane is the stage's span.
+pub(super) const K_STAGE: u32 = 5;
+/// The drop reason (a name id in the low 24 bits).
+pub(super) const K_REASON: u32 = 6;
+/// The low 24 bits of a frame event's id.
+pub(super) const LOW: u32 = (1 << KIND_SHIFT) - 1;
+
+/// A frame record of one lane whose events are not all read yet.
+#[derive(Clone, Copy)]
+enum Partial {
+    Begin { source: u32, tick: u64 },
+    Finish { source: u32, tick: u64 },
+    Drop { source: u32, tick: u64 },
+    DropId { source: u32, tick: u64, id: u64 },
+}
+
+#[derive(Clone, Copy)]
+struct StageRec {
+    name: u32,
+    lane: u32,
+    start: u64,
+    end: u64,
+}
+
+#[derive(Clone, Copy)]
+enum End {
+    Finish(u64),
+    Drop(u64, u32),
+}
+
+struct InFlight {
+    capture: Option<u64>,
+    stages: Vec<StageRec>,
+    end: Option<End>,
+    /// Drain pass in which the frame's end arrived.
+    ended_pass: u64,
+}
+
+/// What a missed frame is blamed on.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Cause {
+    Stage(u32),
+    Queue(u32),
+    Unstaged,
+}
+
+impl Cause {
+    fn text(self) -> String {
+        match self {
+            Cause::Stage(n) => name_of(n).to_string(),
+            Cause::Queue(n) => format!("queue before {}", name_of(n)),
+            Cause::Unstaged => "unstaged".to_string(),
+        }
+    }
+}
+
+/// A stage of a settled frame, with its wait.
+#[derive(Clone, Copy)]
+struct Settled {
+    rec: StageRec,
+    queue: u64,
+}
+
+/// A frame kept for the flight recorder: an incident, or one of the frames before it.
+#[derive(Clone)]
+struct Kept {
+    id: u64,
+    capture: u64,
+    latency: Option<u64>,
+    stages: Vec<Settled>,
+}
+
+struct IncidentRec {
+    source: u32,
+    frame: Kept,
+    budget: u64,
+    overrun: u64,
+    cause: Cause,
+    previous: Vec<Kept>,
+}
+
+struct StageAgg {
+    name: u32,
+    service: DurationStats,
+    queue: DurationStats,
+    over_budget: u64,
+}
+
+/// Windows of time from the session start, widened (two merged into one) whenever a new
+/// frame would need more than [`FRAME_WINDOWS`].
+struct Windows {
+    width_ns: u64,
+    counts: Vec<(u64, u64)>,
+}
+
+impl Windows {
+    fn new() -> Self {
+        Windows {
+            width_ns: 1_000_000_000,
+            counts: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, at_ns: u64, missed: bool) {
+        let mut i = (at_ns / self.width_ns) as usize;
+        while i >= FRAME_WINDOWS {
+            let merged: Vec<(u64, u64)> = self
+                .counts
+                .chunks(2)
+                .map(|c| c.iter().fold((0, 0), |(f, m), (a, b)| (f + a, m + b)))
+                .collect();
+            self.counts = merged;
+            self.width_ns = self.width_ns.saturating_mul(2);
+            i = (at_ns / self.width_ns) as usize;
+        }
+        if self.counts.len() <= i {
+            self.counts.resize(i + 1, (0, 0));
+        }
+        self.counts[i].0 += 1;
+        self.counts[i].1 += u64::from(missed);
+    }
+}
+
+struct SourceAgg {
+    name: u32,
+    count: u64,
+    finished: u64,
+    dropped: Vec<(u32, u64)>,
+    missed: u64,
+    streak: u64,
+    longest_streak: u64,
+    latency: DurationStats,
+    jitter: DurationStats,
+    last_capture: Option<u64>,
+    stages: Vec<StageAgg>,
+    attribution: Vec<(Cause, u64)>,
+    windows: Windows,
+    /// The latest settled frames, oldest first, for the incidents to come.
+    recent: VecDeque<Kept>,
+}
+
+impl SourceAgg {
+    fn new(name: u32) -> Self {
+        SourceAgg {
+            name,
+            count: 0,
+            finished: 0,
+            dropped: Vec::new(),
+            missed: 0,
+            streak: 0,
+            longest_streak: 0,
+            latency: DurationStats::new(),
+            jitter: DurationStats::new(),
+            last_capture: None,
+            stages: Vec::new(),
+            attribution: Vec::new(),
+            windows: Windows::new(),
+            recent: VecDeque::with_capacity(INCIDENT_PREVIOUS_FRAMES + 1),
+        }
+    }
+
+    fn stage(&mut self, name: u32) -> Option<usize> {
+        if let Some(i) = self.stages.iter().position(|s| s.name == name) {
+            return Some(i);
+        }
+        if self.stages.len() >= MAX_STAGES_PER_SOURCE {
+            return None;
+        }
+        self.stages.push(StageAgg {
+            name,
+            service: DurationStats::new(),
+            queue: DurationStats::new(),
+            over_budget: 0,
+        });
+        Some(self.stages.len() - 1)
+    }
+
+    fn remember(&mut self, kept: Kept) {
+        if self.recent.len() == INCIDENT_PREVIOUS_FRAMES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(kept);
+    }
+}
+
+/// The frames of a session, as the aggregator keeps them.
+pub(crate) struct FrameAgg {
+    frame_budgets: FxHashMap<u32, u64>,
+    stage_budgets: FxHashMap<u32, u64>,
+    max_incidents: usize,
+    sources: Vec<SourceAgg>,
+    source_index: FxHashMap<u32, usize>,
+    in_flight: FxHashMap<(u32, u64), InFlight>,
+    /// Frames whose end arrived and that wait to be settled.
+    ended: Vec<(u32, u64)>,
+    partial: FxHashMap<u32, Partial>,
+    /// Stage tags waiting for their span, by lane.
+    stage_tags: FxHashMap<u32, (u32, u64)>,
+    incidents: Vec<IncidentRec>,
+    /// Frames settled lately, so that a record arriving after (a second `finish`, a stage
+    /// after `finish`) is counted as unmatched instead of starting a frame of its own.
+    settled: rustc_hash::FxHashSet<(u32, u64)>,
+    settled_order: VecDeque<(u32, u64)>,
+    pass: u64,
+    pub(crate) unmatched: u64,
+    pub(crate) abandoned: u64,
+}
+
+impl FrameAgg {
+    pub(super) fn new() -> Self {
+        FrameAgg {
+            frame_budgets: FxHashMap::default(),
+            stage_budgets: FxHashMap::default(),
+            max_incidents: DEFAULT_MAX_INCIDENTS,
+            sources: Vec::new(),
+            source_index: FxHashMap::default(),
+            in_flight: FxHashMap::default(),
+            ended: Vec::new(),
+            partial: FxHashMap::default(),
+            stage_tags: FxHashMap::default(),
+            incidents: Vec::new(),
+            settled: rustc_hash::FxHashSet::default(),
+            settled_order: VecDeque::new(),
+            pass: 0,
+            unmatched: 0,
+            abandoned: 0,
+        }
+    }
+
+    /// Sets (or, with 0, clears) the frame budget of the source `source`.
+    pub(crate) fn set_frame_budget(&mut self, source: u32, ns: u64) {
+        if ns == 0 {
+            self.frame_budgets.remove(&source);
+        } else {
+            self.frame_budgets.insert(source, ns);
+        }
+    }
+
+    /// Sets (or, with 0, clears) the budget of the stage `stage`, for every source.
+    pub(crate) fn set_stage_budget(&mut self, stage: u32, ns: u64) {
+        if ns == 0 {
+            self.stage_budgets.remove(&stage);
+        } else {
+            self.stage_budgets.insert(stage, ns);
+        }
+    }
+
+    /// Sets how many incidents the session keeps (the worst ones).
+    pub(crate) fn set_max_incidents(&mut self, n: usize) {
+        self.max_incidents = n;
+        self.trim_incidents();
+    }
+
+    /// Whether a stage tag of `lane` waits for its span (cheap when none does).
+    #[inline]
+    pub(super) fn take_stage_tag(&mut self, lane: u32) -> Option<(u32, u64)> {
+        if self.stage_tags.is_empty() {
+            None
+        } else {
+            self.stage_tags.remove(&lane)
+        }
+    }
+
+    /// One frame event of `lane` (an event whose id has the frame bit).
+    pub(super) fn event(&mut self, lane: u32, ev: Event, clock: &Clock) {
+        let kind = (ev.id >> KIND_SHIFT) & 0x1f;
+        let low = ev.id & LOW;
+        match kind {
+            K_BEGIN => {
+                self.partial.insert(
+                    lane,
+                    Partial::Begin {
+                        source: low,
+                        tick: ev.ts,
+                    },
+                );
+            }
+            K_FINISH => {
+                self.partial.insert(
+                    lane,
+                    Partial::Finish {
+                        source: low,
+                        tick: ev.ts,
+                    },
+                );
+            }
+            K_DROP => {
+                self.partial.insert(
+                    lane,
+                    Partial::Drop {
+                        source: low,
+                        tick: ev.ts,
+                    },
+                );
+            }
+            K_ID => match self.partial.remove(&lane) {
+                Some(Partial::Begin { source, tick }) => self.begin(source, ev.ts, tick, clock),
+                Some(Partial::Finish { source, tick }) => {
+                    self.end(source, ev.ts, End::Finish(tick))
+                }
+                Some(Partial::Drop { source, tick }) => {
+                    self.partial.insert(
+                        lane,
+                        Partial::DropId {
+                            source,
+                            tick,
+                            id: ev.ts,
+                        },
+                    );
+                }
+                _ => self.unmatched += 1,
+            },
+            K_REASON => match self.partial.remove(&lane) {
+                Some(Partial::DropId { source, tick, id }) => {
+                    self.end(source, id, End::Drop(tick, low))
+                }
+                _ => self.unmatched += 1,
+            },
+            K_STAGE => {
+                self.stage_tags.insert(lane, (low, ev.ts));
+            }
+            _ => self.unmatched += 1,
+        }
+    }
+
+    /// A lane is gone: what it left half-written is dropped.
+    pub(super) fn forget_lane(&mut self, lane: u32) {
+        self.partial.remove(&lane);
+        self.stage_tags.remove(&lane);
+    }
+
+    fn source(&mut self, name: u32) -> Option<usize> {
+        if let Some(&i) = self.source_index.get(&name) {
+            return Some(i);
+        }
+        if self.sources.len() >= MAX_FRAME_SOURCES {
+            return None;
+        }
+        self.sources.push(SourceAgg::new(name));
+        self.source_index.insert(name, self.sources.len() - 1);
+        Some(self.sources.len() - 1)
+    }
+
+    /// The frame in flight `(source, id)`, made if new; `None` (counted as unmatched) for a
+    /// frame settled already.
+    fn entry(&mut self, source: u32, id: u64) -> Option<&mut InFlight> {
+        if !self.settled.is_empty() && self.settled.contains(&(source, id)) {
+            self.unmatched += 1;
+            return None;
+        }
+        if self.in_flight.len() >= MAX_FRAMES_IN_FLIGHT
+            && !self.in_flight.contains_key(&(source, id))
+        {
+            self.let_go_oldest();
+        }
+        Some(self.in_flight.entry((source, id)).or_insert(InFlight {
+            capture: None,
+            stages: Vec::new(),
+            end: None,
+            ended_pass: 0,
+        }))
+    }
+
+    fn mark_settled(&mut self, key: (u32, u64)) {
+        if self.settled_order.len() == RECENTLY_SETTLED {
+            if let Some(old) = self.settled_order.pop_front() {
+                self.settled.remove(&old);
+            }
+        }
+        if self.settled.insert(key) {
+            self.settled_order.push_back(key);
+        }
+    }
+
+    /// Past [`MAX_FRAMES_IN_FLIGHT`]: the oldest eighth of the frames that have not ended
+    /// are let go (counted), so memory stays bounded when frames are begun and never ended.
+    #[cold]
+    fn let_go_oldest(&mut self) {
+        let mut open: Vec<((u32, u64), u64)> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.end.is_none())
+            .map(|(k, f)| (*k, f.capture.unwrap_or(0)))
+            .collect();
+        open.sort_unstable_by_key(|&(_, capture)| capture);
+        for (key, _) in open.into_iter().take(MAX_FRAMES_IN_FLIGHT / 8) {
+            if let Some(f) = self.in_flight.remove(&key) {
+                if f.capture.is_some() {
+                    self.abandoned += 1;
+                } else {
+                    self.unmatched += f.stages.len() as u64;
+                }
+            }
+        }
+    }
+
+    fn begin(&mut self, source: u32, id: u64, tick: u64, clock: &Clock) {
+        let Some(s) = self.source(source) else {
+            return;
+        };
+        let Some(f) = self.entry(source, id) else {
+            return;
+        };
+        if f.capture.is_some() {
+            // The same id begun twice while the first is still in flight.
+            self.unmatched += 1;
+            return;
+        }
+        f.capture = Some(tick);
+        let src = &mut self.sources[s];
+        src.count += 1;
+        if let Some(last) = src.last_capture {
+            if tick >= last {
+                src.jitter.record(clock.delta_as_nanos(last, tick));
+            }
+        }
+        if src.last_capture.is_none_or(|last| tick >= last) {
+            src.last_capture = Some(tick);
+        }
+    }
+
+    /// The span of a stage of frame `id` of `source` ended on `lane`.
+    pub(super) fn stage(
+        &mut self,
+        source: u32,
+        id: u64,
+        name: u32,
+        lane: u32,
+        start: u64,
+        end: u64,
+    ) {
+        if !self.source_index.contains_key(&source) && self.sources.len() >= MAX_FRAME_SOURCES {
+            return;
+        }
+        let Some(f) = self.entry(source, id) else {
+            return;
+        };
+        f.stages.push(StageRec {
+            name,
+            lane,
+            start,
+            end,
+        });
+    }
+
+    fn end(&mut self, source: u32, id: u64, end: End) {
+        if !self.source_index.contains_key(&source) && self.sources.len() >= MAX_FRAME_SOURCES {
+            return;
+        }
+        let pass = self.pass;
+        let Some(f) = self.entry(source, id) else {
+            return;
+        };
+        if f.end.is_some() {
+            // Ended twice before it was settled.
+            self.unmatched += 1;
+            return;
+        }
+        f.end = Some(end);
+        f.ended_pass = pass;
+        self.ended.push((source, id));
+    }
+
+    /// The end of a drain pass. A frame is settled one whole pass after its end came in:
+    /// everything that happened before its end (a stage on another thread, whose lane was
+    /// read before that stage ended) is in by then. An end whose birth has not come in by
+    /// then is unmatched (a frame begun while no session recorded).
+    pub(super) fn settle(&mut self, clock: &Clock, t0: u64) {
+        self.pass += 1;
+        if self.ended.is_empty() {
+            return;
+        }
+        let ended = std::mem::take(&mut self.ended);
+        for key in ended {
+            let Some(f) = self.in_flight.get(&key) else {
+                continue;
+            };
+            if f.ended_pass + 1 >= self.pass {
+                self.ended.push(key);
+                continue;
+            }
+            let f = self.in_flight.remove(&key).expect("just seen");
+            self.mark_settled(key);
+            if f.capture.is_none() {
+                self.unmatched += 1 + f.stages.len() as u64;
+                continue;
+            }
+            self.settle_frame(key.0, key.1, f, clock, t0);
+        }
+    }
+
+    fn settle_frame(&mut self, source: u32, id: u64, mut f: InFlight, clock: &Clock, t0: u64) {
+        let Some(s) = self.source(source) else {
+            return;
+        };
+        let capture = f.capture.expect("settled frames have a capture");
+        f.stages.sort_by_key(|r| r.start);
+        let mut prev_end = capture;
+        let settled: Vec<Settled> = f
+            .stages
+            .iter()
+            .map(|&rec| {
+                let queue = if rec.start > prev_end {
+                    clock.delta_as_nanos(prev_end, rec.start)
+                } else {
+                    0
+                };
+                prev_end = prev_end.max(rec.end);
+                Settled { rec, queue }
+            })
+            .collect();
+        let end = f.end.expect("settled frames have an end");
+        let (tick, drop_reason) = match end {
+            End::Finish(t) => (t, None),
+            End::Drop(t, r) => (t, Some(r)),
+        };
+        let latency = if tick > capture {
+            clock.delta_as_nanos(capture, tick)
+        } else {
+            0
+        };
+        let kept = Kept {
+            id,
+            capture,
+            latency: drop_reason.is_none().then_some(latency),
+            stages: settled.clone(),
+        };
+        let src = &mut self.sources[s];
+        if let Some(reason) = drop_reason {
+            let reason = if src.dropped.len() < MAX_DROP_REASONS
+                || src.dropped.iter().any(|(r, _)| *r == reason)
+            {
+                reason
+            } else {
+                super::OVERFLOW_ID
+            };
+            match src.dropped.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, n)) => *n += 1,
+                None => src.dropped.push((reason, 1)),
+            }
+            src.remember(kept);
+            return;
+        }
+        src.finished += 1;
+        src.latency.record(latency);
+        for st in &settled {
+            let service = clock.delta_as_nanos(st.rec.start, st.rec.end);
+            let budget = self.stage_budgets.get(&st.rec.name).copied();
+            let src = &mut self.sources[s];
+            if let Some(i) = src.stage(st.rec.name) {
+                let agg = &mut src.stages[i];
+                agg.service.record(service);
+                agg.queue.record(st.queue);
+                if budget.is_some_and(|b| service > b) {
+                    agg.over_budget += 1;
+                }
+            }
+        }
+        let budget = self.frame_budgets.get(&source).copied();
+        let missed = budget.is_some_and(|b| latency > b);
+        let at = if capture > t0 {
+            clock.delta_as_nanos(t0, capture)
+        } else {
+            0
+        };
+        let src = &mut self.sources[s];
+        src.windows.add(at, missed);
+        if !missed {
+            src.streak = 0;
+            src.remember(kept);
+            return;
+        }
+        src.missed += 1;
+        src.streak += 1;
+        src.longest_streak = src.longest_streak.max(src.streak);
+        let cause = self.blame(s, &settled, clock);
+        let src = &mut self.sources[s];
+        match src.attribution.iter_mut().find(|(c, _)| *c == cause) {
+            Some((_, n)) => *n += 1,
+            None => src.attribution.push((cause, 1)),
+        }
+        let budget = budget.expect("a missed frame has a budget");
+        let overrun = latency - budget;
+        let previous: Vec<Kept> = src.recent.iter().cloned().collect();
+        src.remember(kept.clone());
+        self.keep_incident(IncidentRec {
+            source,
+            frame: kept,
+            budget,
+            overrun,
+            cause,
+            previous,
+        });
+    }
+
+    /// The rule of [`Attribution`](crate::report::Attribution): the largest overrun among
+    /// the stages (over their budget, or their median) and the waits before them (over their
+    /// median).
+    fn blame(&self, s: usize, settled: &[Settled], clock: &Clock) -> Cause {
+        let src = &self.sources[s];
+        let mut best: Option<(i128, Cause)> = None;
+        for st in settled {
+            let name = st.rec.name;
+            let agg = src.stages.iter().find(|a| a.name == name);
+            let service = clock.delta_as_nanos(st.rec.start, st.rec.end) as i128;
+            let usual = self
+                .stage_budgets
+                .get(&name)
+                .copied()
+                .or_else(|| agg.map(|a| a.service.quantile(0.5)))
+                .unwrap_or(0) as i128;
+            let queue_usual = agg.map_or(0, |a| a.queue.quantile(0.5)) as i128;
+            for (over, cause) in [
+                (service - usual, Cause::Stage(name)),
+                (st.queue as i128 - queue_usual, Cause::Queue(name)),
+            ] {
+                if best.is_none_or(|(b, _)| over > b) {
+                    best = Some((over, cause));
+                }
+            }
+        }
+        best.map_or(Cause::Unstaged, |(_, c)| c)
+    }
+
+    fn keep_incident(&mut self, rec: IncidentRec) {
+        if self.max_incidents == 0 {
+            return;
+        }
+        if self.incidents.len() < self.max_incidents {
+            self.incidents.push(rec);
+            return;
+        }
+        let (i, least) = self
+            .incidents
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, r)| r.overrun)
+            .map(|(i, r)| (i, r.overrun))
+            .expect("full, so not empty");
+        if rec.overrun > least {
+            self.incidents[i] = rec;
+        }
+    }
+
+    fn trim_incidents(&mut self) {
+        if self.incidents.len() > self.max_incidents {
+            self.incidents.sort_by(|a, b| b.overrun.cmp(&a.overrun));
+            self.incidents.truncate(self.max_incidents);
+        }
+    }
+
+    /// The frames part of a report. `threads` names the lanes; stage names, sources and
+    /// reasons are resolved through the process-wide name table.
+    pub(crate) fn report(
+        &self,
+        threads: &FxHashMap<u32, LaneThread>,
+        clock: &Clock,
+        t0: u64,
+        first_bucket: u64,
+    ) -> Vec<FrameReport> {
+        let dist = |d: &DurationStats| Distribution {
+            summary: d.summary(),
+            histogram: d.buckets(first_bucket),
+        };
+        let offset = |tick: u64| {
+            if tick > t0 {
+                clock.delta_as_nanos(t0, tick)
+            } else {
+                0
+            }
+        };
+        let stage_of = |capture: u64, st: &Settled| {
+            let thread = threads.get(&st.rec.lane);
+            IncidentStage {
+                name: name_of(st.rec.name).to_string(),
+                thread_id: thread.map_or(EXITED_THREADS_ID, |t| t.thread_id),
+                thread: thread.map_or(EXITED_THREADS_NAME.to_string(), |t| t.thread_name.clone()),
+                start_ns: if st.rec.start > capture {
+                    clock.delta_as_nanos(capture, st.rec.start)
+                } else {
+                    0
+                },
+                duration_ns: clock.delta_as_nanos(st.rec.start, st.rec.end),
+                queue_ns: st.queue,
+            }
+        };
+        let kept_frame = |k: &Kept| IncidentFrame {
+            frame_id: k.id,
+            capture_ns: offset(k.capture),
+            latency_ns: k.latency,
+            stages: k.stages.iter().map(|st| stage_of(k.capture, st)).collect(),
+        };
+        let mut in_flight: FxHashMap<u32, u64> = FxHashMap::default();
+        for ((source, _), f) in &self.in_flight {
+            if f.capture.is_some() && f.end.is_none() {
+                *in_flight.entry(*source).or_default() += 1;
+            }
+        }
+        let mut out: Vec<FrameReport> = self
+            .sources
+            .iter()
+            .map(|src| {
+                let mut attribution: Vec<Attribution> = src
+                    .attribution
+                    .iter()
+                    .map(|(c, n)| Attribution {
+                        cause: c.text(),
+                        missed: *n,
+                    })
+                    .collect();
+                attribution.sort_by(|a, b| b.missed.cmp(&a.missed).then(a.cause.cmp(&b.cause)));
+                let mut incidents: Vec<(u64, Incident)> = self
+                    .incidents
+                    .iter()
+                    .filter(|r| r.source == src.name)
+                    .map(|r| {
+                        (
+                            r.overrun,
+                            Incident {
+                                frame_id: r.frame.id,
+                                capture_ns: offset(r.frame.capture),
+                                latency_ns: r.frame.latency.unwrap_or(0),
+                                budget_ns: r.budget,
+                                overrun_ns: r.overrun,
+                                cause: r.cause.text(),
+                                stages: r
+                                    .frame
+                                    .stages
+                                    .iter()
+                                    .map(|st| stage_of(r.frame.capture, st))
+                                    .collect(),
+                                previous: r.previous.iter().map(kept_frame).collect(),
+                                system: Vec::new(),
+                            },
+                        )
+                    })
+                    .collect();
+                incidents.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.frame_id.cmp(&b.1.frame_id)));
+                FrameReport {
+                    source: name_of(src.name).to_string(),
+                    count: src.count,
+                    finished: src.finished,
+                    dropped: src
+                        .dropped
+                        .iter()
+                        .map(|(r, n)| (name_of(*r).to_string(), *n))
+                        .collect::<BTreeMap<_, _>>(),
+                    in_flight: in_flight.get(&src.name).copied().unwrap_or(0),
+                    budget_ns: self.frame_budgets.get(&src.name).copied(),
+                    missed: src.missed,
+                    miss_rate: if src.finished == 0 {
+                        0.0
+                    } else {
+                        src.missed as f64 / src.finished as f64
+                    },
+                    longest_miss_streak: src.longest_streak,
+                    latency: dist(&src.latency),
+                    jitter: dist(&src.jitter),
+                    stages: src
+                        .stages
+                        .iter()
+                        .map(|st| StageReport {
+                            name: name_of(st.name).to_string(),
+                            budget_ns: self.stage_budgets.get(&st.name).copied(),
+                            service: dist(&st.service),
+                            queue: dist(&st.queue),
+                            over_budget: st.over_budget,
+                        })
+                        .collect(),
+                    attribution,
+                    incidents: incidents.into_iter().map(|(_, i)| i).collect(),
+                    windows: src
+                        .windows
+                        .counts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &(finished, missed))| FrameWindow {
+                            t_ns: i as u64 * src.windows.width_ns,
+                            duration_ns: src.windows.width_ns,
+                            finished,
+                            missed,
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.source.cmp(&b.source));
+        out
+    }
+}
