@@ -2,11 +2,23 @@
 //!
 //! The self-contained HTML report of heimdall-perf: one file that opens from disk in any
 //! browser, with no network access (CSS, SVG charts and the small sorting script are
-//! inline). It shows summary cards (duration, spans recorded, mean FPS, peak CPU and
-//! memory), the sortable span table, latency histograms, charts of the system series and of
+//! inline). It shows the session's labels in its header, summary cards (duration, spans
+//! recorded, mean FPS, peak CPU and memory), the Frames section when the report has frame
+//! sources, the sortable span table, latency histograms, charts of the system series and of
 //! the metrics over time, the metrics table, the timeline of recent spans, the session's
 //! notes (Markdown, raw HTML shown as text) and, when a renderer is given with
 //! [`HtmlSink::with_flamegraph`], an interactive flamegraph (click to zoom, search).
+//!
+//! The Frames section has a block per source: its headline figures (frames begun,
+//! finished, dropped by reason, in flight; budget, miss rate, longest miss streak, latency
+//! p50 and p99), the latency histogram with the budget drawn as a line, the miss rate in
+//! each window of the session, the jitter (the intervals between captures against the
+//! target period, the budget), the median wait and service time of each stage with a
+//! table of their p50 and p99, the attribution of misses to causes, and each incident of
+//! the flight recorder as a small timeline from its capture: a lane per thread, waits
+//! before stages as light bars, the budget line and the finish, the frames before it drawn
+//! faint above, its cause and the system figures at the time. A report without frames
+//! (schema 1, or no source) has no such section.
 //!
 //! Every name and value from the report is escaped: a span called
 //! `<script>alert(1)</script>` is shown as that text and runs nothing. Characters a page
@@ -28,6 +40,7 @@
 //! let html = HtmlSink::new().render_to_string(&report)?;
 //! assert!(html.starts_with("<!DOCTYPE html>"));
 //! assert!(html.contains("line-3 inspection"));
+//! assert!(html.contains(r#"<section id="frames">"#));
 //! assert!(!html.contains("<script>alert"));
 //! # Ok::<(), heimdall_perf_core::RenderError>(())
 //! ```
@@ -44,6 +57,7 @@ use heimdall_perf_core::{Report, ReportSink};
 
 mod chart;
 mod flame;
+mod frame_view;
 mod markdown;
 mod sanitize;
 mod timestamp;

@@ -13,6 +13,7 @@ use heimdall_perf_core::{MetricType, Report};
 use heimdall_perf_core::units::Unit;
 
 use crate::chart::{self, Histogram, LineChart, LineInput, Timeline, TimelineInput};
+use crate::frame_view::{self, FrameSourceView};
 use crate::timestamp::utc_time;
 use crate::STYLE;
 
@@ -146,10 +147,16 @@ pub(crate) struct Page {
     pub title: String,
     /// Header facts.
     pub facts: Vec<Fact>,
+    /// The session's labels, key and value.
+    pub labels: Vec<(String, String)>,
     /// Summary cards.
     pub cards: Vec<Card>,
     /// Things the reader should know about the recording.
     pub warnings: Vec<String>,
+    /// The Frames section, one entry per frame source (none: no section).
+    pub frames: Vec<FrameSourceView>,
+    /// How misses are attributed (shown under each attribution table).
+    pub attribution_rule: &'static str,
     /// Span table rows.
     pub span_rows: Vec<SpanRow>,
     /// Latency histograms.
@@ -794,8 +801,16 @@ impl Page {
         Page {
             title: report.session.name.clone(),
             facts: facts(report, spans),
+            labels: report
+                .session
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             cards: cards(report, spans),
             warnings: warnings(report),
+            frames: frame_view::frames(&report.frames),
+            attribution_rule: frame_view::ATTRIBUTION_RULE,
             span_rows: span_rows(report, spans),
             histograms_omitted: match spans.len().saturating_sub(histograms.len()) {
                 0 => None,

@@ -114,6 +114,15 @@ fn write_page(dir: &Path, name: &str, html: &str) -> PathBuf {
     path
 }
 
+/// Catches script errors, console errors and security-policy refusals from the start of
+/// the page, and writes them (one a line) into `<pre id="errors">` once it has loaded.
+fn with_error_catcher(html: &str) -> String {
+    let catch = r#"<script>window.__errors = []; window.addEventListener("error", function (e) { __errors.push("error: " + e.message); }); document.addEventListener("securitypolicyviolation", function (e) { __errors.push("refused: " + e.violatedDirective + " " + e.blockedURI); }); (function () { var ce = console.error; console.error = function () { __errors.push("console: " + Array.prototype.join.call(arguments, " ")); return ce.apply(console, arguments); }; })();</script>"#;
+    let report = r#"<script>var e = document.createElement("pre"); e.id = "errors"; e.textContent = __errors.join("\n"); document.body.appendChild(e);</script>"#;
+    html.replacen("<head>", &format!("<head>{catch}"), 1)
+        .replacen("</body>", &format!("{report}</body>"), 1)
+}
+
 /// Adds a listener that writes messages posted to the page into `<pre id="probe">`.
 fn with_probe_listener(html: &str) -> String {
     let listener = r#"<script>window.addEventListener("message", function (e) { var p = document.createElement("pre"); p.id = "probe"; p.textContent = String(e.data); document.body.appendChild(p); });</script>"#;
@@ -137,7 +146,7 @@ fn sample_report_in_chromium_dom_and_screenshot() {
     let html = HtmlSink::new().render_to_string(&report).unwrap();
     // Sort by span name (A→Z) once the page has loaded: our own script at work.
     let click = r##"<script>document.querySelector("#span-table th:first-child button").click(); var p = document.createElement("pre"); p.id = "sorted"; p.textContent = Array.prototype.map.call(document.querySelectorAll("#span-table tbody tr"), function (r) { return r.getAttribute("data-path"); }).join("\n--\n"); document.body.appendChild(p);</script>"##;
-    let probed = html.replacen("</body>", &format!("{click}</body>"), 1);
+    let probed = with_error_catcher(&html.replacen("</body>", &format!("{click}</body>"), 1));
     let dir = tempfile::tempdir().unwrap();
     let page = write_page(dir.path(), "sample.html", &probed);
     let dom = run_chromium(&page, &["--dump-dom".to_string()]);
@@ -157,9 +166,17 @@ fn sample_report_in_chromium_dom_and_screenshot() {
         !dom.contains("<script>alert"),
         "a name's script became markup"
     );
-    // Nothing the report holds became an element: the only scripts are the page's own and
-    // the probe; the note's raw <b> is text.
-    assert_eq!(count(&doc, "script"), 2);
+    // No script error, no console error, nothing refused by the page's security policy.
+    let errors = text_of(&doc, "#errors").concat();
+    assert_eq!(errors, "", "errors in the page");
+    assert_eq!(
+        count(&doc, "#errors"),
+        1,
+        "the error catcher did not report"
+    );
+    // Nothing the report holds became an element: the only scripts are the page's own,
+    // the probe and the error catcher; the note's raw <b> is text.
+    assert_eq!(count(&doc, "script"), 4);
     assert_eq!(count(&doc, ".note b"), 0);
     assert!(text_of(&doc, ".note")
         .concat()
@@ -192,6 +209,43 @@ fn sample_report_in_chromium_dom_and_screenshot() {
         );
     }
 
+    // Frames, near the top: a block per source, its charts and each incident's timeline
+    // with the budget line.
+    assert_eq!(
+        count(&doc, "#frames article.frame-source"),
+        report.frames.len()
+    );
+    let charts: usize = report
+        .frames
+        .iter()
+        .map(|f| {
+            usize::from(f.latency.summary.count > 0)
+                + usize::from(f.budget_ns.is_some() && f.windows.iter().any(|w| w.finished > 0))
+                + usize::from(f.jitter.summary.count > 0)
+                + usize::from(!f.stages.is_empty())
+                + f.incidents.len()
+        })
+        .sum();
+    assert_eq!(count(&doc, "#frames svg.plot"), charts);
+    let incidents: usize = report.frames.iter().map(|f| f.incidents.len()).sum();
+    assert_eq!(
+        count(&doc, "#frames figure.incident svg g.limit line"),
+        incidents
+    );
+    assert_eq!(count(&doc, "#frames figure.incident"), incidents);
+    let budgets = report
+        .frames
+        .iter()
+        .filter(|f| f.budget_ns.is_some())
+        .count();
+    assert_eq!(count(&doc, "#frames .frame-latency g.limit"), budgets);
+    let sources = text_of(&doc, "#frames h3 .leaf");
+    assert!(sources.contains(&HOSTILE_NAME.to_string()), "{sources:?}");
+    assert_eq!(
+        text_of(&doc, "header .session-labels dd"),
+        report.session.labels.values().cloned().collect::<Vec<_>>()
+    );
+
     // The sort script ran: the rows are now in name order (capture, frame, decide, …).
     let sorted = text_of(&doc, "#sorted").concat();
     let names: Vec<&str> = sorted.split("\n--\n").collect();
@@ -213,7 +267,7 @@ fn sample_report_in_chromium_dom_and_screenshot() {
         &clean,
         &[
             format!("--screenshot={}", png.display()),
-            "--window-size=1280,2400".to_string(),
+            "--window-size=1280,3200".to_string(),
         ],
     );
     let bytes = std::fs::read(&png).unwrap();

@@ -534,6 +534,23 @@ fn control_characters_and_noncharacters_never_reach_the_page() {
         t_ns: 1,
         text: odd("note `code\0` **bold\0**\n\n<b>\0</b>\n\n```\nblock\0\n```\n"),
     });
+    report.session.labels.insert(odd("key"), odd("labelled"));
+    for f in &mut report.frames {
+        f.source = odd("source");
+        f.dropped = [(odd("reason"), 1)].into();
+        for st in &mut f.stages {
+            st.name = odd("stage");
+        }
+        for a in &mut f.attribution {
+            a.cause = odd("cause");
+        }
+        for i in &mut f.incidents {
+            i.cause = odd("blamed");
+            for st in &mut i.stages {
+                st.thread = odd("lane");
+            }
+        }
+    }
     let title = odd("flame title");
     let sink = HtmlSink::new().with_flamegraph(Arc::new(move |_r: &Report| {
         Ok(format!(
@@ -562,7 +579,10 @@ fn control_characters_and_noncharacters_never_reach_the_page() {
     let h1 = texts(&doc, "h1").join("");
     assert_eq!(h1, format!("session{shown}"));
     let body = doc.root_element().text().collect::<String>();
-    for what in ["host", "thread", "label", "value"] {
+    for what in [
+        "host", "thread", "label", "value", "key", "labelled", "source", "reason", "stage",
+        "cause", "blamed", "lane",
+    ] {
         assert!(body.contains(&format!("{what}{shown}")), "{what} not shown");
     }
     assert!(texts(&doc, ".note code")
@@ -612,4 +632,535 @@ fn recording_diagnostics_are_listed() {
         assert!(page_text.contains(&w), "{w:?} not on the page");
     }
     assert!(!html.contains("<cpu>"), "a figure name became markup");
+}
+
+// ---------------------------------------------------------------------------------------
+// Frames
+
+use heimdall_perf_core::units::{Style, Unit};
+use heimdall_perf_core::{Distribution, FrameReport, FrameWindow, Incident, StageReport};
+
+const FIG: Style = Style::Typographic;
+
+/// The article of the `i`-th frame source.
+fn source_block(doc: &Html, i: usize) -> ElementRef<'_> {
+    doc.select(&sel(&format!("#frames article#frames-{i}")))
+        .next()
+        .unwrap_or_else(|| panic!("no block for frame source {i}"))
+}
+
+fn texts_in(e: ElementRef<'_>, selector: &str) -> Vec<String> {
+    e.select(&sel(selector))
+        .map(|e| e.text().collect::<String>())
+        .collect()
+}
+
+/// `label` → value of the cards in `block`.
+fn card_in(block: ElementRef<'_>, label: &str) -> (String, String) {
+    block
+        .select(&sel(".card"))
+        .find(|c| texts_in(*c, ".card-label") == [label])
+        .map(|c| {
+            (
+                texts_in(c, ".card-value").concat(),
+                texts_in(c, ".card-detail").concat(),
+            )
+        })
+        .unwrap_or_else(|| panic!("no {label} card"))
+}
+
+fn num(v: Option<&str>) -> f64 {
+    v.and_then(|v| v.parse().ok()).expect("a number attribute")
+}
+
+#[test]
+fn session_labels_are_in_the_header_as_text() {
+    let report = sample_report();
+    let (html, doc) = render(&report);
+    let keys = texts(&doc, "header .session-labels dt");
+    let values = texts(&doc, "header .session-labels dd");
+    let expected: Vec<(String, String)> = report.session.labels.clone().into_iter().collect();
+    assert_eq!(
+        keys.into_iter().zip(values).collect::<Vec<_>>(),
+        expected,
+        "labels in key order, values as text"
+    );
+    // The hostile value (`<b>"east"</b>`) stayed text.
+    assert!(expected.iter().any(|(_, v)| v.contains("<b>")));
+    assert_eq!(doc.select(&sel("header b")).count(), 0);
+    assert!(!html.contains("<b>\"east\""));
+}
+
+#[test]
+fn frames_section_shows_the_sample_figures() {
+    let report = sample_report();
+    let (_, doc) = render(&report);
+    // Near the top: right after the summary, before the spans; linked from the navigation.
+    let sections: Vec<&str> = doc
+        .select(&sel("main > section"))
+        .filter_map(|s| s.value().attr("id"))
+        .collect();
+    assert_eq!(
+        &sections[..3],
+        ["summary", "frames", "spans"],
+        "{sections:?}"
+    );
+    assert!(texts(&doc, "nav a").contains(&"Frames".to_string()));
+    assert_eq!(
+        doc.select(&sel("#frames article.frame-source")).count(),
+        report.frames.len()
+    );
+
+    let cam = report.frame_source("cam-0").unwrap();
+    let i = report
+        .frames
+        .iter()
+        .position(|f| f.source == "cam-0")
+        .unwrap();
+    let block = source_block(&doc, i);
+    assert_eq!(texts_in(block, "h3 .leaf"), ["cam-0"]);
+    let percent = Unit::parse("%");
+
+    // Headline figures.
+    let (rate, detail) = card_in(block, "Miss rate");
+    assert_eq!(rate, FIG.value(cam.miss_rate * 100.0, &percent));
+    assert_eq!(rate, "5.02 %");
+    assert!(detail.contains(&format!(
+        "{} missed of {} finished",
+        cam.missed, cam.finished
+    )));
+    assert!(detail.contains(&format!("longest streak {}", cam.longest_miss_streak)));
+    let (p99, detail) = card_in(block, "Latency p99");
+    assert_eq!(p99, FIG.duration(cam.latency.summary.p99));
+    assert!(detail.contains(&format!("p50 {}", FIG.duration(cam.latency.summary.p50))));
+    let budget = cam.budget_ns.unwrap() as f64;
+    assert_eq!(card_in(block, "Budget").0, FIG.duration(budget));
+    let (begun, detail) = card_in(block, "Frames begun");
+    assert_eq!(begun, FIG.count(cam.count));
+    assert!(detail.contains(&format!("{} in flight", cam.in_flight)));
+    let (dropped, detail) = card_in(block, "Dropped");
+    assert_eq!(dropped, FIG.count(cam.dropped_total()));
+    for (reason, n) in &cam.dropped {
+        assert!(detail.contains(&format!("{reason}: {n}")), "{detail}");
+    }
+
+    // Latency and jitter histograms, each with its limit line where the budget is.
+    let limits = texts_in(block, "svg.hist g.limit text");
+    assert_eq!(
+        limits,
+        [
+            format!("budget {}", FIG.duration(budget)),
+            format!("period {}", FIG.duration(budget))
+        ]
+    );
+    assert!(texts_in(block, ".frame-jitter figcaption")
+        .concat()
+        .contains(&format!("σ {}", FIG.duration(cam.jitter.summary.stddev))));
+    let bars = block.select(&sel(".frame-latency rect.bar")).count();
+    assert!(bars >= 2, "{bars} latency bars");
+
+    // Miss rate over time: a bar per window with finished frames.
+    let miss_tips = texts_in(block, ".frame-misses rect.miss title");
+    let windows: Vec<&FrameWindow> = cam.windows.iter().filter(|w| w.finished > 0).collect();
+    assert_eq!(miss_tips.len(), windows.len());
+    for (tip, w) in miss_tips.iter().zip(&windows) {
+        assert!(
+            tip.contains(&format!("{} of {} frames missed", w.missed, w.finished)),
+            "{tip}"
+        );
+    }
+    // Taller bars for higher rates.
+    let heights: Vec<f64> = block
+        .select(&sel(".frame-misses rect.miss"))
+        .map(|r| num(r.value().attr("height")))
+        .collect();
+    let worst = windows
+        .iter()
+        .enumerate()
+        .max_by(|a, b| {
+            let r = |w: &FrameWindow| w.missed as f64 / w.finished as f64;
+            r(a.1).total_cmp(&r(b.1))
+        })
+        .unwrap()
+        .0;
+    assert_eq!(
+        heights.iter().cloned().fold(0.0, f64::max),
+        heights[worst],
+        "{heights:?}"
+    );
+
+    // Stages: a stacked bar pair per stage and a table row with its figures.
+    let rows: Vec<ElementRef> = block.select(&sel(".stage-table tbody tr")).collect();
+    assert_eq!(rows.len(), cam.stages.len());
+    assert_eq!(
+        block.select(&sel(".stage-breakdown rect.service")).count(),
+        cam.stages.len()
+    );
+    assert_eq!(
+        block.select(&sel(".stage-breakdown rect.queue")).count(),
+        cam.stages.len()
+    );
+    for (row, s) in rows.iter().zip(&cam.stages) {
+        let cells = texts_in(*row, "td");
+        assert_eq!(cells[0], s.name);
+        assert_eq!(cells[3], FIG.duration(s.service.summary.p50));
+        assert_eq!(cells[6], FIG.duration(s.queue.summary.p99));
+        if s.budget_ns.is_some() {
+            assert!(cells[7].starts_with(&FIG.count(s.over_budget)), "{cells:?}");
+        } else {
+            assert_eq!(cells[7], "—");
+        }
+    }
+    let with_budget = cam.stages.iter().filter(|s| s.budget_ns.is_some()).count();
+    assert_eq!(
+        block.select(&sel(".stage-breakdown .stage-budget")).count(),
+        with_budget
+    );
+
+    // Attribution: cause, missed frames, share of the misses.
+    let rows: Vec<Vec<String>> = block
+        .select(&sel(".attribution-table tbody tr"))
+        .map(|r| texts_in(r, "td"))
+        .collect();
+    let expected: Vec<Vec<String>> = cam
+        .attribution
+        .iter()
+        .map(|a| {
+            vec![
+                a.cause.clone(),
+                FIG.count(a.missed),
+                FIG.value(a.missed as f64 * 100.0 / cam.missed as f64, &percent),
+            ]
+        })
+        .collect();
+    assert_eq!(rows, expected);
+    assert!(rows.iter().any(|r| r[0] == "queue before detect"));
+
+    // Incidents: one timeline each, with the budget line, the finish, the frames before.
+    let incidents: Vec<ElementRef> = block.select(&sel("figure.incident")).collect();
+    assert_eq!(incidents.len(), cam.incidents.len());
+    for (fig, inc) in incidents.iter().zip(&cam.incidents) {
+        let caption = texts_in(*fig, "figcaption").concat();
+        assert!(
+            caption.contains(&format!("Frame {}", inc.frame_id)),
+            "{caption}"
+        );
+        assert_eq!(texts_in(*fig, "figcaption .cause"), [inc.cause.as_str()]);
+        for s in &inc.system {
+            assert!(caption.contains(&s.name), "{caption}");
+        }
+        assert!(caption.contains("system.cpu.total 47.0 %"), "{caption}");
+        let svg = fig.select(&sel("svg.incident-timeline")).next().unwrap();
+        let budget_line = svg
+            .select(&sel("g.limit line"))
+            .next()
+            .expect("budget line");
+        let finish_line = svg.select(&sel("g.finish line")).next().expect("finish");
+        assert_eq!(
+            texts_in(svg, "g.limit text"),
+            [format!("budget {}", FIG.duration(inc.budget_ns as f64))]
+        );
+        // Both on the same scale from the capture: budget / latency.
+        let left = num(svg
+            .select(&sel(".lane-line"))
+            .next()
+            .unwrap()
+            .value()
+            .attr("x1"));
+        let bx = num(budget_line.value().attr("x1")) - left;
+        let fx = num(finish_line.value().attr("x1")) - left;
+        let want = inc.budget_ns as f64 / inc.latency_ns as f64;
+        assert!((bx / fx - want).abs() < 0.01, "{} vs {want}", bx / fx);
+        // Lanes: one faint row per frame before, one per thread of the missed frame.
+        let threads: std::collections::BTreeSet<u64> =
+            inc.stages.iter().map(|s| s.thread_id).collect();
+        assert_eq!(
+            svg.select(&sel("text.lane.faint-label")).count(),
+            inc.previous.len()
+        );
+        assert_eq!(
+            svg.select(&sel("text.lane:not(.faint-label)")).count(),
+            threads.len()
+        );
+        let stage_bars =
+            inc.stages.len() + inc.previous.iter().map(|p| p.stages.len()).sum::<usize>();
+        assert_eq!(svg.select(&sel("g.spans rect")).count(), stage_bars);
+        assert_eq!(
+            svg.select(&sel("g.spans rect.faint")).count(),
+            stage_bars - inc.stages.len()
+        );
+        // The waits are drawn, the long one before `detect` of a queue incident too.
+        let waits = inc.stages.iter().filter(|s| s.queue_ns > 0).count();
+        assert!(svg.select(&sel("g.waits rect")).count() >= waits);
+        assert!(svg.select(&sel("rect.overrun")).next().is_some());
+    }
+    let queue_incident = cam
+        .incidents
+        .iter()
+        .position(|i| i.cause == "queue before detect")
+        .unwrap();
+    let tips = texts_in(incidents[queue_incident], "g.waits rect title");
+    assert!(
+        tips.iter()
+            .any(|t| t.contains("waited 13.0 ms before detect")),
+        "{tips:?}"
+    );
+}
+
+#[test]
+fn hostile_frame_names_stay_text() {
+    let mut report = sample_report();
+    // Hostile names everywhere the frames carry text, besides the sample's own.
+    let cam = &mut report.frames[0];
+    cam.stages[1].name = HOSTILE_NAME.to_string();
+    cam.attribution[0].cause = HOSTILE_NAME.to_string();
+    cam.incidents[0].cause = HOSTILE_NAME.to_string();
+    for s in &mut cam.incidents[0].stages {
+        s.thread = HOSTILE_NAME.to_string();
+    }
+    cam.incidents[0].stages[1].name = HOSTILE_NAME.to_string();
+    cam.incidents[0].system[0].name = HOSTILE_NAME.to_string();
+    cam.incidents[0].system[0].unit = "<i>u</i>".to_string();
+    report
+        .session
+        .labels
+        .insert(HOSTILE_NAME.to_string(), HOSTILE_NAME.to_string());
+    let (html, doc) = render(&report);
+    assert!(!html.contains("<script>alert"), "raw script in the output");
+    assert_eq!(doc.select(&sel("script")).count(), 1);
+    assert_eq!(
+        doc.select(&sel("#frames i, #frames b, header b")).count(),
+        0
+    );
+
+    // The hostile source (the sample's second) and its drop reason, as text.
+    let odd = report
+        .frames
+        .iter()
+        .position(|f| f.source == HOSTILE_NAME)
+        .unwrap();
+    let block = source_block(&doc, odd);
+    assert_eq!(texts_in(block, "h3 .leaf"), [HOSTILE_NAME]);
+    let (dropped, detail) = card_in(block, "Dropped");
+    assert_eq!(dropped, "1");
+    assert_eq!(detail, format!("{HOSTILE_NAME}: 1"));
+    assert_eq!(texts_in(block, ".stage-table .leaf"), [HOSTILE_NAME]);
+    // The aria labels carry it intact too.
+    let aria: Vec<&str> = block
+        .select(&sel("svg"))
+        .filter_map(|s| s.value().attr("aria-label"))
+        .collect();
+    assert!(aria.iter().any(|a| a.ends_with(HOSTILE_NAME)), "{aria:?}");
+
+    // And in the first source: table cells, captions, lanes, tooltips.
+    let block = source_block(&doc, 0);
+    assert!(texts_in(block, ".stage-table .leaf").contains(&HOSTILE_NAME.to_string()));
+    assert!(texts_in(block, ".attribution-table .cause").contains(&HOSTILE_NAME.to_string()));
+    let incident = block.select(&sel("figure.incident")).next().unwrap();
+    assert_eq!(texts_in(incident, "figcaption .cause"), [HOSTILE_NAME]);
+    assert!(texts_in(incident, "figcaption")
+        .concat()
+        .contains("<i>u</i>"));
+    let lanes = texts_in(incident, "text.lane");
+    assert!(
+        lanes
+            .iter()
+            .any(|l| HOSTILE_NAME.starts_with(l.trim_end_matches('…'))),
+        "{lanes:?}"
+    );
+    assert!(texts_in(incident, "g.spans rect title")
+        .iter()
+        .any(|t| t.contains(HOSTILE_NAME)));
+    let labels = texts(&doc, "header .session-labels dt");
+    assert!(labels.contains(&HOSTILE_NAME.to_string()));
+    for e in doc
+        .root_element()
+        .descendants()
+        .filter_map(ElementRef::wrap)
+    {
+        for (name, _) in e.value().attrs() {
+            assert!(!name.starts_with("on"), "<{}> has {name}", e.value().name());
+        }
+    }
+}
+
+#[test]
+fn reports_without_frames_have_no_frames_section() {
+    // No sources.
+    let mut report = sample_report();
+    report.frames.clear();
+    report.session.labels.clear();
+    let (_, doc) = render(&report);
+    assert_eq!(doc.select(&sel("#frames")).count(), 0);
+    assert!(!texts(&doc, "nav a").contains(&"Frames".to_string()));
+    assert_eq!(doc.select(&sel(".session-labels")).count(), 0);
+    assert_eq!(texts(&doc, "main > section").len(), {
+        let (_, full) = render(&sample_report());
+        full.select(&sel("main > section")).count() - 1
+    });
+
+    // A report of schema 1 (no `frames`, no `labels`) read back.
+    let mut json = serde_json::to_value(sample_report()).unwrap();
+    let obj = json.as_object_mut().unwrap();
+    obj.remove("frames");
+    obj.insert("schema_version".into(), 1.into());
+    obj["session"].as_object_mut().unwrap().remove("labels");
+    let old: Report = serde_json::from_value(json).unwrap();
+    assert!(old.frames.is_empty() && old.session.labels.is_empty());
+    let (html, doc) = render(&old);
+    assert_eq!(doc.select(&sel("#frames")).count(), 0);
+    assert!(texts(&doc, ".facts dd")
+        .contains(&"heimdall-perf-core 0.1.0 (report schema 1)".to_string()));
+    assert!(html.contains("</html>"));
+    assert_eq!(
+        doc.select(&sel("#span-table tbody tr")).count(),
+        old.span_totals.len()
+    );
+}
+
+fn empty_distribution() -> Distribution {
+    Distribution::default()
+}
+
+/// A source with no budget, no stage, no finished frame, no window.
+fn bare_source(name: &str) -> FrameReport {
+    FrameReport {
+        source: name.to_string(),
+        count: 3,
+        finished: 0,
+        dropped: Default::default(),
+        in_flight: 3,
+        budget_ns: None,
+        missed: 0,
+        miss_rate: f64::NAN,
+        longest_miss_streak: 0,
+        latency: empty_distribution(),
+        jitter: empty_distribution(),
+        stages: Vec::new(),
+        attribution: Vec::new(),
+        incidents: Vec::new(),
+        windows: Vec::new(),
+    }
+}
+
+#[test]
+fn odd_frame_sources_render_without_panicking() {
+    let mut report = Report::empty("frames only");
+    let sample = sample_report();
+    let cam = sample.frame_source("cam-0").unwrap();
+
+    // No budget, no stage, nothing finished.
+    let bare = bare_source("bare");
+    // A budget, but zero finished frames and windows with none.
+    let mut starved = bare_source("starved");
+    starved.budget_ns = Some(16_666_667);
+    starved.windows = vec![FrameWindow {
+        t_ns: 0,
+        duration_ns: 1_000_000_000,
+        finished: 0,
+        missed: 0,
+    }];
+    // Misses but nothing to show for them: no attribution, an incident with no stage and
+    // no frame before it, a zero budget, a stage whose figures are NaN, huge values.
+    let mut broken = cam.clone();
+    broken.source = "broken".into();
+    broken.attribution.clear();
+    broken.miss_rate = f64::INFINITY;
+    broken.budget_ns = Some(0);
+    broken.windows.push(FrameWindow {
+        t_ns: u64::MAX,
+        duration_ns: u64::MAX,
+        finished: u64::MAX,
+        missed: u64::MAX,
+    });
+    broken.stages.push(StageReport {
+        name: "nan".into(),
+        budget_ns: Some(u64::MAX),
+        service: Distribution {
+            summary: heimdall_perf_core::stats::Summary {
+                count: 1,
+                p50: f64::NAN,
+                p99: f64::INFINITY,
+                ..Default::default()
+            },
+            histogram: Vec::new(),
+        },
+        queue: empty_distribution(),
+        over_budget: 1,
+    });
+    broken.incidents = vec![Incident {
+        stages: Vec::new(),
+        previous: Vec::new(),
+        system: Vec::new(),
+        budget_ns: 0,
+        latency_ns: u64::MAX,
+        ..cam.incidents[0].clone()
+    }];
+    // A stage with no run at all.
+    let mut idle = cam.clone();
+    idle.source = "idle".into();
+    idle.stages.truncate(1);
+    idle.stages[0].service = empty_distribution();
+    idle.stages[0].queue = empty_distribution();
+    report.frames = vec![bare, starved, broken, idle];
+    let (html, doc) = render(&report);
+    assert!(html.contains("</html>"));
+    assert_eq!(doc.select(&sel("#frames article")).count(), 4);
+
+    let bare = source_block(&doc, 0);
+    assert_eq!(card_in(bare, "Miss rate").0, "—");
+    assert_eq!(card_in(bare, "Latency p99").0, "—");
+    assert_eq!(card_in(bare, "Budget").0, "none");
+    assert!(texts_in(bare, ".frame-latency .empty")
+        .concat()
+        .contains("No frame finished"));
+    assert!(texts_in(bare, ".frame-misses .empty")
+        .concat()
+        .contains("No budget set"));
+    assert!(texts_in(bare, ".frame-jitter .empty")
+        .concat()
+        .contains("no interval"));
+    assert!(texts_in(bare, ".frame-stages .empty")
+        .concat()
+        .contains("No stage"));
+    assert_eq!(bare.select(&sel("svg")).count(), 0);
+    assert_eq!(bare.select(&sel("table")).count(), 0);
+    assert_eq!(
+        bare.select(&sel("g.limit")).count(),
+        0,
+        "no budget, no line"
+    );
+
+    let starved = source_block(&doc, 1);
+    assert!(texts_in(starved, ".frame-misses .empty")
+        .concat()
+        .contains("No frame finished"));
+    assert_eq!(
+        card_in(starved, "Miss rate"),
+        ("—".to_string(), "no frame finished".to_string())
+    );
+
+    let broken = source_block(&doc, 2);
+    assert!(texts_in(broken, "h4 + .empty")
+        .concat()
+        .contains("No cause was recorded"));
+    let incident = broken.select(&sel("figure.incident")).next().unwrap();
+    assert_eq!(texts_in(incident, "text.lane"), ["(no stage recorded)"]);
+    assert_eq!(
+        incident.select(&sel("g.limit")).count(),
+        0,
+        "a zero budget draws no line"
+    );
+    assert!(!html.contains("NaN\""), "a NaN coordinate");
+    for e in doc.select(&sel("#frames svg [x], #frames svg [width]")) {
+        for a in ["x", "width", "x1", "y"] {
+            if let Some(v) = e.value().attr(a) {
+                assert!(v.parse::<f64>().is_ok_and(f64::is_finite), "{a}={v}");
+            }
+        }
+    }
+    let idle = source_block(&doc, 3);
+    let cells = texts_in(idle, ".stage-table tbody td");
+    assert_eq!(cells[1], "0", "no run");
+    assert_eq!(cells[3], "—", "no median");
 }

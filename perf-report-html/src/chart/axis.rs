@@ -128,6 +128,27 @@ impl ValueAxis {
     pub(super) fn y(&self, frame: &Frame, v: f64) -> f64 {
         frame.y(v / self.div, self.lo, self.hi)
     }
+
+    /// Ticks laid out along `frame`'s horizontal extent (the axis drawn across, as under
+    /// a bar chart of durations).
+    pub(crate) fn ticks_across(&self, frame: &Frame) -> Vec<Tick> {
+        let d = decimals(self.step);
+        let n = ((self.hi - self.lo) / self.step).round() as i64;
+        (0..=n.clamp(0, 50))
+            .map(|i| {
+                let v = self.lo + i as f64 * self.step;
+                Tick {
+                    pos: px(frame.x(v, self.lo, self.hi)),
+                    label: STYLE.fixed(if v.abs() < self.step / 1e6 { 0.0 } else { v }, d),
+                }
+            })
+            .collect()
+    }
+
+    /// The x coordinate of `v` (unscaled value), the axis drawn across.
+    pub(super) fn x(&self, frame: &Frame, v: f64) -> f64 {
+        frame.x(v / self.div, self.lo, self.hi)
+    }
 }
 
 const SECOND: f64 = 1e9;

@@ -1,4 +1,5 @@
-//! Latency histograms: log-spaced duration buckets as bars, with percentile markers.
+//! Latency histograms: log-spaced duration buckets as bars, with percentile markers and,
+//! for frames, a limit (the budget, the target period) drawn as a solid line.
 
 use heimdall_perf_core::stats::HistogramBucket;
 use heimdall_perf_core::units::Unit;
@@ -33,6 +34,8 @@ pub(crate) struct Marker {
     pub label: String,
     /// Tooltip: the value.
     pub tip: String,
+    /// The label ends at the line (it would run past the plot's right edge otherwise).
+    pub end: bool,
 }
 
 /// A latency histogram.
@@ -48,17 +51,61 @@ pub(crate) struct Histogram {
     pub x_ticks: Vec<Tick>,
     /// Y-axis ticks.
     pub y_ticks: Vec<Tick>,
+    /// A limit drawn across the bars (a budget), kept inside the x range.
+    pub limit: Option<Marker>,
+    /// Y-axis title (what is counted).
+    pub y_title: String,
+    /// X-axis title.
+    pub x_title: String,
     /// Why nothing is drawn, when nothing can be.
     pub empty: Option<String>,
 }
 
-/// Builds a histogram of `buckets` (upper bounds in ns, growing geometrically) with markers at the given
-/// `(label, value in ns)` percentiles.
+/// What a histogram counts and how it is labelled.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HistogramOptions<'a> {
+    /// Percentile markers: `(label, value in ns)`; non-finite ones are not drawn.
+    pub markers: &'a [(&'a str, f64)],
+    /// A limit drawn as a solid line, `(label, value in ns)`; the x range is widened to
+    /// show it.
+    pub limit: Option<(&'a str, f64)>,
+    /// What is counted, plural (`spans`, `frames`): the y-axis title and tooltips.
+    pub noun: &'a str,
+    /// X-axis title.
+    pub x_title: &'a str,
+    /// Shown instead of the chart when no bucket holds a value.
+    pub empty: &'a str,
+    /// Width and height of the chart.
+    pub size: (f64, f64),
+}
+
+/// Builds a histogram of span durations: `buckets` (upper bounds in ns, growing
+/// geometrically) with markers at the given `(label, value in ns)` percentiles.
 pub(crate) fn histogram(
     buckets: &[HistogramBucket],
     markers: &[(&str, f64)],
     size: (f64, f64),
 ) -> Histogram {
+    histogram_with(
+        buckets,
+        &HistogramOptions {
+            markers,
+            limit: None,
+            noun: "spans",
+            x_title: "span duration (log scale)",
+            empty: "No completed spans.",
+            size,
+        },
+    )
+}
+
+/// Builds a histogram of durations in `buckets` (upper bounds in ns, growing
+/// geometrically) as `options` say.
+pub(crate) fn histogram_with(
+    buckets: &[HistogramBucket],
+    options: &HistogramOptions<'_>,
+) -> Histogram {
+    let (size, markers) = (options.size, options.markers);
     let mut frame = Frame::new(size.0, size.1);
     frame.top = 44.0;
     let mut h = Histogram {
@@ -67,6 +114,9 @@ pub(crate) fn histogram(
         markers: Vec::new(),
         x_ticks: Vec::new(),
         y_ticks: Vec::new(),
+        limit: None,
+        y_title: options.noun.to_string(),
+        x_title: options.x_title.to_string(),
         empty: None,
     };
     // Lower bound of each bucket: the previous bucket's bound; for the first one, its bound
@@ -91,7 +141,7 @@ pub(crate) fn histogram(
     let first = bounds.iter().position(|b| b.2 > 0);
     let last = bounds.iter().rposition(|b| b.2 > 0);
     let (Some(first), Some(last)) = (first, last) else {
-        h.empty = Some("No completed spans.".to_string());
+        h.empty = Some(options.empty.to_string());
         return h;
     };
     // One empty bucket of context on each side, when there is one.
@@ -107,6 +157,16 @@ pub(crate) fn histogram(
         .max(1.0)
         .log2();
     let lx1 = shown.iter().map(|b| b.1).fold(1.0, f64::max).log2();
+    // A limit outside the buckets shown widens the range, so that its line is where it
+    // belongs rather than at an edge.
+    let limit = options
+        .limit
+        .filter(|(_, v)| v.is_finite() && *v > 0.0)
+        .map(|(label, v)| (label, v.max(1.0)));
+    let (lx0, lx1) = match limit {
+        Some((_, v)) => (lx0.min(v.log2() - 0.25), lx1.max(v.log2() + 0.25)),
+        None => (lx0, lx1),
+    };
     let lx1 = if lx1 > lx0 { lx1 } else { lx0 + 1.0 };
     let x = |v: f64| frame.x(v.max(1.0).log2().clamp(lx0, lx1), lx0, lx1);
     let max_count = shown.iter().map(|b| b.2).max().unwrap_or(1).max(1);
@@ -128,10 +188,11 @@ pub(crate) fn histogram(
             w: px((x1 - x0 - 2.0).max(0.5)),
             h: px((frame.bottom - y).max(0.0)),
             tip: format!(
-                "{} – {}: {} spans ({})",
+                "{} – {}: {} {} ({})",
                 STYLE.duration(lo),
                 STYLE.duration(hi),
                 STYLE.count(count),
+                options.noun,
                 STYLE.value(share, &percent)
             ),
         });
@@ -155,11 +216,23 @@ pub(crate) fn histogram(
         .filter(|(_, (_, v))| v.is_finite())
         .map(|(i, (label, v))| Marker {
             x: px(x(*v)),
-            label_y: px(4.0 + 12.0 * i as f64),
+            // The limit's label, when there is one, takes the top row.
+            label_y: px(4.0 + 12.0 * (i + usize::from(limit.is_some())) as f64),
             label: (*label).to_string(),
             tip: format!("{label} = {}", STYLE.duration(*v)),
+            end: false,
         })
         .collect();
+    h.limit = limit.map(|(label, v)| {
+        let text = format!("{label} {}", STYLE.duration(v));
+        Marker {
+            x: px(x(v)),
+            label_y: px(4.0),
+            end: x(v) > frame.right - 7.0 * text.chars().count() as f64,
+            tip: text.clone(),
+            label: text,
+        }
+    });
     h
 }
 

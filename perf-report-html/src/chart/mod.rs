@@ -1,8 +1,9 @@
 //! Geometry of the inline SVG charts, one file per kind of chart: value and time axes with
 //! readable ticks (`axis.rs`), line charts of time series, downsampled (`line.rs`), latency
-//! histograms (`histogram.rs`) and the timeline of recent spans (`timeline.rs`). This file
-//! holds what they share: the plot [`Frame`] and its margins, axis [`Tick`]s, the line
-//! colours and the writing of SVG coordinates.
+//! histograms (`histogram.rs`), the timeline of recent spans (`timeline.rs`) and the
+//! drawings of the Frames section (`frames.rs`: miss rate over time, stage breakdown,
+//! incidents). This file holds what they share: the plot [`Frame`] and its margins, axis
+//! [`Tick`]s, the line colours and the writing of SVG coordinates.
 //!
 //! Everything here produces plain data (coordinates already formatted, labels as text);
 //! the askama templates turn it into SVG and escape every label.
@@ -10,11 +11,16 @@
 use std::fmt::Write as _;
 
 mod axis;
+mod frames;
 mod histogram;
 mod line;
 mod timeline;
 
-pub(crate) use histogram::{histogram, Histogram};
+pub(crate) use frames::{
+    incident_chart, miss_chart, stage_chart, stage_color, IncidentChart, MissChart, StageChart,
+    StageInput,
+};
+pub(crate) use histogram::{histogram, histogram_with, Histogram, HistogramOptions};
 pub(crate) use line::{line_chart, LineChart, LineInput};
 pub(crate) use timeline::{timeline, Timeline, TimelineInput};
 
