@@ -5,9 +5,11 @@
 //! * `heimdall-perf render REPORT.json --format html [--output PATH] [--plugin LIB.so]…`
 //!   renders a saved JSON report into any compiled-in or plugin format (stdout without
 //!   `--output` or with `--output -`);
-//! * `heimdall-perf summary REPORT.json` prints the top spans, metrics and system peaks;
-//! * `heimdall-perf diff BASE.json NEW.json [--threshold PCT] [--format text|md|json|html]
-//!   [--flamegraph DIFF.svg]` compares two runs span by span and exits 1 when something
+//! * `heimdall-perf summary REPORT.json` prints the top spans, the frame sources (finished,
+//!   misses against the budget, latency, the most blamed cause), metrics and system peaks;
+//! * `heimdall-perf diff BASE.json NEW.json [--threshold PCT] [--min-miss-rise POINTS]
+//!   [--format text|md|json|html] [--flamegraph DIFF.svg]` compares two runs span by span
+//!   and frame source by frame source (miss rate, latency p99) and exits 1 when something
 //!   regressed (see [`diff`] for how a regression is told from noise);
 //! * `heimdall-perf formats [--plugin LIB.so]…` lists the available formats.
 //!
@@ -83,7 +85,7 @@ enum Command {
         #[arg(long = "plugin", value_name = "LIB")]
         plugins: Vec<PathBuf>,
     },
-    /// Print the top spans, metrics and system peaks of a saved report.
+    /// Print the top spans, frame sources, metrics and system peaks of a saved report.
     Summary {
         /// The saved report (JSON).
         report: PathBuf,
@@ -91,20 +93,33 @@ enum Command {
         #[arg(long, default_value_t = 15)]
         top: usize,
     },
-    /// Compare two runs span by span; exit 1 when something regressed.
+    /// Compare two runs span by span and frame source by frame source; exit 1 when
+    /// something regressed.
     ///
     /// A span regresses when its mean grows by more than the threshold AND by more than
     /// three standard errors of the difference of the means,
     /// 3·sqrt(sd_base²/n_base + sd_new²/n_new), from each report's own standard deviation
     /// and count: a change must be both large and more than the runs' noise.
+    ///
+    /// A frame source regresses when its miss rate (missed/finished) rises beyond noise: a
+    /// one-sided two-proportion z-test, z = (p_new − p_base) / sqrt(p̂(1−p̂)(1/n_base +
+    /// 1/n_new)) with p̂ the pooled rate, gives z > 3, AND the rate rises by at least
+    /// --min-miss-rise percentage points (so 0 → 1 missed frame of 10 000 is not a
+    /// regression); or when its latency p99 rises by more than the threshold AND by more
+    /// than 3·sqrt(sd_base²/n_base + sd_new²/n_new) of the latency distributions. A source
+    /// in one report only is listed as added or removed.
     Diff {
         /// The reference run (JSON).
         base: PathBuf,
         /// The run to check (JSON).
         new: PathBuf,
-        /// Smallest change of the mean that counts, in percent.
+        /// Smallest change that counts, in percent: of a span's mean, of a frame source's
+        /// latency p99.
         #[arg(long, default_value_t = 5.0)]
         threshold: f64,
+        /// Smallest rise of a frame source's miss rate that counts, in percentage points.
+        #[arg(long, value_name = "POINTS", default_value_t = diff::DEFAULT_MIN_MISS_RISE_PCT)]
+        min_miss_rise: f64,
         /// Output format.
         #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
         format: DiffFormat,
@@ -323,12 +338,18 @@ fn run(cli: Cli, out: &mut dyn Write, terminal: bool) -> Result<u8, CliError> {
             base,
             new,
             threshold,
+            min_miss_rise,
             format,
             flamegraph,
         } => {
             if !(threshold.is_finite() && threshold >= 0.0) {
                 return Err(CliError::Usage(format!(
                     "--threshold must be a non-negative percentage, not {threshold}"
+                )));
+            }
+            if !(min_miss_rise.is_finite() && min_miss_rise >= 0.0) {
+                return Err(CliError::Usage(format!(
+                    "--min-miss-rise must be a non-negative number of percentage points, not {min_miss_rise}"
                 )));
             }
             if flamegraph.as_ref().is_some_and(|p| p.as_os_str() == "-") {
@@ -338,7 +359,14 @@ fn run(cli: Cli, out: &mut dyn Write, terminal: bool) -> Result<u8, CliError> {
             }
             let base_report = read(&base)?;
             let new_report = read(&new)?;
-            let d = diff::compare(&base_report, &new_report, threshold);
+            let d = diff::compare_with(
+                &base_report,
+                &new_report,
+                diff::Rules {
+                    threshold_pct: threshold,
+                    min_miss_rise_pct: min_miss_rise,
+                },
+            );
             match format {
                 DiffFormat::Text => diff_text(&d, color, out),
                 DiffFormat::Md => diff_md(&d, out),
@@ -527,6 +555,7 @@ fn summary(r: &Report, top: usize, st: Paint, out: &mut dyn Write) -> std::io::R
             TEXT.count((r.span_totals.len() - top) as u64)
         )?;
     }
+    summary_frames(r, st, out)?;
     if !r.metrics.is_empty() {
         writeln!(out)?;
         writeln!(
@@ -583,6 +612,90 @@ fn summary(r: &Report, top: usize, st: Paint, out: &mut dyn Write) -> std::io::R
         for w in warnings {
             writeln!(out, "- {}", escape_for_terminal(&w))?;
         }
+    }
+    Ok(())
+}
+
+/// The frames block of `summary`: per source, finished frames, the budget, misses and the
+/// miss rate against it, latency p50 and p99, and the cause most missed frames are blamed
+/// on.
+fn summary_frames(r: &Report, st: Paint, out: &mut dyn Write) -> std::io::Result<()> {
+    if r.frames.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        st.bold(&format!(
+            "{:<28} {:>9} {:>9} {:>8} {:>9} {:>11} {:>11}  {}",
+            "frames",
+            "finished",
+            "budget",
+            "missed",
+            "miss rate",
+            "latency p50",
+            "latency p99",
+            "most blamed"
+        ))
+    )?;
+    for f in &r.frames {
+        let none = || "–".to_string();
+        let (budget, missed, rate) = match f.budget_ns {
+            None => ("none".to_string(), none(), none()),
+            Some(b) => (
+                TEXT.duration(b as f64),
+                TEXT.count(f.missed),
+                if f.finished == 0 {
+                    none()
+                } else {
+                    percent(
+                        f.missed.min(f.finished) as f64 / f.finished as f64 * 100.0,
+                        TEXT,
+                    )
+                },
+            ),
+        };
+        let l = &f.latency.summary;
+        let latency = |v: f64| {
+            if l.count == 0 {
+                none()
+            } else {
+                TEXT.duration(v)
+            }
+        };
+        // The most blamed cause; the first of equals, as the report lists them.
+        let top =
+            f.attribution
+                .iter()
+                .fold(
+                    None,
+                    |best: Option<&heimdall_perf_core::Attribution>, a| match best {
+                        Some(b) if b.missed >= a.missed => Some(b),
+                        _ => Some(a),
+                    },
+                );
+        let blamed = match top {
+            Some(a) if a.missed > 0 => format!(
+                "{} ({} of {})",
+                escape_for_terminal(&a.cause),
+                TEXT.count(a.missed),
+                TEXT.count(f.missed.max(a.missed))
+            ),
+            _ => none(),
+        };
+        writeln!(
+            out,
+            "{:<28} {:>9} {:>9} {:>8} {:>9} {:>11} {:>11}  {}",
+            clip(&escape_for_terminal(&f.source), 28),
+            TEXT.count(f.finished),
+            budget,
+            missed,
+            rate,
+            latency(l.p50),
+            latency(l.p99),
+            blamed
+        )?;
     }
     Ok(())
 }
@@ -767,6 +880,155 @@ fn counts(d: &Diff) -> String {
     )
 }
 
+/// The figures of one compared frame source as text, shared by the text, Markdown and HTML
+/// layouts.
+struct FrameCells {
+    /// The verdict with what made it: `REGRESSED (miss rate)`.
+    verdict: String,
+    /// What made the verdict: `miss rate`, `latency p99`, both, or nothing.
+    why: String,
+    budget: String,
+    /// Miss rates before and after: `5.02 % → 11.7 %`.
+    miss_rate: String,
+    /// The rise of the rate in percentage points: `+6.69 pp`.
+    rise: String,
+    /// Missed of finished, before and after: `30/598 → 70/598`.
+    missed: String,
+    /// The z score, or why there is none.
+    z: String,
+    p99: String,
+    p99_change: String,
+    noise: String,
+}
+
+impl FrameCells {
+    fn of(f: &diff::FrameDiff, style: Style) -> FrameCells {
+        let (b, n) = (f.base.as_ref(), f.new.as_ref());
+        let both = |g: &dyn Fn(&diff::FrameSide) -> String| {
+            let side = |x: Option<&diff::FrameSide>| x.map_or("—".to_string(), g);
+            format!("{} → {}", side(b), side(n))
+        };
+        let mut why = Vec::new();
+        if matches!(f.verdict, Verdict::Regressed | Verdict::Improved) {
+            if f.miss_rate.is_some_and(|t| t.verdict == f.verdict) {
+                why.push("miss rate");
+            }
+            if f.latency.is_some_and(|t| t.verdict == f.verdict) {
+                why.push("latency p99");
+            }
+        }
+        let why = why.join(", ");
+        let word = verdict_word(f.verdict);
+        let verdict = match f.verdict {
+            Verdict::Regressed | Verdict::Improved if !why.is_empty() => format!("{word} ({why})"),
+            _ => word.to_string(),
+        };
+        let pct = |p: f64| percent(p, style);
+        let (rise, z) = match (&f.miss_rate, b, n) {
+            (Some(t), _, _) => (
+                format!("{} pp", signed(t.rise_pct, style)),
+                style.fixed(t.z, 2),
+            ),
+            (None, Some(b), Some(n)) if b.budget_ns.is_none() || n.budget_ns.is_none() => {
+                ("—".into(), "no budget".into())
+            }
+            (None, Some(_), Some(_)) => ("—".into(), "no finished frame".into()),
+            _ => ("—".into(), "—".into()),
+        };
+        FrameCells {
+            verdict,
+            why,
+            budget: both(&|x| {
+                x.budget_ns
+                    .map_or("none".into(), |b| style.duration(b as f64))
+            }),
+            miss_rate: both(&|x| x.miss_rate.map_or("—".into(), |r| pct(r * 100.0))),
+            rise,
+            missed: both(&|x| format!("{}/{}", style.count(x.missed), style.count(x.finished))),
+            z,
+            p99: both(&|x| {
+                if x.latency_count == 0 {
+                    "—".into()
+                } else {
+                    style.duration(x.latency_p99)
+                }
+            }),
+            p99_change: change(f.latency.and_then(|t| t.p99_change_pct), style),
+            noise: f.latency.map_or("—".into(), |t| style.duration(t.noise_ns)),
+        }
+    }
+}
+
+/// `v` with its sign, `+` included: `+6.69`, `-1.20` (`−1.20` typographic).
+fn signed(v: f64, style: Style) -> String {
+    if v > 0.0 && v.is_finite() {
+        format!("+{}", style.number(v))
+    } else {
+        style.number(v)
+    }
+}
+
+/// The frames rule in one sentence, with the figures in force.
+fn frames_rule(d: &Diff, style: Style) -> String {
+    format!(
+        "a frame source regresses when its miss rate rises beyond noise (z > {}, one-sided \
+         two-proportion test) and by at least {} percentage points (pp), or its latency p99 \
+         rises by more than {} and by more than {}σ of noise",
+        d.miss_rate_z,
+        style.number(d.min_miss_rise_pct),
+        percent(d.threshold_pct, style),
+        diff::NOISE_SIGMAS
+    )
+}
+
+fn frame_counts(d: &Diff) -> String {
+    let n = |v| TEXT.count(d.frames.iter().filter(|f| f.verdict == v).count() as u64);
+    format!(
+        "frame sources: {} regressed, {} improved, {} unchanged, {} added, {} removed",
+        n(Verdict::Regressed),
+        n(Verdict::Improved),
+        n(Verdict::Unchanged),
+        n(Verdict::Added),
+        n(Verdict::Removed)
+    )
+}
+
+fn diff_frames_text(d: &Diff, st: Paint, out: &mut dyn Write) -> std::io::Result<()> {
+    if d.frames.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "frames: {}", frames_rule(d, TEXT))?;
+    for f in &d.frames {
+        let c = FrameCells::of(f, TEXT);
+        let word = format!("{:<10}", verdict_word(f.verdict));
+        let word = match f.verdict {
+            Verdict::Regressed => st.paint("1;31", &word),
+            Verdict::Improved => st.paint("32", &word),
+            _ => word,
+        };
+        writeln!(
+            out,
+            "{word} {:<32} miss rate {} ({}, missed {}, z {})  latency p99 {} ({}, noise {})  budget {}{}",
+            clip(&escape_for_terminal(&f.source), 32),
+            c.miss_rate,
+            c.rise,
+            c.missed,
+            c.z,
+            c.p99,
+            c.p99_change,
+            c.noise,
+            c.budget,
+            if c.why.is_empty() {
+                String::new()
+            } else {
+                format!("  {} on {}", verdict_word(f.verdict).to_lowercase(), c.why)
+            },
+        )?;
+    }
+    writeln!(out, "{}", frame_counts(d))
+}
+
 fn diff_text(d: &Diff, st: Paint, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
@@ -796,7 +1058,8 @@ fn diff_text(d: &Diff, st: Paint, out: &mut dyn Write) -> std::io::Result<()> {
             c.count,
         )?;
     }
-    writeln!(out, "{}", counts(d))
+    writeln!(out, "{}", counts(d))?;
+    diff_frames_text(d, st, out)
 }
 
 /// Text for a Markdown table cell: `shown` is text already escaped for display
@@ -845,6 +1108,37 @@ fn diff_md(d: &Diff, out: &mut dyn Write) -> std::io::Result<()> {
             c.p95,
             c.p99,
             c.count,
+        )?;
+    }
+    if d.frames.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\n### Frames\n\nA {}. {}.\n",
+        frames_rule(d, TEXT).trim_start_matches("a "),
+        frame_counts(d).replacen('f', "F", 1)
+    )?;
+    writeln!(
+        out,
+        "| verdict | source | miss rate | rise | missed / finished | z | latency p99 | change | noise | budget |"
+    )?;
+    writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    for f in &d.frames {
+        let c = FrameCells::of(f, TEXT);
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            c.verdict,
+            md_cell(&escape_for_terminal(&f.source)),
+            c.miss_rate,
+            c.rise,
+            c.missed,
+            c.z,
+            c.p99,
+            c.p99_change,
+            c.noise,
+            c.budget,
         )?;
     }
     Ok(())
@@ -904,7 +1198,36 @@ td,th{{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:right}}td:nth-c
             html_escape(&c.count),
         )?;
     }
-    writeln!(out, "</table></body></html>")
+    writeln!(out, "</table>")?;
+    if !d.frames.is_empty() {
+        writeln!(
+            out,
+            "<h2>Frames</h2><p>A {}. {}.</p>",
+            html_escape(frames_rule(d, Style::Typographic).trim_start_matches("a ")),
+            html_escape(&frame_counts(d).replacen('f', "F", 1))
+        )?;
+        writeln!(out, "<table class=\"frames\"><tr><th>verdict</th><th>source</th><th>miss rate</th><th>rise</th><th>missed / finished</th><th>z</th><th>latency p99</th><th>change</th><th>noise</th><th>budget</th></tr>")?;
+        for f in &d.frames {
+            let c = FrameCells::of(f, Style::Typographic);
+            writeln!(
+                out,
+                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                verdict_word(f.verdict).to_lowercase(),
+                html_escape(&c.verdict),
+                html_escape(&escape_for_terminal(&f.source)),
+                html_escape(&c.miss_rate),
+                html_escape(&c.rise),
+                html_escape(&c.missed),
+                html_escape(&c.z),
+                html_escape(&c.p99),
+                html_escape(&c.p99_change),
+                html_escape(&c.noise),
+                html_escape(&c.budget),
+            )?;
+        }
+        writeln!(out, "</table>")?;
+    }
+    writeln!(out, "</body></html>")
 }
 
 #[cfg(test)]

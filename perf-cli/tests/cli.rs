@@ -910,3 +910,426 @@ fn figures_are_written_as_every_report_writes_them() {
         "{html}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Frames: `summary`'s frames block, `diff`'s frame comparison.
+
+use heimdall_perf_core::FrameReport;
+use heimdall_perf_testkit::HOSTILE_NAME;
+
+/// The sample report written to `dir/name.json`, its `cam-0` source changed by `change`.
+fn sample_with(dir: &Path, name: &str, change: impl FnOnce(&mut FrameReport)) -> PathBuf {
+    let mut r = heimdall_perf_testkit::sample_report();
+    let cam = r.frames.iter_mut().find(|f| f.source == "cam-0").unwrap();
+    change(cam);
+    let path = dir.join(format!("{name}.json"));
+    write_report(&r, &path);
+    path
+}
+
+/// `cam-0` with `missed` of `finished` frames missing the budget.
+fn misses(missed: u64, finished: u64) -> impl FnOnce(&mut FrameReport) {
+    move |f| {
+        f.missed = missed;
+        f.finished = finished;
+        f.miss_rate = missed as f64 / finished as f64;
+    }
+}
+
+/// The two-proportion z score, computed directly.
+fn z_score(x1: u64, n1: u64, x2: u64, n2: u64) -> f64 {
+    let (p1, p2) = (x1 as f64 / n1 as f64, x2 as f64 / n2 as f64);
+    let p = (x1 + x2) as f64 / (n1 + n2) as f64;
+    (p2 - p1) / (p * (1.0 - p) * (1.0 / n1 as f64 + 1.0 / n2 as f64)).sqrt()
+}
+
+/// `diff --format FORMAT base new [extra…]`: exit code and standard output.
+fn diff_out(format: &str, base: &Path, new: &Path, extra: &[&str]) -> (i32, String) {
+    let out = cmd()
+        .args(["diff", "--format", format])
+        .args(extra)
+        .arg(base)
+        .arg(new)
+        .output()
+        .unwrap();
+    assert_terminal_safe(format, &out.stdout);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+/// The text line of the frame source `source`.
+fn frame_line<'a>(text: &'a str, source: &str) -> &'a str {
+    text.lines()
+        .find(|l| {
+            l.get(11..)
+                .is_some_and(|rest| rest.starts_with(&format!("{source} ")))
+        })
+        .unwrap_or_else(|| panic!("no line for {source}:\n{text}"))
+}
+
+/// The JSON entry of the frame source `source`.
+fn frame_json<'a>(v: &'a serde_json::Value, source: &str) -> &'a serde_json::Value {
+    v["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["source"] == source)
+        .unwrap_or_else(|| panic!("no {source} in {v:#}"))
+}
+
+#[test]
+fn diff_frames_miss_rate_up_beyond_noise_is_a_regression_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = sample_with(dir.path(), "base", |_| {});
+    let worse = sample_with(dir.path(), "worse", misses(70, 598));
+    let z = z_score(30, 598, 70, 598);
+    assert!(z > 3.0, "{z}");
+    let zs = heimdall_perf::units::Style::Text.fixed(z, 2);
+
+    let (code, text) = diff_out("text", &base, &worse, &[]);
+    assert_eq!(code, 1, "{text}");
+    let line = frame_line(&text, "cam-0");
+    assert!(line.starts_with("REGRESSED "), "{line}");
+    assert!(
+        line.contains(&format!(
+            "miss rate 5.02 % → 11.7 % (+6.69 pp, missed 30/598 → 70/598, z {zs})"
+        )),
+        "{line}"
+    );
+    assert!(line.ends_with("regressed on miss rate"), "{line}");
+    assert!(
+        text.contains(
+            "frames: a frame source regresses when its miss rate rises beyond noise (z > 3, "
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("by at least 0.100 percentage points"),
+        "{text}"
+    );
+    assert!(
+        text.contains("frame sources: 1 regressed, 0 improved, 1 unchanged, 0 added, 0 removed")
+    );
+    // The spans are the same: they did not regress.
+    assert!(
+        text.contains("\n0 regressed, 0 improved, 7 unchanged, 0 added, 0 removed\n"),
+        "{text}"
+    );
+
+    let (code, md) = diff_out("md", &base, &worse, &[]);
+    assert_eq!(code, 1);
+    assert!(md.contains("\n### Frames\n"), "{md}");
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| REGRESSED (miss rate) | cam-0 |"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert_eq!(row.matches(" | ").count(), 9, "{row}");
+    assert!(
+        row.contains(&format!(
+            "| 5.02 % → 11.7 % | +6.69 pp | 30/598 → 70/598 | {zs} |"
+        )),
+        "{row}"
+    );
+
+    let (code, html) = diff_out("html", &base, &worse, &[]);
+    assert_eq!(code, 1);
+    // The frames table's row: one line, its cells between <td> and </td>.
+    let row = html
+        .lines()
+        .find(|l| {
+            l.starts_with("<tr class=\"regressed\"><td>REGRESSED (miss rate)</td><td>cam-0</td>")
+        })
+        .unwrap_or_else(|| panic!("{html}"));
+    let cells: Vec<&str> = row
+        .split("<td>")
+        .skip(1)
+        .map(|c| c.split("</td>").next().unwrap())
+        .collect();
+    assert_eq!(cells.len(), 10, "{row}");
+    assert_eq!(
+        &cells[..6],
+        [
+            "REGRESSED (miss rate)",
+            "cam-0",
+            "5.02 % → 11.7 %",
+            "+6.69 pp",
+            "30/598 → 70/598",
+            zs.as_str()
+        ]
+    );
+
+    let (code, json) = diff_out("json", &base, &worse, &[]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["miss_rate_z"], 3.0);
+    assert_eq!(v["min_miss_rise_pct"], 0.1);
+    let cam = frame_json(&v, "cam-0");
+    assert_eq!(cam["verdict"], "regressed");
+    assert_eq!(cam["miss_rate"]["verdict"], "regressed");
+    assert_eq!(cam["latency"]["verdict"], "unchanged");
+    assert!((cam["miss_rate"]["z"].as_f64().unwrap() - z).abs() < 1e-9);
+    assert!((cam["miss_rate"]["new_rate"].as_f64().unwrap() - 70.0 / 598.0).abs() < 1e-12);
+    assert_eq!(cam["new"]["missed"], 70);
+
+    // The other way round: an improvement, exit 0.
+    let (code, text) = diff_out("text", &worse, &base, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        frame_line(&text, "cam-0").starts_with("improved "),
+        "{text}"
+    );
+}
+
+#[test]
+fn diff_frames_same_rates_are_not_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = sample_with(dir.path(), "base", |_| {});
+    // Twice the frames, twice the misses: the same rate.
+    let longer = sample_with(dir.path(), "longer", misses(60, 1196));
+    for format in ["text", "md", "html", "json"] {
+        let (code, out) = diff_out(format, &base, &longer, &[]);
+        assert_eq!(code, 0, "{format}: {out}");
+    }
+    let (_, text) = diff_out("text", &base, &longer, &[]);
+    let line = frame_line(&text, "cam-0");
+    assert!(line.starts_with("unchanged "), "{line}");
+    assert!(
+        line.contains("miss rate 5.02 % → 5.02 % (0 pp, missed 30/598 → 60/1\u{202f}196, z 0.00)"),
+        "{line}"
+    );
+    // The same report twice.
+    let (code, text) = diff_out("text", &base, &base, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("frame sources: 0 regressed, 0 improved, 2 unchanged, 0 added, 0 removed")
+    );
+}
+
+#[test]
+fn diff_frames_a_tiny_count_change_is_not_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = sample_with(dir.path(), "base", |_| {});
+    let one_more = sample_with(dir.path(), "one-more", misses(31, 598));
+    let (code, text) = diff_out("text", &base, &one_more, &[]);
+    assert_eq!(code, 0, "{text}");
+    let z = heimdall_perf::units::Style::Text.fixed(z_score(30, 598, 31, 598), 2);
+    assert!(
+        frame_line(&text, "cam-0").contains(&format!("z {z})")),
+        "{text}"
+    );
+
+    // 0 → 1 missed frame of 10 000: z = 1, not beyond noise.
+    let none = sample_with(dir.path(), "none", misses(0, 10_000));
+    let one = sample_with(dir.path(), "one", misses(1, 10_000));
+    let (code, json) = diff_out("json", &none, &one, &[]);
+    assert_eq!(code, 0, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let z = frame_json(&v, "cam-0")["miss_rate"]["z"].as_f64().unwrap();
+    assert!(
+        (z - z_score(0, 10_000, 1, 10_000)).abs() < 1e-9 && z < 3.0,
+        "{z}"
+    );
+
+    // 0 → 20 of a million: beyond noise (z ≈ 4.5) but a rise of 0.002 points, under the
+    // minimum rise; with no minimum it is a regression.
+    let none = sample_with(dir.path(), "none-m", misses(0, 1_000_000));
+    let twenty = sample_with(dir.path(), "twenty-m", misses(20, 1_000_000));
+    assert!(z_score(0, 1_000_000, 20, 1_000_000) > 4.0);
+    let (code, text) = diff_out("text", &none, &twenty, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        frame_line(&text, "cam-0").starts_with("unchanged "),
+        "{text}"
+    );
+    let (code, text) = diff_out("text", &none, &twenty, &["--min-miss-rise", "0"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        frame_line(&text, "cam-0").ends_with("regressed on miss rate"),
+        "{text}"
+    );
+    // The rule is stated in the help.
+    let out = cmd().args(["diff", "--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for words in [
+        "one-sided two-proportion z-test",
+        "gives z > 3",
+        "--min-miss-rise <POINTS>",
+        "0 → 1 missed frame of 10 000 is not a regression",
+        "latency p99 rises by more than the threshold",
+    ] {
+        assert!(help.contains(words), "{words:?} in {help}");
+    }
+    // A bad minimum is a usage error.
+    let out = cmd()
+        .args(["diff", "--min-miss-rise", "-1"])
+        .arg(&none)
+        .arg(&twenty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn diff_frames_p99_up_50_percent_with_a_tight_distribution_is_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let tight = |f: &mut FrameReport| f.latency.summary.stddev = 200_000.0;
+    let base = sample_with(dir.path(), "base", tight);
+    let p99 = heimdall_perf_testkit::sample_report().frames[0]
+        .latency
+        .summary
+        .p99;
+    let slower = sample_with(dir.path(), "slower", |f| {
+        tight(f);
+        f.latency.summary.p99 = p99 * 1.5;
+    });
+    let t = heimdall_perf::units::Style::Text;
+    let (code, text) = diff_out("text", &base, &slower, &[]);
+    assert_eq!(code, 1, "{text}");
+    let line = frame_line(&text, "cam-0");
+    assert!(line.starts_with("REGRESSED "), "{line}");
+    assert!(
+        line.contains(&format!(
+            "latency p99 {} → {} (+50.0 %, noise {})",
+            t.duration(p99),
+            t.duration(p99 * 1.5),
+            t.duration(3.0 * (2.0 * 200_000f64.powi(2) / 598.0).sqrt())
+        )),
+        "{line}"
+    );
+    assert!(line.ends_with("regressed on latency p99"), "{line}");
+    for format in ["md", "html", "json"] {
+        assert_eq!(diff_out(format, &base, &slower, &[]).0, 1, "{format}");
+    }
+    let (_, md) = diff_out("md", &base, &slower, &[]);
+    assert!(md.contains("| REGRESSED (latency p99) | cam-0 |"), "{md}");
+    // Under a threshold above 50 %: not a regression.
+    assert_eq!(
+        diff_out("text", &base, &slower, &["--threshold", "60"]).0,
+        0
+    );
+
+    // The same rise with a spread so wide that it is noise.
+    let wide = |f: &mut FrameReport| f.latency.summary.stddev = 1e9;
+    let base = sample_with(dir.path(), "base-wide", wide);
+    let slower = sample_with(dir.path(), "slower-wide", |f| {
+        wide(f);
+        f.latency.summary.p99 = p99 * 1.5;
+    });
+    let (code, text) = diff_out("text", &base, &slower, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        frame_line(&text, "cam-0").starts_with("unchanged "),
+        "{text}"
+    );
+}
+
+#[test]
+fn diff_frames_lists_sources_in_one_report_only_and_escapes_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = sample_with(dir.path(), "base", |_| {});
+    let renamed = sample_with(dir.path(), "renamed", |f| f.source = "cam-1".into());
+    let shown = heimdall_perf_cli::escape_for_terminal(HOSTILE_NAME);
+    let (code, text) = diff_out("text", &base, &renamed, &[]);
+    assert_eq!(code, 0, "{text}");
+    let added = frame_line(&text, "cam-1");
+    assert!(added.starts_with("added "), "{added}");
+    assert!(added.contains("missed — → 30/598"), "{added}");
+    assert!(frame_line(&text, "cam-0").starts_with("removed "), "{text}");
+    // The hostile source: shown escaped, on one line; no budget, so no miss test.
+    let odd = text
+        .lines()
+        .find(|l| {
+            l.get(11..)
+                .is_some_and(|l| l.starts_with("odd | name `with` ticks\\n"))
+        })
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(odd.starts_with("unchanged "), "{odd}");
+    assert!(odd.contains("z no budget"), "{odd}");
+    assert!(
+        text.contains("frame sources: 0 regressed, 0 improved, 1 unchanged, 1 added, 1 removed")
+    );
+    let (_, md) = diff_out("md", &base, &renamed, &[]);
+    assert!(
+        md.contains("| added | cam-1 |") && md.contains("| removed | cam-0 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| unchanged | odd \\| name \\`with\\` ticks\\\\nand &lt;script&gt;"),
+        "{md}"
+    );
+    let (_, html) = diff_out("html", &base, &renamed, &[]);
+    assert!(!html.contains("<script>"));
+    assert!(
+        html.contains(&format!(
+            "<td>{}</td>",
+            shown
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+        )),
+        "{html}"
+    );
+    let (_, json) = diff_out("json", &base, &renamed, &[]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(frame_json(&v, HOSTILE_NAME)["verdict"], "unchanged");
+    assert_eq!(frame_json(&v, "cam-1")["verdict"], "added");
+    assert!(frame_json(&v, "cam-1")["base"].is_null());
+}
+
+#[test]
+fn summary_has_a_frames_block_after_the_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample_with(dir.path(), "sample", |_| {});
+    let out = cmd().arg("summary").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_terminal_safe("summary", &out.stdout);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let r = heimdall_perf_testkit::sample_report();
+    let cam = r.frame_source("cam-0").unwrap();
+    let t = heimdall_perf::units::Style::Text;
+    let words = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    let header = text
+        .lines()
+        .position(|l| l.starts_with("frames "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(header > text.lines().position(|l| l.starts_with("span ")).unwrap());
+    assert!(header < text.lines().position(|l| l.starts_with("metric ")).unwrap());
+    let cam_line = text.lines().find(|l| l.starts_with("cam-0 ")).unwrap();
+    assert_eq!(
+        words(cam_line),
+        format!(
+            "cam-0 598 16.7 ms 30 5.02 % {} {} detect (20 of 30)",
+            t.duration(cam.latency.summary.p50),
+            t.duration(cam.latency.summary.p99)
+        )
+    );
+    let odd = r.frame_source(HOSTILE_NAME).unwrap();
+    let odd_line = text
+        .lines()
+        .find(|l| l.starts_with("odd | name `with` ticks\\n"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        words(odd_line).ends_with(&format!(
+            "9 none – – {} {} –",
+            t.duration(odd.latency.summary.p50),
+            t.duration(odd.latency.summary.p99)
+        )),
+        "{odd_line}"
+    );
+
+    // A report without frames has no frames block.
+    let mut r = heimdall_perf_testkit::sample_report();
+    r.frames.clear();
+    write_report(&r, &path);
+    let out = cmd().arg("summary").arg(&path).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.lines().any(|l| l.starts_with("frames ")), "{text}");
+}

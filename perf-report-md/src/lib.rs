@@ -1,10 +1,13 @@
 //! # heimdall-perf-report-md
 //!
 //! A heimdall-perf [`Report`] as GitHub-flavoured Markdown, to paste into an issue, a pull
-//! request or a wiki page: a title with the session's name, start, duration and host; a table
-//! of span paths sorted by total time; a table of metrics with their statistics; a summary of
-//! CPU and memory (when the session sampled them); the session's notes, each in its own
-//! section.
+//! request or a wiki page: a title with the session's name, start, duration, host and labels;
+//! a "Frames" section when the session followed frames (per source: counts, drops by reason,
+//! misses against the budget, latency and jitter; per stage service and queue time; which
+//! cause the missed frames are blamed on; the worst incidents with their stages thread by
+//! thread, the frames before them and the system figures at the time); a table of span paths
+//! sorted by total time; a table of metrics with their statistics; a summary of CPU and
+//! memory (when the session sampled them); the session's notes, each in its own section.
 //!
 //! * Figures are written by [`heimdall_perf_core::units`] in its plain-text style
 //!   ([`Style::Text`]): three significant digits in a readable unit (`850 ns`, `12.3 µs`,
@@ -41,6 +44,7 @@ use heimdall_perf_core::{series_names as sn, SpanStats, TimeSeries};
 use heimdall_perf_core::{stats::Summary, RenderError, Report, ReportSink};
 
 mod escape;
+mod frames;
 mod notes;
 mod table;
 
@@ -58,6 +62,8 @@ const PATH_JOIN: &str = " › ";
 const NONE: &str = "–";
 /// How figures are written: plain text (`-`, `inf`), as Markdown wants.
 const STYLE: Style = Style::Text;
+/// How many incidents per frame source the Frames section shows by default.
+pub const DEFAULT_MAX_INCIDENTS: usize = 5;
 
 /// What can go wrong rendering Markdown: only writing it out (the text itself is built in
 /// memory and cannot fail).
@@ -93,13 +99,17 @@ pub enum MarkdownError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MarkdownSink {
     max_spans: Option<usize>,
+    max_incidents: Option<usize>,
 }
 
 impl MarkdownSink {
     /// A sink that lists every span path.
     #[must_use]
     pub fn new() -> Self {
-        MarkdownSink { max_spans: None }
+        MarkdownSink {
+            max_spans: None,
+            max_incidents: None,
+        }
     }
 
     /// This sink, listing only the `limit` span paths with the largest total time and saying
@@ -124,12 +134,37 @@ impl MarkdownSink {
         self.max_spans
     }
 
+    /// This sink, showing at most `limit` incidents per frame source (the worst ones) and
+    /// saying how many it left out; [`DEFAULT_MAX_INCIDENTS`] when not set. Every `limit` is
+    /// valid: with `0` no incident is shown.
+    ///
+    /// ```
+    /// use heimdall_perf_core::ReportSink;
+    /// use heimdall_perf_report_md::MarkdownSink;
+    /// # let report = heimdall_perf_testkit::sample_report();
+    /// let md = MarkdownSink::new().with_max_incidents(1).render_to_string(&report).unwrap();
+    /// assert!(md.contains("1 more incidents are not shown"), "{md}");
+    /// ```
+    #[must_use]
+    pub fn with_max_incidents(mut self, limit: usize) -> Self {
+        self.max_incidents = Some(limit);
+        self
+    }
+
+    /// How many incidents per frame source the Frames section shows at most.
+    pub fn max_incidents(&self) -> usize {
+        self.max_incidents.unwrap_or(DEFAULT_MAX_INCIDENTS)
+    }
+
     /// The report as Markdown text.
     fn markdown(&self, report: &Report) -> String {
         let mut out = String::with_capacity(
-            4096 + 256 * report.span_totals.len() + 256 * report.metrics.len(),
+            4096 + 256 * report.span_totals.len()
+                + 256 * report.metrics.len()
+                + 4096 * report.frames.len(),
         );
         title(&mut out, report);
+        frames::frames(&mut out, report, self.max_incidents());
         spans(&mut out, report, self.max_spans);
         metrics(&mut out, report);
         system(&mut out, report);
@@ -193,6 +228,18 @@ fn title(out: &mut String, r: &Report) {
         escape_into(out, &s.host);
     }
     push_fmt(out, format_args!(" (pid {})\n", s.pid));
+    if !s.labels.is_empty() {
+        out.push_str("- **Labels:** ");
+        for (i, (k, v)) in s.labels.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            escape_into(out, k);
+            out.push_str(" = ");
+            escape_into(out, v);
+        }
+        out.push('\n');
+    }
     if !r.threads.is_empty() {
         out.push_str("- **Threads:** ");
         for (i, t) in r.threads.iter().enumerate() {
@@ -211,6 +258,25 @@ fn title(out: &mut String, r: &Report) {
             STYLE.count(r.span_totals.len() as u64)
         ),
     );
+    if !r.frames.is_empty() {
+        let (finished, missed) = r.frames.iter().fold((0u64, 0u64), |(f, m), s| {
+            (f.saturating_add(s.finished), m.saturating_add(s.missed))
+        });
+        push_fmt(
+            out,
+            format_args!(
+                "- **Frames:** {} {}, {} finished, {} missed their budget\n",
+                STYLE.count(r.frames.len() as u64),
+                if r.frames.len() == 1 {
+                    "source"
+                } else {
+                    "sources"
+                },
+                STYLE.count(finished),
+                STYLE.count(missed)
+            ),
+        );
+    }
     out.push_str("- **Report:** schema ");
     push_fmt(out, format_args!("{}, heimdall-perf ", r.schema_version));
     escape_into(out, &r.crate_version);
@@ -382,6 +448,14 @@ const SYSTEM_FIGURES: [(&str, &str); 8] = [
     (sn::PROCESS_MEMORY_RESIDENT, "Resident memory, this process"),
     (sn::PROCESS_MEMORY_VIRTUAL, "Virtual memory, this process"),
 ];
+
+/// The label of the system figure named `name` (`system.cpu.total`: "CPU, whole machine").
+fn system_label(name: &str) -> Option<&'static str> {
+    SYSTEM_FIGURES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, label)| *label)
+}
 
 fn series_row(out: &mut String, label: String, s: &TimeSeries) {
     let (mean, peak, samples) = match s.overview() {

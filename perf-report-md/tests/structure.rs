@@ -742,3 +742,461 @@ fn no_raw_control_byte_from_any_string_field() {
     assert_eq!(spans.rows.len(), r.span_totals.len());
     assert!(spans.rows.iter().any(|row| row[0].contains(&shown(&c))));
 }
+
+// ---------------------------------------------------------------------------------------
+// Frames and labels.
+
+/// The tables of `doc` whose header is exactly `columns`, in document order.
+fn tables_with<'a>(doc: &'a Doc, columns: &[&str]) -> Vec<&'a Table> {
+    doc.tables
+        .iter()
+        .filter(|t| {
+            t.header
+                .iter()
+                .map(String::as_str)
+                .eq(columns.iter().copied())
+        })
+        .collect()
+}
+
+const SUMMARY_COLUMNS: [&str; 3] = ["Measure", "Value", "Of the budget"];
+const STAGE_COLUMNS: [&str; 7] = [
+    "Stage",
+    "Budget",
+    "Service p50",
+    "Service p99",
+    "Queue p50",
+    "Queue p99",
+    "Over budget",
+];
+const ATTRIBUTION_COLUMNS: [&str; 3] = ["Cause", "Missed", "Share"];
+const INCIDENT_COLUMNS: [&str; 6] = [
+    "Frame",
+    "Captured at",
+    "Latency",
+    "Budget",
+    "Overrun",
+    "Cause",
+];
+const INCIDENT_STAGE_COLUMNS: [&str; 5] = ["Stage", "Thread", "Start", "Queue", "Duration"];
+
+/// The value and "of the budget" cells of the summary row labelled `label`.
+fn summary_row<'a>(t: &'a Table, label: &str) -> (&'a str, &'a str) {
+    let hits: Vec<&Vec<String>> = t.rows.iter().filter(|r| r[0] == label).collect();
+    assert_eq!(hits.len(), 1, "one row {label:?} in {t:#?}");
+    (&hits[0][1], &hits[0][2])
+}
+
+fn pct(v: f64) -> String {
+    Style::Text.value(v, &heimdall_perf_core::units::Unit::parse("%"))
+}
+
+fn dur(ns: f64) -> String {
+    Style::Text.duration(ns)
+}
+
+/// The text of every list item of `md`, as a reader sees it.
+fn list_items(md: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let mut item: Option<String> = None;
+    // GitHub's options: no smart punctuation, quotes stay as written.
+    for ev in Parser::new_ext(md, Options::all() - Options::ENABLE_SMART_PUNCTUATION) {
+        match ev {
+            Event::Start(Tag::Item) => item = Some(String::new()),
+            Event::End(TagEnd::Item) => items.extend(item.take()),
+            Event::Text(t) | Event::Code(t) => {
+                if let Some(i) = item.as_mut() {
+                    i.push_str(&t)
+                }
+            }
+            _ => {}
+        }
+    }
+    items
+}
+
+#[test]
+fn session_labels_are_in_the_header_as_text() {
+    let r = fixtures::sample_report();
+    let md = render(&r);
+    let want = format!(
+        "Labels: {}",
+        r.session
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert!(
+        want.contains("<b>\"east\"</b>"),
+        "the sample's hostile label: {want}"
+    );
+    assert!(
+        list_items(&md).contains(&want),
+        "{want:?} in {:?}",
+        list_items(&md)
+    );
+    assert!(parse(&md).html.is_empty());
+    // No labels (a schema 1 report): no line.
+    let mut old = r.clone();
+    old.session.labels.clear();
+    assert!(!render(&old).contains("**Labels:**"));
+}
+
+#[test]
+fn frames_section_has_a_summary_stages_attribution_and_incidents_per_source() {
+    let r = fixtures::sample_report();
+    let md = render(&r);
+    let doc = parse(&md);
+    assert!(doc.html.is_empty(), "{:?}", doc.html);
+    // The section comes before the spans, one sub-section per source.
+    let at = |h: (usize, String)| {
+        doc.headings
+            .iter()
+            .position(|x| *x == h)
+            .unwrap_or_else(|| panic!("no heading {h:?} in {:?}", doc.headings))
+    };
+    let frames_at = at((2, "Frames".into()));
+    assert!(frames_at < at((2, "Spans".into())));
+    let sources: Vec<String> = doc
+        .headings
+        .iter()
+        .filter(|(l, _)| *l == 3)
+        .filter_map(|(_, h)| h.strip_prefix("Source: ").map(str::to_string))
+        .collect();
+    let want: Vec<String> = r.frames.iter().map(|f| shown(&f.source)).collect();
+    assert_eq!(sources, want);
+    assert!(list_items(&md)
+        .contains(&"Frames: 2 sources, 607 finished, 30 missed their budget".to_string()));
+
+    let summaries = tables_with(&doc, &SUMMARY_COLUMNS);
+    assert_eq!(summaries.len(), r.frames.len());
+    let cam = r.frame_source("cam-0").expect("cam-0");
+    let t = summaries[0];
+    assert_eq!(
+        t.alignments,
+        [Alignment::Left, Alignment::Right, Alignment::Right]
+    );
+    let budget = cam.budget_ns.expect("cam-0 has a budget") as f64;
+    assert_eq!(summary_row(t, "Frames begun").0, cam.count.to_string());
+    assert_eq!(summary_row(t, "Finished").0, cam.finished.to_string());
+    assert_eq!(
+        summary_row(t, "Dropped: queue full").0,
+        cam.dropped["queue full"].to_string()
+    );
+    assert_eq!(summary_row(t, "In flight").0, cam.in_flight.to_string());
+    assert_eq!(summary_row(t, "Frame budget").0, dur(budget));
+    assert_eq!(summary_row(t, "Missed").0, cam.missed.to_string());
+    assert_eq!(
+        summary_row(t, "Miss rate").0,
+        pct(cam.missed as f64 / cam.finished as f64 * 100.0)
+    );
+    assert_eq!(summary_row(t, "Miss rate").0, "5.02 %");
+    assert_eq!(
+        summary_row(t, "Longest miss streak").0,
+        cam.longest_miss_streak.to_string()
+    );
+    let l = &cam.latency.summary;
+    let j = &cam.jitter.summary;
+    for (label, v) in [
+        ("Latency p50", l.p50),
+        ("Latency p95", l.p95),
+        ("Latency p99", l.p99),
+        ("Latency max", l.max),
+        ("Frame interval p50", j.p50),
+        ("Frame interval p99", j.p99),
+        ("Frame interval std dev", j.stddev),
+    ] {
+        assert_eq!(
+            summary_row(t, label),
+            (dur(v).as_str(), pct(v / budget * 100.0).as_str()),
+            "{label}"
+        );
+    }
+    // The sample's p99 latency is over the budget: more than 100 % of it.
+    assert!(leading_number(summary_row(t, "Latency p99").1) > 100.0);
+
+    // Stages: one row each, in order, with service and queue percentiles.
+    let stages = tables_with(&doc, &STAGE_COLUMNS);
+    assert_eq!(stages.len(), r.frames.len());
+    let rows = &stages[0].rows;
+    assert_eq!(rows.len(), cam.stages.len());
+    for (row, s) in rows.iter().zip(&cam.stages) {
+        assert_eq!(
+            row,
+            &[
+                shown(&s.name),
+                s.budget_ns.map_or("–".into(), |b| dur(b as f64)),
+                dur(s.service.summary.p50),
+                dur(s.service.summary.p99),
+                dur(s.queue.summary.p50),
+                dur(s.queue.summary.p99),
+                s.budget_ns
+                    .map_or("–".into(), |_| s.over_budget.to_string()),
+            ]
+        );
+    }
+
+    // Attribution: cause, missed, share of the missed frames (adding up to 100 %).
+    let attribution = tables_with(&doc, &ATTRIBUTION_COLUMNS);
+    assert_eq!(attribution.len(), 1, "only cam-0 has a budget");
+    let rows = &attribution[0].rows;
+    assert_eq!(rows.len(), cam.attribution.len());
+    let mut share = 0.0;
+    for (row, a) in rows.iter().zip(&cam.attribution) {
+        assert_eq!(row[0], a.cause);
+        assert_eq!(row[1], a.missed.to_string());
+        assert_eq!(row[2], pct(a.missed as f64 / cam.missed as f64 * 100.0));
+        share += leading_number(&row[2]);
+    }
+    assert!((share - 100.0).abs() < 0.2, "{share}");
+    assert_eq!(cam.blamed("detect"), 20);
+    assert_eq!(rows[0], ["detect", "20", "66.7 %"]);
+
+    // Incidents: a heading, the frame's figures, its stages thread by thread, the frames
+    // before it and the system figures.
+    let headings: Vec<&String> = doc
+        .headings
+        .iter()
+        .filter(|(l, h)| *l == 5 && h.starts_with("Incident "))
+        .map(|(_, h)| h)
+        .collect();
+    assert_eq!(headings.len(), cam.incidents.len());
+    let frames_tables = tables_with(&doc, &INCIDENT_COLUMNS);
+    let stage_tables = tables_with(&doc, &INCIDENT_STAGE_COLUMNS);
+    assert_eq!(frames_tables.len(), cam.incidents.len());
+    assert_eq!(stage_tables.len(), cam.incidents.len());
+    for (i, inc) in cam.incidents.iter().enumerate() {
+        assert_eq!(
+            *headings[i],
+            format!("Incident {}: frame {}", i + 1, inc.frame_id)
+        );
+        assert_eq!(
+            frames_tables[i].rows,
+            [[
+                inc.frame_id.to_string(),
+                dur(inc.capture_ns as f64),
+                dur(inc.latency_ns as f64),
+                dur(inc.budget_ns as f64),
+                dur(inc.overrun_ns as f64),
+                inc.cause.clone(),
+            ]]
+        );
+        let rows = &stage_tables[i].rows;
+        assert_eq!(rows.len(), inc.stages.len());
+        for (row, s) in rows.iter().zip(&inc.stages) {
+            assert_eq!(
+                row,
+                &[
+                    s.name.clone(),
+                    s.thread.clone(),
+                    dur(s.start_ns as f64),
+                    dur(s.queue_ns as f64),
+                    dur(s.duration_ns as f64),
+                ]
+            );
+        }
+        let before: Vec<String> = inc
+            .previous
+            .iter()
+            .map(|p| {
+                format!(
+                    "frame {}: {}",
+                    p.frame_id,
+                    dur(p.latency_ns.unwrap() as f64)
+                )
+            })
+            .collect();
+        assert!(
+            md.contains(&format!("**Frames before it:** {}\n", before.join(", "))),
+            "{before:?}"
+        );
+        let cpu = &inc.system[0];
+        assert!(md.contains(&format!(
+            "CPU, whole machine {} (sampled at {})",
+            pct(cpu.value),
+            dur(cpu.t_ns as f64)
+        )));
+    }
+    // The worst incident is blamed on detect, the other on the queue before it.
+    assert_eq!(frames_tables[0].rows[0][5], "detect");
+    assert_eq!(frames_tables[1].rows[0][5], "queue before detect");
+}
+
+#[test]
+fn a_hostile_source_and_drop_reason_stay_text_in_their_places() {
+    let r = fixtures::sample_report();
+    let md = render(&r);
+    let doc = parse(&md);
+    assert!(doc.html.is_empty(), "{:?}", doc.html);
+    assert!(doc
+        .headings
+        .contains(&(3, format!("Source: {}", shown(HOSTILE_NAME)))));
+    let odd = r.frame_source(HOSTILE_NAME).expect("the hostile source");
+    let t = tables_with(&doc, &SUMMARY_COLUMNS)[1];
+    assert_eq!(
+        summary_row(t, &format!("Dropped: {}", shown(HOSTILE_NAME))).0,
+        odd.dropped[HOSTILE_NAME].to_string()
+    );
+    for row in &t.rows {
+        assert_eq!(row.len(), 3, "{row:?}");
+    }
+    let stages = tables_with(&doc, &STAGE_COLUMNS)[1];
+    assert_eq!(stages.rows.len(), 1);
+    assert_eq!(stages.rows[0][0], shown(HOSTILE_NAME));
+    assert_eq!(stages.rows[0].len(), 7);
+}
+
+#[test]
+fn a_source_without_budget_or_finished_frames_says_so() {
+    let mut r = fixtures::sample_report();
+    // The hostile source has no budget: no miss figures, nothing against a budget.
+    let doc = parse(&render(&r));
+    let t = tables_with(&doc, &SUMMARY_COLUMNS)[1];
+    assert_eq!(summary_row(t, "Frame budget"), ("none set", "–"));
+    for label in ["Missed", "Miss rate", "Longest miss streak"] {
+        assert_eq!(summary_row(t, label), ("–", "–"), "{label}");
+    }
+    assert!(t.rows.iter().all(|row| row[2] == "–"), "{t:#?}");
+    assert!(render(&r).contains("No frame budget is set for this source: no frame can miss."));
+
+    // A source whose frames were all dropped: no latency, no stage, no miss, no rate.
+    let mut empty = r.frames[0].clone();
+    empty.source = "cam-9".into();
+    empty.finished = 0;
+    empty.missed = 0;
+    empty.miss_rate = f64::NAN;
+    empty.latency = Default::default();
+    empty.jitter = Default::default();
+    empty.stages.clear();
+    empty.attribution.clear();
+    empty.incidents.clear();
+    empty.windows.clear();
+    r.frames = vec![empty];
+    let md = render(&r);
+    let doc = parse(&md);
+    assert!(doc.html.is_empty());
+    let t = tables_with(&doc, &SUMMARY_COLUMNS)[0];
+    assert_eq!(summary_row(t, "Finished").0, "0");
+    assert_eq!(summary_row(t, "Miss rate"), ("–", "–"));
+    assert_eq!(summary_row(t, "Missed").0, "0");
+    for label in ["Latency p50", "Latency p99", "Frame interval std dev"] {
+        assert_eq!(summary_row(t, label), ("–", "–"), "{label}");
+    }
+    assert!(md.contains("No stage was recorded for this source's frames."));
+    assert!(md.contains("No missed frame to blame."));
+    assert!(!doc.headings.iter().any(|(_, h)| h == "Incidents"));
+    assert!(tables_with(&doc, &STAGE_COLUMNS).is_empty());
+
+    // NaN figures (a hand-edited report) print as text, the table keeps its shape.
+    r.frames[0].finished = 3;
+    r.frames[0].miss_rate = f64::NAN;
+    r.frames[0].latency.summary = Summary {
+        count: 3,
+        p99: f64::NAN,
+        max: f64::INFINITY,
+        ..Summary::default()
+    };
+    let doc = parse(&render(&r));
+    let t = tables_with(&doc, &SUMMARY_COLUMNS)[0];
+    assert_eq!(summary_row(t, "Miss rate").0, "NaN");
+    assert_eq!(summary_row(t, "Latency p99"), ("NaN", "NaN"));
+    assert_eq!(summary_row(t, "Latency max"), ("inf", "inf"));
+}
+
+#[test]
+fn reports_without_frames_have_no_frames_section() {
+    let mut r = fixtures::sample_report();
+    r.frames.clear();
+    r.schema_version = 1;
+    r.session.labels.clear();
+    let md = render(&r);
+    let doc = parse(&md);
+    assert!(!doc.headings.iter().any(|(_, h)| h == "Frames"));
+    assert!(tables_with(&doc, &SUMMARY_COLUMNS).is_empty());
+    assert!(!md.contains("**Frames:**") && !md.contains("**Labels:**"));
+    assert!(md.contains("- **Report:** schema 1,"));
+    // The rest is as before: spans, metrics, system, notes.
+    for h in ["Spans", "Metrics", "System", "Notes"] {
+        assert!(doc.headings.contains(&(2, h.to_string())), "{h}");
+    }
+}
+
+#[test]
+fn incidents_are_shown_worst_first_up_to_the_limit() {
+    let mut r = fixtures::sample_report();
+    r.frames[0].incidents.reverse(); // as a report edited by hand may be
+    let sink = MarkdownSink::new();
+    assert_eq!(
+        sink.max_incidents(),
+        heimdall_perf_report_md::DEFAULT_MAX_INCIDENTS
+    );
+    let doc = parse(&sink.render_to_string(&r).unwrap());
+    let ids: Vec<String> = tables_with(&doc, &INCIDENT_COLUMNS)
+        .iter()
+        .map(|t| t.rows[0][0].clone())
+        .collect();
+    assert_eq!(ids, ["120", "421"], "largest overrun first");
+
+    let md = sink.with_max_incidents(1).render_to_string(&r).unwrap();
+    let doc = parse(&md);
+    assert_eq!(tables_with(&doc, &INCIDENT_COLUMNS).len(), 1);
+    assert!(md.contains("worst missed frames, kept whole (largest overrun first): 1 of 2."));
+    assert!(md.contains("1 more incidents are not shown"));
+    let md = sink.with_max_incidents(0).render_to_string(&r).unwrap();
+    assert!(tables_with(&parse(&md), &INCIDENT_COLUMNS).is_empty());
+    assert!(md.contains("2 more incidents are not shown"));
+}
+
+#[test]
+fn no_raw_control_byte_from_any_frame_field() {
+    let c = all_controls();
+    let h = |s: &str| format!("{s} <{c}> |`*");
+    let mut r = fixtures::sample_report();
+    r.session.labels.insert(h("key"), h("value"));
+    for f in &mut r.frames {
+        f.source = h(&f.source);
+        f.dropped = f.dropped.iter().map(|(k, v)| (h(k), *v)).collect();
+        for s in &mut f.stages {
+            s.name = h(&s.name);
+        }
+        for a in &mut f.attribution {
+            a.cause = h(&a.cause);
+        }
+        for i in &mut f.incidents {
+            i.cause = h(&i.cause);
+            for s in i
+                .stages
+                .iter_mut()
+                .chain(i.previous.iter_mut().flat_map(|p| p.stages.iter_mut()))
+            {
+                s.name = h(&s.name);
+                s.thread = h(&s.thread);
+            }
+            for s in &mut i.system {
+                s.name = h(&s.name);
+                s.unit = h(&s.unit);
+            }
+        }
+    }
+    let md = render(&r);
+    let notes_at = md.find("\n## Notes\n").expect("a Notes section");
+    for (i, b) in md.bytes().enumerate() {
+        assert!(
+            b == b'\n' || (b == b'\t' && i > notes_at) || !(b < 0x20 || b == 0x7f),
+            "raw byte {b:#04x} at {i}"
+        );
+    }
+    let doc = parse(&md);
+    assert!(doc.html.is_empty(), "{:?}", doc.html);
+    for t in &doc.tables {
+        for row in &t.rows {
+            assert_eq!(row.len(), t.header.len(), "{row:?} in {:?}", t.header);
+        }
+    }
+    assert_eq!(tables_with(&doc, &SUMMARY_COLUMNS).len(), 2);
+    assert_eq!(tables_with(&doc, &INCIDENT_STAGE_COLUMNS).len(), 2);
+    let attribution = tables_with(&doc, &ATTRIBUTION_COLUMNS)[0];
+    assert_eq!(attribution.rows[0][0], shown(&h("detect")).trim_end());
+}
