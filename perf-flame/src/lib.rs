@@ -42,6 +42,8 @@
 //! let sink = FlamegraphSink::new().with_options(FlameOptions::default().with_min_width_percent(0.0));
 //! let svg = sink.render_to_string(&report)?;
 //! assert!(svg.contains("line-3 inspection — 10.0 s"));
+//! // The session's labels lead the subtitle, escaped.
+//! assert!(svg.contains("line=3 · station=cell-7 &lt;b&gt;"));
 //! assert!(svg.contains("<title>detect ("));
 //! # Ok::<(), heimdall_perf_core::RenderError>(())
 //! ```

@@ -16,7 +16,9 @@ use crate::{
 /// [`FILE_EXTENSION`]), and two reports as a differential flamegraph
 /// ([`render_diff`](FlamegraphSink::render_diff)).
 ///
-/// Title: session name and duration; frames: spans (per thread unless
+/// Title: session name and duration; subtitle: the session's labels (`line=3 ·
+/// station=cell-7`, in key order, a key or value past 64 characters cut with `…`), its start,
+/// host and span count; frames: spans (per thread unless
 /// [`merge_threads`](FlameOptions::merge_threads)), as wide as their total time, counted in
 /// ns (`fg:w`, `total_samples`; µs past [`MAX_TOTAL_US`](crate::MAX_TOTAL_US) ns, about 104
 /// days of span time), so that even a 300 ns span is drawn; tooltips give durations as the

@@ -85,8 +85,45 @@ fn default_title(report: &Report) -> String {
     )
 }
 
+/// Longest label key or value shown in a subtitle, in characters; a longer one is cut and
+/// ends with `…` (the JSON report keeps it whole).
+const MAX_LABEL_CHARS: usize = 64;
+
+/// `text`, cut to [`MAX_LABEL_CHARS`] characters with `…` at the end if longer.
+fn shorten(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(MAX_LABEL_CHARS) {
+        None => Cow::Borrowed(text),
+        Some(_) => {
+            let (cut, _) = text
+                .char_indices()
+                .nth(MAX_LABEL_CHARS - 1)
+                .unwrap_or_default();
+            Cow::Owned(format!("{}…", &text[..cut]))
+        }
+    }
+}
+
+/// The session's labels as `key=value` joined by ` · ` (`line=3 · station=cell-7`), in key
+/// order; empty when it has none.
+fn labels_text(report: &Report) -> String {
+    report
+        .session
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{}={}", shorten(k), shorten(v)))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// The subtitle: the session's labels, its start and host, the span count and what the
+/// width means (`line=3 · station=cell-7 · started … on … · 1,234 spans · width: total
+/// time`). Escaped for XML when written.
 fn subtitle(report: &Report, options: &FlameOptions) -> String {
-    let mut s = format!("started {}", report.session.started_at);
+    let mut s = labels_text(report);
+    if !s.is_empty() {
+        s.push_str(" · ");
+    }
+    s.push_str(&format!("started {}", report.session.started_at));
     if !report.session.host.is_empty() {
         s.push_str(" on ");
         s.push_str(&report.session.host);
@@ -389,6 +426,22 @@ pub(crate) fn render_diff(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_label_texts_are_cut_with_an_ellipsis() {
+        assert_eq!(shorten("cell-7"), "cell-7");
+        let exact = "é".repeat(MAX_LABEL_CHARS);
+        assert_eq!(shorten(&exact), exact);
+        let long = format!("{exact}x");
+        let cut = shorten(&long);
+        assert_eq!(cut.chars().count(), MAX_LABEL_CHARS);
+        assert_eq!(cut, format!("{}…", "é".repeat(MAX_LABEL_CHARS - 1)));
+        let mut r = Report::empty("s");
+        assert_eq!(labels_text(&r), "");
+        r.session.labels.insert("station".into(), "cell-7".into());
+        r.session.labels.insert("line".into(), "3".into());
+        assert_eq!(labels_text(&r), "line=3 · station=cell-7");
+    }
 
     #[test]
     fn tooltips_read_as_durations() {

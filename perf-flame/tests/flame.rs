@@ -748,3 +748,70 @@ fn graphs_past_2_pow_53_ns_count_microseconds_and_still_read_as_durations() {
         "a (100 d 00 h, 50.00%; 0.00%)"
     );
 }
+
+#[test]
+fn session_labels_lead_the_subtitle() {
+    // The sample's labels: `line=3`, and a station whose value holds HTML and quotes.
+    let r = fixtures::sample_report();
+    let text = svg(&r, &all_frames());
+    let doc = parse(&text);
+    let subtitle = text_by_id(&doc, "subtitle");
+    assert_eq!(
+        subtitle,
+        format!(
+            "line=3 · station={} · started {} on {} · {} spans · width: total time",
+            r.session.labels["station"],
+            r.session.started_at,
+            r.session.host,
+            heimdall_perf_core::units::Style::Typographic.count(r.span_count())
+        )
+    );
+    // The value's markup is text: escaped in the file, no element made of it.
+    assert!(text.contains("station=cell-7 &lt;b&gt;"), "{text}");
+    assert!(!doc.descendants().any(|n| n.has_tag_name("b")));
+
+    // No labels (a schema-1 report): the subtitle starts with the start time.
+    let mut bare = r.clone();
+    bare.session.labels.clear();
+    let doc_text = svg(&bare, &all_frames());
+    let subtitle = text_by_id(&parse(&doc_text), "subtitle");
+    assert!(subtitle.starts_with("started 2025-11-24"), "{subtitle}");
+}
+
+#[test]
+fn hostile_and_long_labels_keep_the_svg_intact() {
+    let mut r = known_report();
+    r.session
+        .labels
+        .insert(HOSTILE_NAME.into(), HOSTILE_NAME.into());
+    r.session
+        .labels
+        .insert("cdata".into(), "]]><!-- -->\u{1}\u{FFFF}'".into());
+    r.session.labels.insert("long".into(), "x".repeat(500));
+    for report in [r.clone(), {
+        // The "nothing to draw" page carries them too.
+        let mut empty = Report::empty("idle");
+        empty.session.labels = r.session.labels.clone();
+        empty
+    }] {
+        let text = svg(&report, &all_frames());
+        let doc = parse(&text);
+        let subtitle = text_by_id(&doc, "subtitle");
+        let parts: Vec<&str> = subtitle.split(" · ").collect();
+        // In key order; control characters and newlines are spaces, U+FFFF is U+FFFD, a
+        // value past 64 characters is cut.
+        assert_eq!(parts[0], "cdata=]]><!-- --> \u{FFFD}'", "{subtitle}");
+        assert_eq!(parts[1], format!("long={}…", "x".repeat(63)), "{subtitle}");
+        let hostile = HOSTILE_NAME.replace('\n', " ");
+        assert_eq!(parts[2], format!("{hostile}={hostile}"), "{subtitle}");
+        assert!(parts[3].starts_with("started "), "{subtitle}");
+        assert!(!doc.descendants().any(|n| n.has_tag_name("b")));
+        assert!(
+            doc.descendants()
+                .filter(|n| n.has_tag_name("script"))
+                .count()
+                <= 1,
+            "{text}"
+        );
+    }
+}

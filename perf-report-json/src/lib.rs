@@ -17,6 +17,8 @@
 //!   [`SCHEMA_VERSION`]) before it looks at any other field, and reports truncated files,
 //!   invalid JSON and wrong types with the file, line and column at fault — never a panic;
 //!   the parser's error stays attached as the [source](std::error::Error::source).
+//! * Reports of an older schema read back, the fields added since left empty: a schema-1
+//!   report (written before frames) reads with no session `labels` and no `frames`.
 //!
 //! ```
 //! use heimdall_perf_core::ReportSink;
@@ -157,10 +159,10 @@ pub enum JsonError {
 /// let sink = JsonSink::new();
 /// assert_eq!((sink.format_id(), sink.file_extension()), ("json", "json"));
 /// let json = sink.render_to_string(&Report::empty("s")).unwrap();
-/// assert!(json.starts_with("{\n  \"schema_version\": 1,"));
+/// assert!(json.starts_with("{\n  \"schema_version\": 2,"));
 ///
 /// let compact = sink.with_pretty(false).render_to_string(&Report::empty("s")).unwrap();
-/// assert!(compact.starts_with("{\"schema_version\":1,") && !compact.contains('\n'));
+/// assert!(compact.starts_with("{\"schema_version\":2,") && !compact.contains('\n'));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JsonSink {

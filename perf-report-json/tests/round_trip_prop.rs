@@ -1,6 +1,7 @@
 //! Property: any report — NaN and infinities, empty and huge names, any Unicode including
-//! control characters, counts up to `u64::MAX`, empty vectors, many threads — reads back
-//! from its JSON (pretty and compact) exactly as it was.
+//! control characters, counts up to `u64::MAX`, empty vectors, many threads, session labels,
+//! frame sources with stages, attribution, incidents and windows — reads back from its JSON
+//! (pretty and compact) exactly as it was.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +9,9 @@ use heimdall_perf_core::stats::HistogramBucket;
 use heimdall_perf_core::MetricType;
 use heimdall_perf_core::{stats::Summary, Report, ReportSink};
 use heimdall_perf_core::{
-    Diagnostics, MetricReport, Note, SeriesPoint, SessionInfo, SpanStats, ThreadInfo, TimeSeries,
-    TimelineSpan,
+    Attribution, Diagnostics, Distribution, FrameReport, FrameWindow, Incident, IncidentFrame,
+    IncidentStage, MetricReport, Note, SeriesPoint, SessionInfo, SpanStats, StageReport,
+    SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, SCHEMA_VERSION,
 };
 use heimdall_perf_report_json::{from_slice, JsonSink};
 use proptest::collection::{btree_map, vec};
@@ -139,6 +141,162 @@ fn metric() -> impl Strategy<Value = MetricReport> {
         )
 }
 
+fn histogram() -> impl Strategy<Value = Vec<HistogramBucket>> {
+    vec(
+        (count(), count()).prop_map(|(le, count)| HistogramBucket { le, count }),
+        0..4,
+    )
+}
+
+fn distribution() -> impl Strategy<Value = Distribution> {
+    (summary(), histogram()).prop_map(|(summary, histogram)| Distribution { summary, histogram })
+}
+
+fn stage_report() -> impl Strategy<Value = StageReport> {
+    (
+        text(),
+        proptest::option::of(count()),
+        distribution(),
+        distribution(),
+        count(),
+    )
+        .prop_map(
+            |(name, budget_ns, service, queue, over_budget)| StageReport {
+                name,
+                budget_ns,
+                service,
+                queue,
+                over_budget,
+            },
+        )
+}
+
+fn incident_stage() -> impl Strategy<Value = IncidentStage> {
+    (text(), count(), text(), count(), count(), count()).prop_map(
+        |(name, thread_id, thread, start_ns, duration_ns, queue_ns)| IncidentStage {
+            name,
+            thread_id,
+            thread,
+            start_ns,
+            duration_ns,
+            queue_ns,
+        },
+    )
+}
+
+fn incident() -> impl Strategy<Value = Incident> {
+    let previous = vec(
+        (
+            count(),
+            count(),
+            proptest::option::of(count()),
+            vec(incident_stage(), 0..3),
+        )
+            .prop_map(|(frame_id, capture_ns, latency_ns, stages)| IncidentFrame {
+                frame_id,
+                capture_ns,
+                latency_ns,
+                stages,
+            }),
+        0..3,
+    );
+    let system = vec(
+        (text(), text(), float(), count()).prop_map(|(name, unit, value, t_ns)| SystemFigure {
+            name,
+            unit,
+            value,
+            t_ns,
+        }),
+        0..3,
+    );
+    (
+        (count(), count(), count(), count(), count()),
+        text(),
+        vec(incident_stage(), 0..4),
+        previous,
+        system,
+    )
+        .prop_map(
+            |(
+                (frame_id, capture_ns, latency_ns, budget_ns, overrun_ns),
+                cause,
+                stages,
+                previous,
+                system,
+            )| {
+                Incident {
+                    frame_id,
+                    capture_ns,
+                    latency_ns,
+                    budget_ns,
+                    overrun_ns,
+                    cause,
+                    stages,
+                    previous,
+                    system,
+                }
+            },
+        )
+}
+
+fn frame_report() -> impl Strategy<Value = FrameReport> {
+    let window =
+        (count(), count(), count(), count()).prop_map(|(t_ns, duration_ns, finished, missed)| {
+            FrameWindow {
+                t_ns,
+                duration_ns,
+                finished,
+                missed,
+            }
+        });
+    let attribution = vec(
+        (text(), count()).prop_map(|(cause, missed)| Attribution { cause, missed }),
+        0..3,
+    );
+    (
+        (text(), count(), count(), btree_map(text(), count(), 0..3)),
+        (
+            count(),
+            proptest::option::of(count()),
+            count(),
+            float(),
+            count(),
+        ),
+        (distribution(), distribution()),
+        vec(stage_report(), 0..4),
+        attribution,
+        vec(incident(), 0..3),
+        vec(window, 0..4),
+    )
+        .prop_map(
+            |(
+                (source, count, finished, dropped),
+                (in_flight, budget_ns, missed, miss_rate, longest_miss_streak),
+                (latency, jitter),
+                stages,
+                attribution,
+                incidents,
+                windows,
+            )| FrameReport {
+                source,
+                count,
+                finished,
+                dropped,
+                in_flight,
+                budget_ns,
+                missed,
+                miss_rate,
+                longest_miss_streak,
+                latency,
+                jitter,
+                stages,
+                attribution,
+                incidents,
+                windows,
+            },
+        )
+}
+
 fn report() -> impl Strategy<Value = Report> {
     let session = (
         text(),
@@ -148,17 +306,20 @@ fn report() -> impl Strategy<Value = Report> {
         text(),
         count(),
         any::<bool>(),
+        btree_map(text(), text(), 0..4),
     )
         .prop_map(
-            |(name, host, pid, start_unix_ns, started_at, duration_ns, active)| SessionInfo {
-                name,
-                host,
-                pid,
-                start_unix_ns,
-                started_at,
-                duration_ns,
-                active,
-                labels: Default::default(),
+            |(name, host, pid, start_unix_ns, started_at, duration_ns, active, labels)| {
+                SessionInfo {
+                    name,
+                    host,
+                    pid,
+                    start_unix_ns,
+                    started_at,
+                    duration_ns,
+                    active,
+                    labels,
+                }
             },
         );
     let threads = prop_oneof![
@@ -193,10 +354,11 @@ fn report() -> impl Strategy<Value = Report> {
     let diagnostics = (
         (count(), count(), count(), count(), count(), count()),
         (count(), count(), count(), count(), count(), count()),
+        (count(), count(), count()),
         btree_map(text(), count(), 0..3),
     )
         .prop_map(
-            |((a, b, c, d, e, f), (g, h, i, j, k, l), sampler_failures)| Diagnostics {
+            |((a, b, c, d, e, f), (g, h, i, j, k, l), (m, n, o), sampler_failures)| Diagnostics {
                 misnested_exits: a,
                 open_spans: b,
                 overflowed_spans: c,
@@ -209,12 +371,14 @@ fn report() -> impl Strategy<Value = Report> {
                 refused_after_stop: j,
                 dropped_measurements: k,
                 dropped_notes: l,
+                refused_labels: m,
+                unmatched_frame_events: n,
+                abandoned_frames: o,
                 sampler_failures,
-                ..Diagnostics::default()
             },
         );
     (
-        (any::<u32>().prop_map(|v| v % 2), text()),
+        (0..=SCHEMA_VERSION, text()),
         session,
         threads,
         vec(span(), 0..4),
@@ -223,6 +387,7 @@ fn report() -> impl Strategy<Value = Report> {
         series,
         notes,
         timeline,
+        vec(frame_report(), 0..3),
         diagnostics,
     )
         .prop_map(
@@ -236,6 +401,7 @@ fn report() -> impl Strategy<Value = Report> {
                 series,
                 notes,
                 timeline,
+                frames,
                 diagnostics,
             )| Report {
                 schema_version,
@@ -248,7 +414,7 @@ fn report() -> impl Strategy<Value = Report> {
                 series,
                 notes,
                 timeline,
-                frames: Vec::new(),
+                frames,
                 diagnostics,
             },
         )
@@ -282,5 +448,16 @@ fn labels_and_failures_maps_survive_empty_and_full() {
     r.diagnostics.sampler_failures = BTreeMap::new();
     let bytes = JsonSink::new().render_to_string(&r).unwrap();
     assert!(!bytes.contains("sampler_failures"));
+    assert!(!bytes.contains("labels"));
+    assert_eq!(from_slice(bytes.as_bytes()).unwrap(), r);
+
+    r.session.labels = BTreeMap::from([
+        (String::new(), "empty key".to_string()),
+        ("line".to_string(), "3".to_string()),
+        ("station".to_string(), "\"cell\"\n<7>".to_string()),
+    ]);
+    r.diagnostics.sampler_failures = BTreeMap::from([("system/cpu".to_string(), 2)]);
+    let bytes = JsonSink::new().render_to_string(&r).unwrap();
+    assert!(bytes.contains("\"labels\"") && bytes.contains("sampler_failures"));
     assert_eq!(from_slice(bytes.as_bytes()).unwrap(), r);
 }

@@ -168,6 +168,32 @@ impl Families {
     }
 }
 
+/// Label names Prometheus itself gives a meaning to (`le` of histogram buckets, `quantile`
+/// of summaries, `job` and `instance` of the scrape target): user labels never take them.
+const PROMETHEUS_LABELS: &[&str] = &["le", "quantile", "job", "instance"];
+
+/// Every label name the sink writes itself, beside `session`. The session's labels go on
+/// every sample, so one of these names (`path`, `thread`, `source`…) would give a sample
+/// the same label twice: such a session label is written `label_<name>` instead.
+pub(crate) const SINK_LABELS: &[&str] = &[
+    "session",
+    "host",
+    "pid",
+    "started_at",
+    "crate_version",
+    "schema_version",
+    "thread",
+    "thread_id",
+    "path",
+    "metric",
+    "series",
+    "source",
+    "figure",
+    "stage",
+    "reason",
+    "cause",
+];
+
 /// An ordered label set.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Labels(Vec<(String, String)>);
@@ -178,29 +204,52 @@ impl Labels {
         Labels(vec![("session".into(), session.into())])
     }
 
+    /// The labels every sample of `report` starts with: `session`, then the session's own
+    /// labels (`set_label`), renamed where they would clash (see [`SINK_LABELS`]).
+    pub(crate) fn of_session(session: &str, labels: &BTreeMap<String, String>) -> Self {
+        Labels::session(session).with_renamed(labels, SINK_LABELS)
+    }
+
     /// The set with one more label.
     pub(crate) fn with(mut self, name: &str, value: impl Into<String>) -> Self {
         self.0.push((name.into(), value.into()));
         self
     }
 
-    /// Adds user labels, renamed when their name is taken or reserved.
-    pub(crate) fn with_user(mut self, user: &BTreeMap<String, String>) -> Self {
-        const RESERVED: &[&str] = &["le", "quantile", "job", "instance"];
+    /// Adds user labels (a metric's), renamed when their name is taken or reserved.
+    pub(crate) fn with_user(self, user: &BTreeMap<String, String>) -> Self {
+        self.with_renamed(user, &[])
+    }
+
+    /// Adds user labels under sanitised names. A name Prometheus gives a meaning to
+    /// ([`PROMETHEUS_LABELS`]), one in `reserved`, or one starting with `_` (`__` is
+    /// Prometheus's own) becomes `label_<name>`; a name already in the set gets `_2`, `_3`…
+    fn with_renamed(mut self, user: &BTreeMap<String, String>, reserved: &[&str]) -> Self {
         for (k, v) in user {
             let mut name = sanitize_label_name(k);
-            if RESERVED.contains(&name.as_str()) || name.starts_with('_') {
+            if PROMETHEUS_LABELS.contains(&name.as_str())
+                || reserved.contains(&name.as_str())
+                || name.starts_with('_')
+            {
                 name = format!("label_{}", name.trim_start_matches('_'));
             }
             let mut candidate = name.clone();
             let mut n = 2;
-            while self.0.iter().any(|(existing, _)| *existing == candidate) {
+            while self.0.iter().any(|(existing, _)| *existing == candidate)
+                || reserved.contains(&candidate.as_str())
+            {
                 candidate = format!("{name}_{n}");
                 n += 1;
             }
             self.0.push((candidate, v.clone()));
         }
         self
+    }
+
+    /// The label names of the set, in order.
+    #[cfg(test)]
+    pub(crate) fn names(&self) -> Vec<&str> {
+        self.0.iter().map(|(k, _)| k.as_str()).collect()
     }
 
     /// The label set as written after a sample name: `{a="x",b="y"}`, values escaped;
@@ -250,6 +299,37 @@ mod tests {
         assert_eq!(format_value(2.56e-7), "2.56e-7");
         assert_eq!(format_value(1e300), "1e300");
         assert_eq!(format_value(-0.25), "-0.25");
+    }
+
+    #[test]
+    fn session_labels_never_take_a_name_the_sink_writes() {
+        let user: BTreeMap<String, String> = SINK_LABELS
+            .iter()
+            .chain(PROMETHEUS_LABELS)
+            .map(|k| (k.to_string(), format!("user {k}")))
+            .chain([("label_le".to_string(), "taken".to_string())])
+            .collect();
+        let labels = Labels::of_session("s", &user);
+        let names = labels.names();
+        assert_eq!(names[0], "session");
+        assert_eq!(names.len(), 1 + user.len());
+        for (i, name) in names.iter().enumerate().skip(1) {
+            assert!(!SINK_LABELS.contains(name), "{name}");
+            assert!(!PROMETHEUS_LABELS.contains(name), "{name}");
+            assert!(!names[..i].contains(name), "{name} twice");
+        }
+        // BTreeMap order: `label_le` comes first and keeps its name.
+        assert!(names.contains(&"label_le") && names.contains(&"label_le_2"));
+        assert!(names.contains(&"label_thread") && names.contains(&"label_session"));
+        // Metric labels keep the older rule: only Prometheus's names are prefixed, a name
+        // taken in the set is numbered.
+        let m = Labels::session("s")
+            .with("metric", "m")
+            .with_user(&BTreeMap::from([
+                ("le".to_string(), "x".to_string()),
+                ("metric".to_string(), "y".to_string()),
+            ]));
+        assert_eq!(m.names(), ["session", "metric", "label_le", "metric_2"]);
     }
 
     #[test]

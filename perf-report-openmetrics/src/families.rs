@@ -1,11 +1,15 @@
 //! Which metric families a report gives, and their samples: the session (info, start,
 //! duration, active), spans (a duration histogram and a self-time counter per path and
-//! thread), measurements (a gauge of the last value, or a counter), periodic series (a gauge
-//! of the last sample) and the recording diagnostics. Values are converted to base units
-//! through [`heimdall_perf_core::units::Unit`].
+//! thread), frames (counters, gauges and histograms per source and stage), measurements (a
+//! gauge of the last value, or a counter), periodic series (a gauge of the last sample) and
+//! the recording diagnostics. Every sample carries the session's labels. Values are
+//! converted to base units through [`heimdall_perf_core::units::Unit`].
 
+use heimdall_perf_core::stats::HistogramBucket;
 use heimdall_perf_core::units::Unit;
-use heimdall_perf_core::{MetricReport, MetricType, Report, SpanStats, TimeSeries};
+use heimdall_perf_core::{
+    Distribution, FrameReport, MetricReport, MetricType, Report, SpanStats, TimeSeries,
+};
 
 use crate::encoding::{format_value, Families, Kind, Labels, Spec};
 use crate::names::{path_label, stem};
@@ -13,16 +17,18 @@ use crate::names::{path_label, stem};
 /// The OpenMetrics text of `report`.
 pub(crate) fn exposition(report: &Report) -> String {
     let mut families = Families::default();
-    let session = report.session.name.as_str();
-    session_families(&mut families, report);
-    span_families(&mut families, session, &report.spans);
+    // The labels every sample starts with: the session's name and its labels.
+    let base = Labels::of_session(&report.session.name, &report.session.labels);
+    session_families(&mut families, &base, report);
+    span_families(&mut families, &base, &report.spans);
+    frame_families(&mut families, &base, &report.frames);
     for m in &report.metrics {
-        metric_family(&mut families, session, m);
+        metric_family(&mut families, &base, m);
     }
     for s in &report.series {
-        series_family(&mut families, session, s);
+        series_family(&mut families, &base, s);
     }
-    diagnostics_families(&mut families, report);
+    diagnostics_families(&mut families, &base, report);
     families.finish()
 }
 
@@ -61,7 +67,7 @@ fn fixed(
 }
 
 /// The session's own families: its info, start, duration and whether it is active.
-fn session_families(families: &mut Families, report: &Report) {
+fn session_families(families: &mut Families, base: &Labels, report: &Report) {
     let s = &report.session;
     let info = families.family(fixed(
         "session_info",
@@ -70,7 +76,8 @@ fn session_families(families: &mut Families, report: &Report) {
         Kind::Gauge,
         "The heimdall-perf session this report describes (always 1).",
     ));
-    let labels = Labels::session(&s.name)
+    let labels = base
+        .clone()
         .with("host", s.host.clone())
         .with("pid", s.pid.to_string())
         .with("started_at", s.started_at.clone())
@@ -85,12 +92,7 @@ fn session_families(families: &mut Families, report: &Report) {
         Kind::Gauge,
         "Start of the session, seconds since the Unix epoch.",
     ));
-    families.sample(
-        start,
-        "",
-        &Labels::session(&s.name),
-        &format_value(seconds(s.start_unix_ns)),
-    );
+    families.sample(start, "", base, &format_value(seconds(s.start_unix_ns)));
 
     let duration = families.family(fixed(
         "session_duration",
@@ -99,12 +101,7 @@ fn session_families(families: &mut Families, report: &Report) {
         Kind::Gauge,
         "Time from the session start to its stop (or to the snapshot while running).",
     ));
-    families.sample(
-        duration,
-        "",
-        &Labels::session(&s.name),
-        &format_value(seconds(s.duration_ns)),
-    );
+    families.sample(duration, "", base, &format_value(seconds(s.duration_ns)));
 
     let active = families.family(fixed(
         "session_active",
@@ -113,17 +110,12 @@ fn session_families(families: &mut Families, report: &Report) {
         Kind::Gauge,
         "1 if the session was still running when the report was taken, else 0.",
     ));
-    families.sample(
-        active,
-        "",
-        &Labels::session(&s.name),
-        if s.active { "1" } else { "0" },
-    );
+    families.sample(active, "", base, if s.active { "1" } else { "0" });
 }
 
-/// The labels of a span's samples: session, thread, thread id and path.
-pub(crate) fn span_labels(session: &str, span: &SpanStats) -> Labels {
-    Labels::session(session)
+/// The labels of a span's samples: the session's (`base`), thread, thread id and path.
+pub(crate) fn span_labels(base: &Labels, span: &SpanStats) -> Labels {
+    base.clone()
         .with("thread", span.thread.clone().unwrap_or_default())
         .with(
             "thread_id",
@@ -134,7 +126,7 @@ pub(crate) fn span_labels(session: &str, span: &SpanStats) -> Labels {
 
 /// The span families: a duration histogram and a self-time counter, per span path and
 /// thread.
-fn span_families(families: &mut Families, session: &str, spans: &[SpanStats]) {
+fn span_families(families: &mut Families, base: &Labels, spans: &[SpanStats]) {
     if spans.is_empty() {
         return;
     }
@@ -153,59 +145,228 @@ fn span_families(families: &mut Families, session: &str, spans: &[SpanStats]) {
         "Time spent in spans themselves, children excluded, per span path and thread.",
     ));
     for span in spans {
-        let labels = span_labels(session, span);
-        if families.has(duration, &labels) {
-            continue;
+        let labels = span_labels(base, span);
+        if histogram(
+            families,
+            duration,
+            &labels,
+            &span.histogram,
+            span.count,
+            seconds(span.total_ns),
+        ) {
+            families.sample(self_time, "", &labels, &format_value(seconds(span.self_ns)));
         }
-        let mut cumulative = 0u64;
-        let mut last_le: Option<u64> = None;
-        let mut pending: Option<(u64, u64)> = None;
-        let mut buckets: Vec<(u64, u64)> = Vec::with_capacity(span.histogram.len());
-        for b in &span.histogram {
-            cumulative = cumulative.saturating_add(b.count);
-            match last_le {
-                // Equal bounds would be one bucket twice: keep the later (larger) count.
-                Some(le) if le >= b.le => {
-                    if let Some(p) = pending.as_mut() {
-                        p.1 = cumulative;
-                    }
-                }
-                _ => {
-                    if let Some(p) = pending.take() {
-                        buckets.push(p);
-                    }
-                    pending = Some((b.le, cumulative));
-                    last_le = Some(b.le);
+    }
+}
+
+/// Writes the histogram samples of `family` for `labels`: a cumulative `_bucket` per bound
+/// of `buckets` (nanoseconds, written in seconds) and `+Inf`, `_sum` (`sum_seconds`) and
+/// `_count` (`count`, or the buckets' total if larger). `false`, writing nothing, when the
+/// family already has this label set.
+fn histogram(
+    families: &mut Families,
+    family: usize,
+    labels: &Labels,
+    buckets: &[HistogramBucket],
+    count: u64,
+    sum_seconds: f64,
+) -> bool {
+    if families.has(family, labels) {
+        return false;
+    }
+    let mut cumulative = 0u64;
+    let mut last_le: Option<u64> = None;
+    let mut pending: Option<(u64, u64)> = None;
+    let mut written: Vec<(u64, u64)> = Vec::with_capacity(buckets.len());
+    for b in buckets {
+        cumulative = cumulative.saturating_add(b.count);
+        match last_le {
+            // Equal bounds would be one bucket twice: keep the later (larger) count.
+            Some(le) if le >= b.le => {
+                if let Some(p) = pending.as_mut() {
+                    p.1 = cumulative;
                 }
             }
+            _ => {
+                if let Some(p) = pending.take() {
+                    written.push(p);
+                }
+                pending = Some((b.le, cumulative));
+                last_le = Some(b.le);
+            }
         }
-        buckets.extend(pending);
-        // `+Inf` and `_count` are the same figure, and never below a finite bucket.
-        let count = span.count.max(cumulative);
-        for (le, c) in buckets {
-            let l = labels.clone().with("le", format_value(seconds(le)));
-            families.sample(duration, "_bucket", &l, &c.to_string());
+    }
+    written.extend(pending);
+    // `+Inf` and `_count` are the same figure, and never below a finite bucket.
+    let count = count.max(cumulative);
+    for (le, c) in written {
+        let l = labels.clone().with("le", format_value(seconds(le)));
+        families.sample(family, "_bucket", &l, &c.to_string());
+    }
+    families.sample(
+        family,
+        "_bucket",
+        &labels.clone().with("le", "+Inf"),
+        &count.to_string(),
+    );
+    families.sample(family, "_sum", labels, &format_value(sum_seconds));
+    families.sample(family, "_count", labels, &count.to_string());
+    true
+}
+
+/// [`histogram`] for a [`Distribution`] of nanoseconds.
+fn distribution(families: &mut Families, family: usize, labels: &Labels, d: &Distribution) {
+    histogram(
+        families,
+        family,
+        labels,
+        &d.histogram,
+        d.summary.count,
+        d.summary.sum / 1e9,
+    );
+}
+
+/// The frame families, per source (label `source`): frames begun, finished, dropped (by
+/// `reason`) and in flight; for a source with a frame budget, the budget, frames missed, the
+/// miss ratio and the longest miss streak; latency and birth-interval (jitter) histograms;
+/// per stage (label `stage`) service and queue time histograms, the stage budget and its
+/// overruns; and the missed frames blamed on each `cause`. Incidents are not written: their
+/// detail (frame ids, threads) has no bounded label set.
+fn frame_families(families: &mut Families, base: &Labels, frames: &[FrameReport]) {
+    if frames.is_empty() {
+        return;
+    }
+    let counter = |key, help| fixed(key, key, None, Kind::Counter, help);
+    let begun = families.family(counter(
+        "frames_begun",
+        "Frames begun (frame!, FrameSource::begin) per source.",
+    ));
+    let finished = families.family(counter("frames_finished", "Frames finished per source."));
+    let dropped = families.family(counter(
+        "frames_dropped",
+        "Frames dropped per source, by the reason given to drop_frame.",
+    ));
+    let in_flight = families.family(fixed(
+        "frames_in_flight",
+        "frames_in_flight",
+        None,
+        Kind::Gauge,
+        "Frames begun and neither finished nor dropped when the report was taken.",
+    ));
+    let budget = families.family(fixed(
+        "frame_budget",
+        "frame_budget",
+        Some("seconds"),
+        Kind::Gauge,
+        "The frame budget of the source, capture to finish (sources with a budget only).",
+    ));
+    let missed = families.family(counter(
+        "frames_missed",
+        "Finished frames whose latency exceeded the source's budget (sources with a budget only).",
+    ));
+    let miss_ratio = families.family(fixed(
+        "frame_miss",
+        "frame_miss",
+        Some("ratio"),
+        Kind::Gauge,
+        "Missed frames / finished frames of the source (sources with a budget only).",
+    ));
+    let streak = families.family(fixed(
+        "frame_longest_miss_streak",
+        "frame_longest_miss_streak",
+        None,
+        Kind::Gauge,
+        "The longest run of consecutive missed frames of the source (sources with a budget only).",
+    ));
+    let blamed = families.family(counter(
+        "frames_missed_by_cause",
+        "Missed frames of the source blamed on each cause: a stage, the wait before one \
+         (queue before <stage>), or unstaged (the rule: heimdall_perf_core::Attribution).",
+    ));
+    let latency = families.family(fixed(
+        "frame_latency",
+        "frame_latency",
+        Some("seconds"),
+        Kind::Histogram,
+        "Latency of finished frames, capture to finish, per source.",
+    ));
+    let interval = families.family(fixed(
+        "frame_interval",
+        "frame_interval",
+        Some("seconds"),
+        Kind::Histogram,
+        "Intervals between consecutive frame births of the source (jitter).",
+    ));
+    let service = families.family(fixed(
+        "frame_stage_service",
+        "frame_stage_service",
+        Some("seconds"),
+        Kind::Histogram,
+        "Service time of each stage of the source's frames: how long the stage ran.",
+    ));
+    let queue = families.family(fixed(
+        "frame_stage_queue",
+        "frame_stage_queue",
+        Some("seconds"),
+        Kind::Histogram,
+        "Queue time before each stage of the source's frames: from the end of the frame's \
+         previous stage (or its capture) to the stage's start.",
+    ));
+    let stage_budget = families.family(fixed(
+        "frame_stage_budget",
+        "frame_stage_budget",
+        Some("seconds"),
+        Kind::Gauge,
+        "The budget of each stage that has one.",
+    ));
+    let over_budget = families.family(counter(
+        "frame_stage_over_budget",
+        "Runs of each stage longer than its budget (stages with a budget only).",
+    ));
+
+    for f in frames {
+        let src = base.clone().with("source", f.source.clone());
+        if families.has(begun, &src) {
+            // A second entry of the same source (a report edited by hand): the first counts.
+            continue;
         }
-        families.sample(
-            duration,
-            "_bucket",
-            &labels.clone().with("le", "+Inf"),
-            &count.to_string(),
-        );
-        families.sample(
-            duration,
-            "_sum",
-            &labels,
-            &format_value(seconds(span.total_ns)),
-        );
-        families.sample(duration, "_count", &labels, &count.to_string());
-        families.sample(self_time, "", &labels, &format_value(seconds(span.self_ns)));
+        families.sample(begun, "", &src, &f.count.to_string());
+        families.sample(finished, "", &src, &f.finished.to_string());
+        for (reason, n) in &f.dropped {
+            let l = src.clone().with("reason", reason.clone());
+            families.sample(dropped, "", &l, &n.to_string());
+        }
+        families.sample(in_flight, "", &src, &f.in_flight.to_string());
+        if let Some(b) = f.budget_ns {
+            families.sample(budget, "", &src, &format_value(seconds(b)));
+            families.sample(missed, "", &src, &f.missed.to_string());
+            families.sample(miss_ratio, "", &src, &format_value(f.miss_rate));
+            families.sample(streak, "", &src, &f.longest_miss_streak.to_string());
+        }
+        for a in &f.attribution {
+            let l = src.clone().with("cause", a.cause.clone());
+            families.sample(blamed, "", &l, &a.missed.to_string());
+        }
+        distribution(families, latency, &src, &f.latency);
+        distribution(families, interval, &src, &f.jitter);
+        for stage in &f.stages {
+            let l = src.clone().with("stage", stage.name.clone());
+            if families.has(service, &l) {
+                continue;
+            }
+            distribution(families, service, &l, &stage.service);
+            distribution(families, queue, &l, &stage.queue);
+            if let Some(b) = stage.budget_ns {
+                families.sample(stage_budget, "", &l, &format_value(seconds(b)));
+                families.sample(over_budget, "", &l, &stage.over_budget.to_string());
+            }
+        }
     }
 }
 
 /// The family of a measurement: a gauge of its last value in the base unit, or a counter
 /// for a metric of type `counter`.
-fn metric_family(families: &mut Families, session: &str, m: &MetricReport) {
+fn metric_family(families: &mut Families, session: &Labels, m: &MetricReport) {
     let unit = Unit::parse(&m.unit);
     let base = unit.base_name();
     let suffix = base.as_deref();
@@ -236,14 +397,15 @@ fn metric_family(families: &mut Families, session: &str, m: &MetricReport) {
         // A counter is a finite, non-negative total: there is nothing to say about this one.
         return;
     }
-    let labels = Labels::session(session)
+    let labels = session
+        .clone()
         .with("metric", m.name.clone())
         .with_user(&m.labels);
     families.sample(family, "", &labels, &format_value(value));
 }
 
 /// The family of a periodic series: a gauge of its last sample in the base unit.
-fn series_family(families: &mut Families, session: &str, s: &TimeSeries) {
+fn series_family(families: &mut Families, session: &Labels, s: &TimeSeries) {
     let Some(last) = s.points.last() else {
         return;
     };
@@ -262,7 +424,8 @@ fn series_family(families: &mut Families, session: &str, s: &TimeSeries) {
             s.name, s.source
         ),
     });
-    let labels = Labels::session(session)
+    let labels = session
+        .clone()
         .with("series", s.name.clone())
         .with("source", s.source.clone());
     families.sample(family, "", &labels, &format_value(unit.to_base(last.last)));
@@ -270,9 +433,8 @@ fn series_family(families: &mut Families, session: &str, s: &TimeSeries) {
 
 /// The recording diagnostics: a counter (or gauge) per diagnostic, and the sampler failures
 /// per figure.
-fn diagnostics_families(families: &mut Families, report: &Report) {
+fn diagnostics_families(families: &mut Families, session: &Labels, report: &Report) {
     let d = &report.diagnostics;
-    let session = Labels::session(&report.session.name);
     for c in d.counters() {
         let kind = if c.monotonic {
             Kind::Counter
@@ -280,7 +442,7 @@ fn diagnostics_families(families: &mut Families, report: &Report) {
             Kind::Gauge
         };
         let family = families.family(fixed(c.name, c.name, None, kind, c.help));
-        families.sample(family, "", &session, &c.value.to_string());
+        families.sample(family, "", session, &c.value.to_string());
     }
     if !d.sampler_failures.is_empty() {
         let failures = families.family(fixed(
@@ -312,7 +474,8 @@ mod tests {
             .iter()
             .find(|s| s.path == ["frame", "detect"])
             .unwrap();
-        let labels = span_labels(&r.session.name, span).render();
+        let base = Labels::of_session(&r.session.name, &r.session.labels);
+        let labels = span_labels(&base, span).render();
         let prefix = format!(
             "heimdall_span_duration_seconds_bucket{}",
             &labels[..labels.len() - 1]
@@ -357,6 +520,11 @@ mod tests {
         )));
     }
 
+    /// The labels every sample of the sample report starts with: its session and its
+    /// labels, the hostile one escaped.
+    const SAMPLE_LABELS: &str =
+        r#"session="line-3 inspection",line="3",station="cell-7 <b>\"east\"</b>""#;
+
     #[test]
     fn gauges_carry_last_values_in_base_units() {
         let r = sample_report();
@@ -369,19 +537,19 @@ mod tests {
             .unwrap()
             .last;
         assert!(text.contains(&format!(
-            "heimdall_system_cpu_total_ratio{{session=\"line-3 inspection\",series=\"system.cpu.total\",source=\"system\"}} {}\n",
+            "heimdall_system_cpu_total_ratio{{{SAMPLE_LABELS},series=\"system.cpu.total\",source=\"system\"}} {}\n",
             format_value(cpu / 100.0)
         )), "{text}");
         assert!(text.contains("# UNIT heimdall_system_memory_used_bytes bytes\n"));
         let latency = r.metric("frame_latency").unwrap().last;
         assert!(text.contains(&format!(
-            "heimdall_metric_frame_latency_seconds{{session=\"line-3 inspection\",metric=\"frame_latency\"}} {}\n",
+            "heimdall_metric_frame_latency_seconds{{{SAMPLE_LABELS},metric=\"frame_latency\"}} {}\n",
             format_value(latency / 1000.0)
         )));
         // The NaN of the hostile metric, with its label escaped-free but renamed-safe.
-        assert!(text.contains(
-            "heimdall_metric_sensor_temp_celsius{session=\"line-3 inspection\",metric=\"sensor | temp\",camera=\"cam-2 `left`\"} NaN\n"
-        ), "{text}");
+        assert!(text.contains(&format!(
+            "heimdall_metric_sensor_temp_celsius{{{SAMPLE_LABELS},metric=\"sensor | temp\",camera=\"cam-2 `left`\"}} NaN\n"
+        )), "{text}");
     }
 
     #[test]
@@ -447,6 +615,8 @@ mod tests {
         labelled.name = "x.y".into();
         labelled.unit = String::new();
         labelled.labels.insert("le".into(), "x".into());
+        // A metric label named as a session label: renamed too.
+        labelled.labels.insert("line".into(), "w".into());
         labelled.labels.insert("metric".into(), "y".into());
         labelled.labels.insert("session".into(), "z".into());
         r.metrics.push(labelled);
@@ -465,9 +635,9 @@ mod tests {
             text.contains("# TYPE heimdall_metric_x_y_2 gauge\n"),
             "{text}"
         );
-        assert!(text.contains(
-            "heimdall_metric_x_y{session=\"line-3 inspection\",metric=\"x.y\",label_le=\"x\",metric_2=\"y\",session_2=\"z\"}"
-        ), "{text}");
+        assert!(text.contains(&format!(
+            "heimdall_metric_x_y{{{SAMPLE_LABELS},metric=\"x.y\",label_le=\"x\",line_2=\"w\",metric_2=\"y\",session_2=\"z\"}}"
+        )), "{text}");
         assert!(
             text.contains("# TYPE heimdall_span_duration_seconds_2 gauge\n"),
             "{text}"

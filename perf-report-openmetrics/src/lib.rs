@@ -18,9 +18,24 @@
 //!   it is, and is told in `# HELP`. Unit abbreviations, type names and non-base unit words
 //!   (`ms`, `gauge`, `kilobytes`) are dropped from user-chosen names, so that `promtool check
 //!   metrics` finds nothing to lint whatever the names and units.
-//! * Labels: `session`, and for spans `thread`, `thread_id` and `path` (names joined by `;`,
-//!   a `;` or `\` inside a name escaped with `\`, so that the name `a;b` is not the path
-//!   a › b).
+//! * Frames, per source (label `source`): counters of frames begun, finished, dropped (by
+//!   `reason`) and — for a source with a frame budget — missed, and of missed frames blamed
+//!   on each `cause` (a stage, `queue before <stage>` or `unstaged`; the rule is the one
+//!   documented on [`heimdall_perf_core::Attribution`]); gauges of frames in flight and,
+//!   with a budget, of the budget, the miss ratio and the longest miss streak; histograms of
+//!   frame latency (`heimdall_frame_latency_seconds`) and of the intervals between frame
+//!   births (jitter), and per stage (label `stage`) of service and queue time, on the span
+//!   histograms' bucket ladder; the stage budget and its overruns where a stage has one.
+//!   Incidents are not written (their frame ids and threads are unbounded detail, the JSON
+//!   report has them): every label takes values from a set the program names (sources,
+//!   stages, drop reasons, causes).
+//! * Labels: `session` and the session's own labels (`set_label`) on every sample, then for
+//!   spans `thread`, `thread_id` and `path` (names joined by `;`, a `;` or `\` inside a name
+//!   escaped with `\`, so that the name `a;b` is not the path a › b). Label names are
+//!   sanitised ([`sanitize_label_name`]); a session label whose name the sink uses itself
+//!   (`path`, `thread`, `source`, `stage`…), that Prometheus reserves (`le`, `quantile`,
+//!   `job`, `instance`) or that starts with `_` is written `label_<name>`, and a name taken
+//!   twice gets `_2`, `_3`…, so that no sample has a label twice.
 //! * Every family has `# TYPE` and `# HELP` (and `# UNIT` where it has one); the text ends
 //!   with `# EOF`. Names are sanitised to `[a-zA-Z_:][a-zA-Z0-9_:]*` and label values escaped,
 //!   whatever the span and metric names contain.
@@ -37,7 +52,10 @@
 //! let text = OpenMetricsSink::new().render_to_string(&report)?;
 //! assert!(text.contains("# TYPE heimdall_span_duration_seconds histogram\n"));
 //! assert!(text.contains(
-//!     r#"heimdall_span_duration_seconds_count{session="line-3 inspection",thread="processing",thread_id="2",path="frame;detect;nms"} 600"#
+//!     r#"heimdall_span_duration_seconds_count{session="line-3 inspection",line="3",station="cell-7 <b>\"east\"</b>",thread="processing",thread_id="2",path="frame;detect;nms"} 600"#
+//! ));
+//! assert!(text.contains(
+//!     r#"heimdall_frames_missed_total{session="line-3 inspection",line="3",station="cell-7 <b>\"east\"</b>",source="cam-0"} 30"#
 //! ));
 //! assert!(text.ends_with("# EOF\n"));
 //! # Ok::<(), heimdall_perf_core::RenderError>(())

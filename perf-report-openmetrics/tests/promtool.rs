@@ -29,6 +29,11 @@ fn the_sample_report_passes_promtool() {
     assert!(text.contains("\\\"quotes\\\""));
     assert!(text.contains("} NaN\n"));
     assert!(text.ends_with("# EOF\n"));
+    // Frames and the session's labels too.
+    assert!(text.contains("# TYPE heimdall_frame_latency_seconds histogram\n"));
+    assert!(text.contains("# TYPE heimdall_frames_missed_total counter\n"));
+    assert!(text.contains("# TYPE heimdall_frame_miss_ratio gauge\n"));
+    assert!(text.contains(",station=\"cell-7 <b>\\\"east\\\"</b>\","));
 }
 
 #[test]
@@ -91,7 +96,25 @@ fn hostile_names_everywhere_pass_promtool() {
     r.diagnostics
         .sampler_failures
         .insert(format!("system/{HOSTILE_NAME}"), 3);
+    // Session labels under hostile names and values, some named like the sink's own.
+    r.session.labels = labels.clone();
+    r.session.labels.insert("path".into(), HOSTILE_NAME.into());
+    r.session.labels.insert("source".into(), "\\".into());
+    r.session.labels.insert("stage".into(), String::new());
+    r.session.labels.insert("Stage".into(), "\n".into());
+    // Frames whose every name is hostile: the source, a stage with a budget, a drop
+    // reason, a cause.
+    let mut f = r.frames[0].clone();
+    f.source = format!("{HOSTILE_NAME} 2");
+    f.stages[0].name = HOSTILE_NAME.into();
+    f.stages[0].budget_ns = Some(1);
+    f.attribution[0].cause = format!("queue before {HOSTILE_NAME}");
+    f.dropped.insert(HOSTILE_NAME.into(), 4);
+    f.miss_rate = f64::INFINITY;
+    r.frames.push(f);
     let text = check(&r);
+    assert!(text.contains("heimdall_frame_stage_over_budget_total{"));
+    assert!(text.contains("label_path=\"odd"));
     assert!(text.contains("heimdall_sampler_failures_total{"));
     assert!(text.contains("} -Inf\n"));
 }
@@ -328,4 +351,40 @@ fn every_recording_diagnostic_is_a_sample() {
             .unwrap_or_else(|| panic!("no sample of {family}{suffix}"));
         assert!(sample.ends_with(&format!(" {}", c.value)), "{sample}");
     }
+}
+
+#[test]
+fn odd_frame_sources_pass_promtool() {
+    let mut r = Report::empty("odd frames");
+    let mut template = sample_report().frames.remove(0);
+    // No budget, no stage, no finished frame, empty distributions.
+    let mut bare = template.clone();
+    bare.source = "bare".into();
+    bare.budget_ns = None;
+    bare.finished = 0;
+    bare.missed = 0;
+    bare.stages.clear();
+    bare.attribution.clear();
+    bare.latency = Default::default();
+    bare.jitter = Default::default();
+    r.frames.push(bare.clone());
+    // The same source again, and one with extreme values: NaN miss rate, counts at
+    // u64::MAX, histogram bounds out of order and repeated, a NaN sum.
+    r.frames.push(bare);
+    template.source = "extreme".into();
+    template.count = u64::MAX;
+    template.missed = u64::MAX;
+    template.miss_rate = f64::NAN;
+    template.budget_ns = Some(u64::MAX);
+    template.latency.summary.sum = f64::NAN;
+    template.latency.histogram.reverse();
+    let repeated = template.jitter.histogram[3];
+    template.jitter.histogram.insert(3, repeated);
+    template.stages[0].queue.summary.count = u64::MAX;
+    r.frames.push(template);
+    let text = check(&r);
+    assert!(text.contains("heimdall_frames_begun_total{session=\"odd frames\",source=\"extreme\"} 18446744073709551615\n"));
+    assert!(
+        text.contains("heimdall_frame_miss_ratio{session=\"odd frames\",source=\"extreme\"} NaN\n")
+    );
 }

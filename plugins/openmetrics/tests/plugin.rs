@@ -63,6 +63,8 @@ fn the_plugin_and_the_crate_write_the_same_bytes() {
     assert!(text.contains("# TYPE heimdall_span_duration_seconds histogram\n"));
     assert!(text.contains("heimdall_metric_sensor_temp_celsius{"));
     assert!(text.contains("} NaN\n"));
+    // Frames and session labels cross the plugin boundary (the report travels as JSON).
+    assert!(text.contains("heimdall_frames_missed_total{session=\"line-3 inspection\",line=\"3\","));
 }
 
 #[test]
