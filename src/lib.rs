@@ -131,10 +131,12 @@ pub mod system {
 /// through.
 pub mod reports {
     pub use heimdall_perf_core::{
-        serde_f64, series_names, write_atomic, AtomicWriteError, BoundedSeries, DiagnosticCounter,
-        Diagnostics, Hints, MetricReport, Missing, Note, PluginLoader, RenderError, Report,
-        ReportSink, SeriesOverview, SeriesPoint, SessionInfo, SourceFactory, SpanStats, ThreadInfo,
-        TimeSeries, TimelineSpan, PATH_SEPARATOR, SCHEMA_VERSION,
+        serde_f64, series_names, write_atomic, AtomicWriteError, Attribution, BoundedSeries,
+        DiagnosticCounter, Diagnostics, Distribution, FrameReport, FrameWindow, Hints, Incident,
+        IncidentFrame, IncidentStage, MetricReport, Missing, Note, PluginLoader, RenderError,
+        Report, ReportSink, SeriesOverview, SeriesPoint, SessionInfo, SourceFactory, SpanStats,
+        StageReport, SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, PATH_SEPARATOR,
+        SCHEMA_VERSION,
     };
 
     pub use crate::ReportFormat;

@@ -299,7 +299,7 @@ fn rank(v: Verdict) -> u8 {
     }
 }
 
-fn frame_side(f: &heimdall_perf_core::FrameReport) -> FrameSide {
+fn frame_side(f: &heimdall_perf::reports::FrameReport) -> FrameSide {
     // A report read from a file may hold any counts: never more missed than finished.
     let missed = f.missed.min(f.finished);
     let l = &f.latency.summary;

@@ -665,16 +665,13 @@ fn summary_frames(r: &Report, st: Paint, out: &mut dyn Write) -> std::io::Result
             }
         };
         // The most blamed cause; the first of equals, as the report lists them.
-        let top =
-            f.attribution
-                .iter()
-                .fold(
-                    None,
-                    |best: Option<&heimdall_perf_core::Attribution>, a| match best {
-                        Some(b) if b.missed >= a.missed => Some(b),
-                        _ => Some(a),
-                    },
-                );
+        let top = f.attribution.iter().fold(
+            None,
+            |best: Option<&heimdall_perf::reports::Attribution>, a| match best {
+                Some(b) if b.missed >= a.missed => Some(b),
+                _ => Some(a),
+            },
+        );
         let blamed = match top {
             Some(a) if a.missed > 0 => format!(
                 "{} ({} of {})",

@@ -914,7 +914,7 @@ fn figures_are_written_as_every_report_writes_them() {
 // ---------------------------------------------------------------------------------------
 // Frames: `summary`'s frames block, `diff`'s frame comparison.
 
-use heimdall_perf_core::FrameReport;
+use heimdall_perf::reports::FrameReport;
 use heimdall_perf_testkit::HOSTILE_NAME;
 
 /// The sample report written to `dir/name.json`, its `cam-0` source changed by `change`.

@@ -120,7 +120,12 @@ fn a_stall_between_stages_is_blamed_on_the_queue() {
     let cam = r.frame_source("cam-stall").unwrap();
     assert_eq!(cam.finished, 60);
     assert_eq!(cam.missed, 10, "{:?}", cam.attribution);
-    assert_eq!(cam.blamed("queue before detect"), 10, "{:?}", cam.attribution);
+    assert_eq!(
+        cam.blamed("queue before detect"),
+        10,
+        "{:?}",
+        cam.attribution
+    );
     let queue = &cam.stage("detect").unwrap().queue.summary;
     assert!(queue.max >= SLOW.as_nanos() as f64, "{queue:?}");
     let incident = &cam.incidents[0];
@@ -164,16 +169,27 @@ fn jitter_is_near_zero_for_a_regular_source_and_matches_a_direct_computation() {
     let reg = &r.frame_source("regular").unwrap().jitter.summary;
     assert_eq!(reg.count, 200);
     // Spinning to each deadline: the median interval is the period to a few microseconds.
-    assert!((reg.p50 - period.as_nanos() as f64).abs() < 50_000.0, "{reg:?}");
+    assert!(
+        (reg.p50 - period.as_nanos() as f64).abs() < 50_000.0,
+        "{reg:?}"
+    );
 
     let irr = &r.frame_source("irregular").unwrap().jitter.summary;
     assert_eq!(irr.count, 200);
     let mean = measured.iter().sum::<f64>() / measured.len() as f64;
-    let sd = (measured.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / measured.len() as f64)
-        .sqrt();
+    let sd =
+        (measured.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / measured.len() as f64).sqrt();
     // Two clocks read a few nanoseconds apart: the same intervals within 1 %.
-    assert!((irr.mean - mean).abs() / mean < 0.01, "{} vs {mean}", irr.mean);
-    assert!((irr.stddev - sd).abs() / sd < 0.05, "{} vs {sd}", irr.stddev);
+    assert!(
+        (irr.mean - mean).abs() / mean < 0.01,
+        "{} vs {mean}",
+        irr.mean
+    );
+    assert!(
+        (irr.stddev - sd).abs() / sd < 0.05,
+        "{} vs {sd}",
+        irr.stddev
+    );
     // Near zero for the regular source: nine intervals in ten are within 20 % of the
     // period (a loaded machine may preempt the spinning thread now and then).
     assert!(reg.p90 < period.as_nanos() as f64 * 1.2, "{reg:?}");
@@ -255,7 +271,11 @@ fn drops_are_counted_by_reason_and_misused_tokens_do_no_harm() {
     assert_eq!(r.diagnostics.unmatched_frame_events, 1);
     let r = session.report();
     assert_eq!(r.diagnostics.unmatched_frame_events, 2);
-    assert!(r.frame_source("cam-drop").unwrap().stage("after the end").is_none());
+    assert!(r
+        .frame_source("cam-drop")
+        .unwrap()
+        .stage("after the end")
+        .is_none());
 
     // A token whose session has stopped records nothing, in that session or the next.
     let stale = cam.begin();

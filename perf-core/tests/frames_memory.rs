@@ -48,7 +48,10 @@ fn memory_stays_flat_over_ten_million_frames() {
     let cam = r.frame_source("cam-0").unwrap();
     assert_eq!(cam.finished, 10_000_000);
     assert_eq!(cam.missed, 10_000_000);
-    assert_eq!(cam.incidents.len(), heimdall_perf_core::limits::DEFAULT_MAX_INCIDENTS);
+    assert_eq!(
+        cam.incidents.len(),
+        heimdall_perf_core::limits::DEFAULT_MAX_INCIDENTS
+    );
     let growth = after_10m.saturating_sub(after_1m);
     eprintln!(
         "RSS after 1M frames: {} KiB, after 10M: {} KiB, growth {} KiB",

@@ -126,7 +126,13 @@ struct StageAgg {
     service: DurationStats,
     queue: DurationStats,
     over_budget: u64,
+    /// Median service and queue time, refreshed every [`MEDIAN_REFRESH`] runs (a quantile
+    /// of the histogram costs a walk of its buckets: too much for every missed frame).
+    medians: (u64, u64),
 }
+
+/// Runs of a stage between two refreshes of its medians (and the first runs, each).
+const MEDIAN_REFRESH: u64 = 256;
 
 /// Windows of time from the session start, widened (two merged into one) whenever a new
 /// frame would need more than [`FRAME_WINDOWS`].
@@ -213,6 +219,7 @@ impl SourceAgg {
             service: DurationStats::new(),
             queue: DurationStats::new(),
             over_budget: 0,
+            medians: (0, 0),
         });
         Some(self.stages.len() - 1)
     }
@@ -593,6 +600,10 @@ impl FrameAgg {
                 let agg = &mut src.stages[i];
                 agg.service.record(service);
                 agg.queue.record(st.queue);
+                let n = agg.service.count();
+                if n <= MEDIAN_REFRESH || n.is_multiple_of(MEDIAN_REFRESH) {
+                    agg.medians = (agg.service.quantile(0.5), agg.queue.quantile(0.5));
+                }
                 if budget.is_some_and(|b| service > b) {
                     agg.over_budget += 1;
                 }
@@ -623,16 +634,28 @@ impl FrameAgg {
         }
         let budget = budget.expect("a missed frame has a budget");
         let overrun = latency - budget;
-        let previous: Vec<Kept> = src.recent.iter().cloned().collect();
-        src.remember(kept.clone());
-        self.keep_incident(IncidentRec {
-            source,
-            frame: kept,
-            budget,
-            overrun,
-            cause,
-            previous,
-        });
+        if self.would_keep(overrun) {
+            let src = &mut self.sources[s];
+            let previous: Vec<Kept> = src.recent.iter().cloned().collect();
+            src.remember(kept.clone());
+            self.keep_incident(IncidentRec {
+                source,
+                frame: kept,
+                budget,
+                overrun,
+                cause,
+                previous,
+            });
+        } else {
+            self.sources[s].remember(kept);
+        }
+    }
+
+    /// Whether a missed frame with this overrun is among the worst kept.
+    fn would_keep(&self, overrun: u64) -> bool {
+        self.max_incidents > 0
+            && (self.incidents.len() < self.max_incidents
+                || self.incidents.iter().any(|r| r.overrun < overrun))
     }
 
     /// The rule of [`Attribution`](crate::report::Attribution): the largest overrun among
@@ -649,9 +672,9 @@ impl FrameAgg {
                 .stage_budgets
                 .get(&name)
                 .copied()
-                .or_else(|| agg.map(|a| a.service.quantile(0.5)))
+                .or_else(|| agg.map(|a| a.medians.0))
                 .unwrap_or(0) as i128;
-            let queue_usual = agg.map_or(0, |a| a.queue.quantile(0.5)) as i128;
+            let queue_usual = agg.map_or(0, |a| a.medians.1) as i128;
             for (over, cause) in [
                 (service - usual, Cause::Stage(name)),
                 (st.queue as i128 - queue_usual, Cause::Queue(name)),
@@ -686,7 +709,7 @@ impl FrameAgg {
 
     fn trim_incidents(&mut self) {
         if self.incidents.len() > self.max_incidents {
-            self.incidents.sort_by(|a, b| b.overrun.cmp(&a.overrun));
+            self.incidents.sort_by_key(|r| std::cmp::Reverse(r.overrun));
             self.incidents.truncate(self.max_incidents);
         }
     }
