@@ -1,6 +1,7 @@
 //! The recording hot path, side by side with its peers in the same run:
 //! `scope!` against puffin's `profile_scope!`, the spec's lock/start_timing … lock/stop_timing
-//! pair against a naive `Mutex<HashMap<String, Instant>>`, and the raw clock reads both rest on.
+//! pair against a naive `Mutex<HashMap<String, Instant>>`, a frame with three stages against
+//! the four `scope!` spans of the same work, and the raw clock reads all of them rest on.
 //!
 //! `cargo bench --bench recording`
 
@@ -15,12 +16,16 @@ use heimdall_perf::{scope, MetricType, ProfilingSession};
 
 /// Times `iters` calls of `f` in chunks, running `between` (untimed) after each chunk, so
 /// that profilers that buffer per frame can flush as they would in a real loop.
-fn chunked(iters: u64, mut f: impl FnMut(), mut between: impl FnMut()) -> Duration {
-    const CHUNK: u64 = 50_000;
+fn chunked(iters: u64, f: impl FnMut(), between: impl FnMut()) -> Duration {
+    chunked_by(50_000, iters, f, between)
+}
+
+/// [`chunked`] with chunks of `chunk` calls.
+fn chunked_by(chunk: u64, iters: u64, mut f: impl FnMut(), mut between: impl FnMut()) -> Duration {
     let mut total = Duration::ZERO;
     let mut left = iters;
     while left > 0 {
-        let n = left.min(CHUNK);
+        let n = left.min(chunk);
         let t = Instant::now();
         for _ in 0..n {
             f();
@@ -82,6 +87,61 @@ fn spans(c: &mut Criterion) {
             )
         })
     });
+    drop(session);
+
+    // A frame (birth, three stages, finish) beside the four `scope!` spans that time the
+    // same work, in one session (issue 12's bound: at most the four spans + 20 ns).
+    //
+    // Two ways each. "recording thread": chunks of 4096 calls, small enough that the lane
+    // never backs up (64 chunks of 4096 events), with the session drained between chunks,
+    // untimed — what the recording thread pays while the aggregator keeps up, as it does at
+    // a line's rates. "whole": 50 000 calls a chunk, far faster than any line, so the lane
+    // backs up and the recording thread drains it itself — the aggregation is in the time.
+    let session = ProfilingSession::new("bench-frames");
+    fn four_spans() {
+        let _f = scope!("frame");
+        {
+            let _s = scope!("preprocess");
+        }
+        {
+            let _s = scope!("detect");
+        }
+        {
+            let _s = scope!("decide");
+        }
+    }
+    fn one_frame() {
+        let f = heimdall_perf::frame!("cam-0");
+        {
+            let _s = f.stage("preprocess");
+        }
+        {
+            let _s = f.stage("detect");
+        }
+        {
+            let _s = f.stage("decide");
+        }
+        f.finish();
+    }
+    for (label, chunk) in [("recording thread", 4096u64), ("whole", 50_000)] {
+        g.bench_function(format!("heimdall 4 scope! spans ({label})"), |b| {
+            b.iter_custom(|iters| {
+                chunked_by(chunk, iters, four_spans, || {
+                    black_box(session.report().span_count());
+                })
+            })
+        });
+        g.bench_function(
+            format!("heimdall frame! + 3 stages + finish ({label})"),
+            |b| {
+                b.iter_custom(|iters| {
+                    chunked_by(chunk, iters, one_frame, || {
+                        black_box(session.report().frames.len());
+                    })
+                })
+            },
+        );
+    }
     drop(session);
     assert!(!heimdall_perf::is_recording());
     g.bench_function("heimdall scope! (no active session)", |b| {

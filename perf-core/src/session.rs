@@ -652,16 +652,23 @@ fn current_thread_name() -> String {
         .unwrap_or_else(|| format!("{:?}", std::thread::current().id()))
 }
 
-/// The background aggregator: drains the session's lanes every `DRAIN_INTERVAL`.
+/// The background aggregator: drains the session's lanes every `DRAIN_INTERVAL`, and every
+/// millisecond while frames that ended wait to be settled (a frame settles one pass after
+/// its end: passes close together keep the frames in flight few, however fast they come).
 fn spawn_drain(core: &Arc<SessionCore>) -> Option<(mpsc::Sender<()>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel::<()>();
     let weak = Arc::downgrade(core);
     let handle = std::thread::Builder::new()
         .name(format!("heimdall-perf-aggregator-{}", core.id))
         .spawn(move || {
-            while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(recorder::DRAIN_INTERVAL) {
+            let mut wait = recorder::DRAIN_INTERVAL;
+            while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(wait) {
                 let Some(core) = weak.upgrade() else { break };
-                drop(core.drain());
+                wait = if core.drain().frames.waiting() {
+                    Duration::from_millis(1)
+                } else {
+                    recorder::DRAIN_INTERVAL
+                };
             }
         })
         // Without the thread, lanes still drain themselves when they fill up, and on every

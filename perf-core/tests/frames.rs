@@ -226,7 +226,9 @@ fn incidents_stay_at_the_limit_and_keep_the_worst() {
     }
     let r = session.report();
     let c = r.frame_source("cam-inc").unwrap();
-    assert_eq!(c.missed, 11_005);
+    assert_eq!(c.finished, 11_005);
+    // Nearly all miss a 1 ns budget (a frame with no stage can take under 1 ns).
+    assert!(c.missed > 10_000, "{}", c.missed);
     assert_eq!(c.incidents.len(), 5);
     let mut kept: Vec<u64> = c.incidents.iter().map(|i| i.frame_id).collect();
     kept.sort_unstable();

@@ -276,6 +276,11 @@ impl FrameAgg {
         }
     }
 
+    /// Whether frames have ended and wait to be settled.
+    pub(crate) fn waiting(&self) -> bool {
+        !self.ended.is_empty()
+    }
+
     /// Sets (or, with 0, clears) the frame budget of the source `source`.
     pub(crate) fn set_frame_budget(&mut self, source: u32, ns: u64) {
         if ns == 0 {
@@ -397,7 +402,9 @@ impl FrameAgg {
             self.unmatched += 1;
             return None;
         }
-        if self.in_flight.len() >= MAX_FRAMES_IN_FLIGHT
+        // Frames that ended and wait to be settled are bounded by the drain passes; the
+        // limit is on the others (begun and never ended, or stages of a frame never begun).
+        if self.in_flight.len() - self.ended.len() >= MAX_FRAMES_IN_FLIGHT
             && !self.in_flight.contains_key(&(source, id))
         {
             self.let_go_oldest();

@@ -104,10 +104,18 @@ impl SessionCore {
         )
     }
 
-    /// Drains `lane` from its own recording thread, when it runs
-    /// [`BACKLOG_SELF_DRAIN`](super::BACKLOG_SELF_DRAIN) chunks ahead of the aggregator.
+    /// Drains from a recording thread whose `lane` runs
+    /// [`BACKLOG_SELF_DRAIN`](super::BACKLOG_SELF_DRAIN) chunks ahead of the aggregator: a
+    /// whole pass over every lane when frames wait to be settled (a frame settles one pass
+    /// after its end, so frames in flight stay bounded by the backlog however fast they
+    /// come), that lane alone otherwise.
     pub(super) fn drain_backlog(&self, lane: &SessionLane) {
         let mut agg = self.agg.lock().unwrap_or_else(|e| e.into_inner());
+        if agg.frames.waiting() {
+            drop(agg);
+            drop(self.drain());
+            return;
+        }
         self.drain_lane(lane, &mut agg);
     }
 
