@@ -1,13 +1,27 @@
 //! The complete example the spec promises: a simulated inspection line, instrumented with
 //! every tool heimdall-perf offers, writing its reports into `./performance_reports`.
 //!
-//! * a camera thread produces frames (a synthetic 320×240 grey image with a moving defect) at
-//!   a target rate and hands them to processing through a bounded queue;
-//! * a processing thread runs preprocess (normalize, blur) → detect (threshold, components) →
-//!   decide, recorded with `scope!` (lock-free) and with the spec's `start_timing` /
-//!   `stop_timing` on the shared session;
-//! * an FPS counter (`MetricCounter`), a throughput meter (`ThroughputMeter`), a processing
-//!   timer (`Timer`) and the capture-to-decision latency of every frame;
+//! * a camera thread triggers a frame at a target rate (`FrameSource::begin`: the frame is
+//!   born, its capture time is now), reads out a synthetic 320×240 grey image with a moving
+//!   defect (stage `capture`), and hands the frame token with its image to processing
+//!   through a bounded queue; when the queue is full the frame is dropped
+//!   (`drop_frame("queue full")`), as a real camera drops it;
+//! * a preprocessing thread runs stage `preprocess` (normalize, blur) and hands the frame on
+//!   to an inspection thread, which runs stages `detect` (threshold, components) and
+//!   `decide` (with the spec's `start_timing` / `stop_timing` on the shared session inside),
+//!   then `finish`es the frame. Every stage is also a span (`scope!` spans inside it);
+//! * the session carries labels (`line`, `station`), a frame budget of one period
+//!   (16.667 ms at 60 fps) and a budget for `detect` (8 ms at 60 fps, 48 % of the period).
+//!   Two faults are built in so that the report has misses worth reading: every 50th frame
+//!   (frames 20, 70, 120…) is a hard one whose detection re-runs at a finer scale (`refine`,
+//!   2.25 × the detect budget more), and every 70th frame (frames 45, 115, 185…) the
+//!   hand-over to the inspection thread stalls for 1.1 periods. The report's Frames section
+//!   blames the first on `detect` and the second on `queue before detect`, shows the jitter
+//!   of the camera against its period and keeps the missed frames whole as incidents. The
+//!   faults sleep: the line's CPU use stays that of its image processing;
+//! * an FPS counter (`MetricCounter`), a throughput meter (`ThroughputMeter`), a timer of the
+//!   inspection thread's work per frame (`Timer`) and the capture-to-decision latency of
+//!   every frame;
 //! * system metrics (feature `system`) and the camera queue depth as periodic sources.
 //!
 //! ```text
@@ -20,16 +34,19 @@
 
 use std::error::Error;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use heimdall_perf::limits::MIN_INTERVAL;
 use heimdall_perf::metrics::{MetricCounter, ThroughputMeter, Timer};
+use heimdall_perf::reports::{Distribution, FrameReport, Report};
 use heimdall_perf::units::Style;
-use heimdall_perf::{init, scope, MetricType, PeriodicSource, ProfilingSession, Samples};
+use heimdall_perf::{
+    init, scope, Frame, FrameSource, MetricType, PeriodicSource, ProfilingSession, Samples,
+};
 
 /// Simulated inspection line instrumented with heimdall-perf.
 #[derive(Parser, Debug)]
@@ -96,10 +113,77 @@ fn error_text(e: &dyn Error) -> String {
 const WIDTH: usize = 320;
 const HEIGHT: usize = 240;
 
-struct Frame {
+/// The camera: its frame source, its frame budget, the label of its latency.
+const CAMERA: &str = "cam-0";
+/// The session's labels: which line and station the report is about.
+const LABELS: [(&str, &str); 2] = [("line", "3"), ("station", "cell-7")];
+/// The share of the frame period the detector is given: 8 ms at 60 fps.
+const DETECT_SHARE: f64 = 0.48;
+/// How much longer than its budget a hard frame's detection takes (its `refine` step).
+const SLOW_DETECT_FACTOR: f64 = 2.25;
+/// How long a stalled hand-over to the inspection thread lasts, in frame periods.
+const STALL_PERIODS: f64 = 1.1;
+/// The frames whose detection is slow: every 50th, from frame 20 (so one second at 60 fps
+/// has one).
+const SLOW_DETECT: Cadence = Cadence {
+    every: 50,
+    first: 20,
+};
+/// The frames whose hand-over to the inspection thread stalls: every 70th, from frame 45
+/// (never a frame with a slow detection).
+const STALL: Cadence = Cadence {
+    every: 70,
+    first: 45,
+};
+/// The worst missed frames the session keeps whole (the library's default is 32).
+const MAX_INCIDENTS: usize = 16;
+
+/// Every `every`th frame, from frame `first`.
+struct Cadence {
+    every: u64,
+    first: u64,
+}
+
+impl Cadence {
+    fn hits(&self, frame_id: u64) -> bool {
+        frame_id >= self.first && (frame_id - self.first).is_multiple_of(self.every)
+    }
+}
+
+/// The line's times, from its frame rate.
+#[derive(Debug, Clone, Copy)]
+struct LineTiming {
+    /// The camera's frame period, also the frame budget (capture → decision).
+    period: Duration,
+    /// The budget of the `detect` stage.
+    detect_budget: Duration,
+    /// The extra time a hard frame's detection takes (`refine`).
+    refine: Duration,
+    /// How long a stalled hand-over lasts.
+    stall: Duration,
+}
+
+impl LineTiming {
+    fn at(fps: f64) -> LineTiming {
+        let period = Duration::from_secs_f64(1.0 / fps);
+        let detect_budget = period.mul_f64(DETECT_SHARE);
+        LineTiming {
+            period,
+            detect_budget,
+            refine: detect_budget.mul_f64(SLOW_DETECT_FACTOR),
+            stall: period.mul_f64(STALL_PERIODS),
+        }
+    }
+}
+
+/// An image and when it was captured. It travels with its frame token.
+struct Image {
     captured_at: Instant,
     pixels: Vec<u8>,
 }
+
+/// What goes through the queues: the frame token and its image.
+type Item = (Frame, Image);
 
 /// The camera queue depth, sampled as a user gauge through the periodic-source mechanism.
 struct QueueDepth(Arc<AtomicUsize>);
@@ -117,33 +201,38 @@ impl PeriodicSource for QueueDepth {
     }
 }
 
+/// The acquisition thread: a frame every period until `run_for` has passed. A frame the
+/// queue has no room for is dropped, as a real camera drops it, and counted.
 fn camera(
-    tx: SyncSender<Frame>,
-    fps: f64,
+    tx: SyncSender<Item>,
+    period: Duration,
     run_for: Duration,
     depth: Arc<AtomicUsize>,
     dropped: Arc<AtomicUsize>,
 ) {
-    let period = Duration::from_secs_f64(1.0 / fps);
+    // A camera named at run time (`frame!("cam-0")` does the same for a name in the code).
+    let cam = FrameSource::new(CAMERA);
     let start = Instant::now();
     let mut next = start;
-    let mut id = 0u64;
     while start.elapsed() < run_for {
-        let frame = {
-            let _capture = scope!("capture");
-            synthesize(id)
+        // The trigger: the frame is born (its capture time), then its image is read out.
+        let f = cam.begin();
+        let captured_at = Instant::now();
+        let image = {
+            let _capture = f.stage("capture");
+            synthesize(f.id(), captured_at)
         };
-        match tx.try_send(frame) {
-            Ok(()) => {
-                depth.fetch_add(1, Ordering::Relaxed);
-            }
-            // A real camera drops frames when processing cannot keep up: count them.
-            Err(std::sync::mpsc::TrySendError::Full(_)) => {
+        // Counted before it is sent, so that the consumer never takes it below zero.
+        depth.fetch_add(1, Ordering::Relaxed);
+        match tx.try_send((f, image)) {
+            Ok(()) => {}
+            Err(TrySendError::Full((f, _image))) => {
+                depth.fetch_sub(1, Ordering::Relaxed);
+                f.drop_frame("queue full");
                 dropped.fetch_add(1, Ordering::Relaxed);
             }
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return,
+            Err(TrySendError::Disconnected(_)) => return,
         }
-        id += 1;
         next += period;
         let now = Instant::now();
         if next > now {
@@ -154,7 +243,7 @@ fn camera(
     }
 }
 
-fn synthesize(id: u64) -> Frame {
+fn synthesize(id: u64, captured_at: Instant) -> Image {
     let mut pixels = vec![0u8; WIDTH * HEIGHT];
     let mut x = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     for (i, p) in pixels.iter_mut().enumerate() {
@@ -173,14 +262,13 @@ fn synthesize(id: u64) -> Frame {
             }
         }
     }
-    Frame {
-        captured_at: Instant::now(),
+    Image {
+        captured_at,
         pixels,
     }
 }
 
 fn preprocess(pixels: &mut [u8]) {
-    let _s = scope!("preprocess");
     {
         let _n = scope!("normalize");
         // Dark-level correction: subtract the darkest pixel (no contrast stretch, so that a
@@ -209,7 +297,6 @@ fn preprocess(pixels: &mut [u8]) {
 
 /// Returns the size of the largest bright blob.
 fn detect(pixels: &[u8]) -> usize {
-    let _s = scope!("detect");
     let mask: Vec<bool> = {
         let _t = scope!("threshold");
         pixels.iter().map(|&p| p > 200).collect()
@@ -252,16 +339,33 @@ fn detect(pixels: &[u8]) -> usize {
     largest
 }
 
+/// The preprocessing thread: stage `preprocess`, then the hand-over to inspection (it waits
+/// when inspection is behind, and the camera queue fills up behind it).
+fn preprocessing(rx: Receiver<Item>, tx: SyncSender<Item>, depth: Arc<AtomicUsize>) {
+    for (f, mut image) in rx {
+        depth.fetch_sub(1, Ordering::Relaxed);
+        {
+            let _s = f.stage("preprocess");
+            preprocess(&mut image.pixels);
+        }
+        if let Err(e) = tx.send((f, image)) {
+            // Inspection has gone (it panicked): the frame ends here.
+            (e.0).0.drop_frame("inspection gone");
+            return;
+        }
+    }
+}
+
 struct LineStats {
     frames: u64,
     rejected: u64,
 }
 
-fn processing(
-    rx: Receiver<Frame>,
+/// The inspection thread: stages `detect` and `decide`, the end of the frame, the meters.
+fn inspection(
+    rx: Receiver<Item>,
     session: Arc<Mutex<ProfilingSession>>,
-    depth: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
+    timing: LineTiming,
 ) -> LineStats {
     let mut fps = MetricCounter::new("fps", MetricType::Throughput, "fps", 120);
     let mut latency = MetricCounter::new("frame_latency", MetricType::Latency, "ms", 600);
@@ -272,31 +376,44 @@ fn processing(
         rejected: 0,
     };
     let mut last_report = Instant::now();
-    while let Ok(mut frame) = rx.recv_timeout(Duration::from_millis(200)) {
-        depth.fetch_sub(1, Ordering::Relaxed);
+    for (f, image) in rx {
+        if STALL.hits(f.id()) {
+            // The hand-over stalls (the thread was descheduled, or waited on a lock): the
+            // report counts the wait as `queue before detect`.
+            std::thread::sleep(timing.stall);
+        }
         timer.start();
+        let blob = {
+            let _s = f.stage("detect");
+            let blob = detect(&image.pixels);
+            if SLOW_DETECT.hits(f.id()) {
+                // A hard frame: detection re-runs at a finer scale, well over its budget.
+                let _r = scope!("refine");
+                std::thread::sleep(timing.refine);
+            }
+            blob
+        };
         {
-            let _f = scope!("frame");
-            preprocess(&mut frame.pixels);
-            let blob = detect(&frame.pixels);
+            let _s = f.stage("decide");
             // The spec's API: an explicit timing on the shared session.
-            session.lock().unwrap().start_timing("decide");
+            session.lock().unwrap().start_timing("verdict");
             let reject = blob > 100;
             if reject {
                 stats.rejected += 1;
             }
-            let _ = session.lock().unwrap().stop_timing("decide");
+            let _ = session.lock().unwrap().stop_timing("verdict");
         }
+        f.finish();
         let _ = timer.stop();
         meter.tick();
-        latency.set(frame.captured_at.elapsed().as_secs_f64() * 1e3);
+        latency.set(image.captured_at.elapsed().as_secs_f64() * 1e3);
         stats.frames += 1;
         // Every frame's latency goes into the session (its statistics and time series);
         // the slower-moving meters are published once a second below.
         session
             .lock()
             .unwrap()
-            .add_measurement(latency.to_measurement().with_label("camera", "cam-0"));
+            .add_measurement(latency.to_measurement().with_label("camera", CAMERA));
 
         // Once a second, publish the meters into the session.
         if last_report.elapsed() >= Duration::from_secs(1) {
@@ -306,9 +423,6 @@ fn processing(
             s.add_measurement(fps.to_measurement());
             s.add_measurement(timer.to_measurement());
             s.add_measurement(meter.to_measurement());
-        }
-        if stop.load(Ordering::Relaxed) && rx.try_recv().is_err() {
-            break;
         }
     }
     let mut s = session.lock().unwrap();
@@ -322,10 +436,75 @@ fn processing(
     stats
 }
 
+/// The frames block printed at the end: per source, how many frames finished and missed,
+/// and what the misses are blamed on; then the worst missed frame.
+fn frames_summary(frames: &[FrameReport]) -> Vec<String> {
+    let t = Style::Text;
+    let p99 = |d: &Distribution| match d.summary.count {
+        0 => "-".to_string(),
+        _ => t.duration(d.summary.p99),
+    };
+    let mut lines = vec![format!(
+        "{:<10} {:>9} {:>8} {:>7} {:>10} {:>12} {:>13}  {}",
+        "frames",
+        "finished",
+        "dropped",
+        "missed",
+        "miss rate",
+        "latency p99",
+        "interval p99",
+        "top cause"
+    )];
+    for s in frames {
+        // The most blamed cause (every one of them, when several are blamed as often).
+        let top = s.attribution.first().map_or(0, |a| a.missed);
+        let tied: Vec<&str> = s
+            .attribution
+            .iter()
+            .filter(|a| a.missed == top)
+            .map(|a| a.cause.as_str())
+            .collect();
+        let cause = match tied.len() {
+            0 => "-".to_string(),
+            1 => format!("{} ({} of {})", tied[0], t.count(top), t.count(s.missed)),
+            _ => format!(
+                "{} ({} each of {})",
+                tied.join(", "),
+                t.count(top),
+                t.count(s.missed)
+            ),
+        };
+        lines.push(format!(
+            "{:<10} {:>9} {:>8} {:>7} {:>10} {:>12} {:>13}  {}",
+            s.source,
+            t.count(s.finished),
+            t.count(s.dropped_total()),
+            t.count(s.missed),
+            format!("{} %", t.number(s.miss_rate * 100.0)),
+            p99(&s.latency),
+            p99(&s.jitter),
+            cause
+        ));
+    }
+    for s in frames {
+        if let Some(worst) = s.incidents.first() {
+            lines.push(format!(
+                "worst miss of {}: frame {}, {} ({} over its budget), blamed on {}",
+                s.source,
+                worst.frame_id,
+                t.duration(worst.latency_ns as f64),
+                t.duration(worst.overrun_ns as f64),
+                worst.cause
+            ));
+        }
+    }
+    lines
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", error_text(e.as_ref()));
             ExitCode::FAILURE
@@ -333,13 +512,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<(), Box<dyn Error>> {
+/// Runs the line, writes the reports, prints a summary, and returns the report.
+fn run(args: &Args) -> Result<Report, Box<dyn Error>> {
     let run_for = Duration::from_secs_f64(args.seconds);
+    let timing = LineTiming::at(args.fps);
 
     let manager = init(&args.out)?;
     let session = manager.lock().unwrap().start_session("inspection_line")?;
     {
         let mut s = session.lock().unwrap();
+        for (key, value) in LABELS {
+            s.set_label(key, value);
+        }
+        s.set_frame_budget(CAMERA, timing.period);
+        s.set_stage_budget("detect", timing.detect_budget);
+        s.set_max_incidents(MAX_INCIDENTS);
         s.set_sampling_interval(Duration::from_millis(args.sample_ms))?;
         if let Err(e) = s.start_system_metrics() {
             eprintln!("note: no system metrics: {e}");
@@ -358,26 +545,35 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         run_for.as_secs_f64(),
         args.fps
     );
-    let (tx, rx) = sync_channel::<Frame>(8);
-    let stop = Arc::new(AtomicBool::new(false));
+    let (camera_tx, camera_rx) = sync_channel::<Item>(8);
+    let (handover_tx, handover_rx) = sync_channel::<Item>(2);
     let cam = {
         let (depth, dropped) = (Arc::clone(&depth), Arc::clone(&dropped));
-        let fps = args.fps;
+        let period = timing.period;
         std::thread::Builder::new()
             .name("camera".into())
-            .spawn(move || camera(tx, fps, run_for, depth, dropped))?
+            .spawn(move || camera(camera_tx, period, run_for, depth, dropped))?
     };
-    let proc_thread = {
-        let (session, depth, stop) = (Arc::clone(&session), Arc::clone(&depth), Arc::clone(&stop));
+    let pre_thread = {
+        let depth = Arc::clone(&depth);
         std::thread::Builder::new()
-            .name("processing".into())
-            .spawn(move || processing(rx, session, depth, stop))?
+            .name("preprocess".into())
+            .spawn(move || preprocessing(camera_rx, handover_tx, depth))?
     };
+    let inspect_thread = {
+        let session = Arc::clone(&session);
+        std::thread::Builder::new()
+            .name("inspection".into())
+            .spawn(move || inspection(handover_rx, session, timing))?
+    };
+    // Each thread ends when the one before it has ended and its queue is empty.
     cam.join().map_err(|_| "the camera thread panicked")?;
-    stop.store(true, Ordering::Relaxed);
-    let line = proc_thread
+    pre_thread
         .join()
-        .map_err(|_| "the processing thread panicked")?;
+        .map_err(|_| "the preprocessing thread panicked")?;
+    let line = inspect_thread
+        .join()
+        .map_err(|_| "the inspection thread panicked")?;
 
     let report = session.lock().unwrap().report();
     let saved = manager.lock().unwrap().stop_session()?;
@@ -414,6 +610,16 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         );
     }
     println!();
+    println!(
+        "frame budget {} ({} fps), detect budget {}",
+        Style::Text.duration(timing.period.as_nanos() as f64),
+        args.fps,
+        Style::Text.duration(timing.detect_budget.as_nanos() as f64)
+    );
+    for line in frames_summary(&report.frames) {
+        println!("{line}");
+    }
+    println!();
     println!("Reports written to {}:", saved.dir.display());
     for f in &saved.files {
         println!("  {}", f.display());
@@ -423,15 +629,18 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
             "  (no report format compiled in: enable the features json, markdown, html, flame)"
         );
     }
-    Ok(())
+    Ok(report)
 }
 
 /// The argument checks and the error printing. They run with `cargo test --workspace`
 /// through `tests/example_args.rs`, which compiles this file as a module.
 #[cfg(test)]
 mod tests {
-    use super::{error_text, Args};
+    use super::{
+        error_text, frames_summary, run, Args, Cadence, LineTiming, CAMERA, SLOW_DETECT, STALL,
+    };
     use clap::Parser;
+    use std::time::Duration;
 
     fn parse(args: &[&str]) -> Result<Args, clap::Error> {
         Args::try_parse_from(std::iter::once("performance_analysis").chain(args.iter().copied()))
@@ -528,5 +737,62 @@ mod tests {
         }
         let e = Outer(std::io::Error::other("device busy"));
         assert_eq!(error_text(&e), "cannot start the camera: device busy");
+    }
+
+    #[test]
+    fn the_faults_come_within_a_second_and_never_together() {
+        let first_second = |c: &Cadence| (0..60).filter(|&i| c.hits(i)).collect::<Vec<u64>>();
+        assert_eq!(first_second(&SLOW_DETECT), [20]);
+        assert_eq!(first_second(&STALL), [45]);
+        assert!(!(0..1_000_000).any(|i| SLOW_DETECT.hits(i) && STALL.hits(i)));
+
+        let t = LineTiming::at(60.0);
+        let near = |d: Duration, ns: u64| d.as_nanos().abs_diff(u128::from(ns)) < 1_000;
+        assert!(near(t.period, 16_666_667), "{t:?}");
+        assert!(near(t.detect_budget, 8_000_000), "{t:?}");
+        // A slow detection (`refine` plus its usual work, a small part of its budget) takes
+        // 2 to 3 times its budget; either fault alone makes its frame miss, and the frame
+        // after it still has most of its period for its own work.
+        assert!(t.refine > 2 * t.detect_budget && t.refine < 3 * t.detect_budget);
+        for fault in [t.refine, t.stall] {
+            assert!(fault > t.period && fault < t.period.mul_f64(1.25), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn a_second_of_the_line_blames_its_misses_on_the_faults() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().to_str().unwrap();
+        let report = run(&parse(&["--seconds", "1", "--out", out]).unwrap()).unwrap();
+        assert_eq!(report.session.labels["line"], "3");
+        assert_eq!(report.session.labels["station"], "cell-7");
+        let cam = report.frame_source(CAMERA).expect("the camera's frames");
+        assert!(cam.finished >= 50, "{} frames finished", cam.finished);
+        assert_eq!(cam.budget_ns, Some(16_666_667));
+        assert_eq!(cam.stage("detect").unwrap().budget_ns, Some(8_000_000));
+        // Frame 20's detection is slow, frame 45's hand-over stalls (timing noise may add
+        // misses of its own).
+        assert!(cam.blamed("detect") >= 1, "{:?}", cam.attribution);
+        assert!(
+            cam.blamed("queue before detect") >= 1,
+            "{:?}",
+            cam.attribution
+        );
+        for (frame, cause) in [(20, "detect"), (45, "queue before detect")] {
+            let incident = cam.incidents.iter().find(|i| i.frame_id == frame);
+            assert_eq!(
+                incident.map(|i| i.cause.as_str()),
+                Some(cause),
+                "frame {frame}"
+            );
+        }
+        let lines = frames_summary(&report.frames);
+        assert!(lines[1].starts_with("cam-0"), "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("worst miss of cam-0: frame ")),
+            "{lines:?}"
+        );
     }
 }
