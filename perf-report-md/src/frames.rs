@@ -227,11 +227,13 @@ fn incidents(out: &mut String, f: &FrameReport, max: usize) {
         incident(out, i + 1, inc);
     }
     if shown < sorted.len() {
+        let more = sorted.len() - shown;
         push_fmt(
             out,
             format_args!(
-                "\n{} more incidents are not shown (the JSON report has them all).\n",
-                STYLE.count((sorted.len() - shown) as u64)
+                "\n{} more {} not shown (the JSON report has them all).\n",
+                STYLE.count(more as u64),
+                if more == 1 { "incident is" } else { "incidents are" }
             ),
         );
     }
@@ -280,16 +282,20 @@ fn incident(out: &mut String, n: usize, inc: &Incident) {
         }
         out.push('\n');
     }
-    if !inc.system.is_empty() {
+    // The headline figures (those the System section names); per-core CPU and network
+    // interfaces stay in the JSON report.
+    let key: Vec<(&str, &_)> = inc
+        .system
+        .iter()
+        .filter_map(|s| system_label(&s.name).map(|label| (label, s)))
+        .collect();
+    if !key.is_empty() {
         out.push_str("\n**System at the time:** ");
-        for (i, s) in inc.system.iter().enumerate() {
+        for (i, (label, s)) in key.iter().enumerate() {
             if i > 0 {
                 out.push_str(", ");
             }
-            match system_label(&s.name) {
-                Some(label) => out.push_str(label),
-                None => escape_into(out, &s.name),
-            }
+            out.push_str(label);
             out.push(' ');
             out.push_str(&value(s.value, &Unit::parse(&s.unit)));
             push_fmt(

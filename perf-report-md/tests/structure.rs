@@ -1143,7 +1143,7 @@ fn incidents_are_shown_worst_first_up_to_the_limit() {
     let doc = parse(&md);
     assert_eq!(tables_with(&doc, &INCIDENT_COLUMNS).len(), 1);
     assert!(md.contains("worst missed frames, kept whole (largest overrun first): 1 of 2."));
-    assert!(md.contains("1 more incidents are not shown"));
+    assert!(md.contains("1 more incident is not shown"));
     let md = sink.with_max_incidents(0).render_to_string(&r).unwrap();
     assert!(tables_with(&parse(&md), &INCIDENT_COLUMNS).is_empty());
     assert!(md.contains("2 more incidents are not shown"));
