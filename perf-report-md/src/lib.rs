@@ -143,7 +143,7 @@ impl MarkdownSink {
     /// use heimdall_perf_report_md::MarkdownSink;
     /// # let report = heimdall_perf_testkit::sample_report();
     /// let md = MarkdownSink::new().with_max_incidents(1).render_to_string(&report).unwrap();
-    /// assert!(md.contains("1 more incidents are not shown"), "{md}");
+    /// assert!(md.contains("1 more incident is not shown"), "{md}");
     /// ```
     #[must_use]
     pub fn with_max_incidents(mut self, limit: usize) -> Self {
