@@ -63,7 +63,7 @@ const NONE: &str = "–";
 /// How figures are written: plain text (`-`, `inf`), as Markdown wants.
 const STYLE: Style = Style::Text;
 /// How many incidents per frame source the Frames section shows by default.
-pub const DEFAULT_MAX_INCIDENTS: usize = 5;
+pub const DEFAULT_INCIDENTS_SHOWN: usize = 5;
 
 /// What can go wrong rendering Markdown: only writing it out (the text itself is built in
 /// memory and cannot fail).
@@ -135,7 +135,7 @@ impl MarkdownSink {
     }
 
     /// This sink, showing at most `limit` incidents per frame source (the worst ones) and
-    /// saying how many it left out; [`DEFAULT_MAX_INCIDENTS`] when not set. Every `limit` is
+    /// saying how many it left out; [`DEFAULT_INCIDENTS_SHOWN`] when not set. Every `limit` is
     /// valid: with `0` no incident is shown.
     ///
     /// ```
@@ -153,7 +153,7 @@ impl MarkdownSink {
 
     /// How many incidents per frame source the Frames section shows at most.
     pub fn max_incidents(&self) -> usize {
-        self.max_incidents.unwrap_or(DEFAULT_MAX_INCIDENTS)
+        self.max_incidents.unwrap_or(DEFAULT_INCIDENTS_SHOWN)
     }
 
     /// The report as Markdown text.

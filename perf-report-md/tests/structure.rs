@@ -1130,7 +1130,7 @@ fn incidents_are_shown_worst_first_up_to_the_limit() {
     let sink = MarkdownSink::new();
     assert_eq!(
         sink.max_incidents(),
-        heimdall_perf_report_md::DEFAULT_MAX_INCIDENTS
+        heimdall_perf_report_md::DEFAULT_INCIDENTS_SHOWN
     );
     let doc = parse(&sink.render_to_string(&r).unwrap());
     let ids: Vec<String> = tables_with(&doc, &INCIDENT_COLUMNS)
