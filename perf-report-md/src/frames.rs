@@ -233,7 +233,11 @@ fn incidents(out: &mut String, f: &FrameReport, max: usize) {
             format_args!(
                 "\n{} more {} not shown (the JSON report has them all).\n",
                 STYLE.count(more as u64),
-                if more == 1 { "incident is" } else { "incidents are" }
+                if more == 1 {
+                    "incident is"
+                } else {
+                    "incidents are"
+                }
             ),
         );
     }

@@ -17,6 +17,8 @@ use super::names::name_of;
 use super::session_core::LaneThread;
 /// How many settled frames are remembered to recognise a record that comes after the end.
 const RECENTLY_SETTLED: usize = 4096;
+/// Emptied stage lists kept for reuse.
+const SPARE_LISTS: usize = 64;
 
 use super::{
     DEFAULT_MAX_INCIDENTS, EXITED_THREADS_ID, EXITED_THREADS_NAME, FRAME_WINDOWS,
@@ -224,11 +226,16 @@ impl SourceAgg {
         Some(self.stages.len() - 1)
     }
 
-    fn remember(&mut self, kept: Kept) {
-        if self.recent.len() == INCIDENT_PREVIOUS_FRAMES {
-            self.recent.pop_front();
-        }
+    /// Keeps `kept` among the latest frames; returns the stage list of the one it pushes
+    /// out, for reuse.
+    fn remember(&mut self, kept: Kept) -> Option<Vec<Settled>> {
+        let out = if self.recent.len() == INCIDENT_PREVIOUS_FRAMES {
+            self.recent.pop_front().map(|k| k.stages)
+        } else {
+            None
+        };
         self.recent.push_back(kept);
+        out
     }
 }
 
@@ -246,6 +253,9 @@ pub(crate) struct FrameAgg {
     /// Stage tags waiting for their span, by lane.
     stage_tags: FxHashMap<u32, (u32, u64)>,
     incidents: Vec<IncidentRec>,
+    /// Emptied stage lists, reused so that settling a frame allocates nothing.
+    spare_stages: Vec<Vec<StageRec>>,
+    spare_settled: Vec<Vec<Settled>>,
     /// Frames settled lately, so that a record arriving after (a second `finish`, a stage
     /// after `finish`) is counted as unmatched instead of starting a frame of its own.
     settled: rustc_hash::FxHashSet<(u32, u64)>,
@@ -268,6 +278,8 @@ impl FrameAgg {
             partial: FxHashMap::default(),
             stage_tags: FxHashMap::default(),
             incidents: Vec::new(),
+            spare_stages: Vec::new(),
+            spare_settled: Vec::new(),
             settled: rustc_hash::FxHashSet::default(),
             settled_order: VecDeque::new(),
             pass: 0,
@@ -409,12 +421,17 @@ impl FrameAgg {
         {
             self.let_go_oldest();
         }
-        Some(self.in_flight.entry((source, id)).or_insert(InFlight {
-            capture: None,
-            stages: Vec::new(),
-            end: None,
-            ended_pass: 0,
-        }))
+        let spare = &mut self.spare_stages;
+        Some(
+            self.in_flight
+                .entry((source, id))
+                .or_insert_with(|| InFlight {
+                    capture: None,
+                    stages: spare.pop().unwrap_or_default(),
+                    end: None,
+                    ended_pass: 0,
+                }),
+        )
     }
 
     fn mark_settled(&mut self, key: (u32, u64)) {
@@ -552,19 +569,22 @@ impl FrameAgg {
         let capture = f.capture.expect("settled frames have a capture");
         f.stages.sort_by_key(|r| r.start);
         let mut prev_end = capture;
-        let settled: Vec<Settled> = f
-            .stages
-            .iter()
-            .map(|&rec| {
-                let queue = if rec.start > prev_end {
-                    clock.delta_as_nanos(prev_end, rec.start)
-                } else {
-                    0
-                };
-                prev_end = prev_end.max(rec.end);
-                Settled { rec, queue }
-            })
-            .collect();
+        let mut settled = self.spare_settled.pop().unwrap_or_default();
+        settled.clear();
+        settled.extend(f.stages.iter().map(|&rec| {
+            let queue = if rec.start > prev_end {
+                clock.delta_as_nanos(prev_end, rec.start)
+            } else {
+                0
+            };
+            prev_end = prev_end.max(rec.end);
+            Settled { rec, queue }
+        }));
+        if self.spare_stages.len() < SPARE_LISTS {
+            let mut stages = std::mem::take(&mut f.stages);
+            stages.clear();
+            self.spare_stages.push(stages);
+        }
         let end = f.end.expect("settled frames have an end");
         let (tick, drop_reason) = match end {
             End::Finish(t) => (t, None),
@@ -579,7 +599,7 @@ impl FrameAgg {
             id,
             capture,
             latency: drop_reason.is_none().then_some(latency),
-            stages: settled.clone(),
+            stages: settled,
         };
         let src = &mut self.sources[s];
         if let Some(reason) = drop_reason {
@@ -594,12 +614,13 @@ impl FrameAgg {
                 Some((_, n)) => *n += 1,
                 None => src.dropped.push((reason, 1)),
             }
-            src.remember(kept);
+            let old = src.remember(kept);
+            self.recycle(old);
             return;
         }
         src.finished += 1;
         src.latency.record(latency);
-        for st in &settled {
+        for st in &kept.stages {
             let service = clock.delta_as_nanos(st.rec.start, st.rec.end);
             let budget = self.stage_budgets.get(&st.rec.name).copied();
             let src = &mut self.sources[s];
@@ -627,13 +648,14 @@ impl FrameAgg {
         src.windows.add(at, missed);
         if !missed {
             src.streak = 0;
-            src.remember(kept);
+            let old = src.remember(kept);
+            self.recycle(old);
             return;
         }
         src.missed += 1;
         src.streak += 1;
         src.longest_streak = src.longest_streak.max(src.streak);
-        let cause = self.blame(s, &settled, clock);
+        let cause = self.blame(s, &kept.stages, clock);
         let src = &mut self.sources[s];
         match src.attribution.iter_mut().find(|(c, _)| *c == cause) {
             Some((_, n)) => *n += 1,
@@ -644,7 +666,8 @@ impl FrameAgg {
         if self.would_keep(overrun) {
             let src = &mut self.sources[s];
             let previous: Vec<Kept> = src.recent.iter().cloned().collect();
-            src.remember(kept.clone());
+            let old = src.remember(kept.clone());
+            self.recycle(old);
             self.keep_incident(IncidentRec {
                 source,
                 frame: kept,
@@ -654,7 +677,17 @@ impl FrameAgg {
                 previous,
             });
         } else {
-            self.sources[s].remember(kept);
+            let old = self.sources[s].remember(kept);
+            self.recycle(old);
+        }
+    }
+
+    /// Keeps an emptied stage list for the next settled frame.
+    fn recycle(&mut self, list: Option<Vec<Settled>>) {
+        if let Some(list) = list {
+            if self.spare_settled.len() < SPARE_LISTS {
+                self.spare_settled.push(list);
+            }
         }
     }
 
