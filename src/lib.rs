@@ -135,8 +135,8 @@ pub mod reports {
         DiagnosticCounter, Diagnostics, Distribution, FrameReport, FrameWindow, Hints, Incident,
         IncidentFrame, IncidentStage, MetricReport, Missing, Note, PluginLoader, RenderError,
         Report, ReportSink, SeriesOverview, SeriesPoint, SessionInfo, SourceFactory, SpanStats,
-        StageReport, SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, PATH_SEPARATOR,
-        SCHEMA_VERSION,
+        StageReport, SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, ATTRIBUTION_RULE,
+        PATH_SEPARATOR, SCHEMA_VERSION,
     };
 
     pub use crate::ReportFormat;

@@ -55,7 +55,7 @@ pub use report::{
     serde_f64, series_names, Attribution, DiagnosticCounter, Diagnostics, Distribution,
     FrameReport, FrameWindow, Incident, IncidentFrame, IncidentStage, MetricReport, Note, Report,
     SeriesOverview, SeriesPoint, SessionInfo, SpanStats, StageReport, SystemFigure, ThreadInfo,
-    TimeSeries, TimelineSpan, PATH_SEPARATOR, SCHEMA_VERSION,
+    TimeSeries, TimelineSpan, ATTRIBUTION_RULE, PATH_SEPARATOR, SCHEMA_VERSION,
 };
 pub use session::ProfilingSession;
 pub use sink::{
@@ -71,10 +71,12 @@ pub mod limits {
     pub use crate::recorder::{
         BACKLOG_SELF_DRAIN, CHUNK_EVENTS, DEFAULT_MAX_INCIDENTS, DRAIN_INTERVAL, EXITED_THREADS_ID,
         EXITED_THREADS_NAME, FRAME_WINDOWS, INCIDENT_PREVIOUS_FRAMES, MAX_DEPTH, MAX_DROP_REASONS,
-        MAX_FRAMES_IN_FLIGHT, MAX_FRAME_SOURCES, MAX_NAMES, MAX_PATHS, MAX_STAGES_PER_SOURCE,
-        OVERFLOW_NAME, RETAINED_EXITED_THREADS, TIMELINE_CAPACITY,
+        MAX_DROP_REASON_NAMES, MAX_FRAMES_IN_FLIGHT, MAX_FRAME_SOURCES, MAX_NAMES, MAX_PATHS,
+        MAX_STAGES_PER_SOURCE, OVERFLOW_NAME, RETAINED_EXITED_THREADS, TIMELINE_CAPACITY,
     };
-    pub use crate::session::{DEFAULT_SAMPLING_INTERVAL, MAX_LABELS, MAX_METRICS, MAX_NOTES};
+    pub use crate::session::{
+        DEFAULT_SAMPLING_INTERVAL, MAX_LABELS, MAX_LABEL_BYTES, MAX_METRICS, MAX_NOTES,
+    };
     pub use crate::util::MAX_FILE_NAME_BYTES;
 }
 

@@ -327,6 +327,9 @@ pub struct Diagnostics {
     /// limit of frames in flight).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub abandoned_frames: u64,
+    /// Frame events of sources past the limit of frame sources: not recorded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unrecorded_frame_events: u64,
     /// Failed reads per periodic-source figure (`source/series`), skipped and counted.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sampler_failures: BTreeMap<String, u64>,
@@ -349,7 +352,7 @@ pub struct DiagnosticCounter {
 impl Diagnostics {
     /// Every counter with its stable name and meaning (machine formats list them all, zeros
     /// included; [`warnings`](Self::warnings) says the ones that matter in words).
-    pub fn counters(&self) -> [DiagnosticCounter; 14] {
+    pub fn counters(&self) -> [DiagnosticCounter; 15] {
         let c = |name, value, monotonic, help| DiagnosticCounter {
             name,
             value,
@@ -385,6 +388,8 @@ impl Diagnostics {
               "Frame events for a frame never begun or already ended (e.g. finished twice)."),
             c("abandoned_frames", self.abandoned_frames, true,
               "Frames begun, never ended, and let go past the limit of frames in flight."),
+            c("unrecorded_frame_events", self.unrecorded_frame_events, true,
+              "Frame events of sources past the limit of frame sources, not recorded."),
         ]
     }
 
@@ -460,6 +465,17 @@ impl Diagnostics {
             w.push(format!(
                 "{} for a frame never begun or already ended (a frame finished twice?), and not counted.",
                 n(self.unmatched_frame_events, "frame event was", "frame events were")
+            ));
+        }
+        if self.unrecorded_frame_events > 0 {
+            w.push(format!(
+                "{} of sources past the limit of frame sources {} not recorded.",
+                n(self.unrecorded_frame_events, "frame event", "frame events"),
+                if self.unrecorded_frame_events == 1 {
+                    "was"
+                } else {
+                    "were"
+                }
             ));
         }
         if self.refused_labels > 0 {
@@ -694,7 +710,8 @@ pub struct FrameReport {
     pub budget_ns: Option<u64>,
     /// Finished frames whose latency exceeded the budget.
     pub missed: u64,
-    /// `missed / finished` (0 when no frame finished).
+    /// `missed / finished` (0 when no frame finished). A frame is judged against the budget
+    /// in force when it is settled: frames finished before a budget was set count as met.
     #[serde(with = "crate::report::serde_f64")]
     pub miss_rate: f64,
     /// The longest run of consecutive missed frames.
@@ -754,17 +771,28 @@ pub struct StageReport {
     pub over_budget: u64,
 }
 
+/// How a missed frame is attributed, in plain text: the one statement of the rule, which
+/// every report quotes.
+pub const ATTRIBUTION_RULE: &str = "For a missed frame, each of its stages has an overrun: \
+its service time minus its budget, or minus the stage's median service time when it has no \
+budget. The wait before each stage has one too: its queue time minus the median wait before \
+that stage; and so has the time from the end of its last stage to its finish: minus the \
+median of that time. The frame is blamed on the largest overrun. A wait is named after the \
+stage that waited (queue before detect), the time after the last stage after that stage \
+(after decide). A frame with no stage is blamed on unstaged.";
+
 /// How many missed frames one cause is blamed for.
 ///
-/// **The rule.** For a missed frame, each of its stages has an *overrun*: its service time
-/// minus its budget, or minus the stage's median service time when it has no budget; and
-/// the wait before each stage has one too: its queue time minus the median queue time
-/// before that stage. The frame is blamed on the largest overrun; a wait is named after the
-/// stage that waited (`queue before detect`). A frame with no stage is blamed on
-/// `unstaged`.
+/// **The rule** ([`ATTRIBUTION_RULE`]): for a missed frame, each of its stages has an
+/// *overrun*: its service time minus its budget, or minus the stage's median service time
+/// when it has no budget. The wait before each stage has one too: its queue time minus the
+/// median wait before that stage; and so has the time from the end of its last stage to its
+/// finish: minus the median of that time. The frame is blamed on the largest overrun. A wait
+/// is named after the stage that waited (`queue before detect`), the time after the last
+/// stage after that stage (`after decide`). A frame with no stage is blamed on `unstaged`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attribution {
-    /// A stage name, `queue before <stage>`, or `unstaged`.
+    /// A stage name, `queue before <stage>`, `after <stage>`, or `unstaged`.
     pub cause: String,
     /// Missed frames blamed on it.
     pub missed: u64,

@@ -33,6 +33,21 @@ pub const MAX_METRICS: usize = 10_000;
 pub const MAX_NOTES: usize = 10_000;
 /// Labels per session (`set_label`).
 pub const MAX_LABELS: usize = 64;
+/// Longest label key or value, in bytes (`set_label`).
+pub const MAX_LABEL_BYTES: usize = 256;
+
+/// `s` cut to at most [`MAX_LABEL_BYTES`] bytes (on a character boundary, ending with `…`).
+fn cut(mut s: String) -> String {
+    if s.len() > MAX_LABEL_BYTES {
+        let mut end = MAX_LABEL_BYTES - '…'.len_utf8();
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
 /// First bucket bound of span histograms, in nanoseconds.
 const HISTOGRAM_FIRST_BUCKET_NS: u64 = 256;
 
@@ -310,14 +325,17 @@ impl ProfilingSession {
     /// Labels the session (`line = 3`, `station = cell-7`): every report shows them, and
     /// OpenMetrics writes them as labels of every sample. Setting a key again replaces its
     /// value. At most [`MAX_LABELS`](crate::limits::MAX_LABELS) labels; an empty key, or a
-    /// label past the limit, is not kept and is counted (`refused_labels`).
+    /// label past the limit, is not kept and is counted (`refused_labels`). A key or value
+    /// longer than [`MAX_LABEL_BYTES`](crate::limits::MAX_LABEL_BYTES) is cut there and
+    /// ends with `…` (OpenMetrics repeats labels on every sample).
     pub fn set_label(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        let key = key.into();
+        let key = cut(key.into());
+        let value = cut(value.into());
         if key.is_empty() || (self.labels.len() >= MAX_LABELS && !self.labels.contains_key(&key)) {
             self.refused_labels += 1;
             return;
         }
-        self.labels.insert(key, value.into());
+        self.labels.insert(key, value);
     }
 
     /// Sets the frame budget of the source `source` (a camera, a stream): a frame whose
@@ -508,6 +526,7 @@ impl ProfilingSession {
         span_totals.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.path.cmp(&b.path)));
         let recording = Diagnostics {
             unmatched_frame_events: agg.frames.unmatched,
+            unrecorded_frame_events: agg.frames.unrecorded,
             abandoned_frames: agg.frames.abandoned,
             ..agg.counts.clone()
         };

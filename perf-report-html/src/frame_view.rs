@@ -20,15 +20,6 @@ pub(crate) const OPEN_INCIDENTS: usize = 3;
 /// Most drop reasons named in the "Dropped" card.
 const MAX_REASONS: usize = 4;
 
-/// How misses are attributed, quoted from the documentation of
-/// `heimdall_perf_core::Attribution` (keep the two the same).
-pub(crate) const ATTRIBUTION_RULE: &str = "For a missed frame, each of its stages has an \
-overrun: its service time minus its budget, or minus the stage's median service time when it \
-has no budget; and the wait before each stage has one too: its queue time minus the median \
-queue time before that stage. The frame is blamed on the largest overrun; a wait is named \
-after the stage that waited (queue before detect). A frame with no stage is blamed on \
-unstaged.";
-
 /// A row of a source's stage table.
 #[derive(Debug, Clone)]
 pub(crate) struct StageRow {
@@ -43,7 +34,7 @@ pub(crate) struct StageRow {
 /// A row of the attribution table.
 #[derive(Debug, Clone)]
 pub(crate) struct AttributionRow {
-    /// A stage, `queue before <stage>`, or `unstaged`.
+    /// A stage, `queue before <stage>`, `after <stage>`, or `unstaged`.
     pub cause: String,
     /// Missed frames blamed on it.
     pub missed: String,

@@ -810,7 +810,7 @@ impl Page {
             cards: cards(report, spans),
             warnings: warnings(report),
             frames: frame_view::frames(&report.frames),
-            attribution_rule: frame_view::ATTRIBUTION_RULE,
+            attribution_rule: heimdall_perf_core::ATTRIBUTION_RULE,
             span_rows: span_rows(report, spans),
             histograms_omitted: match spans.len().saturating_sub(histograms.len()) {
                 0 => None,

@@ -354,27 +354,30 @@ fn report() -> impl Strategy<Value = Report> {
     let diagnostics = (
         (count(), count(), count(), count(), count(), count()),
         (count(), count(), count(), count(), count(), count()),
-        (count(), count(), count()),
+        (count(), count(), count(), count()),
         btree_map(text(), count(), 0..3),
     )
         .prop_map(
-            |((a, b, c, d, e, f), (g, h, i, j, k, l), (m, n, o), sampler_failures)| Diagnostics {
-                misnested_exits: a,
-                open_spans: b,
-                overflowed_spans: c,
-                timeline_capacity: d,
-                timeline_dropped: e,
-                exited_threads: f,
-                folded_threads: g,
-                abandoned_spans: h,
-                leaked_spans: i,
-                refused_after_stop: j,
-                dropped_measurements: k,
-                dropped_notes: l,
-                refused_labels: m,
-                unmatched_frame_events: n,
-                abandoned_frames: o,
-                sampler_failures,
+            |((a, b, c, d, e, f), (g, h, i, j, k, l), (m, n, o, q), sampler_failures)| {
+                Diagnostics {
+                    misnested_exits: a,
+                    open_spans: b,
+                    overflowed_spans: c,
+                    timeline_capacity: d,
+                    timeline_dropped: e,
+                    exited_threads: f,
+                    folded_threads: g,
+                    abandoned_spans: h,
+                    leaked_spans: i,
+                    refused_after_stop: j,
+                    dropped_measurements: k,
+                    dropped_notes: l,
+                    refused_labels: m,
+                    unmatched_frame_events: n,
+                    abandoned_frames: o,
+                    unrecorded_frame_events: q,
+                    sampler_failures,
+                }
             },
         );
     (

@@ -10,13 +10,6 @@ use crate::escape::{escape, escape_into};
 use crate::table::{header, row};
 use crate::{push_fmt, summary_cell, system_label, value, NONE, STYLE};
 
-/// The attribution rule, as documented on `heimdall_perf_core::Attribution`.
-const ATTRIBUTION_RULE: &str = "For a missed frame, each of its stages has an *overrun*: its \
-service time minus its budget, or minus the stage's median service time when it has no \
-budget; and the wait before each stage has one too: its queue time minus the median queue \
-time before that stage. The frame is blamed on the largest overrun; a wait is named after the \
-stage that waited (`queue before detect`). A frame with no stage is blamed on `unstaged`.";
-
 /// `v` as a percentage of `budget_ns`, or [`NONE`] without a (non-zero) budget or a value.
 fn of_budget(v: f64, budget_ns: Option<u64>, present: bool) -> String {
     match budget_ns {
@@ -46,7 +39,7 @@ pub(crate) fn frames(out: &mut String, r: &Report, max_incidents: usize) {
          wait before a stage (since the end of the frame's previous stage, or its capture). \
          Missed frames are blamed on one cause each:\n\n> ",
     );
-    out.push_str(ATTRIBUTION_RULE);
+    escape_into(out, heimdall_perf_core::ATTRIBUTION_RULE);
     out.push('\n');
     for f in &r.frames {
         source(out, f, max_incidents);

@@ -163,7 +163,7 @@ impl Aggregate {
         t0: u64,
     ) {
         if ev.id & (EXIT | LEAKED | FRAME) == FRAME {
-            self.frames.event(lane, ev, clock);
+            self.frames.event(lane, ev, clock, t0);
             return;
         }
         if ev.id == LEAKED {

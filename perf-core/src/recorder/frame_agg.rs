@@ -19,6 +19,9 @@ use super::session_core::LaneThread;
 const RECENTLY_SETTLED: usize = 4096;
 /// Emptied stage lists kept for reuse.
 const SPARE_LISTS: usize = 64;
+/// Ended frames that may wait for the next drain pass; past it, the oldest half is settled
+/// at once.
+const MAX_ENDED_WAITING: usize = 8192;
 
 use super::{
     DEFAULT_MAX_INCIDENTS, EXITED_THREADS_ID, EXITED_THREADS_NAME, FRAME_WINDOWS,
@@ -85,6 +88,8 @@ struct InFlight {
 enum Cause {
     Stage(u32),
     Queue(u32),
+    /// The time after the stage (the frame's last) until `finish`.
+    After(u32),
     Unstaged,
 }
 
@@ -93,6 +98,7 @@ impl Cause {
         match self {
             Cause::Stage(n) => name_of(n).to_string(),
             Cause::Queue(n) => format!("queue before {}", name_of(n)),
+            Cause::After(n) => format!("after {}", name_of(n)),
             Cause::Unstaged => "unstaged".to_string(),
         }
     }
@@ -185,6 +191,10 @@ struct SourceAgg {
     stages: Vec<StageAgg>,
     attribution: Vec<(Cause, u64)>,
     windows: Windows,
+    /// Time from the end of a frame's last stage to its `finish`, and its median (refreshed
+    /// as the stages' are).
+    tail: DurationStats,
+    tail_median: u64,
     /// The latest settled frames, oldest first, for the incidents to come.
     recent: VecDeque<Kept>,
 }
@@ -205,6 +215,8 @@ impl SourceAgg {
             stages: Vec::new(),
             attribution: Vec::new(),
             windows: Windows::new(),
+            tail: DurationStats::new(),
+            tail_median: 0,
             recent: VecDeque::with_capacity(INCIDENT_PREVIOUS_FRAMES + 1),
         }
     }
@@ -248,11 +260,13 @@ pub(crate) struct FrameAgg {
     source_index: FxHashMap<u32, usize>,
     in_flight: FxHashMap<(u32, u64), InFlight>,
     /// Frames whose end arrived and that wait to be settled.
-    ended: Vec<(u32, u64)>,
+    ended: Vec<((u32, u64), InFlight)>,
     partial: FxHashMap<u32, Partial>,
     /// Stage tags waiting for their span, by lane.
     stage_tags: FxHashMap<u32, (u32, u64)>,
     incidents: Vec<IncidentRec>,
+    /// Births of this drain pass: `(source index, capture tick)`.
+    births: Vec<(u32, u64)>,
     /// Emptied stage lists, reused so that settling a frame allocates nothing.
     spare_stages: Vec<Vec<StageRec>>,
     spare_settled: Vec<Vec<Settled>>,
@@ -263,6 +277,8 @@ pub(crate) struct FrameAgg {
     pass: u64,
     pub(crate) unmatched: u64,
     pub(crate) abandoned: u64,
+    /// Frame records of sources past [`MAX_FRAME_SOURCES`].
+    pub(crate) unrecorded: u64,
 }
 
 impl FrameAgg {
@@ -278,6 +294,7 @@ impl FrameAgg {
             partial: FxHashMap::default(),
             stage_tags: FxHashMap::default(),
             incidents: Vec::new(),
+            births: Vec::new(),
             spare_stages: Vec::new(),
             spare_settled: Vec::new(),
             settled: rustc_hash::FxHashSet::default(),
@@ -285,6 +302,7 @@ impl FrameAgg {
             pass: 0,
             unmatched: 0,
             abandoned: 0,
+            unrecorded: 0,
         }
     }
 
@@ -328,7 +346,7 @@ impl FrameAgg {
     }
 
     /// One frame event of `lane` (an event whose id has the frame bit).
-    pub(super) fn event(&mut self, lane: u32, ev: Event, clock: &Clock) {
+    pub(super) fn event(&mut self, lane: u32, ev: Event, clock: &Clock, t0: u64) {
         let kind = (ev.id >> KIND_SHIFT) & 0x1f;
         let low = ev.id & LOW;
         match kind {
@@ -360,9 +378,9 @@ impl FrameAgg {
                 );
             }
             K_ID => match self.partial.remove(&lane) {
-                Some(Partial::Begin { source, tick }) => self.begin(source, ev.ts, tick, clock),
+                Some(Partial::Begin { source, tick }) => self.begin(source, ev.ts, tick),
                 Some(Partial::Finish { source, tick }) => {
-                    self.end(source, ev.ts, End::Finish(tick))
+                    self.end(source, ev.ts, End::Finish(tick), clock, t0)
                 }
                 Some(Partial::Drop { source, tick }) => {
                     self.partial.insert(
@@ -378,7 +396,7 @@ impl FrameAgg {
             },
             K_REASON => match self.partial.remove(&lane) {
                 Some(Partial::DropId { source, tick, id }) => {
-                    self.end(source, id, End::Drop(tick, low))
+                    self.end(source, id, End::Drop(tick, low), clock, t0)
                 }
                 _ => self.unmatched += 1,
             },
@@ -400,6 +418,7 @@ impl FrameAgg {
             return Some(i);
         }
         if self.sources.len() >= MAX_FRAME_SOURCES {
+            self.unrecorded += 1;
             return None;
         }
         self.sources.push(SourceAgg::new(name));
@@ -407,16 +426,20 @@ impl FrameAgg {
         Some(self.sources.len() - 1)
     }
 
-    /// The frame in flight `(source, id)`, made if new; `None` (counted as unmatched) for a
-    /// frame settled already.
-    fn entry(&mut self, source: u32, id: u64) -> Option<&mut InFlight> {
-        if !self.settled.is_empty() && self.settled.contains(&(source, id)) {
+    /// The frame in flight `(source, id)`, made if new; `None` (counted as unmatched) for the
+    /// stage or end (`after_birth`) of a frame settled already.
+    fn entry(&mut self, source: u32, id: u64, after_birth: bool) -> Option<&mut InFlight> {
+        if after_birth
+            && !self.settled.is_empty()
+            && self.settled.contains(&(source, id))
+            && !self.in_flight.contains_key(&(source, id))
+        {
             self.unmatched += 1;
             return None;
         }
-        // Frames that ended and wait to be settled are bounded by the drain passes; the
-        // limit is on the others (begun and never ended, or stages of a frame never begun).
-        if self.in_flight.len() - self.ended.len() >= MAX_FRAMES_IN_FLIGHT
+        // Frames that ended wait in `ended` (bounded by the drain passes); the limit is on
+        // the others (begun and never ended, or stages of a frame never begun).
+        if self.in_flight.len() >= MAX_FRAMES_IN_FLIGHT
             && !self.in_flight.contains_key(&(source, id))
         {
             self.let_go_oldest();
@@ -467,11 +490,16 @@ impl FrameAgg {
         }
     }
 
-    fn begin(&mut self, source: u32, id: u64, tick: u64, clock: &Clock) {
+    fn begin(&mut self, source: u32, id: u64, tick: u64) {
         let Some(s) = self.source(source) else {
             return;
         };
-        let Some(f) = self.entry(source, id) else {
+        // A birth is always a new frame: an id may come back once its frame has ended (a
+        // camera's ring of buffer slots).
+        if !self.settled.is_empty() {
+            self.settled.remove(&(source, id));
+        }
+        let Some(f) = self.entry(source, id, false) else {
             return;
         };
         if f.capture.is_some() {
@@ -480,16 +508,31 @@ impl FrameAgg {
             return;
         }
         f.capture = Some(tick);
-        let src = &mut self.sources[s];
-        src.count += 1;
-        if let Some(last) = src.last_capture {
-            if tick >= last {
-                src.jitter.record(clock.delta_as_nanos(last, tick));
+        self.sources[s].count += 1;
+        // Intervals are taken in order of capture at the end of the pass: births of one
+        // source on several threads arrive lane by lane.
+        self.births.push((s as u32, tick));
+    }
+
+    /// The intervals between the births of this pass, in order of capture, per source.
+    fn take_births(&mut self, clock: &Clock) {
+        if self.births.is_empty() {
+            return;
+        }
+        self.births.sort_unstable();
+        for &(s, tick) in &self.births {
+            let src = &mut self.sources[s as usize];
+            match src.last_capture {
+                Some(last) if tick >= last => {
+                    src.jitter.record(clock.delta_as_nanos(last, tick));
+                    src.last_capture = Some(tick);
+                }
+                // Older than a birth of an earlier pass (its lane was read late): no interval.
+                Some(_) => {}
+                None => src.last_capture = Some(tick),
             }
         }
-        if src.last_capture.is_none_or(|last| tick >= last) {
-            src.last_capture = Some(tick);
-        }
+        self.births.clear();
     }
 
     /// The span of a stage of frame `id` of `source` ended on `lane`.
@@ -503,35 +546,73 @@ impl FrameAgg {
         end: u64,
     ) {
         if !self.source_index.contains_key(&source) && self.sources.len() >= MAX_FRAME_SOURCES {
+            self.unrecorded += 1;
             return;
         }
-        let Some(f) = self.entry(source, id) else {
-            return;
-        };
-        f.stages.push(StageRec {
+        let rec = StageRec {
             name,
             lane,
             start,
             end,
-        });
-    }
-
-    fn end(&mut self, source: u32, id: u64, end: End) {
-        if !self.source_index.contains_key(&source) && self.sources.len() >= MAX_FRAME_SOURCES {
-            return;
+        };
+        if !self.in_flight.contains_key(&(source, id)) {
+            // A stage read after its frame's end (its lane was read later in the pass): the
+            // frame waits in `ended`, the latest frame of that id first.
+            if let Some((_, f)) = self
+                .ended
+                .iter_mut()
+                .rev()
+                .find(|(k, _)| *k == (source, id))
+            {
+                f.stages.push(rec);
+                return;
+            }
         }
-        let pass = self.pass;
-        let Some(f) = self.entry(source, id) else {
+        let Some(f) = self.entry(source, id, true) else {
             return;
         };
-        if f.end.is_some() {
+        f.stages.push(rec);
+    }
+
+    fn end(&mut self, source: u32, id: u64, end: End, clock: &Clock, t0: u64) {
+        if !self.source_index.contains_key(&source) && self.sources.len() >= MAX_FRAME_SOURCES {
+            self.unrecorded += 1;
+            return;
+        }
+        let key = (source, id);
+        if !self.in_flight.contains_key(&key) && self.ended.iter().any(|(k, _)| *k == key) {
             // Ended twice before it was settled.
             self.unmatched += 1;
             return;
         }
+        let pass = self.pass;
+        let Some(f) = self.entry(source, id, true) else {
+            return;
+        };
         f.end = Some(end);
         f.ended_pass = pass;
-        self.ended.push((source, id));
+        let f = self.in_flight.remove(&key).expect("just made");
+        // Out of the table: the id may begin a new frame before this one is settled.
+        self.ended.push((key, f));
+        if self.ended.len() > MAX_ENDED_WAITING {
+            // No drain pass for a long while (an aggregator starved of CPU, frames far faster
+            // than any line): the oldest half is settled now, so that memory stays bounded.
+            let older: Vec<((u32, u64), InFlight)> =
+                self.ended.drain(..MAX_ENDED_WAITING / 2).collect();
+            for (key, f) in older {
+                self.settle_one(key, f, clock, t0);
+            }
+        }
+    }
+
+    /// Settles the frame `key` now.
+    fn settle_one(&mut self, key: (u32, u64), f: InFlight, clock: &Clock, t0: u64) {
+        self.mark_settled(key);
+        if f.capture.is_none() {
+            self.unmatched += 1 + f.stages.len() as u64;
+            return;
+        }
+        self.settle_frame(key.0, key.1, f, clock, t0);
     }
 
     /// The end of a drain pass. A frame is settled one whole pass after its end came in:
@@ -540,25 +621,17 @@ impl FrameAgg {
     /// then is unmatched (a frame begun while no session recorded).
     pub(super) fn settle(&mut self, clock: &Clock, t0: u64) {
         self.pass += 1;
+        self.take_births(clock);
         if self.ended.is_empty() {
             return;
         }
         let ended = std::mem::take(&mut self.ended);
-        for key in ended {
-            let Some(f) = self.in_flight.get(&key) else {
-                continue;
-            };
+        for (key, f) in ended {
             if f.ended_pass + 1 >= self.pass {
-                self.ended.push(key);
+                self.ended.push((key, f));
                 continue;
             }
-            let f = self.in_flight.remove(&key).expect("just seen");
-            self.mark_settled(key);
-            if f.capture.is_none() {
-                self.unmatched += 1 + f.stages.len() as u64;
-                continue;
-            }
-            self.settle_frame(key.0, key.1, f, clock, t0);
+            self.settle_one(key, f, clock, t0);
         }
     }
 
@@ -637,6 +710,26 @@ impl FrameAgg {
                 }
             }
         }
+        // The time after the last stage until `finish`.
+        let last = kept
+            .stages
+            .iter()
+            .max_by_key(|st| st.rec.end)
+            .map(|st| st.rec);
+        let tail = last.map(|rec| {
+            let t = if tick > rec.end {
+                clock.delta_as_nanos(rec.end, tick)
+            } else {
+                0
+            };
+            let src = &mut self.sources[s];
+            src.tail.record(t);
+            let n = src.tail.count();
+            if n <= MEDIAN_REFRESH || n.is_multiple_of(MEDIAN_REFRESH) {
+                src.tail_median = src.tail.quantile(0.5);
+            }
+            (t, rec.name)
+        });
         let budget = self.frame_budgets.get(&source).copied();
         let missed = budget.is_some_and(|b| latency > b);
         let at = if capture > t0 {
@@ -655,7 +748,7 @@ impl FrameAgg {
         src.missed += 1;
         src.streak += 1;
         src.longest_streak = src.longest_streak.max(src.streak);
-        let cause = self.blame(s, &kept.stages, clock);
+        let cause = self.blame(s, &kept.stages, tail, clock);
         let src = &mut self.sources[s];
         match src.attribution.iter_mut().find(|(c, _)| *c == cause) {
             Some((_, n)) => *n += 1,
@@ -701,9 +794,16 @@ impl FrameAgg {
     /// The rule of [`Attribution`](crate::report::Attribution): the largest overrun among
     /// the stages (over their budget, or their median) and the waits before them (over their
     /// median).
-    fn blame(&self, s: usize, settled: &[Settled], clock: &Clock) -> Cause {
+    fn blame(
+        &self,
+        s: usize,
+        settled: &[Settled],
+        tail: Option<(u64, u32)>,
+        clock: &Clock,
+    ) -> Cause {
         let src = &self.sources[s];
-        let mut best: Option<(i128, Cause)> = None;
+        let mut best: Option<(i128, Cause)> =
+            tail.map(|(t, last)| (t as i128 - src.tail_median as i128, Cause::After(last)));
         for st in settled {
             let name = st.rec.name;
             let agg = src.stages.iter().find(|a| a.name == name);

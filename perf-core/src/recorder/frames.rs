@@ -2,16 +2,16 @@
 //! image through the threads of a pipeline, and its stages. Each call is a clock read and a
 //! few stores into the calling thread's lane, like `scope!`: no lock, no allocation.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use rustc_hash::FxHashMap;
 
 use super::active::CURRENT;
 use super::frame_agg::{KIND_SHIFT, K_BEGIN, K_DROP, K_FINISH};
-use super::names::{intern, name_of};
+use super::names::{intern, lookup, name_of};
 use super::producer::{enter_stage, frame_record};
-use super::{ScopeGuard, FRAME};
+use super::{ScopeGuard, FRAME, MAX_DROP_REASON_NAMES, OVERFLOW_ID};
 
 /// A source of frames — a camera, a stream — named once. Frames it begins count up from 0
 /// (`begin`), or carry the source's own counter (`begin_with_id`).
@@ -87,9 +87,10 @@ impl FrameSource {
         self.begin_with_id(id)
     }
 
-    /// A frame is born now, with the id the source gives it (a camera's own frame counter).
-    /// Ids should not repeat while a frame of the source is in flight: a second frame begun
-    /// with the id of one in flight is not counted (`unmatched_frame_events`).
+    /// A frame is born now, with the id the source gives it (a camera's own frame counter, or
+    /// the slot of a ring of buffers). An id may come back once its frame has ended; a
+    /// second frame begun with the id of one still in flight is not counted
+    /// (`unmatched_frame_events`).
     #[inline]
     pub fn begin_with_id(&self, id: u64) -> Frame {
         let session = CURRENT.load(Ordering::Relaxed);
@@ -188,10 +189,21 @@ impl Frame {
     }
 
     /// The frame is dropped (not processed to the end) for `reason`, e.g. `queue full`.
-    /// Dropped frames are counted by reason, not as missed.
+    /// Dropped frames are counted by reason, not as missed. Reasons are meant to be a few
+    /// fixed words: a process keeps [`MAX_DROP_REASON_NAMES`](crate::limits::MAX_DROP_REASON_NAMES)
+    /// distinct ones (past them, a new reason is counted as `<overflow>`), so that reasons
+    /// made at run time (`format!("timeout after {t} us")`) cannot use up the names spans
+    /// and stages need.
     pub fn drop_frame(self, reason: &str) {
         if self.session != 0 {
-            let reason = intern(reason);
+            static REASONS: AtomicUsize = AtomicUsize::new(0);
+            let reason = match lookup(reason) {
+                Some(id) => id,
+                None if REASONS.fetch_add(1, Ordering::Relaxed) < MAX_DROP_REASON_NAMES => {
+                    intern(reason)
+                }
+                None => OVERFLOW_ID,
+            };
             frame_record(
                 self.session,
                 FRAME | (K_DROP << KIND_SHIFT) | self.source,

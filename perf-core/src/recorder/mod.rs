@@ -104,6 +104,9 @@ pub const MAX_STAGES_PER_SOURCE: usize = 64;
 pub const MAX_FRAMES_IN_FLIGHT: usize = 65_536;
 /// Drop reasons per frame source; further ones are counted under `<overflow>`.
 pub const MAX_DROP_REASONS: usize = 64;
+/// Distinct drop reasons a process names; further new ones are `<overflow>` (reasons share
+/// the process's names with spans, stages and sources).
+pub const MAX_DROP_REASON_NAMES: usize = 1024;
 /// Incidents (worst missed frames) a session keeps unless told otherwise.
 pub const DEFAULT_MAX_INCIDENTS: usize = 32;
 /// Frames shown before each incident.

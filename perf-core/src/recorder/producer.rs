@@ -115,8 +115,8 @@ struct Local {
     stage_names: [(usize, usize, u32); STAGE_NAME_SLOTS],
 }
 
-/// Slots of [`Local::stage_names`].
-const STAGE_NAME_SLOTS: usize = 16;
+/// Slots of [`Local::stage_names`] (a power of two, at most 64).
+const STAGE_NAME_SLOTS: usize = 64;
 
 thread_local! {
     static LOCAL: RefCell<Local> = const {
@@ -180,6 +180,17 @@ impl Local {
         self.cur_session = sid;
         self.cur = i;
         true
+    }
+
+    /// Makes session `sid` the one this thread writes into, for a frame token: at once when
+    /// it is the current session and this thread's, through the list of active sessions
+    /// otherwise (a token of another active session), and `false` when `sid` no longer
+    /// records — a token that outlived its session writes nothing (no lane of a stopped
+    /// session fills up).
+    #[inline]
+    fn records_into(&mut self, sid: u64) -> bool {
+        (self.cur_session == sid && CURRENT.load(Ordering::Relaxed) == sid)
+            || self.make_current(sid)
     }
 
     #[inline]
@@ -316,7 +327,7 @@ pub(super) fn frame_record(sid: u64, head: u32, id: u64, reason: u32) {
         let Ok(mut l) = l.try_borrow_mut() else {
             return;
         };
-        if l.cur_session != sid && !l.make_current(sid) {
+        if !l.records_into(sid) {
             return;
         }
         let cur = l.cur;
@@ -340,16 +351,30 @@ pub(super) fn enter_stage(sid: u64, source: u32, frame: u64, name: &'static str)
                 return ScopeGuard::DISARMED;
             };
             let key = (name.as_ptr() as usize, name.len());
-            let slot = (key.0 >> 3) % STAGE_NAME_SLOTS;
-            let id = match l.stage_names[slot] {
-                (a, n, id) if (a, n) == key && id != 0 => id,
-                _ => {
+            // Two ways of a table indexed by a hash of the address: a handful of stage
+            // literals never take the name lock after their first use.
+            let slot = ((key.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+                % STAGE_NAME_SLOTS;
+            let found = [slot, slot ^ 1]
+                .into_iter()
+                .find_map(|i| match l.stage_names[i] {
+                    (a, n, id) if (a, n) == key && id != 0 => Some(id),
+                    _ => None,
+                });
+            let id = match found {
+                Some(id) => id,
+                None => {
                     let id = super::names::intern(name);
-                    l.stage_names[slot] = (key.0, key.1, id);
+                    let at = if l.stage_names[slot].2 == 0 {
+                        slot
+                    } else {
+                        slot ^ 1
+                    };
+                    l.stage_names[at] = (key.0, key.1, id);
                     id
                 }
             };
-            if l.cur_session != sid && !l.make_current(sid) {
+            if !l.records_into(sid) {
                 return ScopeGuard::DISARMED;
             }
             let cur = l.cur;
