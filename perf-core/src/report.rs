@@ -674,6 +674,15 @@ pub mod series_names {
     pub const PROCESS_DISK_WRITE: &str = "process.disk.write";
     /// Prefix of per-interface network series: `network.<iface>.rx` / `.tx`, `bytes/s`.
     pub const NETWORK_PREFIX: &str = "network.";
+
+    /// The system figures a short summary shows (an incident's context in HTML), in order:
+    /// machine and process CPU, machine memory used, process resident memory.
+    pub const HEADLINE: [&str; 4] = [
+        SYSTEM_CPU_TOTAL,
+        PROCESS_CPU,
+        SYSTEM_MEMORY_USED,
+        PROCESS_MEMORY_RESIDENT,
+    ];
 }
 
 /// A distribution of durations in nanoseconds: the summary and histogram a span has as its

@@ -293,9 +293,10 @@ fn incident(f: &FrameReport, i: &Incident) -> IncidentView {
             "Captured {} into the session; {before}.",
             STYLE.duration(i.capture_ns as f64)
         ),
-        system: i
-            .system
+        // The headline figures; per-core CPU, load and interfaces stay in the JSON report.
+        system: heimdall_perf_core::series_names::HEADLINE
             .iter()
+            .filter_map(|name| i.system.iter().find(|s| s.name == *name))
             .map(|s| {
                 format!(
                     "{} {} (at {})",

@@ -919,7 +919,7 @@ fn hostile_frame_names_stay_text() {
         s.thread = HOSTILE_NAME.to_string();
     }
     cam.incidents[0].stages[1].name = HOSTILE_NAME.to_string();
-    cam.incidents[0].system[0].name = HOSTILE_NAME.to_string();
+    // A headline figure (the ones an incident shows) with a hostile unit.
     cam.incidents[0].system[0].unit = "<i>u</i>".to_string();
     report
         .session

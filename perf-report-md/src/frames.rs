@@ -279,12 +279,11 @@ fn incident(out: &mut String, n: usize, inc: &Incident) {
         }
         out.push('\n');
     }
-    // The headline figures (those the System section names); per-core CPU and network
-    // interfaces stay in the JSON report.
-    let key: Vec<(&str, &_)> = inc
-        .system
+    // The headline figures; per-core CPU, load and interfaces stay in the JSON report.
+    let key: Vec<(&str, &_)> = heimdall_perf_core::series_names::HEADLINE
         .iter()
-        .filter_map(|s| system_label(&s.name).map(|label| (label, s)))
+        .filter_map(|name| inc.system.iter().find(|s| s.name == *name))
+        .map(|s| (system_label(&s.name).unwrap_or(&s.name), s))
         .collect();
     if !key.is_empty() {
         out.push_str("\n**System at the time:** ");
