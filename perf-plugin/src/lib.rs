@@ -14,7 +14,6 @@
 //! ```
 //! use std::sync::Arc;
 //! use heimdall_perf_core::{PerfError, Registry};
-//! use heimdall_perf_testkit as fixtures;
 //!
 //! let registry = Registry::new();
 //! registry.set_plugin_loader(heimdall_perf_plugin::loader());
