@@ -52,10 +52,11 @@ pub use measurement::{unix_now_ns, Measurement, MetricType};
 pub use periodic::{BoundedSeries, PeriodicSource, Samples, SourceFactory};
 pub use recorder::{is_recording, Callsite, Frame, FrameSite, FrameSource, ScopeGuard};
 pub use report::{
-    serde_f64, series_names, Attribution, DiagnosticCounter, Diagnostics, Distribution,
-    FrameReport, FrameWindow, Incident, IncidentFrame, IncidentStage, MetricReport, Note, Report,
-    SeriesOverview, SeriesPoint, SessionInfo, SpanStats, StageReport, SystemFigure, ThreadInfo,
-    TimeSeries, TimelineSpan, ATTRIBUTION_RULE, PATH_SEPARATOR, SCHEMA_VERSION,
+    serde_f64, series_names, Attribution, CapturedFrame, DiagnosticCounter, Diagnostics,
+    Distribution, FrameReport, FrameWindow, Incident, IncidentFrame, IncidentStage, MetricReport,
+    Note, Report, SeriesOverview, SeriesPoint, SessionInfo, SpanStats, StageReport, SystemFigure,
+    ThreadInfo, TimeSeries, TimelineSpan, TraceCapture, ATTRIBUTION_RULE, PATH_SEPARATOR,
+    SCHEMA_VERSION,
 };
 pub use session::ProfilingSession;
 pub use sink::{
@@ -69,10 +70,11 @@ pub use util::{control_picture, sanitize_file_name};
 pub mod limits {
     pub use crate::periodic::{MIN_INTERVAL, SERIES_CAPACITY};
     pub use crate::recorder::{
-        BACKLOG_SELF_DRAIN, CHUNK_EVENTS, DEFAULT_MAX_INCIDENTS, DRAIN_INTERVAL, EXITED_THREADS_ID,
-        EXITED_THREADS_NAME, FRAME_WINDOWS, INCIDENT_PREVIOUS_FRAMES, MAX_DEPTH, MAX_DROP_REASONS,
-        MAX_DROP_REASON_NAMES, MAX_FRAMES_IN_FLIGHT, MAX_FRAME_SOURCES, MAX_NAMES, MAX_PATHS,
-        MAX_STAGES_PER_SOURCE, OVERFLOW_NAME, RETAINED_EXITED_THREADS, TIMELINE_CAPACITY,
+        BACKLOG_SELF_DRAIN, CHUNK_EVENTS, DEFAULT_MAX_INCIDENTS, DEFAULT_TRACE_EVENTS,
+        DRAIN_INTERVAL, EXITED_THREADS_ID, EXITED_THREADS_NAME, FRAME_WINDOWS,
+        INCIDENT_PREVIOUS_FRAMES, MAX_DEPTH, MAX_DROP_REASONS, MAX_DROP_REASON_NAMES,
+        MAX_FRAMES_IN_FLIGHT, MAX_FRAME_SOURCES, MAX_NAMES, MAX_PATHS, MAX_STAGES_PER_SOURCE,
+        OVERFLOW_NAME, RETAINED_EXITED_THREADS, TIMELINE_CAPACITY,
     };
     pub use crate::session::{
         DEFAULT_SAMPLING_INTERVAL, MAX_LABELS, MAX_LABEL_BYTES, MAX_METRICS, MAX_NOTES,

@@ -52,6 +52,11 @@ pub struct Report {
     /// name. Empty in reports of schema 1.
     #[serde(default)]
     pub frames: Vec<FrameReport>,
+    /// Every span and frame of the capture window (`capture_trace`), for timeline viewers:
+    /// the `trace` sink writes it. Not part of the JSON report (it can hold millions of
+    /// spans): a report read back from JSON has none, and its trace shows the recent spans.
+    #[serde(skip)]
+    pub capture: Option<TraceCapture>,
     /// Facts about the recording itself.
     pub diagnostics: Diagnostics,
 }
@@ -271,6 +276,46 @@ pub struct TimelineSpan {
     pub start_ns: u64,
     /// Duration in nanoseconds.
     pub duration_ns: u64,
+}
+
+/// Every span and frame of a window of time (`ProfilingSession::capture_trace`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceCapture {
+    /// Window start, from the session start.
+    pub start_ns: u64,
+    /// Window end (its planned end, or the stop of the session or the snapshot while it
+    /// runs), from the session start.
+    pub end_ns: u64,
+    /// Whether the window is still open (the report was taken during it).
+    pub open: bool,
+    /// Every span that began and ended in the window, in order of their end per thread
+    /// (`span` indexes [`Report::spans`], which gives its thread and path).
+    pub spans: Vec<TimelineSpan>,
+    /// Every frame settled in the window, with its stages.
+    pub frames: Vec<CapturedFrame>,
+    /// The capture's limit of spans and frames together.
+    pub max_events: u64,
+    /// Spans and frames past that limit: not in the capture (still in the statistics).
+    pub dropped: u64,
+}
+
+/// A frame of a capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedFrame {
+    /// Its source.
+    pub source: String,
+    /// Its id.
+    pub frame_id: u64,
+    /// Capture (birth), from the session start.
+    pub capture_ns: u64,
+    /// Finish or drop, from the session start.
+    pub end_ns: u64,
+    /// The drop reason, for a dropped frame.
+    pub dropped: Option<String>,
+    /// Whether it missed its budget.
+    pub missed: bool,
+    /// Its stages (start from the frame's capture).
+    pub stages: Vec<IncidentStage>,
 }
 
 /// Facts about the recording itself, for whoever checks the report's completeness.
@@ -552,6 +597,7 @@ impl Report {
             notes: Vec::new(),
             timeline: Vec::new(),
             frames: Vec::new(),
+            capture: None,
             diagnostics: Diagnostics::default(),
         }
     }

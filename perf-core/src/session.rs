@@ -357,6 +357,54 @@ impl ProfilingSession {
         self.core.drain().frames.set_stage_budget(id, ns);
     }
 
+    /// Starts a trace capture: every span and frame from now on, for `window` (or until the
+    /// session stops), is kept for timeline viewers — the `trace` sink writes it as
+    /// `trace.json`, which Perfetto and `chrome://tracing` open. The recording threads do
+    /// nothing more while it runs (the aggregator keeps the capture) and the statistics are
+    /// untouched. At most [`DEFAULT_TRACE_EVENTS`](crate::limits::DEFAULT_TRACE_EVENTS)
+    /// spans and frames are kept (see [`capture_trace_with_limit`](Self::capture_trace_with_limit));
+    /// past it they are counted as dropped and the trace says so. A new capture replaces the
+    /// previous one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut session = heimdall_perf_core::ProfilingSession::new("line-3");
+    /// session.capture_trace(Duration::from_secs(10))?;
+    /// {
+    ///     let _s = heimdall_perf_core::scope!("detect");
+    /// }
+    /// let capture = session.report().capture.unwrap();
+    /// assert_eq!(capture.spans.len(), 1);
+    /// # Ok::<(), heimdall_perf_core::PerfError>(())
+    /// ```
+    pub fn capture_trace(&mut self, window: Duration) -> Result<()> {
+        self.capture_trace_with_limit(window, recorder::DEFAULT_TRACE_EVENTS)
+    }
+
+    /// [`capture_trace`](Self::capture_trace) keeping at most `max_events` spans and frames.
+    pub fn capture_trace_with_limit(&mut self, window: Duration, max_events: usize) -> Result<()> {
+        if !self.is_active() {
+            self.refused_after_stop += 1;
+            return Err(PerfError::SessionStopped {
+                session: self.core.name.clone(),
+                what: "capture_trace".into(),
+            });
+        }
+        if window.is_zero() {
+            return Err(PerfError::InvalidArgument {
+                what: "trace capture window".into(),
+                detail: "it is zero; give the length of time to capture, e.g. 10 s".into(),
+            });
+        }
+        let window_ns = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
+        let start = self.core.clock.raw();
+        self.core
+            .drain()
+            .frames
+            .start_capture(recorder::Capture::new(start, window_ns, max_events));
+        Ok(())
+    }
+
     /// Sets how many incidents (the worst missed frames, kept whole) the session keeps:
     /// [`DEFAULT_MAX_INCIDENTS`](crate::limits::DEFAULT_MAX_INCIDENTS) unless told
     /// otherwise; 0 keeps none.
@@ -510,6 +558,33 @@ impl ProfilingSession {
                 ..*t
             })
             .collect();
+        let capture = agg.frames.capture.as_ref().map(|c| {
+            let start_ns = if c.start > self.core.start_raw {
+                self.core.clock.delta_as_nanos(self.core.start_raw, c.start)
+            } else {
+                0
+            };
+            let planned_end = start_ns.saturating_add(c.window_ns);
+            let now = self.elapsed_ns();
+            crate::report::TraceCapture {
+                start_ns,
+                end_ns: planned_end.min(now),
+                open: self.is_active() && now < planned_end,
+                spans: c
+                    .spans
+                    .iter()
+                    .map(|t| crate::report::TimelineSpan {
+                        span: remap[t.span],
+                        ..*t
+                    })
+                    .collect(),
+                frames: agg
+                    .frames
+                    .captured_frames(&threads, &self.core.clock, self.core.start_raw),
+                max_events: c.max_events as u64,
+                dropped: c.dropped,
+            }
+        });
         let mut span_totals: Vec<SpanStats> = totals
             .into_iter()
             .map(|(names, (stats, self_ns))| SpanStats {
@@ -588,6 +663,7 @@ impl ProfilingSession {
             notes: self.notes.clone(),
             timeline,
             frames,
+            capture,
             diagnostics: Diagnostics {
                 open_spans: self.core.open_spans(),
                 refused_after_stop: self.refused_after_stop,

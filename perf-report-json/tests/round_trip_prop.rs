@@ -418,6 +418,8 @@ fn report() -> impl Strategy<Value = Report> {
                 notes,
                 timeline,
                 frames,
+                // Not in the JSON report.
+                capture: None,
                 diagnostics,
             },
         )

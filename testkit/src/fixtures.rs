@@ -303,6 +303,7 @@ pub fn sample_report() -> Report {
         ],
         timeline,
         frames: sample_frames(&mut rng),
+        capture: None,
         diagnostics: Diagnostics {
             timeline_capacity: heimdall_perf_core::limits::TIMELINE_CAPACITY as u64,
             ..Diagnostics::default()
@@ -595,6 +596,7 @@ pub fn large_report(paths: usize, hours: u64, metrics: usize) -> Report {
             })
             .collect(),
         frames: Vec::new(),
+        capture: None,
         diagnostics: Diagnostics {
             timeline_capacity: heimdall_perf_core::limits::TIMELINE_CAPACITY as u64,
             ..Diagnostics::default()

@@ -212,6 +212,9 @@ impl Aggregate {
         if let Some(parent) = stack.last_mut() {
             parent.child_ns = parent.child_ns.saturating_add(dur);
         }
+        if let Some(c) = self.frames.capture.as_mut() {
+            c.span(f.path, f.start, ev.ts, clock, t0);
+        }
         let node = self.node_mut(f.path);
         node.stats.record(dur);
         node.self_ns = node.self_ns.saturating_add(dur.saturating_sub(f.child_ns));
@@ -289,7 +292,12 @@ impl Aggregate {
         }
         // The timeline's spans of `from` are exactly those whose slot is now empty (slots
         // freed earlier were remapped then, and these are not free until below).
-        for t in self.timeline.iter_mut() {
+        let captured = self
+            .frames
+            .capture
+            .iter_mut()
+            .flat_map(|c| c.spans.iter_mut());
+        for t in self.timeline.iter_mut().chain(captured) {
             if self.paths[t.span].is_none() {
                 if let Some(&new) = moved.get(&(t.span as u32)) {
                     t.span = new as usize;

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use quanta::Clock;
 use rustc_hash::FxHashMap;
 
+use super::capture::Capture;
 use super::lane::Event;
 use super::names::name_of;
 use super::session_core::LaneThread;
@@ -118,6 +119,15 @@ struct Kept {
     capture: u64,
     latency: Option<u64>,
     stages: Vec<Settled>,
+}
+
+/// A frame of the trace capture.
+struct CapturedRec {
+    source: u32,
+    frame: Kept,
+    end: u64,
+    reason: Option<u32>,
+    missed: bool,
 }
 
 struct IncidentRec {
@@ -277,6 +287,10 @@ pub(crate) struct FrameAgg {
     pass: u64,
     pub(crate) unmatched: u64,
     pub(crate) abandoned: u64,
+    /// The trace capture, while one is set (`capture_trace`); its spans are added by the
+    /// span aggregate, its frames here.
+    pub(crate) capture: Option<Capture>,
+    captured: Vec<CapturedRec>,
     /// Frame records of sources past [`MAX_FRAME_SOURCES`].
     pub(crate) unrecorded: u64,
 }
@@ -302,6 +316,8 @@ impl FrameAgg {
             pass: 0,
             unmatched: 0,
             abandoned: 0,
+            capture: None,
+            captured: Vec::new(),
             unrecorded: 0,
         }
     }
@@ -687,6 +703,8 @@ impl FrameAgg {
                 Some((_, n)) => *n += 1,
                 None => src.dropped.push((reason, 1)),
             }
+            self.capture_frame(source, &kept, tick, Some(reason), false, clock);
+            let src = &mut self.sources[s];
             let old = src.remember(kept);
             self.recycle(old);
             return;
@@ -737,6 +755,7 @@ impl FrameAgg {
         } else {
             0
         };
+        self.capture_frame(source, &kept, tick, None, missed, clock);
         let src = &mut self.sources[s];
         src.windows.add(at, missed);
         if !missed {
@@ -773,6 +792,70 @@ impl FrameAgg {
             let old = self.sources[s].remember(kept);
             self.recycle(old);
         }
+    }
+
+    /// Keeps a settled frame in the trace capture, if one runs and the frame lies in it.
+    fn capture_frame(
+        &mut self,
+        source: u32,
+        kept: &Kept,
+        end: u64,
+        reason: Option<u32>,
+        missed: bool,
+        clock: &Clock,
+    ) {
+        let Some(c) = self.capture.as_mut() else {
+            return;
+        };
+        if c.holds(kept.capture, end, clock) && c.room() {
+            c.frames += 1;
+            self.captured.push(CapturedRec {
+                source,
+                frame: kept.clone(),
+                end,
+                reason,
+                missed,
+            });
+        }
+    }
+
+    /// Starts a trace capture (replacing any earlier one).
+    pub(crate) fn start_capture(&mut self, capture: Capture) {
+        self.capture = Some(capture);
+        self.captured.clear();
+    }
+
+    /// The frames of the trace capture, for a report.
+    pub(crate) fn captured_frames(
+        &self,
+        threads: &FxHashMap<u32, LaneThread>,
+        clock: &Clock,
+        t0: u64,
+    ) -> Vec<crate::report::CapturedFrame> {
+        let offset = |tick: u64| {
+            if tick > t0 {
+                clock.delta_as_nanos(t0, tick)
+            } else {
+                0
+            }
+        };
+        self.captured
+            .iter()
+            .map(|r| crate::report::CapturedFrame {
+                source: name_of(r.source).to_string(),
+                frame_id: r.frame.id,
+                capture_ns: offset(r.frame.capture),
+                end_ns: offset(r.end),
+                dropped: r.reason.map(|n| name_of(n).to_string()),
+                missed: r.missed,
+                stages: r
+                    .frame
+                    .stages
+                    .iter()
+                    .map(|st| stage_view(threads, clock, r.frame.capture, st))
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Keeps an emptied stage list for the next settled frame.
@@ -874,21 +957,7 @@ impl FrameAgg {
                 0
             }
         };
-        let stage_of = |capture: u64, st: &Settled| {
-            let thread = threads.get(&st.rec.lane);
-            IncidentStage {
-                name: name_of(st.rec.name).to_string(),
-                thread_id: thread.map_or(EXITED_THREADS_ID, |t| t.thread_id),
-                thread: thread.map_or(EXITED_THREADS_NAME.to_string(), |t| t.thread_name.clone()),
-                start_ns: if st.rec.start > capture {
-                    clock.delta_as_nanos(capture, st.rec.start)
-                } else {
-                    0
-                },
-                duration_ns: clock.delta_as_nanos(st.rec.start, st.rec.end),
-                queue_ns: st.queue,
-            }
-        };
+        let stage_of = |capture: u64, st: &Settled| stage_view(threads, clock, capture, st);
         let kept_frame = |k: &Kept| IncidentFrame {
             frame_id: k.id,
             capture_ns: offset(k.capture),
@@ -991,5 +1060,27 @@ impl FrameAgg {
             .collect();
         out.sort_by(|a, b| a.source.cmp(&b.source));
         out
+    }
+}
+
+/// A stage of a frame captured at `capture` (raw tick), as reports show it.
+fn stage_view(
+    threads: &FxHashMap<u32, LaneThread>,
+    clock: &Clock,
+    capture: u64,
+    st: &Settled,
+) -> IncidentStage {
+    let thread = threads.get(&st.rec.lane);
+    IncidentStage {
+        name: name_of(st.rec.name).to_string(),
+        thread_id: thread.map_or(EXITED_THREADS_ID, |t| t.thread_id),
+        thread: thread.map_or(EXITED_THREADS_NAME.to_string(), |t| t.thread_name.clone()),
+        start_ns: if st.rec.start > capture {
+            clock.delta_as_nanos(capture, st.rec.start)
+        } else {
+            0
+        },
+        duration_ns: clock.delta_as_nanos(st.rec.start, st.rec.end),
+        queue_ns: st.queue,
     }
 }

@@ -40,6 +40,7 @@ use std::time::Duration;
 
 mod active;
 mod aggregate;
+mod capture;
 mod frame_agg;
 mod frames;
 mod lane;
@@ -48,6 +49,8 @@ mod producer;
 mod session_core;
 
 pub use active::is_recording;
+pub(crate) use capture::Capture;
+pub use capture::DEFAULT_TRACE_EVENTS;
 pub use frames::{Frame, FrameSite, FrameSource};
 pub use names::Callsite;
 pub use producer::ScopeGuard;
