@@ -89,6 +89,40 @@ fn spans(c: &mut Criterion) {
     });
     drop(session);
 
+    // `scope!` while a trace capture runs, beside the same without, in one session: the
+    // capture is kept by the aggregator, so this is the whole cost. Chunks of 400 000 spans
+    // back the lane up (the recording thread drains it itself, inside the timing); between
+    // chunks, untimed, the same snapshot for both, and a fresh capture for the second, so
+    // that every span is kept (the capture's limit is never what is measured).
+    let mut session = ProfilingSession::new("bench-capture");
+    for capture in [false, true] {
+        let name = if capture {
+            "heimdall scope! (whole, capture running)"
+        } else {
+            "heimdall scope! (whole, no capture)"
+        };
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                chunked_by(
+                    400_000,
+                    iters,
+                    || {
+                        let _s = scope!("bench");
+                    },
+                    || {
+                        black_box(session.report().span_count());
+                        if capture {
+                            session
+                                .capture_trace(Duration::from_secs(3600))
+                                .expect("the session records");
+                        }
+                    },
+                )
+            })
+        });
+    }
+    drop(session);
+
     // A frame (birth, three stages, finish) beside the four `scope!` spans that time the
     // same work, in one session (issue 12's bound: at most the four spans + 20 ns).
     //

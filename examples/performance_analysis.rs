@@ -64,6 +64,15 @@ struct Args {
     /// System sampling interval, in milliseconds (10, the library's minimum, to 3600000).
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(MIN_SAMPLE_MS..=MAX_SAMPLE_MS))]
     sample_ms: u64,
+    /// Capture every span and frame of the first N seconds for a timeline viewer
+    /// (`trace.json`, for Perfetto); without it the trace holds the recent spans only.
+    #[arg(long, value_parser = trace_seconds)]
+    trace_seconds: Option<f64>,
+}
+
+/// `--trace-seconds`: a capture window, at most a day.
+fn trace_seconds(text: &str) -> Result<f64, String> {
+    number_in(text, 0.001, 86_400.0, "seconds")
 }
 
 /// The shortest sampling interval the library accepts, in milliseconds.
@@ -528,6 +537,9 @@ fn run(args: &Args) -> Result<Report, Box<dyn Error>> {
         s.set_stage_budget("detect", timing.detect_budget);
         s.set_max_incidents(MAX_INCIDENTS);
         s.set_sampling_interval(Duration::from_millis(args.sample_ms))?;
+        if let Some(window) = args.trace_seconds {
+            s.capture_trace(Duration::from_secs_f64(window))?;
+        }
         if let Err(e) = s.start_system_metrics() {
             eprintln!("note: no system metrics: {e}");
         }
@@ -655,6 +667,13 @@ mod tests {
         assert_eq!(a.seconds, 1.0);
         let a = parse(&["--seconds", "0.1", "--fps", "0.5", "--sample-ms", "10"]).unwrap();
         assert_eq!((a.seconds, a.fps, a.sample_ms), (0.1, 0.5, 10));
+        assert_eq!(a.trace_seconds, None);
+        assert_eq!(
+            parse(&["--trace-seconds", "2.5"]).unwrap().trace_seconds,
+            Some(2.5)
+        );
+        assert!(parse(&["--trace-seconds", "0"]).is_err());
+        assert!(parse(&["--trace-seconds", "nan"]).is_err());
     }
 
     #[test]
