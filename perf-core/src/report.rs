@@ -758,7 +758,8 @@ pub struct FrameReport {
     /// Frames dropped, by the reason given to `drop_frame`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dropped: BTreeMap<String, u64>,
-    /// Frames begun and neither finished nor dropped when the report was taken.
+    /// Frames begun and not yet counted as finished or dropped when the report was taken
+    /// (a frame is counted one drain pass, about a millisecond, after its end).
     #[serde(default)]
     pub in_flight: u64,
     /// The frame budget (capture → finish), if one is set.

@@ -965,8 +965,10 @@ impl FrameAgg {
             stages: k.stages.iter().map(|st| stage_of(k.capture, st)).collect(),
         };
         let mut in_flight: FxHashMap<u32, u64> = FxHashMap::default();
-        for ((source, _), f) in &self.in_flight {
-            if f.capture.is_some() && f.end.is_none() {
+        // Begun and not settled yet: still going, or ended in the last drain pass.
+        let waiting = self.ended.iter().map(|(k, f)| (k, f));
+        for ((source, _), f) in self.in_flight.iter().chain(waiting) {
+            if f.capture.is_some() {
                 *in_flight.entry(*source).or_default() += 1;
             }
         }
