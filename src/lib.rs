@@ -50,6 +50,7 @@
 //! | `html` | self-contained HTML reports with charts ([`html`]) | `heimdall-perf-report-html` |
 //! | `flame` | flamegraph SVG and folded stacks ([`flame`]); embedded in the HTML report when `html` is on too | `heimdall-perf-flame` |
 //! | `openmetrics` | OpenMetrics text for Prometheus ([`openmetrics`]) | `heimdall-perf-report-openmetrics` |
+//! | `trace` | timelines for Perfetto and `chrome://tracing` (`trace.json`, [`trace`]) | `heimdall-perf-report-trace` |
 //! | `plugins` | drop-in `.so` report plugins ([`plugins`], [`PLUGINS_ENV`]) | `heimdall-perf-plugin` |
 //! | `system` | system and process metrics (`start_system_metrics`, [`system`]) | `heimdall-perf-system` |
 
@@ -120,6 +121,14 @@ pub mod openmetrics {
     pub use heimdall_perf_report_openmetrics::*;
 }
 
+/// Timelines for Perfetto and `chrome://tracing`: the Chrome Trace Event format (feature
+/// `trace`).
+#[cfg(feature = "trace")]
+#[cfg_attr(docsrs, doc(cfg(feature = "trace")))]
+pub mod trace {
+    pub use heimdall_perf_report_trace::*;
+}
+
 /// System and process metrics (feature `system`).
 #[cfg(feature = "system")]
 #[cfg_attr(docsrs, doc(cfg(feature = "system")))]
@@ -182,6 +191,7 @@ const BUILTIN_FORMATS: &[(&str, &str)] = &[
     ("flamegraph", "flame"),
     ("folded", "flame"),
     ("openmetrics", "openmetrics"),
+    ("trace", "trace"),
 ];
 
 /// The features of this crate that are compiled in.
@@ -196,6 +206,8 @@ const ENABLED_FEATURES: &[&str] = &[
     "flame",
     #[cfg(feature = "openmetrics")]
     "openmetrics",
+    #[cfg(feature = "trace")]
+    "trace",
     #[cfg(feature = "plugins")]
     "plugins",
     #[cfg(feature = "system")]
@@ -315,6 +327,8 @@ fn register_builtin(registry: &Registry) -> Result<()> {
     registry.register_sink(Arc::new(
         heimdall_perf_report_openmetrics::OpenMetricsSink::new(),
     ))?;
+    #[cfg(feature = "trace")]
+    registry.register_sink(Arc::new(heimdall_perf_report_trace::TraceSink::new()))?;
     #[cfg(feature = "plugins")]
     registry.set_plugin_loader(heimdall_perf_plugin::loader());
     #[cfg(feature = "system")]
