@@ -222,10 +222,13 @@ impl Aggregate {
             self.timeline.pop_front();
             self.counts.timeline_dropped += 1;
         }
+        // Start and end rounded each (as the capture does), so that children lie inside
+        // their parents in the timeline.
+        let start_ns = clock.delta_as_nanos(t0, f.start);
         self.timeline.push_back(TimelineSpan {
             span: f.path as usize,
-            start_ns: clock.delta_as_nanos(t0, f.start),
-            duration_ns: dur,
+            start_ns,
+            duration_ns: clock.delta_as_nanos(t0, ev.ts).saturating_sub(start_ns),
         });
     }
 

@@ -63,10 +63,14 @@ impl Capture {
     #[inline]
     pub(crate) fn span(&mut self, path: u32, begin: u64, end: u64, clock: &Clock, t0: u64) {
         if self.holds(begin, end, clock) && self.room() {
+            // Start and end rounded to nanoseconds each, the duration their difference: a
+            // child never ends past its parent by a rounding.
+            let start_ns = clock.delta_as_nanos(t0, begin);
+            let end_ns = clock.delta_as_nanos(t0, end);
             self.spans.push(TimelineSpan {
                 span: path as usize,
-                start_ns: clock.delta_as_nanos(t0, begin),
-                duration_ns: clock.delta_as_nanos(begin, end),
+                start_ns,
+                duration_ns: end_ns.saturating_sub(start_ns),
             });
         }
     }
