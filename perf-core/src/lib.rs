@@ -52,11 +52,11 @@ pub use measurement::{unix_now_ns, Measurement, MetricType};
 pub use periodic::{BoundedSeries, PeriodicSource, Samples, SourceFactory};
 pub use recorder::{is_recording, Callsite, Frame, FrameSite, FrameSource, ScopeGuard};
 pub use report::{
-    serde_f64, series_names, Attribution, CapturedFrame, DiagnosticCounter, Diagnostics,
-    Distribution, FrameReport, FrameWindow, Incident, IncidentFrame, IncidentStage, MetricReport,
-    Note, Report, SeriesOverview, SeriesPoint, SessionInfo, SpanStats, StageReport, SystemFigure,
-    ThreadInfo, TimeSeries, TimelineSpan, TraceCapture, ATTRIBUTION_RULE, PATH_SEPARATOR,
-    SCHEMA_VERSION,
+    serde_f64, series_names, Attribution, CapturedFrame, CapturedPath, DiagnosticCounter,
+    Diagnostics, Distribution, FrameReport, FrameWindow, Incident, IncidentFrame, IncidentStage,
+    MetricReport, Note, Report, SeriesOverview, SeriesPoint, SessionInfo, SpanStats, StageReport,
+    SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, TraceCapture, ATTRIBUTION_RULE,
+    PATH_SEPARATOR, SCHEMA_VERSION,
 };
 pub use session::ProfilingSession;
 pub use sink::{

@@ -289,14 +289,28 @@ pub struct TraceCapture {
     /// Whether the window is still open (the report was taken during it).
     pub open: bool,
     /// Every span that began and ended in the window, in order of their end per thread
-    /// (`span` indexes [`Report::spans`], which gives its thread and path).
+    /// (`span` indexes [`paths`](Self::paths), which gives its thread and path).
     pub spans: Vec<TimelineSpan>,
+    /// The threads and paths of the captured spans (a thread that exited during the capture
+    /// keeps its own, even when its rows of statistics were folded).
+    pub paths: Vec<CapturedPath>,
     /// Every frame settled in the window, with its stages.
     pub frames: Vec<CapturedFrame>,
     /// The capture's limit of spans and frames together.
     pub max_events: u64,
     /// Spans and frames past that limit: not in the capture (still in the statistics).
     pub dropped: u64,
+}
+
+/// The thread and path of captured spans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedPath {
+    /// heimdall-perf's id of the thread.
+    pub thread_id: u64,
+    /// The thread's name.
+    pub thread: String,
+    /// Names from the root span to this one.
+    pub path: Vec<String>,
 }
 
 /// A frame of a capture.

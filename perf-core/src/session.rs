@@ -570,12 +570,20 @@ impl ProfilingSession {
                 start_ns,
                 end_ns: planned_end.min(now),
                 open: self.is_active() && now < planned_end,
-                spans: c
-                    .spans
+                spans: c.spans.clone(),
+                paths: c
+                    .paths
                     .iter()
-                    .map(|t| crate::report::TimelineSpan {
-                        span: remap[t.span],
-                        ..*t
+                    .map(|p| {
+                        let thread = threads.get(&p.lane).or_else(|| c.gone.get(&p.lane));
+                        crate::report::CapturedPath {
+                            thread_id: thread.map_or(recorder::EXITED_THREADS_ID, |t| t.thread_id),
+                            thread: thread.map_or_else(
+                                || recorder::EXITED_THREADS_NAME.to_string(),
+                                |t| t.thread_name.clone(),
+                            ),
+                            path: p.names.iter().map(|&n| name(n)).collect(),
+                        }
                     })
                     .collect(),
                 frames: agg

@@ -54,9 +54,8 @@ fn every_span_of_the_window_is_captured_once_on_its_thread() {
         c.spans
             .iter()
             .filter(|t| {
-                let s = &r.spans[t.span];
-                s.thread.as_deref() == Some(thread)
-                    && s.path.iter().map(String::as_str).eq(path.iter().copied())
+                let p = &c.paths[t.span];
+                p.thread == thread && p.path.iter().map(String::as_str).eq(path.iter().copied())
             })
             .count()
     };
@@ -65,7 +64,7 @@ fn every_span_of_the_window_is_captured_once_on_its_thread() {
         assert_eq!(in_capture(&["frame"], &t), 100);
         assert_eq!(in_capture(&["frame", "detect"], &t), 100);
     }
-    assert!(c.spans.iter().all(|t| r.spans[t.span].path != ["before"]));
+    assert!(c.spans.iter().all(|t| c.paths[t.span].path != ["before"]));
     // The statistics are untouched: the spans before the window are counted.
     assert_eq!(r.span_total(&["before"]).unwrap().count, 5);
     // Every captured span lies in the window, and its children inside it.
@@ -97,7 +96,7 @@ fn the_window_ends_and_the_limit_is_counted() {
     assert!(!c.open);
     assert_eq!(c.spans.len(), 10);
     assert_eq!(c.dropped, 15, "the spans past the limit are counted");
-    assert!(c.spans.iter().all(|t| r.spans[t.span].path == ["inside"]));
+    assert!(c.spans.iter().all(|t| c.paths[t.span].path == ["inside"]));
     assert_eq!(c.end_ns - c.start_ns, 50_000_000);
     assert_eq!(r.span_total(&["inside"]).unwrap().count, 25);
 
@@ -135,6 +134,16 @@ fn a_thread_folded_during_the_capture_keeps_its_spans() {
     let r = session.report();
     let c = r.capture.as_ref().unwrap();
     assert_eq!(c.spans.len(), n);
-    assert!(c.spans.iter().all(|t| r.spans[t.span].path == ["short"]));
+    assert!(c.spans.iter().all(|t| c.paths[t.span].path == ["short"]));
+    // Each span keeps its own thread, folded or not.
+    let mut threads: Vec<&str> = c
+        .spans
+        .iter()
+        .map(|t| c.paths[t.span].thread.as_str())
+        .collect();
+    threads.sort_unstable();
+    threads.dedup();
+    assert_eq!(threads.len(), n, "{threads:?}");
+    assert!(threads.iter().all(|t| t.starts_with("short-")));
     assert_eq!(r.span_total(&["short"]).unwrap().count, n as u64);
 }

@@ -302,10 +302,25 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// The thread id and path of a span of the list written: the capture's own paths, or the
+/// report's spans for the timeline ring; `None` for an index out of range.
+fn row<'r>(report: &'r Report, t: &TimelineSpan) -> Option<(u64, &'r [String])> {
+    match &report.capture {
+        Some(c) => c
+            .paths
+            .get(t.span)
+            .map(|p| (p.thread_id, p.path.as_slice())),
+        None => report
+            .spans
+            .get(t.span)
+            .map(|s| (s.thread_id.unwrap_or(0), s.path.as_slice())),
+    }
+}
+
 /// Calls `f` with each span of `order` (indexes into `list`, sorted by thread, start, longer
 /// first) and the duration to write: its own, or shorter so that it ends with the span
-/// enclosing it when it ends after it. Start and duration are each rounded to nanoseconds,
-/// so a child may end a nanosecond after its parent; viewers drop spans that do not nest.
+/// enclosing it when it ends after it (spans ended out of order; the recorder rounds start
+/// and end alike, so rounding alone never does it); viewers drop spans that do not nest.
 fn nest(
     report: &Report,
     list: &[TimelineSpan],
@@ -317,7 +332,7 @@ fn nest(
     let mut thread = None;
     for &i in order {
         let t = &list[i];
-        let tid = report.spans[t.span].thread_id;
+        let tid = row(report, t).map(|(tid, _)| tid);
         if thread != Some(tid) {
             open.clear();
             thread = Some(tid);
@@ -388,13 +403,15 @@ impl<'r, 'w> Writer<'r, 'w> {
             if written.is_err() {
                 return;
             }
-            let s = &report.spans[t.span];
+            let Some((tid, path)) = row(report, t) else {
+                return;
+            };
             let args = SpanArgs {
-                path: &s.path,
+                path,
                 recorded_dur_us: (duration_ns != t.duration_ns).then(|| us(t.duration_ns)),
             };
-            let tid = s.thread_id.unwrap_or(0);
-            let mut e = Event::new("X", t.start_ns, SPANS_PID, tid, s.name(), args);
+            let name = path.last().map_or("", String::as_str);
+            let mut e = Event::new("X", t.start_ns, SPANS_PID, tid, name, args);
             e.dur = Some(us(duration_ns));
             written = self.event(&e);
         });
@@ -417,12 +434,12 @@ impl<'r, 'w> Writer<'r, 'w> {
             None => &report.timeline,
         };
         let mut idx: Vec<usize> = (0..list.len())
-            .filter(|&i| list[i].span < report.spans.len())
+            .filter(|&i| row(report, &list[i]).is_some())
             .collect();
         let key = |i: usize| {
             let t = list[i];
             (
-                report.spans[t.span].thread_id.unwrap_or(0),
+                row(report, &t).map_or(0, |(tid, _)| tid),
                 t.start_ns,
                 std::cmp::Reverse(t.duration_ns),
             )
@@ -487,7 +504,7 @@ impl<'r, 'w> Writer<'r, 'w> {
             unresolved_spans: unresolved,
             shortened_spans: shortened,
             shortened_reason: (shortened > 0).then(|| format!(
-                "{shortened} spans ended a little after the span enclosing them (start and duration are rounded to nanoseconds separately) and are shortened to end with it, so that every thread's spans nest; args.recorded_dur_us keeps their recorded duration."
+                "{shortened} spans ended after the span enclosing them (spans ended out of order, or a report read from a file that says so) and are shortened to end with it, so that every thread's spans nest; args.recorded_dur_us keeps their recorded duration."
             )),
         }
     }
@@ -529,6 +546,10 @@ impl<'r, 'w> Writer<'r, 'w> {
             if let (Some(id), Some(name)) = (s.thread_id, &s.thread) {
                 threads.entry(id).or_insert(name);
             }
+        }
+        // Threads that exited during a capture keep their names there.
+        for p in r.capture.iter().flat_map(|c| &c.paths) {
+            threads.entry(p.thread_id).or_insert(&p.thread);
         }
         for (id, name) in threads {
             self.event(&meta(SPANS_PID, id, "thread_name", name))?;
@@ -641,10 +662,23 @@ impl<'r, 'w> Writer<'r, 'w> {
                 self.event(&b)?;
                 let mut stages: Vec<_> = f.stages.iter().collect();
                 stages.sort_by_key(|s| s.start_ns);
-                for s in stages {
+                // A stage that overlaps the one before it (stages of one frame run in
+                // parallel on two threads) gets an id of its own: slices of one id pair up
+                // in time order, so overlapping ones would close each other.
+                let mut prev_stop = 0u64;
+                let mut own = String::new();
+                for (n, s) in stages.into_iter().enumerate() {
                     // Clamped into the frame, so that the slices nest.
                     let start = f.capture_ns.saturating_add(s.start_ns).min(end);
                     let stop = start.saturating_add(s.duration_ns).min(end);
+                    let overlaps = n > 0 && start < prev_stop;
+                    prev_stop = prev_stop.max(stop);
+                    own.clear();
+                    own.push_str(&id);
+                    if overlaps {
+                        own.push(':');
+                        own.push_str(&n.to_string());
+                    }
                     for (ph, ts) in [("b", start), ("e", stop)] {
                         let args = StageArgs {
                             frame_id: f.frame_id,
@@ -655,7 +689,7 @@ impl<'r, 'w> Writer<'r, 'w> {
                         };
                         let mut e = Event::new(ph, ts, pid, s.thread_id, &s.name, args);
                         e.cat = Some(FRAME_CATEGORY);
-                        e.id = Some(&id);
+                        e.id = Some(&own);
                         self.event(&e)?;
                     }
                 }

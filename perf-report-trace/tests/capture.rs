@@ -80,10 +80,10 @@ fn every_span_and_frame_of_the_window_is_in_the_trace() {
         .spans
         .iter()
         .map(|t| {
-            let s = &report.spans[t.span];
+            let p = &capture.paths[t.span];
             (
-                s.thread_id.unwrap(),
-                s.name().to_string(),
+                p.thread_id,
+                p.path.last().unwrap().to_string(),
                 t.start_ns,
                 t.duration_ns,
             )

@@ -4,7 +4,8 @@
 mod common;
 
 use heimdall_perf_core::{
-    CapturedFrame, IncidentStage, Report, ReportSink, SeriesPoint, TimelineSpan, TraceCapture,
+    CapturedFrame, CapturedPath, IncidentStage, Report, ReportSink, SeriesPoint, TimelineSpan,
+    TraceCapture,
 };
 use heimdall_perf_report_trace::TraceSink;
 use heimdall_perf_testkit as fixtures;
@@ -179,6 +180,16 @@ fn a_capture_with_drops_says_so_and_stages_nest_in_their_frames() {
         end_ns: 10_000,
         open: false,
         spans: report.timeline[..3].to_vec(),
+        // The same paths as the report's spans, so the timeline's indices hold.
+        paths: report
+            .spans
+            .iter()
+            .map(|s| CapturedPath {
+                thread_id: s.thread_id.unwrap_or(0),
+                thread: s.thread.clone().unwrap_or_default(),
+                path: s.path.clone(),
+            })
+            .collect(),
         frames: vec![frame("cam-0", 1, 0, 1_000), late, dropped],
         max_events: 6,
         dropped: 4,

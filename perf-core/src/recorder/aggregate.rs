@@ -213,7 +213,15 @@ impl Aggregate {
             parent.child_ns = parent.child_ns.saturating_add(dur);
         }
         if let Some(c) = self.frames.capture.as_mut() {
-            c.span(f.path, f.start, ev.ts, clock, t0);
+            let paths = &self.paths;
+            c.span(
+                f.path,
+                lane,
+                || path_names(paths, f.path),
+                (f.start, ev.ts),
+                clock,
+                t0,
+            );
         }
         let node = self.node_mut(f.path);
         node.stats.record(dur);
@@ -295,19 +303,18 @@ impl Aggregate {
         }
         // The timeline's spans of `from` are exactly those whose slot is now empty (slots
         // freed earlier were remapped then, and these are not free until below).
-        let captured = self
-            .frames
-            .capture
-            .iter_mut()
-            .flat_map(|c| c.spans.iter_mut());
-        for t in self.timeline.iter_mut().chain(captured) {
+        for t in self.timeline.iter_mut() {
             if self.paths[t.span].is_none() {
                 if let Some(&new) = moved.get(&(t.span as u32)) {
                     t.span = new as usize;
                 }
             }
         }
-        // Freed only now, so that no slot of `from` is reused while it is being moved.
+        // Freed only now, so that no slot of `from` is reused while it is being moved. The
+        // capture keeps its own copy of these paths: it forgets the slots.
+        if let Some(c) = self.frames.capture.as_mut() {
+            c.forget_slots(&slots);
+        }
         self.free.extend(slots);
     }
 
@@ -355,6 +362,21 @@ pub(crate) struct PathSnapshot<'a> {
     pub(crate) names: Vec<u32>,
     pub(crate) stats: &'a DurationStats,
     pub(crate) self_ns: u64,
+}
+
+/// The names of path slot `slot`, from the root.
+fn path_names(paths: &[Option<PathNode>], slot: u32) -> Vec<u32> {
+    let mut names = Vec::new();
+    let mut p = slot;
+    while p != NO_PARENT {
+        let Some(node) = paths.get(p as usize).and_then(Option::as_ref) else {
+            break;
+        };
+        names.push(node.name);
+        p = node.parent;
+    }
+    names.reverse();
+    names
 }
 
 #[cfg(test)]
@@ -437,9 +459,10 @@ mod tests {
         assert_eq!(
             timeline,
             [
-                (ns(0, 200), ns(200, 500)),
-                (ns(0, 600), ns(600, 700)),
-                (ns(0, 100), ns(100, 1000)),
+                // Start and end rounded each: the duration is their difference.
+                (ns(0, 200), ns(0, 500) - ns(0, 200)),
+                (ns(0, 600), ns(0, 700) - ns(0, 600)),
+                (ns(0, 100), ns(0, 1000) - ns(0, 100)),
             ]
         );
         // The same names on another lane are other paths.

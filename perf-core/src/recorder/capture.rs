@@ -1,14 +1,27 @@
 //! The trace capture: every span (and, in `frame_agg`, every frame) of a bounded window of
 //! time, kept by the aggregator as it reads the lanes — the recording threads do nothing
 //! more while a capture runs, and the statistics are untouched.
+//!
+//! A captured span names its own path and lane (`CapPath`), made when the capture first
+//! meets that path: spans keep their thread when the thread exits and its rows are folded
+//! into `<exited threads>`, and a fold costs nothing per captured span.
 
 use quanta::Clock;
+use rustc_hash::FxHashMap;
 
+use super::session_core::LaneThread;
 use crate::report::TimelineSpan;
 
-/// Spans and frames a capture keeps unless told otherwise: 2 million, about 48 MiB of spans
-/// (24 bytes each) — ten seconds of a line at 60 fps with a few thousand spans a frame.
-pub const DEFAULT_TRACE_EVENTS: usize = 2_000_000;
+/// Spans and frames a capture keeps unless told otherwise: 1.3 million, about 30 MiB of
+/// spans (24 bytes each), so that with the copy a report takes the peak stays under 64 MiB —
+/// ten seconds of a line at 60 fps with two thousand spans a frame.
+pub const DEFAULT_TRACE_EVENTS: usize = 1_300_000;
+
+/// A path of the capture: the lane that ran it and its names from the root.
+pub(crate) struct CapPath {
+    pub(crate) lane: u32,
+    pub(crate) names: Vec<u32>,
+}
 
 /// A capture window as the aggregator fills it.
 pub(crate) struct Capture {
@@ -16,15 +29,21 @@ pub(crate) struct Capture {
     pub(crate) start: u64,
     /// Length of the window.
     pub(crate) window_ns: u64,
-    /// Spans (path slot, start and duration from the session start) that began and ended in
-    /// the window.
+    /// Spans that began and ended in the window (`span` indexes `paths`; start and duration
+    /// from the session start).
     pub(crate) spans: Vec<TimelineSpan>,
+    /// The paths of the spans.
+    pub(crate) paths: Vec<CapPath>,
+    /// Path slot of the aggregate → index in `paths`, for the slots in use.
+    slots: FxHashMap<u32, u32>,
     /// The limit of spans and frames together.
     pub(crate) max_events: usize,
     /// Frames kept so far (counted against `max_events`).
     pub(crate) frames: usize,
     /// Spans and frames past the limit.
     pub(crate) dropped: u64,
+    /// Threads that exited and were folded during the capture: their spans keep their name.
+    pub(crate) gone: FxHashMap<u32, LaneThread>,
 }
 
 impl Capture {
@@ -33,9 +52,12 @@ impl Capture {
             start,
             window_ns,
             spans: Vec::new(),
+            paths: Vec::new(),
+            slots: FxHashMap::default(),
             max_events,
             frames: 0,
             dropped: 0,
+            gone: FxHashMap::default(),
         }
     }
 
@@ -58,20 +80,58 @@ impl Capture {
         }
     }
 
-    /// A span of path slot `path` from `begin` to `end` (raw ticks), if it lies in the
-    /// window and fits.
+    /// A span of path slot `slot` (on `lane`, with names given by `names` when the capture
+    /// meets the slot first) from `begin` to `end` (raw ticks), if it lies in the window
+    /// and fits.
     #[inline]
-    pub(crate) fn span(&mut self, path: u32, begin: u64, end: u64, clock: &Clock, t0: u64) {
-        if self.holds(begin, end, clock) && self.room() {
-            // Start and end rounded to nanoseconds each, the duration their difference: a
-            // child never ends past its parent by a rounding.
-            let start_ns = clock.delta_as_nanos(t0, begin);
-            let end_ns = clock.delta_as_nanos(t0, end);
-            self.spans.push(TimelineSpan {
-                span: path as usize,
-                start_ns,
-                duration_ns: end_ns.saturating_sub(start_ns),
-            });
+    pub(crate) fn span(
+        &mut self,
+        slot: u32,
+        lane: u32,
+        names: impl FnOnce() -> Vec<u32>,
+        (begin, end): (u64, u64),
+        clock: &Clock,
+        t0: u64,
+    ) {
+        if !(self.holds(begin, end, clock) && self.room()) {
+            return;
+        }
+        let path = match self.slots.get(&slot) {
+            Some(&p) => p,
+            None => {
+                self.paths.push(CapPath {
+                    lane,
+                    names: names(),
+                });
+                let p = (self.paths.len() - 1) as u32;
+                self.slots.insert(slot, p);
+                p
+            }
+        };
+        if self.spans.len() == self.spans.capacity() {
+            // Grow towards the limit, never past it.
+            let room = self.max_events.saturating_sub(self.spans.len()).max(1);
+            self.spans
+                .reserve_exact(self.spans.len().max(1024).min(room));
+        }
+        // Start and end rounded to nanoseconds each, the duration their difference: a
+        // child never ends past its parent by a rounding.
+        let start_ns = clock.delta_as_nanos(t0, begin);
+        let end_ns = clock.delta_as_nanos(t0, end);
+        self.spans.push(TimelineSpan {
+            span: path as usize,
+            start_ns,
+            duration_ns: end_ns.saturating_sub(start_ns),
+        });
+    }
+
+    /// The path slots `slots` are freed (their lane was folded): later spans in them are
+    /// other paths.
+    pub(crate) fn forget_slots(&mut self, slots: &[u32]) {
+        if !self.slots.is_empty() {
+            for s in slots {
+                self.slots.remove(s);
+            }
         }
     }
 }

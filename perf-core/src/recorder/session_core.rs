@@ -138,7 +138,11 @@ impl SessionCore {
                 .retain(|l| !exited.iter().any(|&(i, _)| i == l.index()));
             for (index, open) in exited {
                 for folded in agg.retire(index, open) {
-                    lanes.threads.remove(&folded);
+                    if let Some(thread) = lanes.threads.remove(&folded) {
+                        if let Some(c) = agg.frames.capture.as_mut() {
+                            c.gone.insert(folded, thread);
+                        }
+                    }
                     lanes
                         .threads
                         .entry(EXITED_LANE)
