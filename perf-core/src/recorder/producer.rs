@@ -111,7 +111,7 @@ struct Local {
     cur: usize,
     producers: Vec<Producer>,
     /// Name ids of the stage names (`&'static str`) this thread used lately, by address:
-    /// `(address, length, id)`, direct-mapped.
+    /// `(address, length, id)`, two ways of a table indexed by a hash of the address.
     stage_names: [(usize, usize, u32); STAGE_NAME_SLOTS],
 }
 
