@@ -1,6 +1,9 @@
 //! Hostile use of frames. Run one at a time (frame! records into the process-wide current
 //! session).
 
+mod common;
+use common::rss_bytes;
+
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -11,16 +14,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
 }
 
 /// A stale token used on a thread whose current lane is the stopped session's: every call
@@ -34,11 +27,11 @@ fn stale_token_does_not_grow_memory_session_alive() {
         let cam = FrameSource::new("cam-stale-alive");
         let f = cam.begin();
         session.stop();
-        let before = rss_kib();
+        let before = rss_bytes() / 1024;
         for _ in 0..3_000_000 {
             let _s = f.stage("stale-stage");
         }
-        let after = rss_kib();
+        let after = rss_bytes() / 1024;
         eprintln!("stale (session alive): RSS {before} -> {after} KiB");
         assert!(
             after.saturating_sub(before) < 32 * 1024,
@@ -59,11 +52,11 @@ fn stale_token_does_not_grow_memory_session_dropped() {
         let cam = FrameSource::new("cam-stale-dropped");
         let f = cam.begin();
         drop(session);
-        let before = rss_kib();
+        let before = rss_bytes() / 1024;
         for _ in 0..3_000_000 {
             let _s = f.stage("stale-stage");
         }
-        let after = rss_kib();
+        let after = rss_bytes() / 1024;
         eprintln!("stale (session dropped): RSS {before} -> {after} KiB");
         assert!(
             after.saturating_sub(before) < 32 * 1024,
@@ -223,12 +216,12 @@ fn millions_of_frames_never_ended() {
     let session = ProfilingSession::new("never-ended");
     let cam = FrameSource::new("cam-never");
     let _ = session.report();
-    let before = rss_kib();
+    let before = rss_bytes() / 1024;
     for _ in 0..2_000_000u64 {
         let _ = cam.begin();
     }
     let r = session.report();
-    let after = rss_kib();
+    let after = rss_bytes() / 1024;
     let c = r.frame_source("cam-never").unwrap();
     eprintln!(
         "never ended: count {} in_flight {} abandoned {} RSS {before}->{after} KiB",

@@ -3,23 +3,12 @@
 //! first million and after the last. Alone in its binary so that no other test allocates
 //! meanwhile.
 
+mod common;
+use common::rss_bytes;
+
 use std::time::Duration;
 
 use heimdall_perf_core::{frame, ProfilingSession};
-
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS line");
-    let kb: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS value");
-    kb * 1024
-}
 
 fn record(n: u64) {
     for i in 0..n {

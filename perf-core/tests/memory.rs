@@ -2,21 +2,10 @@
 //! the resident set size (VmRSS in /proc/self/status) measured after the first million and
 //! after the last. Alone in its binary so that no other test allocates meanwhile.
 
-use heimdall_perf_core::{scope, ProfilingSession};
+mod common;
+use common::rss_bytes;
 
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS line");
-    let kb: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS value");
-    kb * 1024
-}
+use heimdall_perf_core::{scope, ProfilingSession};
 
 fn record(n: u64) {
     for i in 0..n {

@@ -3,6 +3,9 @@
 //! thread's lane is retired into the session's aggregate. Alone in its binary, with a
 //! counting allocator, so that the live heap measures this test only.
 
+mod common;
+use common::rss_bytes;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -31,16 +34,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .expect("VmRSS value")
-        * 1024
-}
 
 const AT_ONCE: usize = 64;
 const ROUNDS: usize = 200;

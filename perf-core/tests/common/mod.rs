@@ -1,4 +1,4 @@
-//! Helpers shared by the statistics tests.
+//! Helpers shared by the tests of perf-core.
 #![allow(dead_code)] // each test binary uses its own subset
 
 use heimdall_perf_core::stats::ValueStats;
@@ -21,4 +21,15 @@ pub fn stats_of(values: &[f64]) -> ValueStats {
         s.record(v);
     }
     s
+}
+
+/// This process's resident set size in bytes (`VmRSS` of `/proc/self/status`).
+pub fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .expect("VmRSS value")
+        * 1024
 }

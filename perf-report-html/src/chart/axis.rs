@@ -111,13 +111,18 @@ impl ValueAxis {
 
     /// Ticks laid out along `frame`'s vertical extent.
     pub(crate) fn ticks(&self, frame: &Frame) -> Vec<Tick> {
+        self.ticks_at(|v| frame.y(v, self.lo, self.hi))
+    }
+
+    /// The ticks, each at the coordinate `pos` gives its (scaled) value.
+    fn ticks_at(&self, pos: impl Fn(f64) -> f64) -> Vec<Tick> {
         let d = decimals(self.step);
         let n = ((self.hi - self.lo) / self.step).round() as i64;
         (0..=n.clamp(0, 50))
             .map(|i| {
                 let v = self.lo + i as f64 * self.step;
                 Tick {
-                    pos: px(frame.y(v, self.lo, self.hi)),
+                    pos: px(pos(v)),
                     label: STYLE.fixed(if v.abs() < self.step / 1e6 { 0.0 } else { v }, d),
                 }
             })
@@ -132,17 +137,7 @@ impl ValueAxis {
     /// Ticks laid out along `frame`'s horizontal extent (the axis drawn across, as under
     /// a bar chart of durations).
     pub(crate) fn ticks_across(&self, frame: &Frame) -> Vec<Tick> {
-        let d = decimals(self.step);
-        let n = ((self.hi - self.lo) / self.step).round() as i64;
-        (0..=n.clamp(0, 50))
-            .map(|i| {
-                let v = self.lo + i as f64 * self.step;
-                Tick {
-                    pos: px(frame.x(v, self.lo, self.hi)),
-                    label: STYLE.fixed(if v.abs() < self.step / 1e6 { 0.0 } else { v }, d),
-                }
-            })
-            .collect()
+        self.ticks_at(|v| frame.x(v, self.lo, self.hi))
     }
 
     /// The x coordinate of `v` (unscaled value), the axis drawn across.
