@@ -242,16 +242,33 @@ pub fn compare(base: &Report, new: &Report, threshold_pct: f64) -> Diff {
     )
 }
 
+/// The items of two reports matched by `key`: each key with its base and new side (`None`
+/// where only one report has it).
+fn pair<'r, T, K: Ord, S>(
+    base: &'r [T],
+    new: &'r [T],
+    key: impl Fn(&'r T) -> K,
+    side: impl Fn(&'r T) -> S,
+) -> BTreeMap<K, (Option<S>, Option<S>)> {
+    let mut out: BTreeMap<K, (Option<S>, Option<S>)> = BTreeMap::new();
+    for t in base {
+        out.entry(key(t)).or_insert((None, None)).0 = Some(side(t));
+    }
+    for t in new {
+        out.entry(key(t)).or_insert((None, None)).1 = Some(side(t));
+    }
+    out
+}
+
 /// Compares `new` against `base` with `rules`.
 pub fn compare_with(base: &Report, new: &Report, rules: Rules) -> Diff {
     let threshold_pct = rules.threshold_pct;
-    let mut paths: BTreeMap<&[String], (Option<Side>, Option<Side>)> = BTreeMap::new();
-    for s in &base.span_totals {
-        paths.entry(&s.path).or_default().0 = Some(side(s));
-    }
-    for s in &new.span_totals {
-        paths.entry(&s.path).or_default().1 = Some(side(s));
-    }
+    let paths = pair(
+        &base.span_totals,
+        &new.span_totals,
+        |s| s.path.as_slice(),
+        side,
+    );
     let mut spans: Vec<SpanDiff> = paths
         .into_iter()
         .map(|(path, (b, n))| judge(path.to_vec(), b, n, threshold_pct))
@@ -261,13 +278,7 @@ pub fn compare_with(base: &Report, new: &Report, rules: Rules) -> Diff {
             .cmp(&rank(b.verdict))
             .then_with(|| a.path.cmp(&b.path))
     });
-    let mut sources: BTreeMap<&str, (Option<FrameSide>, Option<FrameSide>)> = BTreeMap::new();
-    for f in &base.frames {
-        sources.entry(&f.source).or_default().0 = Some(frame_side(f));
-    }
-    for f in &new.frames {
-        sources.entry(&f.source).or_default().1 = Some(frame_side(f));
-    }
+    let sources = pair(&base.frames, &new.frames, |f| f.source.as_str(), frame_side);
     let mut frames: Vec<FrameDiff> = sources
         .into_iter()
         .map(|(source, (b, n))| judge_frames(source.to_string(), b, n, rules))
