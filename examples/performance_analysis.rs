@@ -68,6 +68,10 @@ struct Args {
     /// (`trace.json`, for Perfetto); without it the trace holds the recent spans only.
     #[arg(long, value_parser = trace_seconds)]
     trace_seconds: Option<f64>,
+    /// Stream the `--trace-seconds` window to this file as it runs (for windows longer than
+    /// memory allows) instead of keeping it for `trace.json`.
+    #[arg(long, requires = "trace_seconds")]
+    trace_file: Option<std::path::PathBuf>,
 }
 
 /// `--trace-seconds`: a capture window, at most a day.
@@ -538,7 +542,11 @@ fn run(args: &Args) -> Result<Report, Box<dyn Error>> {
         s.set_max_incidents(MAX_INCIDENTS);
         s.set_sampling_interval(Duration::from_millis(args.sample_ms))?;
         if let Some(window) = args.trace_seconds {
-            s.capture_trace(Duration::from_secs_f64(window))?;
+            let window = Duration::from_secs_f64(window);
+            match &args.trace_file {
+                Some(file) => s.stream_trace(file, window)?,
+                None => s.capture_trace(window)?,
+            }
         }
         if let Err(e) = s.start_system_metrics() {
             eprintln!("note: no system metrics: {e}");
@@ -587,8 +595,9 @@ fn run(args: &Args) -> Result<Report, Box<dyn Error>> {
         .join()
         .map_err(|_| "the inspection thread panicked")?;
 
-    let report = session.lock().unwrap().report();
     let saved = manager.lock().unwrap().stop_session()?;
+    // The stopped session's figures: those of the reports just written.
+    let report = session.lock().unwrap().report();
 
     println!();
     println!(
@@ -654,6 +663,13 @@ mod tests {
     use clap::Parser;
     use std::time::Duration;
 
+    /// `scope!` records into the session started last: runs of the line take turns.
+    static LINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn line_turn() -> std::sync::MutexGuard<'static, ()> {
+        LINE.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn parse(args: &[&str]) -> Result<Args, clap::Error> {
         Args::try_parse_from(std::iter::once("performance_analysis").chain(args.iter().copied()))
     }
@@ -674,6 +690,51 @@ mod tests {
         );
         assert!(parse(&["--trace-seconds", "0"]).is_err());
         assert!(parse(&["--trace-seconds", "nan"]).is_err());
+        // A file to stream to needs a window.
+        let e = parse(&["--trace-file", "t.json"]).unwrap_err();
+        assert!(e.render().to_string().contains("--trace-seconds"), "{e}");
+        let a = parse(&["--trace-seconds", "9", "--trace-file", "t.json"]).unwrap();
+        assert_eq!(
+            a.trace_file.as_deref(),
+            Some(std::path::Path::new("t.json"))
+        );
+    }
+
+    #[test]
+    fn a_streamed_window_holds_the_line_in_its_file() {
+        let _turn = line_turn();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("reports");
+        let file = dir.path().join("line.trace.json");
+        let args = [
+            "--seconds",
+            "0.5",
+            "--out",
+            out.to_str().unwrap(),
+            "--trace-seconds",
+            "60",
+            "--trace-file",
+            file.to_str().unwrap(),
+        ];
+        let report = run(&parse(&args).unwrap()).unwrap();
+        let streamed = report
+            .capture
+            .unwrap()
+            .streamed
+            .expect("a streamed capture");
+        assert_eq!(streamed.closed.as_deref(), Some("stopped"));
+        let trace: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let events = trace["traceEvents"].as_array().unwrap();
+        let spans = events.iter().filter(|e| e["ph"] == "X").count() as u64;
+        let frames = events
+            .iter()
+            .filter(|e| e["ph"] == "b" && e["name"] == CAMERA)
+            .count() as u64;
+        assert!(spans > 0 && frames > 0, "{spans} spans, {frames} frames");
+        assert_eq!((streamed.spans, streamed.frames), (spans, frames));
+        assert_eq!(trace["streamEnd"]["spans"], spans);
+        assert_eq!(trace["streamEnd"]["closed_by"], "stopped");
     }
 
     #[test]
@@ -780,6 +841,7 @@ mod tests {
 
     #[test]
     fn a_second_of_the_line_blames_its_misses_on_the_faults() {
+        let _turn = line_turn();
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().to_str().unwrap();
         let report = run(&parse(&["--seconds", "1", "--out", out]).unwrap()).unwrap();

@@ -141,11 +141,12 @@ pub mod system {
 pub mod reports {
     pub use heimdall_perf_core::{
         serde_f64, series_names, write_atomic, AtomicWriteError, Attribution, BoundedSeries,
-        DiagnosticCounter, Diagnostics, Distribution, FrameReport, FrameWindow, Hints, Incident,
-        IncidentFrame, IncidentStage, MetricReport, Missing, Note, PluginLoader, RenderError,
-        Report, ReportSink, SeriesOverview, SeriesPoint, SessionInfo, SourceFactory, SpanStats,
-        StageReport, SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, ATTRIBUTION_RULE,
-        PATH_SEPARATOR, SCHEMA_VERSION,
+        CapturedFrame, CapturedPath, DiagnosticCounter, Diagnostics, Distribution, FrameReport,
+        FrameWindow, Hints, Incident, IncidentFrame, IncidentStage, MetricReport, Missing, Note,
+        PluginLoader, RenderError, Report, ReportSink, SeriesOverview, SeriesPoint, SessionInfo,
+        SourceFactory, SpanStats, StageReport, StreamEnd, StreamHeader, StreamedTrace,
+        SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, TraceBatch, TraceCapture, TraceStream,
+        TraceStreamFactory, ATTRIBUTION_RULE, PATH_SEPARATOR, SCHEMA_VERSION,
     };
 
     pub use crate::ReportFormat;
@@ -285,6 +286,7 @@ fn hints() -> heimdall_perf_core::Hints {
         }
         heimdall_perf_core::Missing::PluginLoader => feature_hint("plugins"),
         heimdall_perf_core::Missing::SystemSampler => feature_hint("system"),
+        heimdall_perf_core::Missing::TraceStream => feature_hint("trace"),
         _ => None,
     })
 }
@@ -328,7 +330,10 @@ fn register_builtin(registry: &Registry) -> Result<()> {
         heimdall_perf_report_openmetrics::OpenMetricsSink::new(),
     ))?;
     #[cfg(feature = "trace")]
-    registry.register_sink(Arc::new(heimdall_perf_report_trace::TraceSink::new()))?;
+    {
+        registry.register_sink(Arc::new(heimdall_perf_report_trace::TraceSink::new()))?;
+        registry.set_trace_stream(heimdall_perf_report_trace::stream_factory());
+    }
     #[cfg(feature = "plugins")]
     registry.set_plugin_loader(heimdall_perf_plugin::loader());
     #[cfg(feature = "system")]
@@ -412,6 +417,17 @@ mod tests {
         }
         let e = registry.sink("mine").err().unwrap().to_string();
         assert!(e.contains("`mine`") && e.contains("plugin"), "{e}");
+        // Streaming a trace needs the trace writer.
+        let hint = registry.hint(heimdall_perf_core::Missing::TraceStream);
+        assert_eq!(
+            hint.is_some(),
+            !ENABLED_FEATURES.contains(&"trace"),
+            "{hint:?}"
+        );
+        assert_eq!(
+            default_registry().unwrap().trace_stream().is_some(),
+            ENABLED_FEATURES.contains(&"trace")
+        );
     }
 }
 

@@ -55,12 +55,13 @@ pub use report::{
     serde_f64, series_names, Attribution, CapturedFrame, CapturedPath, DiagnosticCounter,
     Diagnostics, Distribution, FrameReport, FrameWindow, Incident, IncidentFrame, IncidentStage,
     MetricReport, Note, Report, SeriesOverview, SeriesPoint, SessionInfo, SpanStats, StageReport,
-    SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, TraceCapture, ATTRIBUTION_RULE,
-    PATH_SEPARATOR, SCHEMA_VERSION,
+    StreamedTrace, SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, TraceCapture,
+    ATTRIBUTION_RULE, PATH_SEPARATOR, SCHEMA_VERSION,
 };
 pub use session::ProfilingSession;
 pub use sink::{
-    write_atomic, AtomicWriteError, Hints, Missing, PluginLoader, Registry, RenderError, ReportSink,
+    write_atomic, AtomicWriteError, Hints, Missing, PluginLoader, Registry, RenderError,
+    ReportSink, StreamEnd, StreamHeader, TraceBatch, TraceStream, TraceStreamFactory,
 };
 pub use util::{control_picture, sanitize_file_name};
 
@@ -70,11 +71,11 @@ pub use util::{control_picture, sanitize_file_name};
 pub mod limits {
     pub use crate::periodic::{MIN_INTERVAL, SERIES_CAPACITY};
     pub use crate::recorder::{
-        BACKLOG_SELF_DRAIN, CHUNK_EVENTS, DEFAULT_MAX_INCIDENTS, DEFAULT_TRACE_EVENTS,
-        DRAIN_INTERVAL, EXITED_THREADS_ID, EXITED_THREADS_NAME, FRAME_WINDOWS,
-        INCIDENT_PREVIOUS_FRAMES, MAX_DEPTH, MAX_DROP_REASONS, MAX_DROP_REASON_NAMES,
-        MAX_FRAMES_IN_FLIGHT, MAX_FRAME_SOURCES, MAX_NAMES, MAX_PATHS, MAX_STAGES_PER_SOURCE,
-        OVERFLOW_NAME, RETAINED_EXITED_THREADS, TIMELINE_CAPACITY,
+        BACKLOG_SELF_DRAIN, CHUNK_EVENTS, DEFAULT_MAX_INCIDENTS, DEFAULT_STREAM_EVENTS,
+        DEFAULT_TRACE_EVENTS, DRAIN_INTERVAL, EXITED_THREADS_ID, EXITED_THREADS_NAME,
+        FRAME_WINDOWS, INCIDENT_PREVIOUS_FRAMES, MAX_DEPTH, MAX_DROP_REASONS,
+        MAX_DROP_REASON_NAMES, MAX_FRAMES_IN_FLIGHT, MAX_FRAME_SOURCES, MAX_NAMES, MAX_PATHS,
+        MAX_STAGES_PER_SOURCE, OVERFLOW_NAME, RETAINED_EXITED_THREADS, TIMELINE_CAPACITY,
     };
     pub use crate::session::{
         DEFAULT_SAMPLING_INTERVAL, MAX_LABELS, MAX_LABEL_BYTES, MAX_METRICS, MAX_NOTES,

@@ -300,6 +300,26 @@ pub struct TraceCapture {
     pub max_events: u64,
     /// Spans and frames past that limit: not in the capture (still in the statistics).
     pub dropped: u64,
+    /// Set for a capture streamed to a file (`ProfilingSession::stream_trace`): its spans
+    /// and frames are in that file, not here (`spans`, `paths` and `frames` are empty).
+    pub streamed: Option<StreamedTrace>,
+}
+
+/// Where a streamed trace capture went, and how far it got.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamedTrace {
+    /// The trace file.
+    pub path: std::path::PathBuf,
+    /// Spans written to it.
+    pub spans: u64,
+    /// Frames written to it.
+    pub frames: u64,
+    /// Spans and frames lost to a failed write (see `error`).
+    pub lost: u64,
+    /// Why the stream was closed (`window`, `stopped`, `replaced`), `None` while it runs.
+    pub closed: Option<String>,
+    /// The write that failed, if one did: the stream stopped there.
+    pub error: Option<String>,
 }
 
 /// The thread and path of captured spans.

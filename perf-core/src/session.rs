@@ -16,7 +16,7 @@ use crate::recorder::{self, SessionCore, StopError};
 use crate::report::{
     Diagnostics, MetricReport, Note, Report, SessionInfo, SpanStats, ThreadInfo, SCHEMA_VERSION,
 };
-use crate::sink::{Missing, Registry};
+use crate::sink::{Missing, Registry, StreamHeader};
 use crate::stats::{DurationStats, ValueStats};
 
 /// Default interval of `start_system_metrics`.
@@ -399,9 +399,86 @@ impl ProfilingSession {
         let window_ns = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
         let start = self.core.clock.raw();
         self.core
-            .drain()
-            .frames
-            .start_capture(recorder::Capture::new(start, window_ns, max_events));
+            .start_capture(recorder::Capture::new(start, window_ns, max_events), None);
+        Ok(())
+    }
+
+    /// Starts a trace capture streamed to the file `path`: every span and frame from now
+    /// on, for `window` (or until the session stops), appended to the file in batches by the
+    /// aggregator thread, so that a window longer than memory allows can be captured. The
+    /// file is a Chrome Trace Event file for Perfetto and `chrome://tracing`, complete after
+    /// every batch: a process that dies mid-capture leaves a trace of everything up to its
+    /// last batch (see the trace crate). At most
+    /// [`DEFAULT_STREAM_EVENTS`](crate::limits::DEFAULT_STREAM_EVENTS) spans and frames are
+    /// written (see [`stream_trace_with_limit`](Self::stream_trace_with_limit)); past it,
+    /// and whenever the aggregator falls more than a batch behind, they are counted as
+    /// dropped, and the file's closing record says how many. The report's
+    /// [`capture`](crate::Report::capture) tells where the stream went and how far it got
+    /// ([`StreamedTrace`](crate::StreamedTrace)). A new capture closes this one.
+    ///
+    /// Needs the trace writer in the registry (the facade's `trace` feature). A file that
+    /// cannot be created is an error naming it.
+    pub fn stream_trace(&mut self, path: impl AsRef<Path>, window: Duration) -> Result<()> {
+        self.stream_trace_with_limit(path, window, recorder::DEFAULT_STREAM_EVENTS)
+    }
+
+    /// [`stream_trace`](Self::stream_trace) writing at most `max_events` spans and frames.
+    pub fn stream_trace_with_limit(
+        &mut self,
+        path: impl AsRef<Path>,
+        window: Duration,
+        max_events: u64,
+    ) -> Result<()> {
+        let path = path.as_ref();
+        if !self.is_active() {
+            self.refused_after_stop += 1;
+            return Err(PerfError::SessionStopped {
+                session: self.core.name.clone(),
+                what: "stream_trace".into(),
+            });
+        }
+        if window.is_zero() {
+            return Err(PerfError::InvalidArgument {
+                what: "trace capture window".into(),
+                detail: "it is zero; give the length of time to capture, e.g. 10 min".into(),
+            });
+        }
+        let factory = self
+            .registry
+            .trace_stream()
+            .ok_or_else(|| PerfError::Unavailable {
+                what: "streaming a trace capture".into(),
+                hint: self.registry.hint(Missing::TraceStream).unwrap_or_else(|| {
+                    "register a writer with `Registry::set_trace_stream`".into()
+                }),
+            })?;
+        let window_ns = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
+        let start = self.core.clock.raw();
+        let header = StreamHeader {
+            session: self.core.name.clone(),
+            host: crate::util::hostname(),
+            pid: std::process::id(),
+            started_at: crate::util::rfc3339(self.core.start_unix_ns),
+            start_unix_ns: self.core.start_unix_ns,
+            labels: self.labels.clone(),
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+            start_ns: self.core.clock.delta_as_nanos(self.core.start_raw, start),
+            window_ns,
+            max_events,
+        };
+        let out = factory(path, &header).map_err(|source| PerfError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.core.start_capture(
+            recorder::Capture::streamed(
+                start,
+                window_ns,
+                recorder::DEFAULT_TRACE_EVENTS,
+                max_events,
+            ),
+            Some(recorder::StreamState::new(out, path.to_path_buf())),
+        );
         Ok(())
     }
 
@@ -496,6 +573,7 @@ impl ProfilingSession {
             let _ = handle.join();
         }
         self.core.freeze();
+        self.core.flush_stream(Some("stopped"));
         self.stopped_at = Some(Instant::now());
     }
 
@@ -507,6 +585,8 @@ impl ProfilingSession {
     /// A snapshot of everything recorded so far. Spans still open are not included (they
     /// are counted in `diagnostics.open_spans`).
     pub fn report(&self) -> Report {
+        // Before the aggregate: the stream's lock comes first.
+        let streamed = self.core.stream_status();
         let agg = self.core.drain_settled();
         let threads = self.core.lane_threads();
         let name_cache: FxHashMap<u32, String> = FxHashMap::default();
@@ -566,6 +646,21 @@ impl ProfilingSession {
             };
             let planned_end = start_ns.saturating_add(c.window_ns);
             let now = self.elapsed_ns();
+            if c.streamed.is_some() {
+                // The spans and frames are in the file (those of the current batch are on
+                // their way there).
+                let streamed = streamed.clone().unwrap_or_default();
+                let limit = c.streamed.as_ref().map_or(0, |s| s.limit);
+                return crate::report::TraceCapture {
+                    start_ns,
+                    end_ns: planned_end.min(now),
+                    open: streamed.closed.is_none() && self.is_active() && now < planned_end,
+                    max_events: limit,
+                    dropped: c.dropped.saturating_add(streamed.lost),
+                    streamed: Some(streamed),
+                    ..Default::default()
+                };
+            }
             crate::report::TraceCapture {
                 start_ns,
                 end_ns: planned_end.min(now),
@@ -591,6 +686,7 @@ impl ProfilingSession {
                     .captured_frames(&threads, &self.core.clock, self.core.start_raw),
                 max_events: c.max_events as u64,
                 dropped: c.dropped,
+                streamed: None,
             }
         });
         let mut span_totals: Vec<SpanStats> = totals
@@ -767,7 +863,10 @@ fn spawn_drain(core: &Arc<SessionCore>) -> Option<(mpsc::Sender<()>, JoinHandle<
             let mut wait = recorder::DRAIN_INTERVAL;
             while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(wait) {
                 let Some(core) = weak.upgrade() else { break };
-                wait = if core.drain().frames.waiting() {
+                let waiting = core.drain().frames.waiting();
+                // A streamed capture is written here, off the recording threads.
+                core.flush_stream(None);
+                wait = if waiting {
                     Duration::from_millis(1)
                 } else {
                     recorder::DRAIN_INTERVAL

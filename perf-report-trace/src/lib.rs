@@ -44,10 +44,16 @@
 
 #![warn(missing_docs)]
 
+mod stream;
+
+pub use stream::{stream_factory, StreamWriter};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufWriter, Write};
 
-use heimdall_perf_core::{RenderError, Report, ReportSink, SeriesPoint, TimelineSpan};
+use heimdall_perf_core::{
+    CapturedFrame, RenderError, Report, ReportSink, SeriesPoint, StreamedTrace, TimelineSpan,
+};
 use serde::Serialize;
 
 /// The format id [`TraceSink`] registers under.
@@ -128,9 +134,22 @@ impl TraceSink {
 
     fn write_trace(&self, report: &Report, out: &mut dyn Write) -> Result<(), TraceError> {
         let mut w = BufWriter::with_capacity(64 * 1024, out);
-        let written = Writer::new(report, &mut w, self.counters)
-            .write()
-            .and_then(|()| w.flush());
+        // A capture streamed to its own file is not in the report: this trace holds the
+        // recent spans, and says where the capture went.
+        let streamed = report.capture.as_ref().and_then(|c| c.streamed.clone());
+        let without_capture;
+        let report = if streamed.is_some() {
+            without_capture = Report {
+                capture: None,
+                ..report.clone()
+            };
+            &without_capture
+        } else {
+            report
+        };
+        let mut writer = Writer::new(report, &mut w, self.counters);
+        writer.streamed = streamed;
+        let written = writer.write().and_then(|()| w.flush());
         written.map_err(|source| TraceError::Write {
             session: report.session.name.clone(),
             source,
@@ -349,30 +368,126 @@ fn nest(
     }
 }
 
-/// Writes one report's trace, event by event.
-struct Writer<'r, 'w> {
-    report: &'r Report,
-    out: &'w mut dyn Write,
-    counters: bool,
+/// The events of a `traceEvents` array, one per line, comma-separated.
+struct Events<W: Write> {
+    out: W,
     /// Whether no event was written yet (every later one is preceded by a comma).
     first: bool,
 }
 
-impl<'r, 'w> Writer<'r, 'w> {
-    fn new(report: &'r Report, out: &'w mut dyn Write, counters: bool) -> Self {
-        Writer {
-            report,
-            out,
-            counters,
-            first: true,
-        }
+impl<W: Write> Events<W> {
+    fn new(out: W) -> Self {
+        Events { out, first: true }
     }
 
     fn event<A: Serialize>(&mut self, event: &Event<'_, A>) -> io::Result<()> {
         let sep: &[u8] = if self.first { b"\n" } else { b",\n" };
         self.out.write_all(sep)?;
         self.first = false;
-        serde_json::to_writer(&mut *self.out, event).map_err(io::Error::from)
+        serde_json::to_writer(&mut self.out, event).map_err(io::Error::from)
+    }
+}
+
+/// Writes a captured frame as an async slice (`b`/`e`, id `"<source>:<frame id>"`) on the
+/// process `pid`, with its stages nested in it.
+fn write_frame<W: Write>(
+    events: &mut Events<W>,
+    pid: u64,
+    f: &CapturedFrame,
+    incident: bool,
+) -> io::Result<()> {
+    let end = f.end_ns.max(f.capture_ns);
+    let id = format!("{}:{}", f.source, f.frame_id);
+    let args = FrameArgs {
+        frame_id: f.frame_id,
+        latency_us: us(end - f.capture_ns),
+        missed: f.missed,
+        dropped: f.dropped.as_deref(),
+        incident,
+    };
+    let mut b = Event::new("b", f.capture_ns, pid, 0, &f.source, args);
+    b.cat = Some(FRAME_CATEGORY);
+    b.id = Some(&id);
+    events.event(&b)?;
+    let mut stages: Vec<_> = f.stages.iter().collect();
+    stages.sort_by_key(|s| s.start_ns);
+    // A stage that overlaps the one before it (stages of one frame run in parallel on two
+    // threads) gets an id of its own: slices of one id pair up in time order, so
+    // overlapping ones would close each other.
+    let mut prev_stop = 0u64;
+    let mut own = String::new();
+    for (n, s) in stages.into_iter().enumerate() {
+        // Clamped into the frame, so that the slices nest.
+        let start = f.capture_ns.saturating_add(s.start_ns).min(end);
+        let stop = start.saturating_add(s.duration_ns).min(end);
+        let overlaps = n > 0 && start < prev_stop;
+        prev_stop = prev_stop.max(stop);
+        own.clear();
+        own.push_str(&id);
+        if overlaps {
+            own.push(':');
+            own.push_str(&n.to_string());
+        }
+        for (ph, ts) in [("b", start), ("e", stop)] {
+            let args = StageArgs {
+                frame_id: f.frame_id,
+                thread: &s.thread,
+                thread_id: s.thread_id,
+                duration_us: us(s.duration_ns),
+                queue_us: us(s.queue_ns),
+            };
+            let mut e = Event::new(ph, ts, pid, s.thread_id, &s.name, args);
+            e.cat = Some(FRAME_CATEGORY);
+            e.id = Some(&own);
+            events.event(&e)?;
+        }
+    }
+    let mut e = Event::new("e", end, pid, 0, &f.source, Empty {});
+    e.cat = Some(FRAME_CATEGORY);
+    e.id = Some(&id);
+    events.event(&e)
+}
+
+/// Writes a span as a complete event (`X`) on the thread `tid`; `duration_ns` is the one to
+/// write (shorter than the recorded one when it is cut to end with its parent).
+fn write_span<W: Write>(
+    events: &mut Events<W>,
+    tid: u64,
+    path: &[String],
+    t: &TimelineSpan,
+    duration_ns: u64,
+) -> io::Result<()> {
+    let args = SpanArgs {
+        path,
+        recorded_dur_us: (duration_ns != t.duration_ns).then(|| us(t.duration_ns)),
+    };
+    let name = path.last().map_or("", String::as_str);
+    let mut e = Event::new("X", t.start_ns, SPANS_PID, tid, name, args);
+    e.dur = Some(us(duration_ns));
+    events.event(&e)
+}
+
+/// Writes one report's trace, event by event.
+struct Writer<'r, 'w> {
+    report: &'r Report,
+    events: Events<&'w mut dyn Write>,
+    counters: bool,
+    /// Where the report's capture was streamed, if it was.
+    streamed: Option<StreamedTrace>,
+}
+
+impl<'r, 'w> Writer<'r, 'w> {
+    fn new(report: &'r Report, out: &'w mut dyn Write, counters: bool) -> Self {
+        Writer {
+            report,
+            events: Events::new(out),
+            counters,
+            streamed: None,
+        }
+    }
+
+    fn event<A: Serialize>(&mut self, event: &Event<'_, A>) -> io::Result<()> {
+        self.events.event(event)
     }
 
     fn write(mut self) -> io::Result<()> {
@@ -391,11 +506,12 @@ impl<'r, 'w> Writer<'r, 'w> {
 
         // `displayTimeUnit` first (older Perfetto reads it from the first chunk only),
         // `traceEvents` last (a file cut short loses events, not its metadata).
-        self.out
+        self.events
+            .out
             .write_all(br#"{"displayTimeUnit":"ns","otherData":"#)?;
         let other = self.other_data(unresolved, shortened);
-        serde_json::to_writer(&mut *self.out, &other)?;
-        self.out.write_all(br#","traceEvents":["#)?;
+        serde_json::to_writer(&mut self.events.out, &other)?;
+        self.events.out.write_all(br#","traceEvents":["#)?;
 
         self.metadata()?;
         let mut written = Ok(());
@@ -406,14 +522,7 @@ impl<'r, 'w> Writer<'r, 'w> {
             let Some((tid, path)) = row(report, t) else {
                 return;
             };
-            let args = SpanArgs {
-                path,
-                recorded_dur_us: (duration_ns != t.duration_ns).then(|| us(t.duration_ns)),
-            };
-            let name = path.last().map_or("", String::as_str);
-            let mut e = Event::new("X", t.start_ns, SPANS_PID, tid, name, args);
-            e.dur = Some(us(duration_ns));
-            written = self.event(&e);
+            written = write_span(&mut self.events, tid, path, t, duration_ns);
         });
         written?;
         if self.counters {
@@ -421,7 +530,7 @@ impl<'r, 'w> Writer<'r, 'w> {
         }
         self.notes()?;
         self.frames()?;
-        self.out.write_all(b"\n]}\n")
+        self.events.out.write_all(b"\n]}\n")
     }
 
     /// Indexes of the spans to write (into the capture's spans or the timeline), by thread
@@ -458,6 +567,14 @@ impl<'r, 'w> Writer<'r, 'w> {
                     r.timeline.len(),
                     r.diagnostics.timeline_capacity
                 );
+                if let Some(st) = &self.streamed {
+                    why.push_str(&format!(
+                        " The capture window was streamed to `{}` ({} spans and {} frames written).",
+                        st.path.display(),
+                        st.spans,
+                        st.frames
+                    ));
+                }
                 if r.diagnostics.timeline_dropped > 0 {
                     why.push_str(&format!(
                         " {} older spans left the ring.",
@@ -640,63 +757,11 @@ impl<'r, 'w> Writer<'r, 'w> {
         if let Some(c) = &r.capture {
             let mut order: Vec<usize> = (0..c.frames.len()).collect();
             order.sort_by_key(|&i| (c.frames[i].capture_ns, i));
-            let mut id = String::new();
             for i in order {
                 let f = &c.frames[i];
                 let pid = Self::source_pid(&sources, &f.source);
-                let end = f.end_ns.max(f.capture_ns);
-                id.clear();
-                id.push_str(&f.source);
-                id.push(':');
-                id.push_str(&f.frame_id.to_string());
-                let args = FrameArgs {
-                    frame_id: f.frame_id,
-                    latency_us: us(end - f.capture_ns),
-                    missed: f.missed,
-                    dropped: f.dropped.as_deref(),
-                    incident: incidents.contains(&(f.source.as_str(), f.frame_id)),
-                };
-                let mut b = Event::new("b", f.capture_ns, pid, 0, &f.source, args);
-                b.cat = Some(FRAME_CATEGORY);
-                b.id = Some(&id);
-                self.event(&b)?;
-                let mut stages: Vec<_> = f.stages.iter().collect();
-                stages.sort_by_key(|s| s.start_ns);
-                // A stage that overlaps the one before it (stages of one frame run in
-                // parallel on two threads) gets an id of its own: slices of one id pair up
-                // in time order, so overlapping ones would close each other.
-                let mut prev_stop = 0u64;
-                let mut own = String::new();
-                for (n, s) in stages.into_iter().enumerate() {
-                    // Clamped into the frame, so that the slices nest.
-                    let start = f.capture_ns.saturating_add(s.start_ns).min(end);
-                    let stop = start.saturating_add(s.duration_ns).min(end);
-                    let overlaps = n > 0 && start < prev_stop;
-                    prev_stop = prev_stop.max(stop);
-                    own.clear();
-                    own.push_str(&id);
-                    if overlaps {
-                        own.push(':');
-                        own.push_str(&n.to_string());
-                    }
-                    for (ph, ts) in [("b", start), ("e", stop)] {
-                        let args = StageArgs {
-                            frame_id: f.frame_id,
-                            thread: &s.thread,
-                            thread_id: s.thread_id,
-                            duration_us: us(s.duration_ns),
-                            queue_us: us(s.queue_ns),
-                        };
-                        let mut e = Event::new(ph, ts, pid, s.thread_id, &s.name, args);
-                        e.cat = Some(FRAME_CATEGORY);
-                        e.id = Some(&own);
-                        self.event(&e)?;
-                    }
-                }
-                let mut e = Event::new("e", end, pid, 0, &f.source, Empty {});
-                e.cat = Some(FRAME_CATEGORY);
-                e.id = Some(&id);
-                self.event(&e)?;
+                let incident = incidents.contains(&(f.source.as_str(), f.frame_id));
+                write_frame(&mut self.events, pid, f, incident)?;
             }
         }
         for f in &r.frames {

@@ -193,6 +193,7 @@ fn a_capture_with_drops_says_so_and_stages_nest_in_their_frames() {
         frames: vec![frame("cam-0", 1, 0, 1_000), late, dropped],
         max_events: 6,
         dropped: 4,
+        streamed: None,
     });
     let trace = render_checked(&report);
     let other = &trace["otherData"];

@@ -17,6 +17,22 @@ use crate::report::TimelineSpan;
 /// ten seconds of a line at 60 fps with two thousand spans a frame.
 pub const DEFAULT_TRACE_EVENTS: usize = 1_300_000;
 
+/// Spans and frames a streamed capture writes unless told otherwise: 50 million, a few GiB
+/// of trace file (a span is about 100 bytes of JSON) — minutes of a busy line, hours of a
+/// quiet one.
+pub const DEFAULT_STREAM_EVENTS: u64 = 50_000_000;
+
+/// What a capture streamed to a file has handed out so far (the writer itself is beside
+/// the aggregate, in `SessionCore`, so that file writes never hold the aggregate's lock).
+pub(crate) struct Streamed {
+    /// The most spans and frames the stream takes.
+    pub(crate) limit: u64,
+    /// Spans and frames handed out in batches.
+    pub(crate) taken: u64,
+    /// Paths handed out (the next batch's `first_path`).
+    pub(crate) paths_sent: usize,
+}
+
 /// A path of the capture: the lane that ran it and its names from the root.
 pub(crate) struct CapPath {
     pub(crate) lane: u32,
@@ -44,6 +60,9 @@ pub(crate) struct Capture {
     pub(crate) dropped: u64,
     /// Threads that exited and were folded during the capture: their spans keep their name.
     pub(crate) gone: FxHashMap<u32, LaneThread>,
+    /// Set for a capture streamed to a file: the spans and frames above are then only those
+    /// of the current batch (`max_events` bounds a batch), handed out each drain pass.
+    pub(crate) streamed: Option<Streamed>,
 }
 
 impl Capture {
@@ -58,6 +77,20 @@ impl Capture {
             frames: 0,
             dropped: 0,
             gone: FxHashMap::default(),
+            streamed: None,
+        }
+    }
+
+    /// A capture streamed to a file: at most `limit` spans and frames in all, and at most
+    /// `batch` of them waiting in memory for the next drain pass.
+    pub(crate) fn streamed(start: u64, window_ns: u64, batch: usize, limit: u64) -> Self {
+        Capture {
+            streamed: Some(Streamed {
+                limit,
+                taken: 0,
+                paths_sent: 0,
+            }),
+            ..Capture::new(start, window_ns, batch)
         }
     }
 
@@ -72,7 +105,12 @@ impl Capture {
     /// Whether one more event fits; counts it as dropped when it does not.
     #[inline]
     pub(crate) fn room(&mut self) -> bool {
-        if self.spans.len() + self.frames < self.max_events {
+        let pending = self.spans.len() + self.frames;
+        let streamable = self
+            .streamed
+            .as_ref()
+            .is_none_or(|s| s.taken.saturating_add(pending as u64) < s.limit);
+        if pending < self.max_events && streamable {
             true
         } else {
             self.dropped += 1;

@@ -121,6 +121,19 @@ struct Kept {
     stages: Vec<Settled>,
 }
 
+/// What a streamed capture hands out at a drain pass.
+pub(crate) struct StreamBatch {
+    pub(crate) new_paths: Vec<crate::report::CapturedPath>,
+    pub(crate) first_path: usize,
+    pub(crate) spans: Vec<crate::report::TimelineSpan>,
+    pub(crate) frames: Vec<crate::report::CapturedFrame>,
+    /// Raw tick of the window's start.
+    pub(crate) start: u64,
+    pub(crate) window_ns: u64,
+    /// Spans and frames the capture refused so far.
+    pub(crate) dropped: u64,
+}
+
 /// A frame of the trace capture.
 struct CapturedRec {
     source: u32,
@@ -856,6 +869,50 @@ impl FrameAgg {
                     .collect(),
             })
             .collect()
+    }
+
+    /// Hands out what a streamed capture gathered since the last batch (and empties it):
+    /// `None` when no capture streams. `dropped` is the capture's count of spans and frames
+    /// refused so far.
+    pub(crate) fn take_batch(
+        &mut self,
+        threads: &FxHashMap<u32, LaneThread>,
+        clock: &Clock,
+        t0: u64,
+    ) -> Option<StreamBatch> {
+        self.capture.as_ref()?.streamed.as_ref()?;
+        let frames = self.captured_frames(threads, clock, t0);
+        self.captured.clear();
+        let c = self.capture.as_mut()?;
+        let s = c.streamed.as_mut()?;
+        let first_path = s.paths_sent;
+        let new_paths = c.paths[first_path..]
+            .iter()
+            .map(|p| {
+                let thread = threads.get(&p.lane).or_else(|| c.gone.get(&p.lane));
+                crate::report::CapturedPath {
+                    thread_id: thread.map_or(EXITED_THREADS_ID, |t| t.thread_id),
+                    thread: thread.map_or_else(
+                        || EXITED_THREADS_NAME.to_string(),
+                        |t| t.thread_name.clone(),
+                    ),
+                    path: p.names.iter().map(|&n| name_of(n).to_string()).collect(),
+                }
+            })
+            .collect();
+        s.paths_sent = c.paths.len();
+        let spans = std::mem::take(&mut c.spans);
+        s.taken = s.taken.saturating_add((spans.len() + frames.len()) as u64);
+        c.frames = 0;
+        Some(StreamBatch {
+            new_paths,
+            first_path,
+            spans,
+            frames,
+            start: c.start,
+            window_ns: c.window_ns,
+            dropped: c.dropped,
+        })
     }
 
     /// Keeps an emptied stage list for the next settled frame.

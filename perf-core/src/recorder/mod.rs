@@ -50,10 +50,11 @@ mod session_core;
 
 pub use active::is_recording;
 pub(crate) use capture::Capture;
-pub use capture::DEFAULT_TRACE_EVENTS;
+pub use capture::{DEFAULT_STREAM_EVENTS, DEFAULT_TRACE_EVENTS};
 pub use frames::{Frame, FrameSite, FrameSource};
 pub use names::Callsite;
 pub use producer::ScopeGuard;
+pub(crate) use session_core::StreamState;
 
 pub(crate) use active::{activate, deactivate};
 pub(crate) use names::{clock, intern, lookup, name_of};

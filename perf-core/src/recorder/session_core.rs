@@ -1,6 +1,7 @@
 //! Session core: the shared recording state of one session — its lanes, its aggregate, and
 //! the drain that moves the events of the one into the other.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -10,9 +11,11 @@ use rustc_hash::FxHashMap;
 
 use super::active::deactivate;
 use super::aggregate::{Aggregate, OpenFrame};
+use super::capture::Capture;
 use super::lane::{Lane, LaneWriter};
 use super::names::clock;
 use super::{EXITED_LANE, EXITED_THREADS_ID, EXITED_THREADS_NAME};
+use crate::sink::{StreamEnd, TraceBatch, TraceStream};
 
 /// Thread identity of a lane.
 #[derive(Clone)]
@@ -47,6 +50,37 @@ pub(crate) struct SessionCore {
     /// Set when the session stops: the aggregate takes no more events, so that every
     /// snapshot after the stop (the saved reports included) is the same.
     frozen: AtomicBool,
+    /// The writer of a streamed trace capture, beside the aggregate so that file writes
+    /// never hold the aggregate's lock (which a recording thread whose lane backs up
+    /// takes). Lock order: this one first, then the aggregate.
+    stream: Mutex<Option<StreamState>>,
+}
+
+/// A streamed trace capture's writer and what it wrote.
+pub(crate) struct StreamState {
+    /// `None` once finished, or after a write failed.
+    out: Option<Box<dyn TraceStream>>,
+    path: PathBuf,
+    spans: u64,
+    frames: u64,
+    /// Spans and frames lost to a failed write.
+    lost: u64,
+    error: Option<String>,
+    end: Option<StreamEnd>,
+}
+
+impl StreamState {
+    pub(crate) fn new(out: Box<dyn TraceStream>, path: PathBuf) -> Self {
+        StreamState {
+            out: Some(out),
+            path,
+            spans: 0,
+            frames: 0,
+            lost: 0,
+            error: None,
+            end: None,
+        }
+    }
 }
 
 impl SessionCore {
@@ -67,6 +101,110 @@ impl SessionCore {
             }),
             agg: Mutex::new(Aggregate::new()),
             frozen: AtomicBool::new(false),
+            stream: Mutex::new(None),
+        })
+    }
+
+    fn stream(&self) -> MutexGuard<'_, Option<StreamState>> {
+        self.stream.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a trace capture, replacing the one before (a streamed one is closed first,
+    /// with the reason `replaced`); `stream` is the writer of a streamed capture.
+    pub(crate) fn start_capture(&self, capture: Capture, stream: Option<StreamState>) {
+        let mut st = self.stream();
+        self.flush_stream_locked(&mut st, Some("replaced"));
+        self.drain().frames.start_capture(capture);
+        *st = stream;
+    }
+
+    /// Hands what a streamed capture gathered to its writer (from the aggregator thread,
+    /// after a drain), and closes the stream when its window is over, or with `close`.
+    pub(crate) fn flush_stream(&self, close: Option<&'static str>) {
+        let mut st = self.stream();
+        self.flush_stream_locked(&mut st, close);
+    }
+
+    fn flush_stream_locked(&self, st: &mut Option<StreamState>, close: Option<&'static str>) {
+        let Some(st) = st.as_mut() else { return };
+        if st.end.is_some() {
+            return;
+        }
+        let threads = self.lane_threads();
+        let batch = {
+            let mut agg = self.agg.lock().unwrap_or_else(|e| e.into_inner());
+            agg.frames.take_batch(&threads, &self.clock, self.start_raw)
+        };
+        let Some(batch) = batch else { return };
+        let now = self.clock.raw();
+        let offset = |tick: u64| {
+            if tick > self.start_raw {
+                self.clock.delta_as_nanos(self.start_raw, tick)
+            } else {
+                0
+            }
+        };
+        let start_ns = offset(batch.start);
+        let planned_end = start_ns.saturating_add(batch.window_ns);
+        let now_ns = offset(now);
+        let count = (batch.spans.len() + batch.frames.len()) as u64;
+        if count > 0 || !batch.new_paths.is_empty() {
+            match st.out.as_mut() {
+                Some(out) => {
+                    let view = TraceBatch {
+                        new_paths: &batch.new_paths,
+                        first_path: batch.first_path,
+                        spans: &batch.spans,
+                        frames: &batch.frames,
+                    };
+                    match out.append(&view) {
+                        Ok(()) => {
+                            st.spans += batch.spans.len() as u64;
+                            st.frames += batch.frames.len() as u64;
+                        }
+                        Err(e) => {
+                            st.error = Some(format!("writing `{}` failed: {e}", st.path.display()));
+                            st.out = None;
+                            st.lost += count;
+                        }
+                    }
+                }
+                None => st.lost += count,
+            }
+        }
+        // The window is over once its end is a few drain passes behind: a frame settles one
+        // pass after its end, and the spans of the window's last moments are in by then.
+        let settled_end = planned_end.saturating_add(5 * super::DRAIN_INTERVAL.as_nanos() as u64);
+        let reason = close.or((now_ns > settled_end).then_some("window"));
+        if let Some(reason) = reason {
+            let end = StreamEnd {
+                start_ns,
+                end_ns: planned_end.min(now_ns),
+                spans: st.spans,
+                frames: st.frames,
+                dropped: batch.dropped.saturating_add(st.lost),
+                reason,
+            };
+            if let Some(mut out) = st.out.take() {
+                if let Err(e) = out.finish(&end) {
+                    st.error = Some(format!("closing `{}` failed: {e}", st.path.display()));
+                }
+            }
+            st.end = Some(end);
+        }
+    }
+
+    /// What a streamed capture wrote so far, for a report; `None` without one.
+    pub(crate) fn stream_status(&self) -> Option<crate::report::StreamedTrace> {
+        let st = self.stream();
+        let st = st.as_ref()?;
+        Some(crate::report::StreamedTrace {
+            path: st.path.clone(),
+            spans: st.spans,
+            frames: st.frames,
+            lost: st.lost,
+            closed: st.end.as_ref().map(|e| e.reason.to_string()),
+            error: st.error.clone(),
         })
     }
 

@@ -9,9 +9,11 @@
 
 mod atomic;
 mod registry;
+mod stream;
 
 pub use atomic::{write_atomic, AtomicWriteError};
 pub use registry::{Hints, Missing, PluginLoader, Registry};
+pub use stream::{StreamEnd, StreamHeader, TraceBatch, TraceStream, TraceStreamFactory};
 
 use std::io::Write;
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use super::{write_atomic, AtomicWriteError, ReportSink};
+use super::{write_atomic, AtomicWriteError, ReportSink, TraceStreamFactory};
 use crate::error::{PerfError, Result};
 use crate::periodic::SourceFactory;
 use crate::report::Report;
@@ -20,6 +20,7 @@ pub struct Registry {
     system_source: RwLock<Option<SourceFactory>>,
     plugin_loader: RwLock<Option<PluginLoader>>,
     hints: RwLock<Option<Hints>>,
+    trace_stream: RwLock<Option<TraceStreamFactory>>,
 }
 
 /// Something a call needed that the registry does not have: see [`Registry::set_hints`].
@@ -32,6 +33,8 @@ pub enum Missing<'a> {
     PluginLoader,
     /// No system sampler is set ([`Registry::set_system_source`]).
     SystemSampler,
+    /// No trace stream writer is set ([`Registry::set_trace_stream`]).
+    TraceStream,
 }
 
 /// Says what to do about something [`Missing`] (e.g. "enable the Cargo feature `html` of
@@ -145,6 +148,19 @@ impl Registry {
     /// The system sampler factory, if one is registered.
     pub fn system_source(&self) -> Option<SourceFactory> {
         self.system_source.read().ok().and_then(|s| s.clone())
+    }
+
+    /// Sets the writer of streamed trace captures (`ProfilingSession::stream_trace`; the
+    /// facade's `trace` feature).
+    pub fn set_trace_stream(&self, factory: TraceStreamFactory) {
+        if let Ok(mut s) = self.trace_stream.write() {
+            *s = Some(factory);
+        }
+    }
+
+    /// The writer of streamed trace captures, if one is set.
+    pub fn trace_stream(&self) -> Option<TraceStreamFactory> {
+        self.trace_stream.read().ok().and_then(|s| s.clone())
     }
 
     /// Sets the loader `load_plugin` uses (the facade's `plugins` feature).
