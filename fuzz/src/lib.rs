@@ -103,12 +103,13 @@ pub mod report_reader {
         }
         // Every other format renders what was read (the CLI's `render`): a sink may refuse a
         // report with an error, never panic on it.
-        let sinks: [Box<dyn ReportSink>; 5] = [
+        let sinks: [Box<dyn ReportSink>; 6] = [
             Box::new(heimdall_perf_report_md::MarkdownSink::new()),
             Box::new(heimdall_perf_report_html::HtmlSink::new()),
             Box::new(heimdall_perf_flame::FlamegraphSink::new()),
             Box::new(heimdall_perf_flame::FoldedSink::new()),
             Box::new(heimdall_perf_report_openmetrics::OpenMetricsSink::new()),
+            Box::new(heimdall_perf_report_trace::TraceSink::new()),
         ];
         for sink in sinks {
             let _ = sink.render(&report, &mut Vec::new());
