@@ -681,6 +681,7 @@ impl ProfilingSession {
                 sampler_failures,
                 ..recording
             },
+            stations: Vec::new(),
         }
     }
 

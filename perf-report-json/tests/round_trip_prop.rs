@@ -421,6 +421,8 @@ fn report() -> impl Strategy<Value = Report> {
                 // Not in the JSON report.
                 capture: None,
                 diagnostics,
+                // Merged reports: see tests/merged.rs.
+                stations: Vec::new(),
             },
         )
 }

@@ -308,6 +308,7 @@ pub fn sample_report() -> Report {
             timeline_capacity: heimdall_perf_core::limits::TIMELINE_CAPACITY as u64,
             ..Diagnostics::default()
         },
+        stations: Vec::new(),
     }
 }
 
@@ -601,6 +602,7 @@ pub fn large_report(paths: usize, hours: u64, metrics: usize) -> Report {
             timeline_capacity: heimdall_perf_core::limits::TIMELINE_CAPACITY as u64,
             ..Diagnostics::default()
         },
+        stations: Vec::new(),
     }
 }
 
