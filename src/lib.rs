@@ -147,6 +147,11 @@ pub mod reports {
         StageReport, SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, ATTRIBUTION_RULE,
         PATH_SEPARATOR, SCHEMA_VERSION,
     };
+    // Merging the saved reports of several stations into one.
+    pub use heimdall_perf_core::{
+        histogram_ladder, merge_reports, MergeError, StationFrames, StationInfo, StationSpan,
+        HISTOGRAM_FIRST_BUCKET_NS,
+    };
 
     pub use crate::ReportFormat;
 }

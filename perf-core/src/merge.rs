@@ -227,6 +227,28 @@ pub enum MergeError {
     },
 }
 
+impl MergeError {
+    /// The station at fault, when the error is about one station (a command can then name
+    /// the file it came from).
+    ///
+    /// ```
+    /// use heimdall_perf_core::{merge_reports, Report};
+    /// let e = merge_reports([("a", Report::empty("x")), ("a", Report::empty("y"))]).unwrap_err();
+    /// assert_eq!(e.station(), Some("a"));
+    /// ```
+    pub fn station(&self) -> Option<&str> {
+        match self {
+            MergeError::Empty | MergeError::EmptyName { .. } => None,
+            MergeError::DuplicateStation { station }
+            | MergeError::NewerSchema { station, .. }
+            | MergeError::SchemaMismatch { station, .. }
+            | MergeError::Ladder { station, .. }
+            | MergeError::Inconsistent { station, .. }
+            | MergeError::AlreadyMerged { station, .. } => Some(station),
+        }
+    }
+}
+
 /// The bucket ladder every duration histogram of a report is on: the upper bounds
 /// [`DurationStats::buckets`] gives with the first bound [`HISTOGRAM_FIRST_BUCKET_NS`],
 /// computed by that same function (up to about 2⁶² ns, 146 years).
@@ -837,7 +859,7 @@ fn merge_frames(
                 e.missed = e.missed.saturating_add(w.missed);
             }
         }
-        incidents.sort_by(|a: &Incident, b| b.overrun_ns.cmp(&a.overrun_ns));
+        incidents.sort_by_key(|i: &Incident| std::cmp::Reverse(i.overrun_ns));
         out.push(FrameReport {
             source: source.to_string(),
             count: sum(&|f| f.count),

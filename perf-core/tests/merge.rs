@@ -594,7 +594,10 @@ fn two_real_sessions_merge() {
     assert_eq!(fleet.stations[0].labels["station"], "east");
 }
 
-fn totals(r: &Report) -> Vec<(Vec<String>, u64, u64, Vec<(u64, u64)>, f64, f64)> {
+/// Per span path: path, count, total, buckets, min, max.
+type Totals = Vec<(Vec<String>, u64, u64, Vec<(u64, u64)>, f64, f64)>;
+
+fn totals(r: &Report) -> Totals {
     r.span_totals
         .iter()
         .map(|s| {
