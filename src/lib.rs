@@ -150,7 +150,7 @@ pub mod reports {
     // Merging the saved reports of several stations into one.
     pub use heimdall_perf_core::{
         histogram_ladder, merge_reports, MergeError, StationFrames, StationInfo, StationSpan,
-        HISTOGRAM_FIRST_BUCKET_NS,
+        HISTOGRAM_FIRST_BUCKET_NS, STATION_TABLE_SPANS,
     };
 
     pub use crate::ReportFormat;

@@ -52,7 +52,7 @@ pub use manager::{ProfilingManager, SavedSession};
 pub use measurement::{unix_now_ns, Measurement, MetricType};
 pub use merge::{
     histogram_ladder, merge_reports, MergeError, StationFrames, StationInfo, StationSpan,
-    HISTOGRAM_FIRST_BUCKET_NS,
+    HISTOGRAM_FIRST_BUCKET_NS, STATION_TABLE_SPANS,
 };
 pub use periodic::{BoundedSeries, PeriodicSource, Samples, SourceFactory};
 pub use recorder::{is_recording, Callsite, Frame, FrameSite, FrameSource, ScopeGuard};

@@ -107,6 +107,57 @@ pub struct StationInfo {
     pub frames: Vec<StationFrames>,
 }
 
+/// How many span paths a table of stations shows by default: the fleet's largest by total
+/// time ([`Report::main_span_paths`]).
+pub const STATION_TABLE_SPANS: usize = 3;
+
+impl StationInfo {
+    /// The station's figures of the span path `path`, if it recorded it.
+    pub fn span(&self, path: &[String]) -> Option<&StationSpan> {
+        self.spans.iter().find(|s| s.path == path)
+    }
+
+    /// Frames finished and missed by the station, all sources (saturating).
+    pub fn frame_totals(&self) -> (u64, u64) {
+        self.frames.iter().fold((0u64, 0u64), |(f, m), s| {
+            (f.saturating_add(s.finished), m.saturating_add(s.missed))
+        })
+    }
+
+    /// Missed / finished frames, all sources; `None` when no frame finished.
+    ///
+    /// ```
+    /// use heimdall_perf_core::{StationFrames, StationInfo};
+    /// let f = |finished, missed| StationFrames {
+    ///     source: "cam".into(), finished, missed, miss_rate: 0.0, budget_ns: None,
+    ///     latency_p50_ns: 0.0, latency_p99_ns: 0.0,
+    /// };
+    /// let mut s = StationInfo {
+    ///     name: "east".into(), session: "s".into(), host: "h".into(),
+    ///     labels: Default::default(), start_unix_ns: 0, started_at: String::new(),
+    ///     duration_ns: 0, spans: Vec::new(), frames: vec![f(90, 1), f(10, 1)],
+    /// };
+    /// assert_eq!(s.miss_rate(), Some(0.02));
+    /// s.frames.clear();
+    /// assert_eq!(s.miss_rate(), None);
+    /// ```
+    pub fn miss_rate(&self) -> Option<f64> {
+        let (finished, missed) = self.frame_totals();
+        (finished > 0).then(|| missed.min(finished) as f64 / finished as f64)
+    }
+}
+
+impl Report {
+    /// The `n` span paths with the largest total time across the report (its
+    /// `span_totals`, sorted again: a report read from a file may not be), for tables that
+    /// put stations side by side.
+    pub fn main_span_paths(&self, n: usize) -> Vec<&[String]> {
+        let mut totals: Vec<&SpanStats> = self.span_totals.iter().collect();
+        totals.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.path.cmp(&b.path)));
+        totals.iter().take(n).map(|s| s.path.as_slice()).collect()
+    }
+}
+
 /// A span path's figures in one station.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StationSpan {
