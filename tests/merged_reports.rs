@@ -12,7 +12,7 @@
     feature = "trace"
 ))]
 
-use heimdall_perf::reports::{merge_reports, MergeError, Report, ReportSink};
+use heimdall_perf::reports::{merge_reports, MergeError, Report};
 use heimdall_perf_testkit::fleet_report;
 
 #[test]
