@@ -41,9 +41,21 @@ fn a_merged_report_renders_in_every_format() {
     seen.sort();
     assert_eq!(
         seen,
-        ["flamegraph", "folded", "html", "json", "markdown", "openmetrics", "trace"]
+        [
+            "flamegraph",
+            "folded",
+            "html",
+            "json",
+            "markdown",
+            "openmetrics",
+            "trace"
+        ]
     );
-    let json = registry.sink("json").unwrap().render_to_string(&fleet).unwrap();
+    let json = registry
+        .sink("json")
+        .unwrap()
+        .render_to_string(&fleet)
+        .unwrap();
     let back: Report = heimdall_perf::json::from_slice(json.as_bytes()).unwrap();
     assert_eq!(back.stations, fleet.stations);
 }
