@@ -667,15 +667,16 @@ fn station_info(name: &str, r: &Report) -> StationInfo {
     }
 }
 
-/// Backslash before every ASCII punctuation character, so a station's name is plain text
-/// in a note's Markdown.
+/// Backslash before every ASCII punctuation character and control characters as spaces, so
+/// a station's name is plain text on one line in a note's Markdown.
 fn escape_markdown(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if c.is_ascii_punctuation() {
             out.push('\\');
         }
-        out.push(c);
+        // A line break would end the note's first paragraph early.
+        out.push(if c.is_control() { ' ' } else { c });
     }
     out
 }
@@ -775,7 +776,18 @@ fn merge_summaries<'a>(
         .sum();
     let min = parts.clone().map(|s| s.min).fold(f64::INFINITY, f64::min);
     let max = parts.map(|s| s.max).fold(f64::NEG_INFINITY, f64::max);
-    let q = |p: f64| quantile(histogram, count, p).clamp(min, max);
+    // Not `f64::clamp`, which panics on NaN or `min > max` (a report read from a file may
+    // hold either).
+    let q = |p: f64| {
+        let v = quantile(histogram, count, p);
+        if v > max {
+            max
+        } else if v < min {
+            min
+        } else {
+            v
+        }
+    };
     Summary {
         count,
         sum,

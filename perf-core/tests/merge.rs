@@ -529,6 +529,19 @@ fn odd_inputs_are_refused_with_what_is_at_fault() {
         "{e}"
     );
 
+    // Figures no session writes (NaN, min above max) merge without a panic.
+    let mut odd = a();
+    odd.span_totals[0].duration.min = f64::NAN;
+    odd.span_totals[0].duration.max = 1.0;
+    odd.span_totals[0].duration.mean = f64::NAN;
+    let mut odd2 = a();
+    odd2.span_totals[0].duration.min = f64::NAN;
+    odd2.span_totals[0].duration.max = f64::NAN;
+    let fleet = merge_reports([("east", odd), ("west", odd2)]).unwrap();
+    let frame = fleet.span_total(&["frame"]).unwrap();
+    assert_eq!(frame.count, 12);
+    assert_eq!(frame.duration.max, 1.0);
+
     let mut lost = a();
     lost.timeline[0].span = 9;
     let e = merge_reports([("east", lost)]).unwrap_err().to_string();
