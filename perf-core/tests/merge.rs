@@ -665,6 +665,9 @@ proptest! {
             let frame = abc.span_total(&["frame"]).unwrap();
             prop_assert_eq!(frame.count, t.count());
             prop_assert_eq!(&frame.histogram, &t.buckets(HISTOGRAM_FIRST_BUCKET_NS));
+            // Sums, extremes, mean, deviation and percentiles (each in the true one's bucket).
+            let d = Distribution { summary: frame.duration.clone(), histogram: frame.histogram.clone() };
+            assert_same_distribution("frame", &d, &all);
         }
     }
 }
