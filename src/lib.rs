@@ -148,6 +148,11 @@ pub mod reports {
         SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, TraceBatch, TraceCapture, TraceStream,
         TraceStreamFactory, ATTRIBUTION_RULE, PATH_SEPARATOR, SCHEMA_VERSION,
     };
+    // Merging the saved reports of several stations into one.
+    pub use heimdall_perf_core::{
+        histogram_ladder, merge_reports, MergeError, StationFrames, StationInfo, StationSpan,
+        HISTOGRAM_FIRST_BUCKET_NS, STATION_TABLE_SPANS,
+    };
 
     pub use crate::ReportFormat;
 }

@@ -11,6 +11,9 @@
 //!   [--format text|md|json|html] [--flamegraph DIFF.svg]` compares two runs span by span
 //!   and frame source by frame source (miss rate, latency p99) and exits 1 when something
 //!   regressed (see [`diff`] for how a regression is told from noise);
+//! * `heimdall-perf merge A.json B.json … --output FLEET.json` merges the saved reports of
+//!   several stations into one report (see [`station_names`] for how each station is named,
+//!   and `heimdall_perf::reports::merge_reports` for what is merged and how);
 //! * `heimdall-perf formats [--plugin LIB.so]…` lists the available formats.
 //!
 //! Exit codes: 0 success (and no regression), 1 regression found by `diff`, 2 usage or input
@@ -127,6 +130,24 @@ enum Command {
         #[arg(long, value_name = "SVG")]
         flamegraph: Option<PathBuf>,
     },
+    /// Merge the saved reports of several stations into one fleet report (JSON).
+    ///
+    /// Span and frame histograms and counts add up exactly; percentiles are read again from
+    /// the merged histograms (within one bucket), never averaged. Per-station figures stay
+    /// per station (threads and series are renamed `station/…`, metrics get a `station`
+    /// label) and the report lists the stations side by side. A station is named after its
+    /// run's `station` label, else its labels, else its file name (the folder's name for a
+    /// `report.json`); two runs with the same name are told apart by their file names.
+    /// Reports of different schema versions or bucket ladders are refused.
+    Merge {
+        /// The saved reports (JSON), one per station.
+        #[arg(required = true, value_name = "REPORT")]
+        reports: Vec<PathBuf>,
+        /// Output file (written atomically: a failed write leaves the previous file whole);
+        /// standard output when absent or `-`.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// List every available report format and where it comes from.
     Formats {
         /// Load a report plugin (.so) first; repeatable.
@@ -168,6 +189,15 @@ pub enum CliError {
     /// A command-line value is out of range.
     #[error("{0}")]
     Usage(String),
+    /// The reports could not be merged.
+    #[error("cannot merge the reports: {source}{}", file.as_ref().map(|f| format!(" (station `{}` is `{}`)", f.0, f.1.display())).unwrap_or_default())]
+    Merge {
+        /// The station at fault and the file it was read from, when the error names one.
+        file: Option<(String, PathBuf)>,
+        /// What is wrong.
+        #[source]
+        source: heimdall_perf::reports::MergeError,
+    },
 }
 
 /// Runs the command with `args` (the first is the program name) and returns its exit code.
@@ -385,6 +415,24 @@ fn run(cli: Cli, out: &mut dyn Write, terminal: bool) -> Result<u8, CliError> {
                 0
             })
         }
+        Command::Merge { reports, output } => {
+            let mut runs = Vec::with_capacity(reports.len());
+            for path in &reports {
+                runs.push(read(path)?);
+            }
+            let names = station_names(&reports, &runs)?;
+            let stations: Vec<(String, PathBuf)> =
+                names.iter().cloned().zip(reports.iter().cloned()).collect();
+            let fleet = heimdall_perf::reports::merge_reports(names.into_iter().zip(runs))
+                .map_err(|source| CliError::Merge {
+                    file: source
+                        .station()
+                        .and_then(|name| stations.iter().find(|(n, _)| n == name).cloned()),
+                    source,
+                })?;
+            write_json(&fleet, output.as_deref(), out)?;
+            Ok(0)
+        }
         Command::Formats { plugins } => {
             let registry = registry_with(&plugins)?;
             writeln!(out, "{:<14} {:<10} origin", "format", "extension")
@@ -402,6 +450,121 @@ fn run(cli: Cli, out: &mut dyn Write, terminal: bool) -> Result<u8, CliError> {
             Ok(0)
         }
     }
+}
+
+/// Writes `report` as pretty JSON to `path` (atomically), or to `out` when there is no path
+/// or it is `-`.
+fn write_json(report: &Report, path: Option<&Path>, out: &mut dyn Write) -> Result<(), CliError> {
+    use heimdall_perf::reports::{AtomicWriteError, ReportSink};
+    use heimdall_perf_report_json::{JsonSink, FORMAT_ID};
+    let sink = JsonSink::new();
+    match path {
+        Some(path) if path.as_os_str() != "-" => heimdall_perf::reports::write_atomic(path, |w| {
+            sink.render(report, w)
+        })
+        .map_err(|e| match e {
+            AtomicWriteError::Io(e) => CliError::Perf(e),
+            AtomicWriteError::Render(source) => CliError::Perf(PerfError::Render {
+                format: FORMAT_ID.into(),
+                session: report.session.name.clone(),
+                path: Some(path.to_path_buf()),
+                source,
+            }),
+        }),
+        _ => {
+            let json = sink.render_to_string(report).map_err(|source| {
+                CliError::Perf(PerfError::Render {
+                    format: FORMAT_ID.into(),
+                    session: report.session.name.clone(),
+                    path: None,
+                    source,
+                })
+            })?;
+            out.write_all(json.as_bytes()).map_err(CliError::Stdout)
+        }
+    }
+}
+
+/// The station name of each run given to `merge`, in order:
+///
+/// 1. its session's `station` label, if it has one;
+/// 2. else its labels, `key=value` joined by `, ` (in order of key);
+/// 3. else its file name without the extension — the name of the folder holding it when
+///    that is `report` (a run folder's `report.json`).
+///
+/// When two runs get the same name, each of them is named `name (file)` instead, `file`
+/// being rule 3's name; if two names are still the same (the same file given twice), it is
+/// an error naming both files.
+///
+/// ```
+/// use heimdall_perf::reports::Report;
+/// use std::path::PathBuf;
+/// let mut labelled = Report::empty("s");
+/// labelled.session.labels.insert("line".into(), "3".into());
+/// let files = [PathBuf::from("runs/east.json"), PathBuf::from("x/run-7/report.json"),
+///              PathBuf::from("cell.json")];
+/// let names = heimdall_perf_cli::station_names(
+///     &files,
+///     &[Report::empty("a"), Report::empty("b"), labelled],
+/// )
+/// .unwrap();
+/// assert_eq!(names, ["east", "run-7", "line=3"]);
+/// ```
+///
+/// # Errors
+///
+/// [`CliError::Usage`] when two files give the same name even with their file names.
+pub fn station_names(files: &[PathBuf], reports: &[Report]) -> Result<Vec<String>, CliError> {
+    let file_name = |path: &Path| {
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        match stem.as_deref() {
+            Some("report") | None => path
+                .parent()
+                .and_then(Path::file_name)
+                .map(|d| d.to_string_lossy().into_owned())
+                .or(stem)
+                .unwrap_or_else(|| path.display().to_string()),
+            Some(_) => stem.unwrap_or_default(),
+        }
+    };
+    let mut names: Vec<String> = files
+        .iter()
+        .zip(reports)
+        .map(|(path, r)| {
+            let labels = &r.session.labels;
+            if let Some(station) = labels.get("station").filter(|s| !s.is_empty()) {
+                station.clone()
+            } else if !labels.is_empty() {
+                labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                file_name(path)
+            }
+        })
+        .collect();
+    let first: Vec<String> = names.clone();
+    for (i, path) in files.iter().enumerate() {
+        if first.iter().filter(|n| **n == first[i]).count() > 1 {
+            let file = file_name(path);
+            if file != first[i] {
+                names[i] = format!("{} ({file})", first[i]);
+            }
+        }
+    }
+    for i in 0..names.len() {
+        if let Some(j) = (i + 1..names.len()).find(|&j| names[j] == names[i]) {
+            return Err(CliError::Usage(format!(
+                "`{}` and `{}` both give the station name `{}`: merge each run once, or rename one of the files",
+                files[i].display(),
+                files[j].display(),
+                first[i]
+            )));
+        }
+    }
+    Ok(names)
 }
 
 #[cfg(feature = "flame")]
@@ -526,6 +689,7 @@ fn summary(r: &Report, top: usize, st: Paint, out: &mut dyn Write) -> std::io::R
         escape_for_terminal(&r.session.started_at),
         TEXT.count(r.span_count())
     )?;
+    summary_stations(r, st, out)?;
     writeln!(out)?;
     writeln!(
         out,
@@ -612,6 +776,51 @@ fn summary(r: &Report, top: usize, st: Paint, out: &mut dyn Write) -> std::io::R
         for w in warnings {
             writeln!(out, "- {}", escape_for_terminal(&w))?;
         }
+    }
+    Ok(())
+}
+
+/// The stations block of `summary`, for a merged report: per station, its host, duration,
+/// spans, and its frames finished and missed with the miss rate (all sources).
+fn summary_stations(r: &Report, st: Paint, out: &mut dyn Write) -> std::io::Result<()> {
+    if r.stations.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        st.bold(&format!(
+            "{:<28} {:<20} {:>10} {:>9} {:>9} {:>8} {:>9}",
+            "station", "host", "duration", "spans", "finished", "missed", "miss rate"
+        ))
+    )?;
+    for s in &r.stations {
+        let spans = s.spans.iter().fold(0u64, |n, p| n.saturating_add(p.count));
+        let finished = s
+            .frames
+            .iter()
+            .fold(0u64, |n, f| n.saturating_add(f.finished));
+        let missed = s
+            .frames
+            .iter()
+            .fold(0u64, |n, f| n.saturating_add(f.missed));
+        let rate = if finished == 0 {
+            "–".to_string()
+        } else {
+            percent(missed.min(finished) as f64 / finished as f64 * 100.0, TEXT)
+        };
+        writeln!(
+            out,
+            "{:<28} {:<20} {:>10} {:>9} {:>9} {:>8} {:>9}",
+            clip(&escape_for_terminal(&s.name), 28),
+            clip(&escape_for_terminal(&s.host), 20),
+            TEXT.duration(s.duration_ns as f64),
+            TEXT.count(spans),
+            TEXT.count(finished),
+            TEXT.count(missed),
+            rate
+        )?;
     }
     Ok(())
 }

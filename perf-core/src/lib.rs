@@ -36,6 +36,7 @@
 mod error;
 mod manager;
 mod measurement;
+mod merge;
 pub mod metrics;
 mod periodic;
 mod recorder;
@@ -49,6 +50,10 @@ mod util;
 pub use error::{PerfError, Result};
 pub use manager::{ProfilingManager, SavedSession};
 pub use measurement::{unix_now_ns, Measurement, MetricType};
+pub use merge::{
+    histogram_ladder, merge_reports, MergeError, StationFrames, StationInfo, StationSpan,
+    HISTOGRAM_FIRST_BUCKET_NS, STATION_TABLE_SPANS,
+};
 pub use periodic::{BoundedSeries, PeriodicSource, Samples, SourceFactory};
 pub use recorder::{is_recording, Callsite, Frame, FrameSite, FrameSource, ScopeGuard};
 pub use report::{

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::measurement::MetricType;
+use crate::merge::StationInfo;
 use crate::stats::{HistogramBucket, Summary};
 
 /// Version of the [`Report`] layout. Bumped when a field is added, changes meaning or is
@@ -18,7 +19,10 @@ use crate::stats::{HistogramBucket, Summary};
 /// * 1: spans, metrics, series, notes, timeline, diagnostics.
 /// * 2: session `labels`, and `frames` (frames across threads, budgets, misses,
 ///   attribution, incidents).
-pub const SCHEMA_VERSION: u32 = 2;
+/// * 3: `stations`, the stations of a merged report ([`merge_reports`](crate::merge_reports));
+///   written only when not empty, so a single run's JSON differs from schema 2 only in its
+///   version.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Separator used between frame names when a span path is written as one string
 /// (the folded-stack convention).
@@ -59,6 +63,11 @@ pub struct Report {
     pub capture: Option<TraceCapture>,
     /// Facts about the recording itself.
     pub diagnostics: Diagnostics,
+    /// The stations of a report merged from several runs
+    /// ([`merge_reports`](crate::merge_reports)), with each station's own figures; empty
+    /// for a single run (and in reports of schema 1 and 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stations: Vec<StationInfo>,
 }
 
 /// Session metadata.
@@ -633,6 +642,7 @@ impl Report {
             frames: Vec::new(),
             capture: None,
             diagnostics: Diagnostics::default(),
+            stations: Vec::new(),
         }
     }
 

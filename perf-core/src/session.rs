@@ -777,6 +777,7 @@ impl ProfilingSession {
                 sampler_failures,
                 ..recording
             },
+            stations: Vec::new(),
         }
     }
 

@@ -20,6 +20,10 @@
 //! faint above, its cause and the system figures at the time. A report without frames
 //! (schema 1, or no source) has no such section.
 //!
+//! A merged report (`heimdall-perf merge`) has a Stations section after the summary: one
+//! sortable row per station with its labels, host, duration, its own p50 and p99 of the
+//! fleet's main span paths, and its frames finished, missed and miss rate.
+//!
 //! Every name and value from the report is escaped: a span called
 //! `<script>alert(1)</script>` is shown as that text and runs nothing. Characters a page
 //! cannot carry (U+0000 and the other control characters but tab and line breaks, and the
@@ -60,6 +64,7 @@ mod flame;
 mod frame_view;
 mod markdown;
 mod sanitize;
+mod station_view;
 mod timestamp;
 mod view;
 

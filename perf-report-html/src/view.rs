@@ -14,6 +14,7 @@ use heimdall_perf_core::units::Unit;
 
 use crate::chart::{self, Histogram, LineChart, LineInput, Timeline, TimelineInput};
 use crate::frame_view::{self, FrameSourceView};
+use crate::station_view::{self, StationsView};
 use crate::timestamp::utc_time;
 use crate::STYLE;
 
@@ -47,7 +48,7 @@ pub(crate) struct Cell {
 }
 
 impl Cell {
-    fn new(text: String, sort: f64) -> Self {
+    pub(crate) fn new(text: String, sort: f64) -> Self {
         Cell {
             text,
             sort: if sort.is_finite() {
@@ -59,7 +60,7 @@ impl Cell {
     }
 
     /// A duration; sorts by whole nanoseconds (shorter text, same order).
-    fn duration(ns: f64) -> Self {
+    pub(crate) fn duration(ns: f64) -> Self {
         Cell::new(STYLE.duration(ns), ns.round())
     }
 }
@@ -153,6 +154,8 @@ pub(crate) struct Page {
     pub cards: Vec<Card>,
     /// Things the reader should know about the recording.
     pub warnings: Vec<String>,
+    /// The Stations section of a merged report (none: a single run, no section).
+    pub stations: Option<StationsView>,
     /// The Frames section, one entry per frame source (none: no section).
     pub frames: Vec<FrameSourceView>,
     /// How misses are attributed (shown under each attribution table).
@@ -809,6 +812,7 @@ impl Page {
                 .collect(),
             cards: cards(report, spans),
             warnings: warnings(report),
+            stations: station_view::stations(report),
             frames: frame_view::frames(&report.frames),
             attribution_rule: heimdall_perf_core::ATTRIBUTION_RULE,
             span_rows: span_rows(report, spans),

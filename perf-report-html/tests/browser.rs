@@ -392,3 +392,29 @@ fn flamegraph_script_zooms_and_searches_inside_the_report() {
     );
     assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
 }
+
+#[test]
+fn merged_report_stations_table_in_chromium() {
+    let report = heimdall_perf_testkit::fleet_report();
+    let html = HtmlSink::new().render_to_string(&report).unwrap();
+    // Sort by station name twice (Z→A): the table's rows are ours to sort.
+    let click = r##"<script>var b = document.querySelector("#station-table th:first-child button"); b.click(); b.click(); var p = document.createElement("pre"); p.id = "sorted"; p.textContent = Array.prototype.map.call(document.querySelectorAll("#station-table tbody tr td.name"), function (c) { return c.textContent; }).join("\n--\n"); document.body.appendChild(p);</script>"##;
+    let probed = with_error_catcher(&html.replacen("</body>", &format!("{click}</body>"), 1));
+    let dir = tempfile::tempdir().unwrap();
+    let page = write_page(dir.path(), "fleet.html", &probed);
+    let dom = run_chromium(&page, &["--dump-dom".to_string()]);
+    let doc = Html::parse_document(&dom);
+
+    assert_eq!(text_of(&doc, "#errors").concat(), "", "errors in the page");
+    assert_eq!(
+        count(&doc, "#errors"),
+        1,
+        "the error catcher did not report"
+    );
+    assert_eq!(count(&doc, "#stations #station-table tbody tr"), 2);
+    // The page's own script, the probe and the error catcher: no name became a script.
+    assert_eq!(count(&doc, "script"), 4);
+    let sorted = text_of(&doc, "#sorted").concat();
+    let names: Vec<&str> = sorted.split("\n--\n").collect();
+    assert_eq!(names, [HOSTILE_NAME, "east"]);
+}

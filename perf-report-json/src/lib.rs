@@ -18,7 +18,8 @@
 //!   invalid JSON and wrong types with the file, line and column at fault — never a panic;
 //!   the parser's error stays attached as the [source](std::error::Error::source).
 //! * Reports of an older schema read back, the fields added since left empty: a schema-1
-//!   report (written before frames) reads with no session `labels` and no `frames`.
+//!   report (written before frames) reads with no session `labels` and no `frames`, a
+//!   schema-2 report (before merged reports) with no `stations`.
 //!
 //! ```
 //! use heimdall_perf_core::ReportSink;
@@ -159,10 +160,10 @@ pub enum JsonError {
 /// let sink = JsonSink::new();
 /// assert_eq!((sink.format_id(), sink.file_extension()), ("json", "json"));
 /// let json = sink.render_to_string(&Report::empty("s")).unwrap();
-/// assert!(json.starts_with("{\n  \"schema_version\": 2,"));
+/// assert!(json.starts_with("{\n  \"schema_version\": 3,"));
 ///
 /// let compact = sink.with_pretty(false).render_to_string(&Report::empty("s")).unwrap();
-/// assert!(compact.starts_with("{\"schema_version\":2,") && !compact.contains('\n'));
+/// assert!(compact.starts_with("{\"schema_version\":3,") && !compact.contains('\n'));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JsonSink {

@@ -1,6 +1,7 @@
 //! Property: any report — NaN and infinities, empty and huge names, any Unicode including
 //! control characters, counts up to `u64::MAX`, empty vectors, many threads, session labels,
-//! frame sources with stages, attribution, incidents and windows — reads back from its JSON
+//! frame sources with stages, attribution, incidents and windows, the stations of a merged
+//! report — reads back from its JSON
 //! (pretty and compact) exactly as it was.
 
 use std::collections::BTreeMap;
@@ -11,7 +12,8 @@ use heimdall_perf_core::{stats::Summary, Report, ReportSink};
 use heimdall_perf_core::{
     Attribution, Diagnostics, Distribution, FrameReport, FrameWindow, Incident, IncidentFrame,
     IncidentStage, MetricReport, Note, SeriesPoint, SessionInfo, SpanStats, StageReport,
-    SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, SCHEMA_VERSION,
+    StationFrames, StationInfo, StationSpan, SystemFigure, ThreadInfo, TimeSeries, TimelineSpan,
+    SCHEMA_VERSION,
 };
 use heimdall_perf_report_json::{from_slice, JsonSink};
 use proptest::collection::{btree_map, vec};
@@ -297,7 +299,79 @@ fn frame_report() -> impl Strategy<Value = FrameReport> {
         )
 }
 
+fn station() -> impl Strategy<Value = StationInfo> {
+    let span = (vec(text(), 0..3), count(), count(), float(), float()).prop_map(
+        |(path, count, total_ns, p50_ns, p99_ns)| StationSpan {
+            path,
+            count,
+            total_ns,
+            p50_ns,
+            p99_ns,
+        },
+    );
+    let frames = (
+        text(),
+        (count(), count(), float()),
+        proptest::option::of(count()),
+        (float(), float()),
+    )
+        .prop_map(
+            |(
+                source,
+                (finished, missed, miss_rate),
+                budget_ns,
+                (latency_p50_ns, latency_p99_ns),
+            )| {
+                StationFrames {
+                    source,
+                    finished,
+                    missed,
+                    miss_rate,
+                    budget_ns,
+                    latency_p50_ns,
+                    latency_p99_ns,
+                }
+            },
+        );
+    (
+        (text(), text(), text()),
+        btree_map(text(), text(), 0..3),
+        (count(), text(), count()),
+        vec(span, 0..3),
+        vec(frames, 0..2),
+    )
+        .prop_map(
+            |(
+                (name, session, host),
+                labels,
+                (start_unix_ns, started_at, duration_ns),
+                spans,
+                frames,
+            )| {
+                StationInfo {
+                    name,
+                    session,
+                    host,
+                    labels,
+                    start_unix_ns,
+                    started_at,
+                    duration_ns,
+                    spans,
+                    frames,
+                }
+            },
+        )
+}
+
+/// Any report, with stations (a merged report's) or without.
 fn report() -> impl Strategy<Value = Report> {
+    (run(), vec(station(), 0..3)).prop_map(|(mut r, stations)| {
+        r.stations = stations;
+        r
+    })
+}
+
+fn run() -> impl Strategy<Value = Report> {
     let session = (
         text(),
         text(),
@@ -421,6 +495,8 @@ fn report() -> impl Strategy<Value = Report> {
                 // Not in the JSON report.
                 capture: None,
                 diagnostics,
+                // Added by `report`.
+                stations: Vec::new(),
             },
         )
 }

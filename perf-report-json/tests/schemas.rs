@@ -1,7 +1,9 @@
 //! Schema versions: a report of schema 1 (written before frames and session labels, kept
 //! as `tests/fixtures/schema-1.json`, the golden file of that time) still reads back, with
 //! empty `labels` and `frames`; a report of a schema newer than this build's is refused
-//! with a message naming both versions; frames and labels round-trip exactly.
+//! with a message naming both versions; frames and labels round-trip exactly. A report of
+//! schema 2 (before merged reports; `tests/fixtures/schema-2.json`) reads with no stations,
+//! and a merged report (schema 3) round-trips with its stations.
 
 use std::path::PathBuf;
 
@@ -46,12 +48,12 @@ fn a_schema_1_report_reads_with_empty_labels_and_frames() {
 }
 
 #[test]
-fn a_schema_3_report_is_refused_naming_both_versions() {
-    assert_eq!(SCHEMA_VERSION, 2, "update this test with the schema");
-    // The sample report, as a future heimdall-perf might write it: same layout, version 3,
+fn a_schema_4_report_is_refused_naming_both_versions() {
+    assert_eq!(SCHEMA_VERSION, 3, "update this test with the schema");
+    // The sample report, as a future heimdall-perf might write it: same layout, version 4,
     // and a field this build does not know.
     let mut r = fixtures::sample_report();
-    r.schema_version = 3;
+    r.schema_version = 4;
     let json = JsonSink::new().render_to_string(&r).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
     v["frames"][0]["stages"][0]["gpu_ns"] = serde_json::json!({"unknown": true});
@@ -65,8 +67,8 @@ fn a_schema_3_report_is_refused_naming_both_versions() {
             matches!(
                 e,
                 JsonError::NewerSchema {
-                    found: 3,
-                    supported: 2,
+                    found: 4,
+                    supported: 3,
                     ..
                 }
             ),
@@ -75,10 +77,50 @@ fn a_schema_3_report_is_refused_naming_both_versions() {
         let msg = e.to_string();
         assert!(
             msg.contains("from-the-future.json")
-                && msg.contains("schema 3, this build reads up to 2"),
+                && msg.contains("schema 4, this build reads up to 3"),
             "{msg}"
         );
     }
+}
+
+#[test]
+fn a_schema_2_report_reads_with_no_stations() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema-2.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(raw["schema_version"], 2);
+    assert!(raw.get("stations").is_none());
+    let report = read_report(&path).expect("a schema-2 report reads");
+    assert_eq!(report.schema_version, 2);
+    assert!(report.stations.is_empty());
+    // It is the sample report of that time: everything but the version is today's sample.
+    let mut sample = fixtures::sample_report();
+    sample.schema_version = 2;
+    assert_eq!(format!("{report:?}"), format!("{sample:?}"));
+}
+
+#[test]
+fn a_merged_report_round_trips_with_its_stations() {
+    let mut west = fixtures::sample_report();
+    west.session.start_unix_ns += 5_000_000_000;
+    let fleet =
+        heimdall_perf_core::merge_reports([("east", fixtures::sample_report()), ("west", west)])
+            .unwrap();
+    assert_eq!(fleet.stations.len(), 2);
+    for sink in [JsonSink::new(), JsonSink::new().with_pretty(false)] {
+        let json = sink.render_to_string(&fleet).unwrap();
+        let back = from_slice(json.as_bytes()).unwrap();
+        // NaN != NaN (a metric of the sample holds one): compare the text forms.
+        assert_eq!(format!("{back:?}"), format!("{fleet:?}"));
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["stations"][1]["name"], "west");
+        assert_eq!(v["stations"][0]["spans"][0]["path"][0], "frame");
+    }
+    // A single run writes no `stations` at all.
+    let json = JsonSink::new()
+        .render_to_string(&fixtures::sample_report())
+        .unwrap();
+    assert!(!json.contains("\"stations\""));
 }
 
 #[test]

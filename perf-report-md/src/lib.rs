@@ -2,7 +2,9 @@
 //!
 //! A heimdall-perf [`Report`] as GitHub-flavoured Markdown, to paste into an issue, a pull
 //! request or a wiki page: a title with the session's name, start, duration, host and labels;
-//! a "Frames" section when the session followed frames (per source: counts, drops by reason,
+//! a "Stations" table when the report merges several runs (`heimdall-perf merge`): each
+//! station's labels, host, duration, p50/p99 of the main span paths and frame miss rate,
+//! side by side; a "Frames" section when the session followed frames (per source: counts, drops by reason,
 //! misses against the budget, latency and jitter; per stage service and queue time; which
 //! cause the missed frames are blamed on; the worst incidents with their stages thread by
 //! thread, the frames before them and the system figures at the time); a table of span paths
@@ -46,6 +48,7 @@ use heimdall_perf_core::{stats::Summary, RenderError, Report, ReportSink};
 mod escape;
 mod frames;
 mod notes;
+mod stations;
 mod table;
 
 use escape::{escape, escape_into};
@@ -164,6 +167,7 @@ impl MarkdownSink {
                 + 4096 * report.frames.len(),
         );
         title(&mut out, report);
+        stations::stations(&mut out, report);
         frames::frames(&mut out, report, self.max_incidents());
         spans(&mut out, report, self.max_spans);
         metrics(&mut out, report);

@@ -308,6 +308,7 @@ pub fn sample_report() -> Report {
             timeline_capacity: heimdall_perf_core::limits::TIMELINE_CAPACITY as u64,
             ..Diagnostics::default()
         },
+        stations: Vec::new(),
     }
 }
 
@@ -601,6 +602,7 @@ pub fn large_report(paths: usize, hours: u64, metrics: usize) -> Report {
             timeline_capacity: heimdall_perf_core::limits::TIMELINE_CAPACITY as u64,
             ..Diagnostics::default()
         },
+        stations: Vec::new(),
     }
 }
 
@@ -680,6 +682,26 @@ pub fn diff_hint(expected: &str, actual: &str) -> String {
 fn rfc3339(unix_ns: u64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(unix_ns);
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// A merged report of two stations (`heimdall-perf merge`): the sample run as station
+/// `east`, and as a station named [`HOSTILE_NAME`] an hour later, with a hostile label and
+/// without the `frame › detect` spans (so tables show a station lacking a path).
+pub fn fleet_report() -> Report {
+    let east = sample_report();
+    let mut odd = sample_report();
+    odd.session.start_unix_ns += 3_600_000_000_000;
+    odd.session.started_at = rfc3339(odd.session.start_unix_ns);
+    odd.session
+        .labels
+        .insert("station".into(), HOSTILE_NAME.into());
+    odd.spans
+        .retain(|s| !s.path.starts_with(&["frame".into(), "detect".into()]));
+    odd.span_totals
+        .retain(|s| !s.path.starts_with(&["frame".into(), "detect".into()]));
+    odd.timeline.clear();
+    heimdall_perf_core::merge_reports([("east", east), (HOSTILE_NAME, odd)])
+        .expect("the sample runs merge")
 }
 
 #[cfg(test)]

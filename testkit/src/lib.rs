@@ -3,7 +3,8 @@
 //! Test scaffolding shared by the heimdall-perf crates, kept out of the published libraries:
 //! a dev-dependency of the others, never published.
 //!
-//! * the fixed reports every sink is tested on ([`sample_report`], [`large_report`]) and the
+//! * the fixed reports every sink is tested on ([`sample_report`], [`large_report`], the merged
+//!   [`fleet_report`]) and the
 //!   hostile strings it must survive ([`HOSTILE_NAME`], [`HOSTILE_NOTES`]);
 //! * golden files ([`check_golden`]), a writer that always fails ([`FullDisk`]), a small
 //!   deterministic generator ([`SplitMix`]);
