@@ -16,6 +16,41 @@ use serde_json::Value;
 
 use common::{check, events, ns};
 
+/// Counts the heap in use and its peak, to hold the stream to its memory bounds.
+struct Counting;
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let p = std::alloc::System.alloc(l);
+        if !p.is_null() {
+            let now = LIVE.fetch_add(l.size(), Relaxed) + l.size();
+            PEAK.fetch_max(now, Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        LIVE.fetch_sub(l.size(), std::sync::atomic::Ordering::Relaxed);
+        std::alloc::System.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, new: usize) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let q = std::alloc::System.realloc(p, l, new);
+        if !q.is_null() {
+            if new >= l.size() {
+                let now = LIVE.fetch_add(new - l.size(), Relaxed) + new - l.size();
+                PEAK.fetch_max(now, Relaxed);
+            } else {
+                LIVE.fetch_sub(l.size() - new, Relaxed);
+            }
+        }
+        q
+    }
+}
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
 /// `scope!` records into the session started last: the tests of this file take turns.
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -796,4 +831,80 @@ fn a_full_disk_mid_stream_leaves_the_file_whole_and_says_why() {
     assert_eq!(x_count(&t), spans, "the file holds the batches the report counts");
     assert!(spans > 0);
     assert!(t.get("streamEnd").is_none());
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory.
+
+/// Twelve nested spans with 60-byte names (a pipeline's stage names, qualified): each
+/// span's event repeats its whole path in `args.path`.
+fn deep_spans(n: usize) {
+    macro_rules! nest {
+        ($($name:literal),*) => {
+            for _ in 0..n {
+                $( let _g = scope!($name); )*
+            }
+        };
+    }
+    nest!(
+        "inspection_line::station_07::acquisition::grab_and_debayer_00",
+        "inspection_line::station_07::acquisition::grab_and_debayer_01",
+        "inspection_line::station_07::acquisition::grab_and_debayer_02",
+        "inspection_line::station_07::acquisition::grab_and_debayer_03",
+        "inspection_line::station_07::acquisition::grab_and_debayer_04",
+        "inspection_line::station_07::acquisition::grab_and_debayer_05",
+        "inspection_line::station_07::acquisition::grab_and_debayer_06",
+        "inspection_line::station_07::acquisition::grab_and_debayer_07",
+        "inspection_line::station_07::acquisition::grab_and_debayer_08",
+        "inspection_line::station_07::acquisition::grab_and_debayer_09",
+        "inspection_line::station_07::acquisition::grab_and_debayer_10",
+        "inspection_line::station_07::acquisition::grab_and_debayer_11"
+    );
+}
+
+/// A burst of deep spans while streaming: the stream keeps "only the current batch in
+/// memory" (README), a batch being at most 1.3 million spans of 24 bytes (~30 MiB, the
+/// capture's own bound of 64 MiB with its copy). The writer renders a whole batch into one
+/// buffer before its single positioned write, and keeps that buffer's capacity for the rest
+/// of the stream: with long paths the rendered batch is ~40× the batch itself.
+#[test]
+fn a_burst_of_deep_spans_keeps_the_stream_memory_bounded() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let _turn = turn();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("deep.json");
+    let mut session = streaming_session("deep");
+    deep_spans(1);
+    drop(session.report());
+    let base = LIVE.load(Relaxed);
+    PEAK.store(base, Relaxed);
+    session.stream_trace(&p, Duration::from_secs(3600)).unwrap();
+    let hs: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(|| deep_spans(20_000)))
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    // Every span handed out (written or dropped) before measuring what the stream holds.
+    let recorded = 2 * 20_000 * 12;
+    wait_for("the burst to be written", || {
+        let c = session.report().capture.unwrap();
+        let st = c.streamed.unwrap();
+        st.spans + c.dropped >= recorded
+    });
+    let held = LIVE.load(Relaxed).saturating_sub(base);
+    let peak = PEAK.load(Relaxed).saturating_sub(base);
+    session.stop();
+    let t = read(&p);
+    let written = x_count(&t);
+    let dropped = t["streamEnd"]["dropped"].as_u64().unwrap();
+    eprintln!(
+        "deep burst: {written} written, {dropped} dropped; peak heap +{} MiB, held while streaming +{} MiB, file {} MiB",
+        peak >> 20,
+        held >> 20,
+        std::fs::metadata(&p).unwrap().len() >> 20
+    );
+    assert_eq!(written + dropped, recorded);
+    assert!(peak < 64 << 20, "peak heap while streaming +{} MiB", peak >> 20);
+    assert!(held < 16 << 20, "heap held by a running stream after the burst +{} MiB", held >> 20);
 }
