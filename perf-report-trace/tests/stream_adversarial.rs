@@ -908,3 +908,120 @@ fn a_burst_of_deep_spans_keeps_the_stream_memory_bounded() {
     assert!(peak < 64 << 20, "peak heap while streaming +{} MiB", peak >> 20);
     assert!(held < 16 << 20, "heap held by a running stream after the burst +{} MiB", held >> 20);
 }
+
+/// New threads start while `report()` runs in a loop: the aggregator takes its snapshot of
+/// the threads before it locks the aggregate, and a `report()` holding the aggregate drains
+/// the spans of threads born after that snapshot into the batch. No span may lose its
+/// thread (tid 0, `<exited threads>`, a thread that never exited).
+#[test]
+fn threads_born_while_reports_run_keep_their_names() {
+    let _turn = turn();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("born.json");
+    let session = Arc::new(std::sync::Mutex::new(streaming_session("born")));
+    session
+        .lock()
+        .unwrap()
+        .stream_trace(&p, Duration::from_secs(3600))
+        .unwrap();
+    {
+        // A large aggregate: each report() holds it longer.
+        let mut s = session.lock().unwrap();
+        for k in 0..3000 {
+            let name = format!("filler-{k}");
+            s.start_timing(&name);
+            s.stop_timing(&name).unwrap();
+        }
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reporter = {
+        let (s, stop) = (Arc::clone(&session), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                drop(s.lock().unwrap().report());
+            }
+        })
+    };
+    for k in 0..400 {
+        std::thread::Builder::new()
+            .name(format!("born-{k}"))
+            .spawn(|| {
+                let _s = scope!("born");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    reporter.join().unwrap();
+    session.lock().unwrap().stop();
+    let t = read(&p);
+    let names = thread_names(&t);
+    let mut wrong = BTreeMap::new();
+    for e in events(&t).iter().filter(|e| e["ph"] == "X") {
+        let name = names
+            .get(&e["tid"].as_u64().unwrap())
+            .cloned()
+            .unwrap_or_default();
+        if e["name"] == "born" && !name.starts_with("born-") {
+            *wrong.entry(name).or_insert(0u64) += 1;
+        }
+    }
+    assert_eq!(by_path(&t)[&vec!["born".to_string()]], 400);
+    assert!(wrong.is_empty(), "spans under the wrong thread: {wrong:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The manager and the run folder.
+
+fn manager(dir: &Path) -> heimdall_perf_core::ProfilingManager {
+    let registry = Arc::new(Registry::new());
+    registry
+        .register_sink(Arc::new(heimdall_perf_report_trace::TraceSink::new()))
+        .unwrap();
+    registry.set_trace_stream(heimdall_perf_report_trace::stream_factory());
+    heimdall_perf_core::ProfilingManager::new(dir.join("reports"), registry).unwrap()
+}
+
+/// The run folder's `trace.json` names the streamed file, and the streamed file is closed
+/// by the manager's stop; dropping the manager closes a stream too.
+#[test]
+fn the_run_folder_and_a_dropped_manager() {
+    let _turn = turn();
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("line.trace.json");
+    let mut m = manager(dir.path());
+    let s = m.start_session("line").unwrap();
+    s.lock()
+        .unwrap()
+        .stream_trace(&stream, Duration::from_secs(3600))
+        .unwrap();
+    for _ in 0..30 {
+        let _s = scope!("run");
+    }
+    let saved = m.stop_session().unwrap();
+    let t = read(&stream);
+    assert_eq!(t["streamEnd"]["closed_by"], "stopped");
+    assert_eq!(x_count(&t), 30);
+    let folder_trace = read(&saved.dir.join("trace.json"));
+    check(&folder_trace);
+    assert_eq!(folder_trace["otherData"]["spans_from"], "recent spans");
+    let why = folder_trace["otherData"]["partial_reason"].as_str().unwrap();
+    assert!(why.contains("line.trace.json") && why.contains("30 spans"), "{why}");
+
+    // A manager dropped with a session streaming: the stream is closed, the file whole.
+    let stream2 = dir.path().join("dropped.trace.json");
+    let s = m.start_session("dropped").unwrap();
+    s.lock()
+        .unwrap()
+        .stream_trace(&stream2, Duration::from_secs(3600))
+        .unwrap();
+    for _ in 0..5 {
+        let _s = scope!("run");
+    }
+    drop(s);
+    drop(m);
+    let t = read(&stream2);
+    assert_eq!(t["streamEnd"]["closed_by"], "stopped");
+    assert_eq!(x_count(&t), 5);
+}
