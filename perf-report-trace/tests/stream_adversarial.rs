@@ -1025,3 +1025,33 @@ fn the_run_folder_and_a_dropped_manager() {
     assert_eq!(t["streamEnd"]["closed_by"], "stopped");
     assert_eq!(x_count(&t), 5);
 }
+
+/// A stream that failed (disk full, a pipe) leaves the run folder's `trace.json` saying
+/// "the capture window was streamed to `…` (N spans written)" without a word of the failure:
+/// the trace should say the stream failed, why, and how many spans and frames were lost.
+#[test]
+fn the_run_folder_trace_says_when_the_stream_failed() {
+    let mut report = heimdall_perf_core::Report::empty("failed-stream");
+    report.capture = Some(heimdall_perf_core::TraceCapture {
+        dropped: 450,
+        streamed: Some(heimdall_perf_core::StreamedTrace {
+            path: PathBuf::from("/mnt/small/line.trace.json"),
+            spans: 400,
+            lost: 450,
+            closed: Some("stopped".into()),
+            error: Some(
+                "writing `/mnt/small/line.trace.json` failed: No space left on device (os error 28)"
+                    .into(),
+            ),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let t = common::render_checked(&report);
+    let why = t["otherData"]["partial_reason"].as_str().unwrap();
+    assert!(why.contains("line.trace.json"), "{why}");
+    assert!(
+        why.contains("No space left on device") && why.contains("450"),
+        "the failure is not mentioned: {why}"
+    );
+}
