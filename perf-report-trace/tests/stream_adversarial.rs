@@ -1055,3 +1055,114 @@ fn the_run_folder_trace_says_when_the_stream_failed() {
         "the failure is not mentioned: {why}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Frames across threads.
+
+/// Frames whose stages run on other threads, two of them at once: every frame is in the
+/// file once, its async slices pair up and nest, the stages carry their threads.
+#[test]
+fn frames_with_parallel_stages_on_other_threads() {
+    let _turn = turn();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("par.json");
+    let mut session = streaming_session("par");
+    session.stream_trace(&p, Duration::from_secs(3600)).unwrap();
+    for i in 0..60u64 {
+        let f = frame!("cam-par");
+        let b = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let hs: Vec<_> = ["left", "right"]
+            .into_iter()
+            .map(|side| {
+                let b = Arc::clone(&b);
+                std::thread::Builder::new()
+                    .name(format!("stage-{side}"))
+                    .spawn(move || {
+                        let _g = f.stage(if side == "left" { "left-half" } else { "right-half" });
+                        b.wait();
+                        std::thread::sleep(Duration::from_micros(200));
+                    })
+                    .unwrap()
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        if i % 7 == 0 {
+            f.drop_frame("late");
+        } else {
+            f.finish();
+        }
+    }
+    session.stop();
+    let t = read(&p);
+    check(&sorted(&t));
+    let ev = events(&t);
+    let frames = ev
+        .iter()
+        .filter(|e| e["ph"] == "b" && e["name"] == "cam-par")
+        .count();
+    assert_eq!(frames, 60);
+    for stage in ["left-half", "right-half"] {
+        let n: Vec<&Value> = ev
+            .iter()
+            .filter(|e| e["ph"] == "b" && e["name"] == stage)
+            .collect();
+        assert_eq!(n.len(), 60, "{stage}");
+        assert!(n
+            .iter()
+            .all(|e| e["args"]["thread"].as_str().unwrap().starts_with("stage-")));
+    }
+    assert_eq!(t["streamEnd"]["frames"], 60);
+    let report = session.report();
+    let src = report.frame_source("cam-par").unwrap();
+    assert_eq!(src.count, 60);
+}
+
+/// A stream during thread churn (a pool respawning its workers, 4 000 threads over a
+/// night): the README holds the recorder to under 1 MiB of heap for 12 800 threads; the
+/// stream keeps every path (with its names) for the whole window, in the capture and in
+/// the writer, so its heap grows with every thread that ever ran.
+#[test]
+fn thread_churn_under_a_stream_does_not_grow_the_heap() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let _turn = turn();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("churn-mem.json");
+    let churn = |n: usize| {
+        for _ in 0..n {
+            std::thread::spawn(|| {
+                let _a = scope!("pool_worker::process_item::outer_stage_with_a_long_name");
+                let _b = scope!("pool_worker::process_item::inner_stage_with_a_long_name");
+            })
+            .join()
+            .unwrap();
+        }
+    };
+    // The same churn without a stream: what the recorder itself grows by.
+    let control = {
+        let session = streaming_session("churn-control");
+        churn(200);
+        drop(session.report());
+        let base = LIVE.load(Relaxed);
+        churn(4000);
+        drop(session.report());
+        LIVE.load(Relaxed).saturating_sub(base)
+    };
+    let mut session = streaming_session("churn-mem");
+    session.stream_trace(&p, Duration::from_secs(3600)).unwrap();
+    churn(200);
+    wait_for_spans(&p, 400);
+    let base = LIVE.load(Relaxed);
+    churn(4000);
+    wait_for_spans(&p, 8400);
+    let grown = LIVE.load(Relaxed).saturating_sub(base);
+    eprintln!(
+        "4000 threads under a stream: heap +{} KiB (without a stream +{} KiB)",
+        grown >> 10,
+        control >> 10
+    );
+    session.stop();
+    assert_eq!(x_count(&read(&p)), 8400);
+    assert!(grown < 1 << 20, "heap +{} KiB over 4000 threads", grown >> 10);
+}
