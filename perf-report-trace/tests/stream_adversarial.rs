@@ -1068,31 +1068,45 @@ fn frames_with_parallel_stages_on_other_threads() {
     let p = dir.path().join("par.json");
     let mut session = streaming_session("par");
     session.stream_trace(&p, Duration::from_secs(3600)).unwrap();
+    // Two long-lived stage threads (the folded-thread case is its own test), each frame's
+    // two halves run on both at once.
+    let b = Arc::new(std::sync::Barrier::new(3));
+    let workers: Vec<_> = ["left", "right"]
+        .into_iter()
+        .map(|side| {
+            let (tx, rx) = mpsc::channel::<heimdall_perf_core::Frame>();
+            let b = Arc::clone(&b);
+            let h = std::thread::Builder::new()
+                .name(format!("stage-{side}"))
+                .spawn(move || {
+                    for f in rx {
+                        {
+                            let _g =
+                                f.stage(if side == "left" { "left-half" } else { "right-half" });
+                            std::thread::sleep(Duration::from_micros(200));
+                        }
+                        b.wait();
+                    }
+                })
+                .unwrap();
+            (tx, h)
+        })
+        .collect();
     for i in 0..60u64 {
         let f = frame!("cam-par");
-        let b = std::sync::Arc::new(std::sync::Barrier::new(2));
-        let hs: Vec<_> = ["left", "right"]
-            .into_iter()
-            .map(|side| {
-                let b = Arc::clone(&b);
-                std::thread::Builder::new()
-                    .name(format!("stage-{side}"))
-                    .spawn(move || {
-                        let _g = f.stage(if side == "left" { "left-half" } else { "right-half" });
-                        b.wait();
-                        std::thread::sleep(Duration::from_micros(200));
-                    })
-                    .unwrap()
-            })
-            .collect();
-        for h in hs {
-            h.join().unwrap();
+        for (tx, _) in &workers {
+            tx.send(f).unwrap();
         }
+        b.wait();
         if i % 7 == 0 {
             f.drop_frame("late");
         } else {
             f.finish();
         }
+    }
+    for (tx, h) in workers {
+        drop(tx);
+        h.join().unwrap();
     }
     session.stop();
     let t = read(&p);
