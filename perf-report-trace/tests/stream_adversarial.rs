@@ -397,7 +397,9 @@ fn a_directory_a_dangling_symlink_and_a_symlink_to_a_file() {
     let mut session = streaming_session("dest");
     // A failed stream_trace leaves the stream running before it alone.
     let good = dir.path().join("good.json");
-    session.stream_trace(&good, Duration::from_secs(3600)).unwrap();
+    session
+        .stream_trace(&good, Duration::from_secs(3600))
+        .unwrap();
     {
         let _s = scope!("kept");
     }
@@ -413,19 +415,27 @@ fn a_directory_a_dangling_symlink_and_a_symlink_to_a_file() {
         .stream_trace(&dangling, Duration::from_secs(1))
         .is_err());
     let st = session.report().capture.unwrap().streamed.unwrap();
-    assert_eq!((st.path.clone(), st.closed.clone(), st.error.clone()), (good.clone(), None, None));
+    assert_eq!(
+        (st.path.clone(), st.closed.clone(), st.error.clone()),
+        (good.clone(), None, None)
+    );
     // Through a symlink: the target is written (replacing the good stream).
     let target = dir.path().join("target.json");
     let link = dir.path().join("link.json");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    session.stream_trace(&link, Duration::from_secs(3600)).unwrap();
+    session
+        .stream_trace(&link, Duration::from_secs(3600))
+        .unwrap();
     {
         let _s = scope!("s");
     }
     session.stop();
     assert_eq!(x_count(&read(&target)), 1);
     let g = read(&good);
-    assert_eq!((x_count(&g), g["streamEnd"]["closed_by"].as_str()), (1, Some("replaced")));
+    assert_eq!(
+        (x_count(&g), g["streamEnd"]["closed_by"].as_str()),
+        (1, Some("replaced"))
+    );
 }
 
 /// Streaming to `/dev/null` (measuring the cost of streaming without the disk) is a normal
@@ -666,10 +676,14 @@ fn hostile_names_round_trip() {
     check(&sorted(&t));
     assert_eq!(t["otherData"]["session"], nasty.as_str());
     let labels = &session.report().session.labels;
-    assert_eq!(t["otherData"]["labels"][&labels.keys().next().unwrap()[..]], labels.values().next().unwrap().as_str());
+    assert_eq!(
+        t["otherData"]["labels"][&labels.keys().next().unwrap()[..]],
+        labels.values().next().unwrap().as_str()
+    );
     let x: Vec<&Value> = events(&t).iter().filter(|e| e["ph"] == "X").collect();
-    assert!(x.iter().any(|e| e["name"] == huge.as_str()
-        && e["args"]["path"] == serde_json::json!([nasty, huge])));
+    assert!(x.iter().any(
+        |e| e["name"] == huge.as_str() && e["args"]["path"] == serde_json::json!([nasty, huge])
+    ));
     assert!(thread_names(&t).values().any(|n| *n == thread_name));
     let frames: Vec<&Value> = events(&t)
         .iter()
@@ -695,57 +709,58 @@ fn reports_in_a_loop_while_streaming_a_burst() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("busy.json");
     let p2 = p.clone();
-    let (trace, total, report_spans) = within(300, "streaming with concurrent reports", move || {
-        let session = Arc::new(std::sync::Mutex::new(streaming_session("busy")));
-        session
-            .lock()
-            .unwrap()
-            .stream_trace(&p2, Duration::from_secs(3600))
-            .unwrap();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        // Reports hold the session lock only to clone a handle? No: report takes &self;
-        // take it under the mutex, as the facade does.
-        let readers: Vec<_> = (0..2)
-            .map(|_| {
-                let s = Arc::clone(&session);
-                let stop = Arc::clone(&stop);
-                std::thread::spawn(move || {
-                    let mut n = 0;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        let r = s.lock().unwrap().report();
-                        let c = r.capture.unwrap();
-                        assert!(c.streamed.unwrap().error.is_none());
-                        n += 1;
-                    }
-                    n
+    let (trace, total, report_spans) =
+        within(300, "streaming with concurrent reports", move || {
+            let session = Arc::new(std::sync::Mutex::new(streaming_session("busy")));
+            session
+                .lock()
+                .unwrap()
+                .stream_trace(&p2, Duration::from_secs(3600))
+                .unwrap();
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            // Reports hold the session lock only to clone a handle? No: report takes &self;
+            // take it under the mutex, as the facade does.
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = Arc::clone(&session);
+                    let stop = Arc::clone(&stop);
+                    std::thread::spawn(move || {
+                        let mut n = 0;
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            let r = s.lock().unwrap().report();
+                            let c = r.capture.unwrap();
+                            assert!(c.streamed.unwrap().error.is_none());
+                            n += 1;
+                        }
+                        n
+                    })
                 })
-            })
-            .collect();
-        let writers: Vec<_> = (0..2)
-            .map(|_| {
-                std::thread::spawn(|| {
-                    for _ in 0..400_000 {
-                        let _a = scope!("burst-a");
-                        let _b = scope!("burst-b");
-                    }
+                .collect();
+            let writers: Vec<_> = (0..2)
+                .map(|_| {
+                    std::thread::spawn(|| {
+                        for _ in 0..400_000 {
+                            let _a = scope!("burst-a");
+                            let _b = scope!("burst-b");
+                        }
+                    })
                 })
-            })
-            .collect();
-        for w in writers {
-            w.join().unwrap();
-        }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        for r in readers {
-            r.join().unwrap();
-        }
-        let mut s = session.lock().unwrap();
-        s.stop();
-        let report = s.report();
-        let c = report.capture.clone().unwrap();
-        let st = c.streamed.clone().unwrap();
-        let total: u64 = report.span_totals.iter().map(|s| s.count).sum();
-        (read(&p2), (st.spans, c.dropped), total)
-    });
+                .collect();
+            for w in writers {
+                w.join().unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for r in readers {
+                r.join().unwrap();
+            }
+            let mut s = session.lock().unwrap();
+            s.stop();
+            let report = s.report();
+            let c = report.capture.clone().unwrap();
+            let st = c.streamed.clone().unwrap();
+            let total: u64 = report.span_totals.iter().map(|s| s.count).sum();
+            (read(&p2), (st.spans, c.dropped), total)
+        });
     let _ = p;
     let (written, dropped) = total;
     assert_eq!(report_spans, 1_600_000);
@@ -828,7 +843,11 @@ fn a_full_disk_mid_stream_leaves_the_file_whole_and_says_why() {
     assert!(size <= 64 * 1024, "{size}");
     let t = read(&path);
     check(&sorted(&t));
-    assert_eq!(x_count(&t), spans, "the file holds the batches the report counts");
+    assert_eq!(
+        x_count(&t),
+        spans,
+        "the file holds the batches the report counts"
+    );
     assert!(spans > 0);
     assert!(t.get("streamEnd").is_none());
 }
@@ -905,8 +924,16 @@ fn a_burst_of_deep_spans_keeps_the_stream_memory_bounded() {
         std::fs::metadata(&p).unwrap().len() >> 20
     );
     assert_eq!(written + dropped, recorded);
-    assert!(peak < 64 << 20, "peak heap while streaming +{} MiB", peak >> 20);
-    assert!(held < 16 << 20, "heap held by a running stream after the burst +{} MiB", held >> 20);
+    assert!(
+        peak < 64 << 20,
+        "peak heap while streaming +{} MiB",
+        peak >> 20
+    );
+    assert!(
+        held < 16 << 20,
+        "heap held by a running stream after the burst +{} MiB",
+        held >> 20
+    );
 }
 
 /// New threads start while `report()` runs in a loop: the aggregator takes its snapshot of
@@ -1006,8 +1033,13 @@ fn the_run_folder_and_a_dropped_manager() {
     let folder_trace = read(&saved.dir.join("trace.json"));
     check(&folder_trace);
     assert_eq!(folder_trace["otherData"]["spans_from"], "recent spans");
-    let why = folder_trace["otherData"]["partial_reason"].as_str().unwrap();
-    assert!(why.contains("line.trace.json") && why.contains("30 spans"), "{why}");
+    let why = folder_trace["otherData"]["partial_reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        why.contains("line.trace.json") && why.contains("30 spans"),
+        "{why}"
+    );
 
     // A manager dropped with a session streaming: the stream is closed, the file whole.
     let stream2 = dir.path().join("dropped.trace.json");
@@ -1081,8 +1113,11 @@ fn frames_with_parallel_stages_on_other_threads() {
                 .spawn(move || {
                     for f in rx {
                         {
-                            let _g =
-                                f.stage(if side == "left" { "left-half" } else { "right-half" });
+                            let _g = f.stage(if side == "left" {
+                                "left-half"
+                            } else {
+                                "right-half"
+                            });
                             std::thread::sleep(Duration::from_micros(200));
                         }
                         b.wait();
@@ -1178,5 +1213,51 @@ fn thread_churn_under_a_stream_does_not_grow_the_heap() {
     );
     session.stop();
     assert_eq!(x_count(&read(&p)), 8400);
-    assert!(grown < 1 << 20, "heap +{} KiB over 4000 threads", grown >> 10);
+    assert!(
+        grown < 1 << 20,
+        "heap +{} KiB over 4000 threads",
+        grown >> 10
+    );
+}
+
+/// The same stage-thread loss in the in-memory capture (`capture_trace`): stages are named
+/// from the live thread table when the report is taken, not from the capture's table of
+/// folded threads that spans use.
+#[test]
+fn a_stage_on_a_folded_thread_keeps_its_thread_name_in_capture_trace() {
+    let _turn = turn();
+    let mut session = streaming_session("stage-mem");
+    session.capture_trace(Duration::from_secs(3600)).unwrap();
+    let f = std::thread::Builder::new()
+        .name("grabber-mem".into())
+        .spawn(|| {
+            let f = frame!("cam-fold-mem");
+            {
+                let _g = f.stage("grab");
+            }
+            f.finish();
+        })
+        .unwrap()
+        .join();
+    f.unwrap();
+    for k in 0..40 {
+        std::thread::Builder::new()
+            .name(format!("filler-mem-{k}"))
+            .spawn(|| {
+                let _s = scope!("filler");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+    session.stop();
+    let report = session.report();
+    let c = report.capture.as_ref().unwrap();
+    assert!(c.paths.iter().any(|p| p.thread == "grabber-mem"));
+    let frame = c
+        .frames
+        .iter()
+        .find(|f| f.source == "cam-fold-mem")
+        .unwrap();
+    assert_eq!(frame.stages[0].thread, "grabber-mem");
 }
