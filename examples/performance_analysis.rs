@@ -650,6 +650,20 @@ fn run(args: &Args) -> Result<Report, Box<dyn Error>> {
             "  (no report format compiled in: enable the features json, markdown, html, flame)"
         );
     }
+    if let Some(st) = report.capture.as_ref().and_then(|c| c.streamed.as_ref()) {
+        println!(
+            "Trace streamed to {}: {} spans, {} frames",
+            st.path.display(),
+            st.spans,
+            st.frames
+        );
+        if let Some(error) = &st.error {
+            eprintln!(
+                "warning: the trace stream failed ({error}); {} spans and frames were lost",
+                st.lost
+            );
+        }
+    }
     Ok(report)
 }
 

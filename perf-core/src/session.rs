@@ -452,6 +452,13 @@ impl ProfilingSession {
                     "register a writer with `Registry::set_trace_stream`".into()
                 }),
             })?;
+        // Streaming again into the file of the stream that runs: that one is closed first,
+        // or both would write the same file.
+        if let Some(old) = self.core.open_stream_path() {
+            if same_file(&old, path) {
+                self.core.close_stream("replaced");
+            }
+        }
         let window_ns = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
         let start = self.core.clock.raw();
         let header = StreamHeader {
@@ -801,6 +808,21 @@ impl ProfilingSession {
     /// and a test of the facade holds the two equal.
     pub fn generate_flamegraph(&self, path: impl AsRef<Path>) -> Result<()> {
         self.save_report(path, FLAMEGRAPH_FORMAT_ID)
+    }
+}
+
+/// Whether `a` and `b` name the same existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return (a.dev(), a.ino()) == (b.dev(), b.ino());
+        }
+    }
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 

@@ -228,8 +228,8 @@ struct SortArgs {
 }
 
 #[derive(Serialize)]
-struct SpanArgs<'a> {
-    path: &'a [String],
+struct SpanArgs<'a, S: Serialize> {
+    path: &'a [S],
     /// The recorded duration, for a span shortened to end with its parent.
     #[serde(skip_serializing_if = "Option::is_none")]
     recorded_dur_us: Option<f64>,
@@ -450,10 +450,10 @@ fn write_frame<W: Write>(
 
 /// Writes a span as a complete event (`X`) on the thread `tid`; `duration_ns` is the one to
 /// write (shorter than the recorded one when it is cut to end with its parent).
-fn write_span<W: Write>(
+fn write_span<W: Write, S: AsRef<str> + Serialize>(
     events: &mut Events<W>,
     tid: u64,
-    path: &[String],
+    path: &[S],
     t: &TimelineSpan,
     duration_ns: u64,
 ) -> io::Result<()> {
@@ -461,7 +461,7 @@ fn write_span<W: Write>(
         path,
         recorded_dur_us: (duration_ns != t.duration_ns).then(|| us(t.duration_ns)),
     };
-    let name = path.last().map_or("", String::as_str);
+    let name = path.last().map_or("", AsRef::as_ref);
     let mut e = Event::new("X", t.start_ns, SPANS_PID, tid, name, args);
     e.dur = Some(us(duration_ns));
     events.event(&e)
@@ -574,6 +574,12 @@ impl<'r, 'w> Writer<'r, 'w> {
                         st.spans,
                         st.frames
                     ));
+                    if let Some(error) = &st.error {
+                        why.push_str(&format!(
+                            " The stream failed — {error} — and stopped there: {} spans and frames were lost.",
+                            st.lost
+                        ));
+                    }
                 }
                 if r.diagnostics.timeline_dropped > 0 {
                     why.push_str(&format!(

@@ -12,7 +12,7 @@
 //! closing record, `streamEnd` after `traceEvents`, is written when the window closes; a
 //! trace without it was cut short.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
@@ -23,8 +23,56 @@ use serde::Serialize;
 
 use crate::{us, write_frame, write_span, Event, Events, NameArgs, SortArgs, SPANS_PID};
 
+/// A span name shared by every path that has it.
+struct Name(Arc<str>);
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 /// What closes the file while the stream runs.
 const TAIL: &[u8] = b"\n]}\n";
+
+/// Events are written (with the closing) whenever this many bytes of them are waiting: a
+/// large batch is several writes, each leaving the file whole, and the writer's memory
+/// stays this size whatever the batch.
+const COMMIT_BYTES: usize = 1 << 20;
+
+/// Refuses what takes no positioned writes: a pipe or a socket (a stream rewrites its
+/// closing after every batch).
+fn refuse_unseekable(meta: &std::fs::Metadata) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        let what = if t.is_fifo() {
+            Some("a pipe (FIFO)")
+        } else if t.is_socket() {
+            Some("a socket")
+        } else if meta.is_dir() {
+            Some("a directory")
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("it is {what}: a trace stream rewrites its closing after every batch, so it needs a regular file (or a device such as /dev/null)"),
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    Ok(())
+}
 
 /// The factory the registry uses to open streamed captures (the facade sets it):
 /// [`StreamWriter::create`].
@@ -108,12 +156,17 @@ pub struct StreamWriter {
     end: u64,
     events: Events<Vec<u8>>,
     /// Path index → (thread id, path): every path of earlier batches.
-    paths: Vec<(u64, Vec<String>)>,
+    paths: Vec<(u64, Box<[Name]>)>,
     /// Threads named so far.
     threads: HashMap<u64, ()>,
     /// Frame source → its process id.
     sources: HashMap<String, u64>,
+    /// Span names, each kept once for every path that has it.
+    names: HashSet<Arc<str>>,
     finished: bool,
+    /// Whether the file is a regular file (a device such as `/dev/null` takes the writes
+    /// but cannot be truncated or synced).
+    regular: bool,
 }
 
 impl std::fmt::Debug for StreamWriter {
@@ -130,6 +183,14 @@ impl StreamWriter {
     /// Creates (or replaces) the file at `path` and writes the trace's opening — its
     /// metadata and the name of the session's process — and its closing.
     pub fn create(path: &Path, header: &StreamHeader) -> io::Result<Self> {
+        // Checked before opening: opening a pipe with no reader would block.
+        let regular = match std::fs::metadata(path) {
+            Ok(m) => {
+                refuse_unseekable(&m)?;
+                m.is_file()
+            }
+            Err(_) => true,
+        };
         let mut file = File::create(path)?;
         let mut head = Vec::new();
         head.extend_from_slice(br#"{"displayTimeUnit":"ns","otherData":"#);
@@ -182,7 +243,9 @@ impl StreamWriter {
             paths: Vec::new(),
             threads: HashMap::new(),
             sources: HashMap::new(),
+            names: HashSet::new(),
             finished: false,
+            regular,
         })
     }
 
@@ -192,11 +255,16 @@ impl StreamWriter {
         self.events.out.extend_from_slice(closing);
         let written = write_at(&self.file, &self.events.out, self.end);
         self.events.out.clear();
+        if self.events.out.capacity() > 2 * COMMIT_BYTES {
+            self.events.out = Vec::with_capacity(COMMIT_BYTES + 4096);
+        }
         if let Err(e) = written {
             // Put back the closing of the batches before (over bytes the file had, so it
             // needs no new space): the file stays whole, without this batch.
-            let _ = write_at(&self.file, TAIL, self.end)
-                .and_then(|()| self.file.set_len(self.end + TAIL.len() as u64));
+            if self.regular {
+                let _ = write_at(&self.file, TAIL, self.end)
+                    .and_then(|()| self.file.set_len(self.end + TAIL.len() as u64));
+            }
             return Err(e);
         }
         self.end += events;
@@ -240,13 +308,29 @@ impl TraceStream for StreamWriter {
                     NameArgs { name: &p.thread },
                 ))?;
             }
-            self.paths.push((p.thread_id, p.path.clone()));
+            let names = &mut self.names;
+            let path = p
+                .path
+                .iter()
+                .map(|n| match names.get(n.as_str()) {
+                    Some(kept) => Name(Arc::clone(kept)),
+                    None => {
+                        let kept: Arc<str> = Arc::from(n.as_str());
+                        names.insert(Arc::clone(&kept));
+                        Name(kept)
+                    }
+                })
+                .collect();
+            self.paths.push((p.thread_id, path));
         }
         for t in batch.spans {
             let Some((tid, path)) = self.paths.get(t.span) else {
                 continue;
             };
             write_span(&mut self.events, *tid, path, t, t.duration_ns)?;
+            if self.events.out.len() >= COMMIT_BYTES {
+                self.commit(TAIL)?;
+            }
         }
         for f in batch.frames {
             let next = SPANS_PID + 1 + self.sources.len() as u64;
@@ -276,6 +360,9 @@ impl TraceStream for StreamWriter {
                 }
             };
             write_frame(&mut self.events, pid, f, false)?;
+            if self.events.out.len() >= COMMIT_BYTES {
+                self.commit(TAIL)?;
+            }
         }
         self.commit(TAIL)
     }
@@ -298,8 +385,11 @@ impl TraceStream for StreamWriter {
         )?;
         closing.extend_from_slice(b"}\n");
         self.commit(&closing)?;
-        self.file.set_len(self.end + closing.len() as u64)?;
         self.finished = true;
-        self.file.sync_all()
+        if self.regular {
+            self.file.set_len(self.end + closing.len() as u64)?;
+            self.file.sync_all()?;
+        }
+        Ok(())
     }
 }

@@ -17,10 +17,10 @@ use crate::report::TimelineSpan;
 /// ten seconds of a line at 60 fps with two thousand spans a frame.
 pub const DEFAULT_TRACE_EVENTS: usize = 1_300_000;
 
-/// Spans and frames a streamed capture writes unless told otherwise: 50 million, a few GiB
-/// of trace file (a span is about 100 bytes of JSON) — minutes of a busy line, hours of a
-/// quiet one.
-pub const DEFAULT_STREAM_EVENTS: u64 = 50_000_000;
+/// Spans and frames a streamed capture writes unless told otherwise: 10 million — a span is
+/// 100 bytes of JSON or more (its whole path is in each event, so deep paths with long names
+/// take 500), so a file of 1 to 5 GiB: minutes of a busy line, hours of a quiet one.
+pub const DEFAULT_STREAM_EVENTS: u64 = 10_000_000;
 
 /// What a capture streamed to a file has handed out so far (the writer itself is beside
 /// the aggregate, in `SessionCore`, so that file writes never hold the aggregate's lock).

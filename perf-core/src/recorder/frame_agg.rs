@@ -852,6 +852,20 @@ impl FrameAgg {
                 0
             }
         };
+        // Stages on threads that exited and were folded during the capture keep their
+        // thread's name, as the capture's spans do.
+        let with_gone;
+        let threads = match self.capture.as_ref().map(|c| &c.gone) {
+            Some(gone) if !gone.is_empty() => {
+                let mut all = threads.clone();
+                for (lane, t) in gone {
+                    all.entry(*lane).or_insert_with(|| t.clone());
+                }
+                with_gone = all;
+                &with_gone
+            }
+            _ => threads,
+        };
         self.captured
             .iter()
             .map(|r| crate::report::CapturedFrame {
@@ -901,6 +915,10 @@ impl FrameAgg {
             })
             .collect();
         s.paths_sent = c.paths.len();
+        // Sent paths are only looked up by slot from now on: their names are in the file.
+        for p in &mut c.paths[first_path..] {
+            p.names = Vec::new();
+        }
         let spans = std::mem::take(&mut c.spans);
         s.taken = s.taken.saturating_add((spans.len() + frames.len()) as u64);
         c.frames = 0;

@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 use super::active::deactivate;
 use super::aggregate::{Aggregate, OpenFrame};
 use super::capture::Capture;
+use super::frame_agg::StreamBatch;
 use super::lane::{Lane, LaneWriter};
 use super::names::clock;
 use super::{EXITED_LANE, EXITED_THREADS_ID, EXITED_THREADS_NAME};
@@ -113,9 +114,32 @@ impl SessionCore {
     /// with the reason `replaced`); `stream` is the writer of a streamed capture.
     pub(crate) fn start_capture(&self, capture: Capture, stream: Option<StreamState>) {
         let mut st = self.stream();
-        self.flush_stream_locked(&mut st, Some("replaced"));
-        self.drain().frames.start_capture(capture);
+        // Everything recorded up to now goes to the capture it belongs to: the old one hands
+        // out its last batch in the same hold of the aggregate that starts the new one.
+        let last = {
+            let mut agg = self.drain_settled();
+            let threads = self.lane_threads();
+            let batch = agg.frames.take_batch(&threads, &self.clock, self.start_raw);
+            agg.frames.start_capture(capture);
+            batch
+        };
+        self.write_batch(&mut st, last, Some("replaced"));
         *st = stream;
+    }
+
+    /// Closes a streamed capture still running (`reason` says why), after handing out its
+    /// last batch.
+    pub(crate) fn close_stream(&self, reason: &'static str) {
+        let mut st = self.stream();
+        self.flush_stream_locked(&mut st, Some(reason));
+    }
+
+    /// The file of the streamed capture still running, if one is.
+    pub(crate) fn open_stream_path(&self) -> Option<PathBuf> {
+        let st = self.stream();
+        st.as_ref()
+            .filter(|s| s.end.is_none())
+            .map(|s| s.path.clone())
     }
 
     /// Hands what a streamed capture gathered to its writer (from the aggregator thread,
@@ -126,8 +150,7 @@ impl SessionCore {
     }
 
     fn flush_stream_locked(&self, st: &mut Option<StreamState>, close: Option<&'static str>) {
-        let Some(st) = st.as_mut() else { return };
-        if st.end.is_some() {
+        if st.as_ref().is_none_or(|s| s.end.is_some()) {
             return;
         }
         let threads = self.lane_threads();
@@ -135,6 +158,21 @@ impl SessionCore {
             let mut agg = self.agg.lock().unwrap_or_else(|e| e.into_inner());
             agg.frames.take_batch(&threads, &self.clock, self.start_raw)
         };
+        self.write_batch(st, batch, close);
+    }
+
+    /// Writes a batch of the streamed capture `st` (outside the aggregate's lock), and
+    /// closes the stream when its window is over, or with `close`.
+    fn write_batch(
+        &self,
+        st: &mut Option<StreamState>,
+        batch: Option<StreamBatch>,
+        close: Option<&'static str>,
+    ) {
+        let Some(st) = st.as_mut() else { return };
+        if st.end.is_some() {
+            return;
+        }
         let Some(batch) = batch else { return };
         let now = self.clock.raw();
         let offset = |tick: u64| {
