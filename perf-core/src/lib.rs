@@ -34,6 +34,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod live;
 mod manager;
 mod measurement;
 pub mod metrics;
@@ -41,8 +42,11 @@ mod periodic;
 mod recorder;
 mod report;
 mod session;
+#[cfg(feature = "serve")]
+mod serve;
 mod sink;
 pub mod stats;
+mod textfile;
 pub mod units;
 mod util;
 
@@ -58,6 +62,12 @@ pub use report::{
     SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, TraceCapture, ATTRIBUTION_RULE,
     PATH_SEPARATOR, SCHEMA_VERSION,
 };
+pub use live::{
+    histogram_ladder, Exposition, ScrapeRequest, Scraped, HISTOGRAM_FIRST_BUCKET_NS,
+    HISTOGRAM_LADDER_TOP_NS,
+};
+#[cfg(feature = "serve")]
+pub use serve::{ServeHandle, ServeOptions};
 pub use session::ProfilingSession;
 pub use sink::{
     write_atomic, AtomicWriteError, Hints, Missing, PluginLoader, Registry, RenderError, ReportSink,
