@@ -75,6 +75,20 @@ impl<'a> ScrapeRequest<'a> {
             ..Self::default()
         }
     }
+
+    /// The request with a `format` query parameter.
+    #[must_use]
+    pub fn with_format(mut self, format: &'a str) -> Self {
+        self.format = Some(format);
+        self
+    }
+
+    /// The request for spans per thread (or merged across threads).
+    #[must_use]
+    pub fn with_per_thread(mut self, per_thread: bool) -> Self {
+        self.per_thread = per_thread;
+        self
+    }
 }
 
 /// What an [`Exposition`] answers: an HTTP status, a content type and a body.
