@@ -41,9 +41,9 @@ pub mod metrics;
 mod periodic;
 mod recorder;
 mod report;
-mod session;
 #[cfg(feature = "serve")]
 mod serve;
+mod session;
 mod sink;
 pub mod stats;
 mod textfile;
@@ -51,6 +51,10 @@ pub mod units;
 mod util;
 
 pub use error::{PerfError, Result};
+pub use live::{
+    histogram_ladder, Exposition, ScrapeRequest, Scraped, HISTOGRAM_FIRST_BUCKET_NS,
+    HISTOGRAM_LADDER_TOP_NS,
+};
 pub use manager::{ProfilingManager, SavedSession};
 pub use measurement::{unix_now_ns, Measurement, MetricType};
 pub use periodic::{BoundedSeries, PeriodicSource, Samples, SourceFactory};
@@ -61,10 +65,6 @@ pub use report::{
     MetricReport, Note, Report, SeriesOverview, SeriesPoint, SessionInfo, SpanStats, StageReport,
     SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, TraceCapture, ATTRIBUTION_RULE,
     PATH_SEPARATOR, SCHEMA_VERSION,
-};
-pub use live::{
-    histogram_ladder, Exposition, ScrapeRequest, Scraped, HISTOGRAM_FIRST_BUCKET_NS,
-    HISTOGRAM_LADDER_TOP_NS,
 };
 #[cfg(feature = "serve")]
 pub use serve::{ServeHandle, ServeOptions};

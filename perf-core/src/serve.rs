@@ -442,7 +442,10 @@ mod tests {
             query_param("a=1&session=line%203+x", "session").as_deref(),
             Some("line 3 x")
         );
-        assert_eq!(query_param("format=prometheus", "format").as_deref(), Some("prometheus"));
+        assert_eq!(
+            query_param("format=prometheus", "format").as_deref(),
+            Some("prometheus")
+        );
         assert_eq!(query_param("", "format"), None);
         assert_eq!(query_param("x=%zz%4", "x").as_deref(), Some("%zz%4"));
         assert_eq!(query_param("x=%ff", "x").as_deref(), Some("\u{fffd}"));

@@ -59,7 +59,10 @@ pub(crate) fn start(
     let path = file_in(dir, shared.name());
     write(&shared, &registry, &path)?;
     let (tx, rx) = mpsc::channel::<()>();
-    let name = format!("heimdall-perf-textfile-{}", sanitize_file_name(shared.name()));
+    let name = format!(
+        "heimdall-perf-textfile-{}",
+        sanitize_file_name(shared.name())
+    );
     let thread = std::thread::Builder::new()
         .name(name.clone())
         .spawn(move || loop {

@@ -35,7 +35,11 @@ pub(crate) fn exposition_of(reports: &[Report], options: &OpenMetricsOptions) ->
             let merged = per_thread_name(&report.spans);
             span_families(&mut families, &base, merged.iter().map(|s| (s, false)));
         } else {
-            span_families(&mut families, &base, report.span_totals.iter().map(|s| (s, false)));
+            span_families(
+                &mut families,
+                &base,
+                report.span_totals.iter().map(|s| (s, false)),
+            );
         }
         frame_families(&mut families, &base, &report.frames);
         for m in &report.metrics {
@@ -205,19 +209,25 @@ fn span_families<'a>(
     if spans.peek().is_none() {
         return;
     }
+    // The live exposition merges threads (or keeps their names only).
+    let per = if families.ladder().is_some() {
+        "per span path"
+    } else {
+        "per span path and thread"
+    };
     let duration = families.family(fixed(
         "span_duration",
         "span_duration",
         Some("seconds"),
         Kind::Histogram,
-        "Duration of spans (children included) per span path and thread.",
+        &format!("Duration of spans (children included) {per}."),
     ));
     let self_time = families.family(fixed(
         "span_self",
         "span_self",
         Some("seconds"),
         Kind::Counter,
-        "Time spent in spans themselves, children excluded, per span path and thread.",
+        &format!("Time spent in spans themselves, children excluded, {per}."),
     ));
     for (span, with_thread_id) in spans {
         let labels = if with_thread_id {
@@ -254,7 +264,15 @@ fn histogram(
         return false;
     }
     if let Some(ladder) = families.ladder() {
-        return ladder_histogram(families, family, labels, ladder, buckets, count, sum_seconds);
+        return ladder_histogram(
+            families,
+            family,
+            labels,
+            ladder,
+            buckets,
+            count,
+            sum_seconds,
+        );
     }
     let mut cumulative = 0u64;
     let mut last_le: Option<u64> = None;

@@ -22,9 +22,10 @@ fn buckets(text: &str) -> BTreeMap<String, Vec<(String, u64)>> {
     for line in text.lines().filter(|l| l.contains("_bucket{")) {
         let (series, value) = line.rsplit_once(' ').unwrap();
         let (head, le) = series.rsplit_once(",le=\"").unwrap();
-        out.entry(head.to_string())
-            .or_default()
-            .push((le.trim_end_matches("\"}").to_string(), value.parse().unwrap()));
+        out.entry(head.to_string()).or_default().push((
+            le.trim_end_matches("\"}").to_string(),
+            value.parse().unwrap(),
+        ));
     }
     out
 }
@@ -63,7 +64,10 @@ fn every_histogram_is_on_the_full_ladder_and_cumulative() {
         .unwrap();
     let key = all
         .keys()
-        .find(|k| k.starts_with("heimdall_span_duration_seconds_bucket{") && k.ends_with("path=\"frame;detect\""))
+        .find(|k| {
+            k.starts_with("heimdall_span_duration_seconds_bucket{")
+                && k.ends_with("path=\"frame;detect\"")
+        })
         .unwrap_or_else(|| panic!("{text}"));
     assert_eq!(all[key].last().unwrap().1, total.count);
 }
@@ -138,9 +142,15 @@ fn the_flavors_differ_only_in_declarations() {
         om.content_type,
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
-    assert!(classic.body.contains("# TYPE heimdall_span_self_seconds_total counter\n"));
-    assert!(om.body.contains("# TYPE heimdall_span_self_seconds counter\n"));
-    assert!(om.body.contains("# UNIT heimdall_span_self_seconds seconds\n"));
+    assert!(classic
+        .body
+        .contains("# TYPE heimdall_span_self_seconds_total counter\n"));
+    assert!(om
+        .body
+        .contains("# TYPE heimdall_span_self_seconds counter\n"));
+    assert!(om
+        .body
+        .contains("# UNIT heimdall_span_self_seconds seconds\n"));
     let samples = |t: &str| -> Vec<String> {
         t.lines()
             .filter(|l| !l.starts_with('#'))
