@@ -57,8 +57,9 @@ pub(crate) fn exposition_of(reports: &[Report], options: &OpenMetricsOptions) ->
 /// share a name (a pool) are one series, however many come and go.
 fn per_thread_name(spans: &[SpanStats]) -> Vec<SpanStats> {
     use std::collections::BTreeMap;
-    let mut merged: BTreeMap<(String, Vec<String>), (SpanStats, BTreeMap<u64, u64>)> =
-        BTreeMap::new();
+    /// A merged span and its bucket counts by bound, per (thread name, path).
+    type Merged = BTreeMap<(String, Vec<String>), (SpanStats, BTreeMap<u64, u64>)>;
+    let mut merged = Merged::new();
     for s in spans {
         let key = (s.thread.clone().unwrap_or_default(), s.path.clone());
         let (m, buckets) = merged.entry(key).or_insert_with(|| {
