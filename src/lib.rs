@@ -427,6 +427,24 @@ mod tests {
         let e = registry.sink("mine").err().unwrap().to_string();
         assert!(e.contains("`mine`") && e.contains("plugin"), "{e}");
     }
+
+    #[test]
+    fn the_live_exposition_comes_with_openmetrics() {
+        let on = ENABLED_FEATURES.contains(&"openmetrics");
+        assert_eq!(default_registry().unwrap().exposition().is_ok(), on);
+        let registry = Registry::new();
+        registry.set_hints(hints());
+        let e = registry.exposition().err().unwrap().to_string();
+        assert!(
+            e.starts_with("the live metrics exposition is not available: "),
+            "{e}"
+        );
+        assert_eq!(
+            e.contains("enable the Cargo feature `openmetrics` of heimdall-perf"),
+            !on,
+            "{e}"
+        );
+    }
 }
 
 /// The README's Rust examples, compiled and run as doc tests.

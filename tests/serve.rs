@@ -266,3 +266,31 @@ fn the_textfile_exporter_writes_atomically_what_promtool_reads(
     assert_eq!(names, ["line_3_east.prom"]);
     Ok(())
 }
+
+#[test]
+fn without_the_formats_the_pages_say_what_is_missing() -> Result<(), Box<dyn std::error::Error>> {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir()?;
+    // A manager whose registry has no exposition and no JSON sink.
+    let mut manager =
+        heimdall_perf::ProfilingManager::new(dir.path(), Arc::new(heimdall_perf::Registry::new()))?;
+    let server = manager.serve("127.0.0.1:0")?;
+    let _s = manager.start_session("bare")?;
+    let m = get(server.local_addr(), "/metrics")?;
+    assert_eq!(m.status, 503);
+    assert!(
+        m.body
+            .starts_with("the live metrics exposition is not available: no exposition is set"),
+        "{}",
+        m.body
+    );
+    let j = get(server.local_addr(), "/report.json")?;
+    assert_eq!(j.status, 503);
+    assert!(
+        j.body.contains("report format `json` is not available"),
+        "{}",
+        j.body
+    );
+    assert_eq!(get(server.local_addr(), "/healthz")?.status, 200);
+    Ok(())
+}
