@@ -294,3 +294,36 @@ fn without_the_formats_the_pages_say_what_is_missing() -> Result<(), Box<dyn std
     assert_eq!(get(server.local_addr(), "/healthz")?.status, 200);
     Ok(())
 }
+
+#[test]
+fn per_thread_on_request_names_threads_never_ids() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let manager = init(dir.path())?;
+    let server = manager.lock().unwrap().serve_with(
+        "127.0.0.1:0",
+        heimdall_perf::ServeOptions::default().per_thread(true),
+    )?;
+    let _s = manager.lock().unwrap().start_session("pool")?;
+    // Two short-lived threads of one name: one series.
+    for _ in 0..2 {
+        std::thread::Builder::new()
+            .name("worker".into())
+            .spawn(|| {
+                let _s = scope!("work");
+            })?
+            .join()
+            .unwrap();
+    }
+    let text = metrics(server.local_addr(), "text/plain").body;
+    let counts: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("heimdall_span_duration_seconds_count{"))
+        .collect();
+    assert_eq!(
+        counts,
+        ["heimdall_span_duration_seconds_count{session=\"pool\",thread=\"worker\",path=\"work\"} 2"],
+        "{text}"
+    );
+    assert!(!text.contains("thread_id="));
+    Ok(())
+}
