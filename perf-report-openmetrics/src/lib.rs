@@ -40,6 +40,12 @@
 //!   with `# EOF`. Names are sanitised to `[a-zA-Z_:][a-zA-Z0-9_:]*` and label values escaped,
 //!   whatever the span and metric names contain.
 //!
+//! * The **live exposition** ([`OpenMetricsOptions::live`], [`scrape`]), which the facade's
+//!   live endpoint serves and its textfile exporter writes: several sessions in one text,
+//!   spans merged across threads (or per thread *name*), every histogram on the full fixed
+//!   bucket ladder, no thread ids, pids or start times as labels; strict OpenMetrics 1.0 or
+//!   the classic text format ([`Flavor`]) by content negotiation ([`negotiate`]).
+//!
 //! Counter families are declared under their sample name (`# TYPE x_total counter`), as the
 //! Prometheus text format, `promtool check metrics`, the textfile collector and the
 //! Pushgateway require; a strict OpenMetrics 1.0 parser would want `# TYPE x counter`.
