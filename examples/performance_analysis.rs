@@ -61,6 +61,10 @@ struct Args {
     /// Folder the reports are written to.
     #[arg(long, default_value = "./performance_reports")]
     out: String,
+    /// Serve live metrics while the line runs, on this address (e.g. 127.0.0.1:9464):
+    /// /metrics for Prometheus, /report.json, /healthz.
+    #[arg(long, value_name = "ADDR")]
+    serve: Option<String>,
     /// System sampling interval, in milliseconds (10, the library's minimum, to 3600000).
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(MIN_SAMPLE_MS..=MAX_SAMPLE_MS))]
     sample_ms: u64,
@@ -531,6 +535,15 @@ fn run(args: &Args) -> Result<Report, Box<dyn Error>> {
     let timing = LineTiming::at(args.fps);
 
     let manager = init(&args.out)?;
+    // Stops when dropped, at the end of the run.
+    let _server = match &args.serve {
+        Some(addr) => {
+            let server = manager.lock().unwrap().serve(addr.as_str())?;
+            println!("Live metrics on {}/metrics", server.url());
+            Some(server)
+        }
+        None => None,
+    };
     let session = manager.lock().unwrap().start_session("inspection_line")?;
     {
         let mut s = session.lock().unwrap();
@@ -831,6 +844,22 @@ mod tests {
         }
         let e = Outer(std::io::Error::other("device busy"));
         assert_eq!(error_text(&e), "cannot start the camera: device busy");
+    }
+
+    #[test]
+    fn serve_on_a_port_in_use_is_a_run_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().to_str().unwrap();
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap().to_string();
+        let args = parse(&["--seconds", "0.1", "--out", out, "--serve", &addr]).unwrap();
+        assert_eq!(args.serve.as_deref(), Some(addr.as_str()));
+        let e = run(&args).unwrap_err();
+        let text = error_text(e.as_ref());
+        assert!(
+            text.starts_with(&format!("cannot serve the live endpoint on `{addr}`: ")),
+            "{text}"
+        );
     }
 
     #[test]

@@ -53,6 +53,7 @@
 //! | `trace` | timelines for Perfetto and `chrome://tracing` (`trace.json`, [`trace`]) | `heimdall-perf-report-trace` |
 //! | `plugins` | drop-in `.so` report plugins ([`plugins`], [`PLUGINS_ENV`]) | `heimdall-perf-plugin` |
 //! | `system` | system and process metrics (`start_system_metrics`, [`system`]) | `heimdall-perf-system` |
+//! | `serve` | the live endpoint `manager.serve(addr)` ([`ServeHandle`]): `/metrics` for Prometheus (needs `openmetrics`, else it answers 503 naming it), `/report.json` (needs `json`), `/healthz`; tiny_http on its own thread, no async runtime | `heimdall-perf-core` (`tiny_http`) |
 
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -67,6 +68,9 @@ pub use heimdall_perf_core::{
     Measurement, MetricType, PerfError, PeriodicSource, ProfilingManager, ProfilingSession,
     Registry, Result, Samples, SavedSession, ScopeGuard,
 };
+#[cfg(feature = "serve")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
+pub use heimdall_perf_core::{ServeHandle, ServeOptions};
 
 /// Counters, timers and throughput meters, and the statistics they and spans report.
 pub mod metrics {
@@ -139,6 +143,7 @@ pub mod system {
 /// The report model, report formats and sinks, and the atomic writer every report file goes
 /// through.
 pub mod reports {
+    pub use heimdall_perf_core::{exposition_ladder, Exposition, ScrapeRequest, Scraped};
     pub use heimdall_perf_core::{
         serde_f64, series_names, write_atomic, AtomicWriteError, Attribution, BoundedSeries,
         CapturedFrame, CapturedPath, DiagnosticCounter, Diagnostics, Distribution, FrameReport,
@@ -150,8 +155,7 @@ pub mod reports {
     };
     // Merging the saved reports of several stations into one.
     pub use heimdall_perf_core::{
-        histogram_ladder, merge_reports, MergeError, StationFrames, StationInfo, StationSpan,
-        HISTOGRAM_FIRST_BUCKET_NS, STATION_TABLE_SPANS,
+        merge_reports, MergeError, StationFrames, StationInfo, StationSpan, STATION_TABLE_SPANS,
     };
 
     pub use crate::ReportFormat;
@@ -218,6 +222,8 @@ const ENABLED_FEATURES: &[&str] = &[
     "plugins",
     #[cfg(feature = "system")]
     "system",
+    #[cfg(feature = "serve")]
+    "serve",
 ];
 
 impl ReportFormat {
@@ -292,6 +298,7 @@ fn hints() -> heimdall_perf_core::Hints {
         heimdall_perf_core::Missing::PluginLoader => feature_hint("plugins"),
         heimdall_perf_core::Missing::SystemSampler => feature_hint("system"),
         heimdall_perf_core::Missing::TraceStream => feature_hint("trace"),
+        heimdall_perf_core::Missing::Exposition => feature_hint("openmetrics"),
         _ => None,
     })
 }
@@ -331,9 +338,15 @@ fn register_builtin(registry: &Registry) -> Result<()> {
         registry.register_sink(Arc::new(html))?;
     }
     #[cfg(feature = "openmetrics")]
-    registry.register_sink(Arc::new(
-        heimdall_perf_report_openmetrics::OpenMetricsSink::new(),
-    ))?;
+    {
+        registry.register_sink(Arc::new(
+            heimdall_perf_report_openmetrics::OpenMetricsSink::new(),
+        ))?;
+        // What the live endpoint's /metrics and the textfile exporter write.
+        registry.set_exposition(Arc::new(|reports, request| {
+            Ok(heimdall_perf_report_openmetrics::scrape(reports, request))
+        }));
+    }
     #[cfg(feature = "trace")]
     {
         registry.register_sink(Arc::new(heimdall_perf_report_trace::TraceSink::new()))?;
@@ -432,6 +445,24 @@ mod tests {
         assert_eq!(
             default_registry().unwrap().trace_stream().is_some(),
             ENABLED_FEATURES.contains(&"trace")
+        );
+    }
+
+    #[test]
+    fn the_live_exposition_comes_with_openmetrics() {
+        let on = ENABLED_FEATURES.contains(&"openmetrics");
+        assert_eq!(default_registry().unwrap().exposition().is_ok(), on);
+        let registry = Registry::new();
+        registry.set_hints(hints());
+        let e = registry.exposition().err().unwrap().to_string();
+        assert!(
+            e.starts_with("the live metrics exposition is not available: "),
+            "{e}"
+        );
+        assert_eq!(
+            e.contains("enable the Cargo feature `openmetrics` of heimdall-perf"),
+            !on,
+            "{e}"
         );
     }
 }

@@ -121,7 +121,7 @@ fn summary_diff_and_render_read_a_merged_report() {
             0,
             heimdall_perf::metrics::HistogramBucket { le: 255, count: 0 },
         );
-        let ladder = heimdall_perf::reports::histogram_ladder();
+        let ladder = heimdall_perf::metrics::histogram_ladder();
         for (i, b) in s.histogram.iter_mut().enumerate() {
             b.le = ladder[i];
         }

@@ -160,6 +160,16 @@ pub enum PerfError {
     /// A mutex was poisoned by a panic in another thread.
     #[error("{0} is unusable: a thread panicked while holding its lock")]
     Poisoned(String),
+    /// The live endpoint could not listen on an address (in use, not local, not an
+    /// address).
+    #[error("cannot serve the live endpoint on `{addr}`: {source}{}", addr_hint(.source))]
+    Serve {
+        /// The address asked for, as given.
+        addr: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A background thread could not be started.
     #[error("cannot start thread `{name}`: {source}")]
     Thread {
@@ -181,6 +191,17 @@ impl PerfError {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// What to do about an address the live endpoint cannot listen on.
+fn addr_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            " (another program, or another endpoint of this one, listens there: stop it or choose another port; port 0 takes a free one)"
+        }
+        std::io::ErrorKind::AddrNotAvailable => " (the address is not one of this machine's)",
+        _ => "",
     }
 }
 

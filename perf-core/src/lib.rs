@@ -34,6 +34,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod live;
 mod manager;
 mod measurement;
 mod merge;
@@ -41,18 +42,21 @@ pub mod metrics;
 mod periodic;
 mod recorder;
 mod report;
+#[cfg(feature = "serve")]
+mod serve;
 mod session;
 mod sink;
 pub mod stats;
+mod textfile;
 pub mod units;
 mod util;
 
 pub use error::{PerfError, Result};
+pub use live::{exposition_ladder, Exposition, ScrapeRequest, Scraped, HISTOGRAM_LADDER_TOP_NS};
 pub use manager::{ProfilingManager, SavedSession};
 pub use measurement::{unix_now_ns, Measurement, MetricType};
 pub use merge::{
-    histogram_ladder, merge_reports, MergeError, StationFrames, StationInfo, StationSpan,
-    HISTOGRAM_FIRST_BUCKET_NS, STATION_TABLE_SPANS,
+    merge_reports, MergeError, StationFrames, StationInfo, StationSpan, STATION_TABLE_SPANS,
 };
 pub use periodic::{BoundedSeries, PeriodicSource, Samples, SourceFactory};
 pub use recorder::{is_recording, Callsite, Frame, FrameSite, FrameSource, ScopeGuard};
@@ -63,6 +67,8 @@ pub use report::{
     StreamedTrace, SystemFigure, ThreadInfo, TimeSeries, TimelineSpan, TraceCapture,
     ATTRIBUTION_RULE, PATH_SEPARATOR, SCHEMA_VERSION,
 };
+#[cfg(feature = "serve")]
+pub use serve::{ServeHandle, ServeOptions};
 pub use session::ProfilingSession;
 pub use sink::{
     write_atomic, AtomicWriteError, Hints, Missing, PluginLoader, Registry, RenderError,

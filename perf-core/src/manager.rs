@@ -39,6 +39,11 @@ pub struct ProfilingManager {
     registry: Arc<Registry>,
     sessions: Vec<Managed>,
     formats: Option<Vec<String>>,
+    /// The sessions live endpoints see (`serve`).
+    pub(crate) live: Arc<crate::live::LiveSessions>,
+    /// The live endpoints this manager started, stopped when it is dropped.
+    #[cfg(feature = "serve")]
+    pub(crate) servers: Mutex<Vec<std::sync::Weak<crate::serve::Control>>>,
 }
 
 /// A session of the manager, with its name (kept here so that the manager never locks a
@@ -71,6 +76,9 @@ impl ProfilingManager {
             registry,
             sessions: Vec::new(),
             formats: None,
+            live: Arc::default(),
+            #[cfg(feature = "serve")]
+            servers: Mutex::default(),
         })
     }
 
@@ -119,10 +127,9 @@ impl ProfilingManager {
         if self.position(name).is_some() {
             return Err(PerfError::SessionExists(name.to_string()));
         }
-        let session = Arc::new(Mutex::new(ProfilingSession::with_registry(
-            name,
-            Arc::clone(&self.registry),
-        )));
+        let session = ProfilingSession::with_registry(name, Arc::clone(&self.registry));
+        self.live.add(session.shared());
+        let session = Arc::new(Mutex::new(session));
         self.sessions.push(Managed {
             name: name.to_string(),
             session: Arc::clone(&session),
@@ -259,6 +266,9 @@ impl ProfilingManager {
 
 impl Drop for ProfilingManager {
     fn drop(&mut self) {
+        // Live endpoints stop first (and their ports are free when this returns).
+        #[cfg(feature = "serve")]
+        crate::serve::stop_all(&self.servers);
         // Sessions still active stop with the manager (their threads are joined); their
         // reports are not written: stop them explicitly to save them. A session whose lock
         // is held right now (by this thread, maybe) is not waited for: it stops when its

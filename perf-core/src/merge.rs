@@ -10,7 +10,6 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,11 +17,7 @@ use crate::report::{
     Attribution, Diagnostics, Distribution, FrameReport, FrameWindow, Incident, IncidentStage,
     Note, Report, SessionInfo, SpanStats, StageReport, ThreadInfo, TimelineSpan, SCHEMA_VERSION,
 };
-use crate::stats::{DurationStats, HistogramBucket, Summary};
-
-/// The upper bound of the first bucket of every duration histogram in reports, in ns (the
-/// `first` the sessions hand to [`DurationStats::buckets`]; a test holds the two equal).
-pub const HISTOGRAM_FIRST_BUCKET_NS: u64 = 256;
+use crate::stats::{histogram_ladder, HistogramBucket, Summary, HISTOGRAM_FIRST_BUCKET_NS};
 
 /// One station of a merged report: who it was, and its own figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -241,22 +236,6 @@ impl MergeError {
             | MergeError::AlreadyMerged { station, .. } => Some(station),
         }
     }
-}
-
-/// The bucket ladder every duration histogram of a report is on: the upper bounds
-/// [`DurationStats::buckets`] gives with the first bound [`HISTOGRAM_FIRST_BUCKET_NS`],
-/// computed by that same function (up to about 2⁶² ns, 146 years).
-pub fn histogram_ladder() -> &'static [u64] {
-    static LADDER: OnceLock<Vec<u64>> = OnceLock::new();
-    LADDER.get_or_init(|| {
-        let mut stats = DurationStats::new();
-        stats.record(1 << 62);
-        stats
-            .buckets(HISTOGRAM_FIRST_BUCKET_NS)
-            .iter()
-            .map(|b| b.le)
-            .collect()
-    })
 }
 
 /// Merges the reports of several stations, given as `(station name, report)` pairs, into

@@ -48,8 +48,7 @@ fn cut(mut s: String) -> String {
     }
     s
 }
-/// First bucket bound of span histograms, in nanoseconds.
-const HISTOGRAM_FIRST_BUCKET_NS: u64 = 256;
+use crate::stats::HISTOGRAM_FIRST_BUCKET_NS;
 
 struct MetricAgg {
     name: String,
@@ -89,17 +88,37 @@ pub struct ProfilingSession {
     /// Index in `names` of the last name looked up: `start_timing(x)` followed by
     /// `stop_timing(x)`, the common pattern, then hashes the name once instead of twice.
     last_name: usize,
-    metrics: Vec<MetricAgg>,
-    /// Hash of (name, labels) → indices into `metrics` with that hash.
-    metric_index: FxHashMap<u64, Vec<usize>>,
-    notes: Vec<Note>,
-    series: Arc<Mutex<SeriesStore>>,
+    /// Measurements, notes, labels and series: what a snapshot reads besides the core.
+    shared: Arc<Shared>,
     samplers: Vec<Sampler>,
     sampling_interval: Duration,
     drain: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
     stopped_at: Option<Instant>,
     /// Calls refused because the session was stopped.
     refused_after_stop: u64,
+    /// The textfile exporter, if started (`export_textfile`).
+    textfile: Option<crate::textfile::Exporter>,
+}
+
+/// What a session shares with readers that do not take its lock: the live endpoint and the
+/// textfile exporter take their snapshots from here while the recording threads go on (a
+/// scrape never waits for, nor holds, the `Mutex<ProfilingSession>` the program locks on
+/// every timing call).
+pub(crate) struct Shared {
+    core: Arc<SessionCore>,
+    series: Arc<Mutex<SeriesStore>>,
+    state: Mutex<State>,
+    /// Set once, by `stop`.
+    stopped_at: std::sync::OnceLock<Instant>,
+}
+
+/// The measurements, notes and labels of a session.
+#[derive(Default)]
+struct State {
+    metrics: Vec<MetricAgg>,
+    /// Hash of (name, labels) → indices into `metrics` with that hash.
+    metric_index: FxHashMap<u64, Vec<usize>>,
+    notes: Vec<Note>,
     /// Measurements of metrics past [`MAX_METRICS`].
     dropped_measurements: u64,
     /// Notes past [`MAX_NOTES`].
@@ -132,25 +151,25 @@ impl ProfilingSession {
         let core = SessionCore::new(&name);
         recorder::activate(&core);
         let drain = spawn_drain(&core);
+        let shared = Arc::new(Shared {
+            core: Arc::clone(&core),
+            series: Arc::new(Mutex::new(SeriesStore::default())),
+            state: Mutex::new(State::default()),
+            stopped_at: std::sync::OnceLock::new(),
+        });
         ProfilingSession {
             core,
             registry,
             name_index: FxHashMap::default(),
             names: Vec::new(),
             last_name: 0,
-            metrics: Vec::new(),
-            metric_index: FxHashMap::default(),
-            notes: Vec::new(),
-            series: Arc::new(Mutex::new(SeriesStore::default())),
+            shared,
             samplers: Vec::new(),
             sampling_interval: DEFAULT_SAMPLING_INTERVAL,
             drain,
             stopped_at: None,
             refused_after_stop: 0,
-            dropped_measurements: 0,
-            dropped_notes: 0,
-            labels: BTreeMap::new(),
-            refused_labels: 0,
+            textfile: None,
         }
     }
 
@@ -272,20 +291,22 @@ impl ProfilingSession {
             .timestamp_unix_ns
             .saturating_sub(self.core.start_unix_ns);
         let key = metric_key(&measurement.name, &measurement.labels);
-        let slot = self.metric_index.get(&key).and_then(|ids| {
+        let mut state = self.shared.state();
+        let st = &mut *state;
+        let slot = st.metric_index.get(&key).and_then(|ids| {
             ids.iter().copied().find(|&i| {
-                let m = &self.metrics[i];
+                let m = &st.metrics[i];
                 m.name == measurement.name && m.labels == measurement.labels
             })
         });
         let i = match slot {
             Some(i) => i,
-            None if self.metrics.len() >= MAX_METRICS => {
-                self.dropped_measurements += 1;
+            None if st.metrics.len() >= MAX_METRICS => {
+                st.dropped_measurements += 1;
                 return;
             }
             None => {
-                self.metrics.push(MetricAgg {
+                st.metrics.push(MetricAgg {
                     name: measurement.name.clone(),
                     metric_type: measurement.metric_type.clone(),
                     unit: measurement.unit.clone(),
@@ -294,12 +315,12 @@ impl ProfilingSession {
                     stats: ValueStats::new(),
                     series: BoundedSeries::new(METRIC_SERIES_CAPACITY),
                 });
-                let i = self.metrics.len() - 1;
-                self.metric_index.entry(key).or_default().push(i);
+                let i = st.metrics.len() - 1;
+                st.metric_index.entry(key).or_default().push(i);
                 i
             }
         };
-        let m = &mut self.metrics[i];
+        let m = &mut st.metrics[i];
         m.last = measurement.value;
         m.stats.record(measurement.value);
         m.series.push(t_ns, measurement.value);
@@ -312,12 +333,14 @@ impl ProfilingSession {
         if self.refuse_if_stopped() {
             return;
         }
-        if self.notes.len() >= MAX_NOTES {
-            self.dropped_notes += 1;
+        let t_ns = self.elapsed_ns();
+        let mut st = self.shared.state();
+        if st.notes.len() >= MAX_NOTES {
+            st.dropped_notes += 1;
             return;
         }
-        self.notes.push(Note {
-            t_ns: self.elapsed_ns(),
+        st.notes.push(Note {
+            t_ns,
             text: markdown.into(),
         });
     }
@@ -331,11 +354,12 @@ impl ProfilingSession {
     pub fn set_label(&mut self, key: impl Into<String>, value: impl Into<String>) {
         let key = cut(key.into());
         let value = cut(value.into());
-        if key.is_empty() || (self.labels.len() >= MAX_LABELS && !self.labels.contains_key(&key)) {
-            self.refused_labels += 1;
+        let mut st = self.shared.state();
+        if key.is_empty() || (st.labels.len() >= MAX_LABELS && !st.labels.contains_key(&key)) {
+            st.refused_labels += 1;
             return;
         }
-        self.labels.insert(key, value);
+        st.labels.insert(key, value);
     }
 
     /// Sets the frame budget of the source `source` (a camera, a stream): a frame whose
@@ -467,7 +491,7 @@ impl ProfilingSession {
             pid: std::process::id(),
             started_at: crate::util::rfc3339(self.core.start_unix_ns),
             start_unix_ns: self.core.start_unix_ns,
-            labels: self.labels.clone(),
+            labels: self.shared.state().labels.clone(),
             crate_version: env!("CARGO_PKG_VERSION").to_string(),
             start_ns: self.core.clock.delta_as_nanos(self.core.start_raw, start),
             window_ns,
@@ -541,7 +565,7 @@ impl ProfilingSession {
         let sampler = Sampler::spawn(
             source,
             interval,
-            Arc::clone(&self.series),
+            Arc::clone(&self.shared.series),
             self.core.start_instant,
         )?;
         self.samplers.push(sampler);
@@ -581,17 +605,117 @@ impl ProfilingSession {
         }
         self.core.freeze();
         self.core.flush_stream(Some("stopped"));
-        self.stopped_at = Some(Instant::now());
+        let now = Instant::now();
+        self.stopped_at = Some(now);
+        let _ = self.shared.stopped_at.set(now);
+        if let Some((tx, handle)) = self.textfile.take() {
+            // It writes once more, the stopped session, and ends.
+            drop(tx);
+            let _ = handle.join();
+        }
     }
 
     fn elapsed_ns(&self) -> u64 {
-        let end = self.stopped_at.unwrap_or_else(Instant::now);
-        u64::try_from(end.duration_since(self.core.start_instant).as_nanos()).unwrap_or(u64::MAX)
+        self.shared.elapsed_ns()
     }
 
     /// A snapshot of everything recorded so far. Spans still open are not included (they
     /// are counted in `diagnostics.open_spans`).
     pub fn report(&self) -> Report {
+        self.shared.snapshot(self.refused_after_stop)
+    }
+
+    /// Writes the session's live metrics into `dir`, a node_exporter textfile-collector
+    /// folder (`--collector.textfile.directory`), every `interval` (at least 10 ms) on a
+    /// thread of its own, and once more when the session stops: the file
+    /// `<session>.prom` (the name sanitised), in the Prometheus text format without
+    /// timestamps, spans merged across threads, replaced atomically (a temporary file in
+    /// the same folder, not ending with `.prom`, then a rename).
+    ///
+    /// It needs an exposition in the registry (the facade's `openmetrics` feature). A
+    /// folder that is missing or not a folder, or a first write that fails, is an error
+    /// naming the path; a later write that fails is counted in
+    /// `diagnostics.sampler_failures` (`textfile/<file>`) and tried again at the next
+    /// interval. One exporter per session.
+    pub fn export_textfile(&mut self, dir: impl AsRef<Path>, interval: Duration) -> Result<()> {
+        check_interval(interval)?;
+        if self.stopped_at.is_some() {
+            return Err(self.stopped_error("export_textfile".into()));
+        }
+        if self.textfile.is_some() {
+            return Err(PerfError::SourceAlreadyRunning {
+                session: self.core.name.clone(),
+                source_name: "textfile".into(),
+            });
+        }
+        self.textfile = Some(crate::textfile::start(
+            Arc::clone(&self.shared),
+            Arc::clone(&self.registry),
+            dir.as_ref(),
+            interval,
+        )?);
+        Ok(())
+    }
+
+    /// What this session shares with lock-free readers (the live endpoint, the textfile
+    /// exporter).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Renders a snapshot into `path` with the sink registered for `format`: a format id
+    /// (`"json"`, a plugin's id) or anything that gives one, such as the facade's
+    /// `ReportFormat::Html`. The file is written atomically: on any error the previous file
+    /// at `path` is left whole.
+    pub fn save_report(&self, path: impl AsRef<Path>, format: impl AsRef<str>) -> Result<()> {
+        let format = format.as_ref();
+        // Look the sink up first so that a missing format costs no snapshot.
+        self.registry.sink(format)?;
+        self.registry
+            .render_to_file(&self.report(), path.as_ref(), format)
+    }
+
+    /// Writes the flamegraph of the span tree to `path`: the report in the format
+    /// `flamegraph` (the facade's `flame` feature registers it).
+    ///
+    /// The spec calls this on the session itself, so it has to be a method here; it is the
+    /// one place perf-core names a format id. perf-flame's `FORMAT_ID` is the same string,
+    /// and a test of the facade holds the two equal.
+    pub fn generate_flamegraph(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.save_report(path, FLAMEGRAPH_FORMAT_ID)
+    }
+}
+
+impl Shared {
+    /// The session's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.core.name
+    }
+
+    /// Whether the session has not been stopped.
+    pub(crate) fn is_active(&self) -> bool {
+        self.stopped_at.get().is_none()
+    }
+
+    fn elapsed_ns(&self) -> u64 {
+        let end = self.stopped_at.get().copied().unwrap_or_else(Instant::now);
+        u64::try_from(end.duration_since(self.core.start_instant).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Counts a failed read or write of a background figure (`diagnostics.sampler_failures`).
+    pub(crate) fn count_failure(&self, figure: &str) {
+        let mut store = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        *store.failures.entry(figure.to_string()).or_insert(0) += 1;
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A snapshot of everything recorded so far (see [`ProfilingSession::report`]), taken
+    /// without the session's lock: the live endpoint and the textfile exporter call it while
+    /// the recording threads go on.
+    pub(crate) fn snapshot(&self, refused_after_stop: u64) -> Report {
         // Before the aggregate: the stream's lock comes first.
         let streamed = self.core.stream_status();
         let agg = self.core.drain_settled();
@@ -740,6 +864,7 @@ impl ProfilingSession {
         used_threads.sort_by_key(|t| t.id);
         used_threads.dedup_by_key(|t| t.id);
 
+        let st = self.state();
         Report {
             schema_version: SCHEMA_VERSION,
             crate_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -751,12 +876,12 @@ impl ProfilingSession {
                 started_at: crate::util::rfc3339(self.core.start_unix_ns),
                 duration_ns: self.elapsed_ns(),
                 active: self.is_active(),
-                labels: self.labels.clone(),
+                labels: st.labels.clone(),
             },
             threads: used_threads,
             spans: spans.into_iter().map(|(_, s)| s).collect(),
             span_totals,
-            metrics: self
+            metrics: st
                 .metrics
                 .iter()
                 .map(|m| MetricReport {
@@ -771,43 +896,21 @@ impl ProfilingSession {
                 })
                 .collect(),
             series,
-            notes: self.notes.clone(),
+            notes: st.notes.clone(),
             timeline,
             frames,
             capture,
             diagnostics: Diagnostics {
                 open_spans: self.core.open_spans(),
-                refused_after_stop: self.refused_after_stop,
-                dropped_measurements: self.dropped_measurements,
-                dropped_notes: self.dropped_notes,
-                refused_labels: self.refused_labels,
+                refused_after_stop,
+                dropped_measurements: st.dropped_measurements,
+                dropped_notes: st.dropped_notes,
+                refused_labels: st.refused_labels,
                 sampler_failures,
                 ..recording
             },
             stations: Vec::new(),
         }
-    }
-
-    /// Renders a snapshot into `path` with the sink registered for `format`: a format id
-    /// (`"json"`, a plugin's id) or anything that gives one, such as the facade's
-    /// `ReportFormat::Html`. The file is written atomically: on any error the previous file
-    /// at `path` is left whole.
-    pub fn save_report(&self, path: impl AsRef<Path>, format: impl AsRef<str>) -> Result<()> {
-        let format = format.as_ref();
-        // Look the sink up first so that a missing format costs no snapshot.
-        self.registry.sink(format)?;
-        self.registry
-            .render_to_file(&self.report(), path.as_ref(), format)
-    }
-
-    /// Writes the flamegraph of the span tree to `path`: the report in the format
-    /// `flamegraph` (the facade's `flame` feature registers it).
-    ///
-    /// The spec calls this on the session itself, so it has to be a method here; it is the
-    /// one place perf-core names a format id. perf-flame's `FORMAT_ID` is the same string,
-    /// and a test of the facade holds the two equal.
-    pub fn generate_flamegraph(&self, path: impl AsRef<Path>) -> Result<()> {
-        self.save_report(path, FLAMEGRAPH_FORMAT_ID)
     }
 }
 

@@ -26,6 +26,35 @@ pub const PERCENTILE_RELATIVE_PRECISION: f64 = 0.01;
 /// (√2: two buckets per doubling, fine enough to draw a latency distribution).
 pub const HISTOGRAM_BUCKET_GROWTH: f64 = std::f64::consts::SQRT_2;
 
+/// The upper bound of the first bucket of every duration histogram in reports, in ns (the
+/// `first` the sessions hand to [`DurationStats::buckets`]).
+pub const HISTOGRAM_FIRST_BUCKET_NS: u64 = 256;
+
+/// The bucket ladder every duration histogram of a report is on: the upper bounds
+/// [`DurationStats::buckets`] gives from [`HISTOGRAM_FIRST_BUCKET_NS`], each
+/// [`HISTOGRAM_BUCKET_GROWTH`] times the previous, computed by that same function (HDR's
+/// highest value of each step: 255 ns, 511 ns…, up to about 2⁶² ns, 146 years). The bounds of
+/// any report histogram are a prefix of it: merging adds counts bound by bound, and the live
+/// exposition writes a fixed prefix of it (`exposition_ladder`).
+///
+/// ```
+/// let ladder = heimdall_perf_core::stats::histogram_ladder();
+/// assert_eq!(ladder[0], 255);
+/// assert!(ladder.windows(2).all(|w| w[0] < w[1]));
+/// ```
+pub fn histogram_ladder() -> &'static [u64] {
+    static LADDER: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+    LADDER.get_or_init(|| {
+        let mut stats = DurationStats::new();
+        stats.record(1 << 62);
+        stats
+            .buckets(HISTOGRAM_FIRST_BUCKET_NS)
+            .iter()
+            .map(|b| b.le)
+            .collect()
+    })
+}
+
 /// Largest number of consecutive buckets in the dense window [`ValueStats`] keeps for each
 /// sign (8 bytes each: 32 KiB per sign at most). At 128 buckets per power of two they span a
 /// ratio of 2³² between the smallest and the largest magnitude; values there cost one

@@ -8,12 +8,13 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use heimdall_perf_core::stats::{DurationStats, Summary};
+use heimdall_perf_core::stats::{
+    histogram_ladder, DurationStats, Summary, HISTOGRAM_FIRST_BUCKET_NS,
+};
 use heimdall_perf_core::{
-    histogram_ladder, merge_reports, scope, Attribution, Distribution, FrameReport, FrameWindow,
-    Incident, IncidentStage, MergeError, MetricReport, MetricType, Note, ProfilingSession, Report,
-    SeriesPoint, SpanStats, StageReport, ThreadInfo, TimeSeries, TimelineSpan,
-    HISTOGRAM_FIRST_BUCKET_NS, SCHEMA_VERSION,
+    merge_reports, scope, Attribution, Distribution, FrameReport, FrameWindow, Incident,
+    IncidentStage, MergeError, MetricReport, MetricType, Note, ProfilingSession, Report,
+    SeriesPoint, SpanStats, StageReport, ThreadInfo, TimeSeries, TimelineSpan, SCHEMA_VERSION,
 };
 use proptest::prelude::*;
 

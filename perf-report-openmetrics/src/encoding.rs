@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
+use crate::live::Flavor;
 use crate::names::{escape_help, escape_label_value, sanitize_label_name, METRIC_PREFIX};
 
 /// The type of a metric family.
@@ -49,10 +50,18 @@ impl Kind {
         name
     }
 
-    /// Every name the family's samples use.
+    /// Every name the family's samples use (for a counter, also the name OpenMetrics
+    /// declares it under, without `_total`).
     fn sample_names(self, family: &str) -> Vec<String> {
         match self {
-            Kind::Gauge | Kind::Counter => vec![family.to_string()],
+            Kind::Gauge => vec![family.to_string()],
+            Kind::Counter => {
+                let mut names = vec![family.to_string()];
+                if let Some(base) = family.strip_suffix("_total") {
+                    names.push(base.to_string());
+                }
+                names
+            }
             Kind::Histogram => ["", "_bucket", "_sum", "_count"]
                 .iter()
                 .map(|s| format!("{family}{s}"))
@@ -77,6 +86,9 @@ pub(crate) struct Families {
     list: Vec<Family>,
     by_key: HashMap<String, usize>,
     taken: HashSet<String>,
+    flavor: Flavor,
+    /// Histograms on the fixed bucket ladder (the live exposition).
+    ladder: Option<&'static [u64]>,
 }
 
 /// What a new family is: a key that identifies its source (the same key gives the same
@@ -90,6 +102,21 @@ pub(crate) struct Spec<'a> {
 }
 
 impl Families {
+    /// The families of a rendering in `flavor`; histograms on the fixed bucket ladder when
+    /// `on_ladder`.
+    pub(crate) fn new(flavor: Flavor, on_ladder: bool) -> Self {
+        Families {
+            flavor,
+            ladder: on_ladder.then(heimdall_perf_core::exposition_ladder),
+            ..Self::default()
+        }
+    }
+
+    /// The fixed bucket ladder every histogram is written on, if any.
+    pub(crate) fn ladder(&self) -> Option<&'static [u64]> {
+        self.ladder
+    }
+
     /// The family for `spec`: the existing one for its key, or a new one under the first
     /// name (stem, stem_2, stem_3…) that clashes with no name already written.
     pub(crate) fn family(&mut self, spec: Spec<'_>) -> usize {
@@ -152,15 +179,25 @@ impl Families {
     pub(crate) fn finish(self) -> String {
         let mut out = String::new();
         for f in self.list.iter().filter(|f| !f.lines.is_empty()) {
-            let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind.as_str());
+            // The classic format declares a counter under its sample name (`x_total`),
+            // OpenMetrics under the family name (`x`).
+            let name = match (self.flavor, f.kind) {
+                (Flavor::OpenMetrics, Kind::Counter) => {
+                    f.name.strip_suffix("_total").unwrap_or(&f.name)
+                }
+                _ => f.name.as_str(),
+            };
+            let _ = writeln!(out, "# TYPE {name} {}", f.kind.as_str());
             if let Some(unit) = &f.unit {
-                // OpenMetrics: a unit only on a family whose name ends with `_<unit>` (so not
-                // on a gauge renamed `…_value`), and counters are declared under `…_total`.
-                if f.kind != Kind::Counter && f.name.ends_with(&format!("_{unit}")) {
-                    let _ = writeln!(out, "# UNIT {} {unit}", f.name);
+                // A unit only on a family whose name ends with `_<unit>` (so not on a gauge
+                // renamed `…_value`); in the classic format not on counters, which are
+                // declared under `…_total`.
+                let counter_ok = f.kind != Kind::Counter || self.flavor == Flavor::OpenMetrics;
+                if counter_ok && name.ends_with(&format!("_{unit}")) {
+                    let _ = writeln!(out, "# UNIT {name} {unit}");
                 }
             }
-            let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(&f.help));
+            let _ = writeln!(out, "# HELP {name} {}", escape_help(&f.help));
             out.push_str(&f.lines);
         }
         out.push_str("# EOF\n");

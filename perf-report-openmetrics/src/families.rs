@@ -12,24 +12,82 @@ use heimdall_perf_core::{
 };
 
 use crate::encoding::{format_value, Families, Kind, Labels, Spec};
+use crate::live::OpenMetricsOptions;
 use crate::names::{path_label, stem};
 
-/// The OpenMetrics text of `report`.
+/// The OpenMetrics text of `report` (the report file).
+#[cfg(test)]
 pub(crate) fn exposition(report: &Report) -> String {
-    let mut families = Families::default();
-    // The labels every sample starts with: the session's name and its labels.
-    let base = Labels::of_session(&report.session.name, &report.session.labels);
-    session_families(&mut families, &base, report);
-    span_families(&mut families, &base, &report.spans);
-    frame_families(&mut families, &base, &report.frames);
-    for m in &report.metrics {
-        metric_family(&mut families, &base, m);
+    exposition_of(std::slice::from_ref(report), &OpenMetricsOptions::default())
+}
+
+/// The exposition text of `reports` (one per session, each family declared once for all
+/// of them) with `options`.
+pub(crate) fn exposition_of(reports: &[Report], options: &OpenMetricsOptions) -> String {
+    let mut families = Families::new(options.flavor, options.live);
+    for report in reports {
+        // The labels every sample starts with: the session's name and its labels.
+        let base = Labels::of_session(&report.session.name, &report.session.labels);
+        session_families(&mut families, &base, report, options.live);
+        if !options.live {
+            span_families(&mut families, &base, report.spans.iter().map(|s| (s, true)));
+        } else if options.per_thread {
+            let merged = per_thread_name(&report.spans);
+            span_families(&mut families, &base, merged.iter().map(|s| (s, false)));
+        } else {
+            span_families(
+                &mut families,
+                &base,
+                report.span_totals.iter().map(|s| (s, false)),
+            );
+        }
+        frame_families(&mut families, &base, &report.frames);
+        for m in &report.metrics {
+            metric_family(&mut families, &base, m);
+        }
+        for s in &report.series {
+            series_family(&mut families, &base, s);
+        }
+        diagnostics_families(&mut families, &base, report);
     }
-    for s in &report.series {
-        series_family(&mut families, &base, s);
-    }
-    diagnostics_families(&mut families, &base, report);
     families.finish()
+}
+
+/// The spans of `spans` merged per thread name and path (thread ids dropped): threads that
+/// share a name (a pool) are one series, however many come and go.
+fn per_thread_name(spans: &[SpanStats]) -> Vec<SpanStats> {
+    use std::collections::BTreeMap;
+    /// A merged span and its bucket counts by bound, per (thread name, path).
+    type Merged = BTreeMap<(String, Vec<String>), (SpanStats, BTreeMap<u64, u64>)>;
+    let mut merged = Merged::new();
+    for s in spans {
+        let key = (s.thread.clone().unwrap_or_default(), s.path.clone());
+        let (m, buckets) = merged.entry(key).or_insert_with(|| {
+            let mut m = s.clone();
+            m.thread_id = None;
+            m.count = 0;
+            m.total_ns = 0;
+            m.self_ns = 0;
+            (m, BTreeMap::new())
+        });
+        m.count = m.count.saturating_add(s.count);
+        m.total_ns = m.total_ns.saturating_add(s.total_ns);
+        m.self_ns = m.self_ns.saturating_add(s.self_ns);
+        for b in &s.histogram {
+            let c = buckets.entry(b.le).or_insert(0);
+            *c = c.saturating_add(b.count);
+        }
+    }
+    merged
+        .into_values()
+        .map(|(mut m, buckets)| {
+            m.histogram = buckets
+                .into_iter()
+                .map(|(le, count)| HistogramBucket { le, count })
+                .collect();
+            m
+        })
+        .collect()
 }
 
 /// Nanoseconds as seconds.
@@ -67,7 +125,7 @@ fn fixed(
 }
 
 /// The session's own families: its info, start, duration and whether it is active.
-fn session_families(families: &mut Families, base: &Labels, report: &Report) {
+fn session_families(families: &mut Families, base: &Labels, report: &Report, live: bool) {
     let s = &report.session;
     let info = families.family(fixed(
         "session_info",
@@ -76,11 +134,16 @@ fn session_families(families: &mut Families, base: &Labels, report: &Report) {
         Kind::Gauge,
         "The heimdall-perf session this report describes (always 1).",
     ));
-    let labels = base
-        .clone()
-        .with("host", s.host.clone())
-        .with("pid", s.pid.to_string())
-        .with("started_at", s.started_at.clone())
+    let labels = if live {
+        // A new pid and start time at every restart would be a new series each time.
+        base.clone().with("host", s.host.clone())
+    } else {
+        base.clone()
+            .with("host", s.host.clone())
+            .with("pid", s.pid.to_string())
+            .with("started_at", s.started_at.clone())
+    };
+    let labels = labels
         .with("crate_version", report.crate_version.clone())
         .with("schema_version", report.schema_version.to_string());
     families.sample(info, "", &labels, "1");
@@ -124,28 +187,55 @@ pub(crate) fn span_labels(base: &Labels, span: &SpanStats) -> Labels {
         .with("path", path_label(&span.path))
 }
 
+/// The labels of a span of the live exposition: the session's, the thread's name if the
+/// span has one (per thread), and the path.
+fn live_span_labels(base: &Labels, span: &SpanStats) -> Labels {
+    let labels = match &span.thread {
+        Some(thread) => base.clone().with("thread", thread.clone()),
+        None => base.clone(),
+    };
+    labels.with("path", path_label(&span.path))
+}
+
 /// The span families: a duration histogram and a self-time counter, per span path and
 /// thread.
-fn span_families(families: &mut Families, base: &Labels, spans: &[SpanStats]) {
-    if spans.is_empty() {
+/// Each span comes with whether to write its thread and thread id (the report file) or
+/// the live labels.
+fn span_families<'a>(
+    families: &mut Families,
+    base: &Labels,
+    spans: impl Iterator<Item = (&'a SpanStats, bool)>,
+) {
+    let mut spans = spans.peekable();
+    if spans.peek().is_none() {
         return;
     }
+    // The live exposition merges threads (or keeps their names only).
+    let per = if families.ladder().is_some() {
+        "per span path"
+    } else {
+        "per span path and thread"
+    };
     let duration = families.family(fixed(
         "span_duration",
         "span_duration",
         Some("seconds"),
         Kind::Histogram,
-        "Duration of spans (children included) per span path and thread.",
+        &format!("Duration of spans (children included) {per}."),
     ));
     let self_time = families.family(fixed(
         "span_self",
         "span_self",
         Some("seconds"),
         Kind::Counter,
-        "Time spent in spans themselves, children excluded, per span path and thread.",
+        &format!("Time spent in spans themselves, children excluded, {per}."),
     ));
-    for span in spans {
-        let labels = span_labels(base, span);
+    for (span, with_thread_id) in spans {
+        let labels = if with_thread_id {
+            span_labels(base, span)
+        } else {
+            live_span_labels(base, span)
+        };
         if histogram(
             families,
             duration,
@@ -173,6 +263,17 @@ fn histogram(
 ) -> bool {
     if families.has(family, labels) {
         return false;
+    }
+    if let Some(ladder) = families.ladder() {
+        return ladder_histogram(
+            families,
+            family,
+            labels,
+            ladder,
+            buckets,
+            count,
+            sum_seconds,
+        );
     }
     let mut cumulative = 0u64;
     let mut last_le: Option<u64> = None;
@@ -203,6 +304,40 @@ fn histogram(
         let l = labels.clone().with("le", format_value(seconds(le)));
         families.sample(family, "_bucket", &l, &c.to_string());
     }
+    families.sample(
+        family,
+        "_bucket",
+        &labels.clone().with("le", "+Inf"),
+        &count.to_string(),
+    );
+    families.sample(family, "_sum", labels, &format_value(sum_seconds));
+    families.sample(family, "_count", labels, &count.to_string());
+    true
+}
+
+/// [`histogram`] on the fixed `ladder` (nanoseconds): a `_bucket` for every bound of the
+/// ladder, whatever was recorded, counting the values of `buckets` at or below it (a bound
+/// of `buckets` off the ladder counts in the next bound above it); values past the ladder
+/// count in `+Inf` only.
+fn ladder_histogram(
+    families: &mut Families,
+    family: usize,
+    labels: &Labels,
+    ladder: &[u64],
+    buckets: &[HistogramBucket],
+    count: u64,
+    sum_seconds: f64,
+) -> bool {
+    let mut cumulative = 0u64;
+    let mut next = buckets.iter().peekable();
+    for &le in ladder {
+        while let Some(b) = next.next_if(|b| b.le <= le) {
+            cumulative = cumulative.saturating_add(b.count);
+        }
+        let l = labels.clone().with("le", format_value(seconds(le)));
+        families.sample(family, "_bucket", &l, &cumulative.to_string());
+    }
+    let count = count.max(cumulative);
     families.sample(
         family,
         "_bucket",

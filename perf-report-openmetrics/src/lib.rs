@@ -40,6 +40,12 @@
 //!   with `# EOF`. Names are sanitised to `[a-zA-Z_:][a-zA-Z0-9_:]*` and label values escaped,
 //!   whatever the span and metric names contain.
 //!
+//! * The **live exposition** ([`OpenMetricsOptions::live`], [`scrape`]), which the facade's
+//!   live endpoint serves and its textfile exporter writes: several sessions in one text,
+//!   spans merged across threads (or per thread *name*), every histogram on the full fixed
+//!   bucket ladder, no thread ids, pids or start times as labels; strict OpenMetrics 1.0 or
+//!   the classic text format ([`Flavor`]) by content negotiation ([`negotiate`]).
+//!
 //! Counter families are declared under their sample name (`# TYPE x_total counter`), as the
 //! Prometheus text format, `promtool check metrics`, the textfile collector and the
 //! Pushgateway require; a strict OpenMetrics 1.0 parser would want `# TYPE x counter`.
@@ -66,6 +72,7 @@
 mod encoding;
 mod error;
 mod families;
+mod live;
 mod names;
 mod units;
 
@@ -74,6 +81,7 @@ use std::io::Write;
 use heimdall_perf_core::{RenderError, Report, ReportSink};
 
 pub use error::OpenMetricsError;
+pub use live::{negotiate, scrape, Flavor, OpenMetricsOptions};
 pub use names::{escape_label_value, sanitize_label_name, sanitize_metric_name, METRIC_PREFIX};
 
 /// The format id the sink registers under.
@@ -88,14 +96,36 @@ pub const FILE_EXTENSION: &str = "prom";
 /// source is an [`OpenMetricsError`] naming the session.
 #[derive(Debug, Clone, Default)]
 pub struct OpenMetricsSink {
-    _private: (),
+    options: OpenMetricsOptions,
 }
 
 impl OpenMetricsSink {
-    /// The sink.
+    /// The sink, writing report files (see [`OpenMetricsOptions`] for what that means).
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The sink with `options`: e.g. the live exposition, in OpenMetrics 1.0.
+    ///
+    /// ```
+    /// use heimdall_perf_core::ReportSink;
+    /// use heimdall_perf_report_openmetrics::{Flavor, OpenMetricsOptions, OpenMetricsSink};
+    ///
+    /// # let report = heimdall_perf_testkit::sample_report();
+    /// let live = OpenMetricsSink::with_options(
+    ///     OpenMetricsOptions::default().live(true).flavor(Flavor::OpenMetrics),
+    /// );
+    /// let text = live.render_to_string(&report)?;
+    /// // Spans merged across threads: no thread ids.
+    /// assert!(!text.contains("thread_id="));
+    /// // Counters declared without `_total`, as OpenMetrics wants.
+    /// assert!(text.contains("# TYPE heimdall_span_self_seconds counter\n"));
+    /// # Ok::<(), heimdall_perf_core::RenderError>(())
+    /// ```
+    #[must_use]
+    pub fn with_options(options: OpenMetricsOptions) -> Self {
+        OpenMetricsSink { options }
     }
 }
 
@@ -109,7 +139,8 @@ impl ReportSink for OpenMetricsSink {
     }
 
     fn render(&self, report: &Report, out: &mut dyn Write) -> Result<(), RenderError> {
-        out.write_all(families::exposition(report).as_bytes())
+        let text = families::exposition_of(std::slice::from_ref(report), &self.options);
+        out.write_all(text.as_bytes())
             .map_err(|source| OpenMetricsError::Write {
                 session: report.session.name.clone(),
                 source,

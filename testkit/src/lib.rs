@@ -10,7 +10,8 @@
 //!   deterministic generator ([`SplitMix`]);
 //! * [`plugins`]: builds the workspace's plugin crates so tests load the real `.so`, and finds
 //!   a real shared library that is not a plugin;
-//! * [`promtool`]: runs `promtool check metrics` on OpenMetrics text.
+//! * [`promtool`]: runs `promtool check metrics` on OpenMetrics text;
+//! * [`http`]: a minimal HTTP client for the live endpoint and Prometheus's API.
 //!
 //! ```
 //! let report = heimdall_perf_testkit::sample_report();
@@ -20,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod fixtures;
+pub mod http;
 pub mod plugins;
 pub mod promtool;
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use super::{write_atomic, AtomicWriteError, ReportSink, TraceStreamFactory};
 use crate::error::{PerfError, Result};
+use crate::live::Exposition;
 use crate::periodic::SourceFactory;
 use crate::report::Report;
 
@@ -21,6 +22,7 @@ pub struct Registry {
     plugin_loader: RwLock<Option<PluginLoader>>,
     hints: RwLock<Option<Hints>>,
     trace_stream: RwLock<Option<TraceStreamFactory>>,
+    exposition: RwLock<Option<Exposition>>,
 }
 
 /// Something a call needed that the registry does not have: see [`Registry::set_hints`].
@@ -35,6 +37,8 @@ pub enum Missing<'a> {
     SystemSampler,
     /// No trace stream writer is set ([`Registry::set_trace_stream`]).
     TraceStream,
+    /// No exposition is set for live scrapes ([`Registry::set_exposition`]).
+    Exposition,
 }
 
 /// Says what to do about something [`Missing`] (e.g. "enable the Cargo feature `html` of
@@ -161,6 +165,29 @@ impl Registry {
     /// The writer of streamed trace captures, if one is set.
     pub fn trace_stream(&self) -> Option<TraceStreamFactory> {
         self.trace_stream.read().ok().and_then(|s| s.clone())
+    }
+
+    /// Sets how live snapshots are rendered for scrapers (the `/metrics` of a live endpoint,
+    /// the textfile exporter): the facade's `openmetrics` feature sets the OpenMetrics one.
+    pub fn set_exposition(&self, exposition: Exposition) {
+        if let Ok(mut e) = self.exposition.write() {
+            *e = Some(exposition);
+        }
+    }
+
+    /// The exposition set by [`set_exposition`](Registry::set_exposition), or an error
+    /// saying what to do (from [`set_hints`](Registry::set_hints)).
+    pub fn exposition(&self) -> Result<Exposition> {
+        self.exposition
+            .read()
+            .ok()
+            .and_then(|e| e.clone())
+            .ok_or_else(|| PerfError::Unavailable {
+                what: "the live metrics exposition".into(),
+                hint: self.hint(Missing::Exposition).unwrap_or_else(|| {
+                    "no exposition is set (`Registry::set_exposition`)".to_string()
+                }),
+            })
     }
 
     /// Sets the loader `load_plugin` uses (the facade's `plugins` feature).
