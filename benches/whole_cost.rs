@@ -4,9 +4,9 @@
 //! `cargo bench --bench whole_cost` (add `-- span` or `-- frame` for one group only).
 //!
 //! Two recording threads each emit `scope!` spans (or frames: `frame!`-style birth, three
-//! stages, `finish`) at half the target rate, paced in batches of one millisecond of work
-//! against a clock (a thread sleeps when it is ahead; one more than 20 ms behind gives up
-//! the lost time, so the achieved rate shows where the machine saturates). For each rate:
+//! stages, `finish`) at half the target rate, paced in batches of 1 to 10 ms of work against
+//! a clock (a thread sleeps when it is ahead; one more than 20 ms behind gives up the lost
+//! time, so the achieved rate shows where the machine saturates). For each rate:
 //!
 //! * the recording threads' CPU from `CLOCK_THREAD_CPUTIME_ID`, less the CPU of the same
 //!   paced loop with no span in it (a baseline run at the same rate, in the same run);
@@ -144,8 +144,14 @@ fn paced(work: Work, rate: Option<f64>, run_for: Duration) -> Run {
     let aggregator = aggregator[0];
 
     let per_thread = rate.map(|r| r / THREADS as f64);
-    // A batch is a millisecond of work at the target rate (10 000 operations unpaced).
-    let batch = per_thread.map_or(10_000, |r| ((r * 1e-3).ceil() as u64).max(1));
+    // A batch is a millisecond of work at the target rate, or up to 10 ms of it, at most
+    // 1 000 operations, when a millisecond holds fewer (so that the sleeps between batches
+    // cost little per operation); 10 000 operations unpaced.
+    let batch = per_thread.map_or(10_000, |r| {
+        let ms = (r * 1e-3).ceil() as u64;
+        let ten_ms = (r * 1e-2).ceil() as u64;
+        ms.max(ten_ms.min(1_000)).max(1)
+    });
     let ready = Arc::new(Barrier::new(THREADS + 1));
     let go = Arc::new(Barrier::new(THREADS + 1));
     let threads: Vec<_> = (0..THREADS)
@@ -251,6 +257,13 @@ fn hot_path(work: Work, chunk: u64, total: u64) -> f64 {
     cpu as f64 / done as f64
 }
 
+/// The first three fields of `/proc/loadavg`.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -281,6 +294,7 @@ fn group(work: Work, what: &str, rates: &[Option<f64>], run_for: Duration, reps:
         chunk
     };
     println!("\n## {what}: the whole cost, {THREADS} recording threads");
+    println!("load average at the start: {}", loadavg());
     println!(
         "({} s a point, {reps} repetitions, medians; CPU per {what})\n",
         run_for.as_secs_f64()
@@ -303,6 +317,7 @@ fn group(work: Work, what: &str, rates: &[Option<f64>], run_for: Duration, reps:
         }
     }
     let hot = median(hot);
+    println!("load average at the end: {}", loadavg());
     println!("hot path (one thread, lane never backed up): **{hot:.1} ns**\n");
     println!("| target rate | achieved | recording threads | aggregator | **total** | total ÷ hot path | recording ÷ hot path | aggregator, % of a core |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
@@ -349,7 +364,16 @@ fn main() {
         group(
             Work::Span,
             "span",
-            &[Some(1e6), Some(5e6), Some(20e6), Some(40e6), None],
+            &[
+                Some(1e5),
+                Some(1e6),
+                Some(5e6),
+                Some(10e6),
+                Some(20e6),
+                Some(30e6),
+                Some(40e6),
+                None,
+            ],
             run_for,
             reps,
         );
@@ -358,7 +382,7 @@ fn main() {
         group(
             Work::Frame,
             "frame",
-            &[Some(1e5), Some(5e5), Some(1e6), None],
+            &[Some(1e3), Some(1e4), Some(1e5), Some(5e5), Some(1e6), None],
             run_for,
             reps,
         );

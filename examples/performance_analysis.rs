@@ -590,6 +590,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// CPU time of the whole process so far, user and system (`getrusage`).
+fn process_cpu() -> Duration {
+    // SAFETY: `getrusage` writes a `rusage` into the zeroed value it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return Duration::ZERO;
+        }
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// The process CPU time of each part of a run, printed at its end (the cost of profiling is
+/// the difference to a run with `--no-profiling`: BENCHMARKS.md).
+fn cpu_line(marks: &[(&str, Duration)]) -> String {
+    let parts: Vec<String> = marks
+        .windows(2)
+        .map(|w| format!("{:.3} s {}", (w[1].1 - w[0].1).as_secs_f64(), w[1].0))
+        .collect();
+    format!("process CPU time: {}", parts.join(", "))
+}
+
 /// What a run gives back: the report (none with `--no-profiling`) and the line's own counts
 /// (the tests read them; `main` has printed them).
 #[cfg_attr(not(test), allow(dead_code))]
@@ -603,6 +627,7 @@ fn run(args: &Args) -> Result<Outcome, Box<dyn Error>> {
     let run_for = Duration::from_secs_f64(args.seconds);
     let timing = LineTiming::at(args.fps);
 
+    let mut cpu = vec![("", process_cpu())];
     let depth = Arc::new(AtomicUsize::new(0));
     let dropped = Arc::new(AtomicUsize::new(0));
     let profiling = if args.no_profiling {
@@ -632,6 +657,7 @@ fn run(args: &Args) -> Result<Outcome, Box<dyn Error>> {
         )?;
         Some((manager, session))
     };
+    cpu.push(("setting up", process_cpu()));
 
     println!(
         "Running the simulated inspection line for {:.1} s at {} fps{}…",
@@ -673,6 +699,7 @@ fn run(args: &Args) -> Result<Outcome, Box<dyn Error>> {
     let line = inspect_thread
         .join()
         .map_err(|_| "the inspection thread panicked")?;
+    cpu.push(("running the line", process_cpu()));
 
     println!();
     println!(
@@ -688,10 +715,12 @@ fn run(args: &Args) -> Result<Outcome, Box<dyn Error>> {
         );
         println!();
         println!("Profiling off (--no-profiling): no session was started, no report written.");
+        println!("{}", cpu_line(&cpu));
         return Ok(Outcome { report: None, line });
     };
     let report = session.lock().unwrap().report();
     let saved = manager.lock().unwrap().stop_session()?;
+    cpu.push(("taking and writing the reports", process_cpu()));
 
     if let Some(fps) = report.metric("fps") {
         println!("mean fps {:.1}", fps.summary.mean);
@@ -737,6 +766,7 @@ fn run(args: &Args) -> Result<Outcome, Box<dyn Error>> {
             "  (no report format compiled in: enable the features json, markdown, html, flame)"
         );
     }
+    println!("{}", cpu_line(&cpu));
     Ok(Outcome {
         report: Some(report),
         line,
@@ -748,8 +778,8 @@ fn run(args: &Args) -> Result<Outcome, Box<dyn Error>> {
 #[cfg(test)]
 mod tests {
     use super::{
-        error_text, frames_summary, run, Args, Cadence, LineTiming, WorkKind, CAMERA, SLOW_DETECT,
-        STALL,
+        cpu_line, error_text, frames_summary, process_cpu, run, Args, Cadence, LineTiming,
+        WorkKind, CAMERA, SLOW_DETECT, STALL,
     };
     use clap::Parser;
     use std::sync::{Mutex, MutexGuard};
@@ -996,5 +1026,33 @@ mod tests {
         }
         let cam = report.frame_source(CAMERA).expect("the camera's frames");
         assert_eq!(cam.finished, frames);
+    }
+
+    #[test]
+    fn the_cpu_line_gives_each_part_of_the_run() {
+        let ms = Duration::from_millis;
+        let marks = [
+            ("", ms(40)),
+            ("setting up", ms(52)),
+            ("running the line", ms(1_552)),
+            ("taking and writing the reports", ms(1_600)),
+        ];
+        assert_eq!(
+            cpu_line(&marks),
+            "process CPU time: 0.012 s setting up, 1.500 s running the line, \
+             0.048 s taking and writing the reports"
+        );
+        // The process clock counts this thread's work.
+        let before = process_cpu();
+        let mut x = 1u64;
+        for _ in 0..100_000 {
+            if process_cpu() > before {
+                break;
+            }
+            for i in 0..100_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(i | 1));
+            }
+        }
+        assert!(process_cpu() > before, "no CPU time counted");
     }
 }
