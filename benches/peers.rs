@@ -12,14 +12,20 @@
 //!   without its HTTP listener; its upkeep runs every 50 000 spans, untimed);
 //! * a naive `Mutex<HashMap<String, Instant>>`: insert at the start, remove at the end.
 //!
+//! Measured in **CPU time of the benchmark thread** (`CLOCK_THREAD_CPUTIME_ID`, a criterion
+//! `Measurement`), not wall time: on a shared, loaded machine the time the thread spends
+//! preempted is not counted. What other threads do for a peer (our aggregator, puffin's and
+//! metrics' flushing) is not in these figures: `benches/whole_cost.rs` measures ours whole.
+//!
 //! `cargo bench --bench peers`
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hdrhistogram::Histogram;
 use heimdall_perf::{scope, ProfilingSession};
 use tracing::span;
@@ -31,17 +37,80 @@ use tracing_subscriber::Layer;
 /// recorder's upkeep).
 const CHUNK: u64 = 50_000;
 
-/// Times `iters` calls of `f` in chunks of [`CHUNK`], running `between` (untimed) after each.
-fn chunked(iters: u64, mut f: impl FnMut(), mut between: impl FnMut()) -> Duration {
-    let mut total = Duration::ZERO;
+/// CPU time of the calling thread, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec`; the clock id is a constant Linux knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Criterion's measurement: CPU time of the benchmark thread, in nanoseconds.
+struct ThreadCpu;
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns() - start
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, value: &u64) -> f64 {
+        *value as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// Writes CPU times in nanoseconds (what every figure here is).
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, _typical: f64, _values: &mut [f64]) -> &'static str {
+        "ns (CPU)"
+    }
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        _t: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        for v in values {
+            *v = 1e9 / *v;
+        }
+        "/s (CPU)"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+/// Times `iters` calls of `f` in chunks of [`CHUNK`], running `between` (untimed) after each;
+/// the thread's CPU time in nanoseconds.
+fn chunked(iters: u64, mut f: impl FnMut(), mut between: impl FnMut()) -> u64 {
+    let mut total = 0;
     let mut left = iters;
     while left > 0 {
         let n = left.min(CHUNK);
-        let t = Instant::now();
+        let t = thread_cpu_ns();
         for _ in 0..n {
             f();
         }
-        total += t.elapsed();
+        total += thread_cpu_ns() - t;
         between();
         left -= n;
     }
@@ -76,7 +145,7 @@ where
     }
 }
 
-fn peers(c: &mut Criterion) {
+fn peers(c: &mut Criterion<ThreadCpu>) {
     let mut g = c.benchmark_group("peers");
 
     g.bench_function("baseline: 2 Instant::now", |b| {
@@ -196,5 +265,9 @@ fn peers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, peers);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(ThreadCpu);
+    targets = peers
+}
 criterion_main!(benches);
