@@ -300,6 +300,8 @@ fn group(work: Work, what: &str, rates: &[Option<f64>], run_for: Duration, reps:
         run_for.as_secs_f64()
     );
     let mut hot = Vec::new();
+    // The aggregator of the baseline runs' sessions, where nothing is recorded.
+    let mut idle = Vec::new();
     let mut rows: Vec<Vec<(f64, f64, f64, f64)>> = vec![Vec::new(); rates.len()];
     for _ in 0..reps {
         hot.push(hot_path(work, chunk, hot_total) - hot_path(Work::Nothing, chunk, hot_total));
@@ -307,6 +309,7 @@ fn group(work: Work, what: &str, rates: &[Option<f64>], run_for: Duration, reps:
             let base = paced(Work::Nothing, rate, run_for);
             let r = paced(work, rate, run_for);
             let base_per_op = base.rec_cpu as f64 / base.ops as f64;
+            idle.push(base.agg_cpu as f64 / base.wall.as_secs_f64());
             let wall = r.wall.as_secs_f64();
             rows[k].push((
                 r.ops as f64 / wall,
@@ -318,7 +321,11 @@ fn group(work: Work, what: &str, rates: &[Option<f64>], run_for: Duration, reps:
     }
     let hot = median(hot);
     println!("load average at the end: {}", loadavg());
-    println!("hot path (one thread, lane never backed up): **{hot:.1} ns**\n");
+    println!("hot path (one thread, lane never backed up): **{hot:.1} ns**");
+    println!(
+        "aggregator of a session with nothing recorded: {:.0} µs of CPU a second\n",
+        median(idle) / 1e3
+    );
     println!("| target rate | achieved | recording threads | aggregator | **total** | total ÷ hot path | recording ÷ hot path | aggregator, % of a core |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (k, &target) in rates.iter().enumerate() {
