@@ -27,7 +27,18 @@
 //! ```text
 //! cargo run --release --example performance_analysis                 # 3 seconds at 60 fps
 //! cargo run --release --example performance_analysis -- --seconds 60 --fps 120
+//! cargo run --release --example performance_analysis -- --no-profiling   # no session
+//! cargo run --release --example performance_analysis -- --work trivial --fps 1000
 //! ```
+//!
+//! `--no-profiling` runs the same line with the same instrumentation compiled in and
+//! executed (`scope!`, frames, stages, the meters), but starts no session: every span and
+//! frame takes the no-session path, nothing is sampled, no report is written, and the
+//! example prints the line's own figures. Comparing its process CPU time with a profiled
+//! run's gives the cost of profiling (BENCHMARKS.md, "What a span really costs").
+//! `--work trivial` gives every frame an empty image: every stage and span still runs, with
+//! no image processing inside, so instrumentation is most of the line's CPU (the worst
+//! case).
 //!
 //! Arguments out of range are refused by clap with a message (exit 2); an error while
 //! running is printed as a sentence with its causes (`error: cannot write …: …`, exit 1).
@@ -76,6 +87,23 @@ struct Args {
     /// memory allows) instead of keeping it for `trace.json`.
     #[arg(long, requires = "trace_seconds")]
     trace_file: Option<std::path::PathBuf>,
+    /// Run the line with instrumentation compiled in but no profiling session: no
+    /// sampling, no report written.
+    #[arg(long, conflicts_with_all = ["trace_seconds", "serve"])]
+    no_profiling: bool,
+    /// What each frame's stages do: `image` (process a 320×240 image) or `trivial` (an
+    /// empty image: the stages and spans run with no work inside).
+    #[arg(long, value_enum, default_value_t = WorkKind::Image)]
+    work: WorkKind,
+}
+
+/// `--work`: what the stages of a frame do.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum WorkKind {
+    /// A synthetic 320×240 image, normalized, blurred, thresholded and labelled.
+    Image,
+    /// An empty image: the same stages and spans, no work inside.
+    Trivial,
 }
 
 /// `--trace-seconds`: a capture window, at most a day.
@@ -222,6 +250,7 @@ impl PeriodicSource for QueueDepth {
 /// queue has no room for is dropped, as a real camera drops it, and counted.
 fn camera(
     tx: SyncSender<Item>,
+    work: WorkKind,
     period: Duration,
     run_for: Duration,
     depth: Arc<AtomicUsize>,
@@ -229,15 +258,25 @@ fn camera(
 ) {
     // A camera named at run time (`frame!("cam-0")` does the same for a name in the code).
     let cam = FrameSource::new(CAMERA);
+    // The camera's own frame counter: every run numbers its frames from 0 (the source's
+    // counter, `cam.begin()`, counts on across the runs of a process, as the tests make).
+    let mut frame_id = 0u64;
     let start = Instant::now();
     let mut next = start;
     while start.elapsed() < run_for {
         // The trigger: the frame is born (its capture time), then its image is read out.
-        let f = cam.begin();
+        let f = cam.begin_with_id(frame_id);
+        frame_id += 1;
         let captured_at = Instant::now();
         let image = {
             let _capture = f.stage("capture");
-            synthesize(f.id(), captured_at)
+            match work {
+                WorkKind::Image => synthesize(f.id(), captured_at),
+                WorkKind::Trivial => Image {
+                    captured_at,
+                    pixels: Vec::new(),
+                },
+            }
         };
         // Counted before it is sent, so that the consumer never takes it below zero.
         depth.fetch_add(1, Ordering::Relaxed);
@@ -285,7 +324,15 @@ fn synthesize(id: u64, captured_at: Instant) -> Image {
     }
 }
 
+/// Normalizes and blurs the image in place (an empty image: the spans alone).
 fn preprocess(pixels: &mut [u8]) {
+    if pixels.is_empty() {
+        {
+            let _n = scope!("normalize");
+        }
+        let _b = scope!("blur");
+        return;
+    }
     {
         let _n = scope!("normalize");
         // Dark-level correction: subtract the darkest pixel (no contrast stretch, so that a
@@ -312,8 +359,15 @@ fn preprocess(pixels: &mut [u8]) {
     }
 }
 
-/// Returns the size of the largest bright blob.
+/// Returns the size of the largest bright blob (an empty image: the spans alone, 0).
 fn detect(pixels: &[u8]) -> usize {
+    if pixels.is_empty() {
+        {
+            let _t = scope!("threshold");
+        }
+        let _c = scope!("components");
+        return 0;
+    }
     let mask: Vec<bool> = {
         let _t = scope!("threshold");
         pixels.iter().map(|&p| p > 200).collect()
@@ -373,15 +427,20 @@ fn preprocessing(rx: Receiver<Item>, tx: SyncSender<Item>, depth: Arc<AtomicUsiz
     }
 }
 
+/// What the inspection thread counted, and the line's own latency figures (its
+/// `MetricCounter`, kept with or without a session).
 struct LineStats {
     frames: u64,
     rejected: u64,
+    latency_p50_ms: f64,
+    latency_p99_ms: f64,
 }
 
 /// The inspection thread: stages `detect` and `decide`, the end of the frame, the meters.
+/// Without a session (`--no-profiling`) the meters run the same and publish nowhere.
 fn inspection(
     rx: Receiver<Item>,
-    session: Arc<Mutex<ProfilingSession>>,
+    session: Option<Arc<Mutex<ProfilingSession>>>,
     timing: LineTiming,
 ) -> LineStats {
     let mut fps = MetricCounter::new("fps", MetricType::Throughput, "fps", 120);
@@ -391,6 +450,8 @@ fn inspection(
     let mut stats = LineStats {
         frames: 0,
         rejected: 0,
+        latency_p50_ms: 0.0,
+        latency_p99_ms: 0.0,
     };
     let mut last_report = Instant::now();
     for (f, image) in rx {
@@ -413,12 +474,16 @@ fn inspection(
         {
             let _s = f.stage("decide");
             // The spec's API: an explicit timing on the shared session.
-            session.lock().unwrap().start_timing("verdict");
+            if let Some(session) = &session {
+                session.lock().unwrap().start_timing("verdict");
+            }
             let reject = blob > 100;
             if reject {
                 stats.rejected += 1;
             }
-            let _ = session.lock().unwrap().stop_timing("verdict");
+            if let Some(session) = &session {
+                let _ = session.lock().unwrap().stop_timing("verdict");
+            }
         }
         f.finish();
         let _ = timer.stop();
@@ -427,6 +492,7 @@ fn inspection(
         stats.frames += 1;
         // Every frame's latency goes into the session (its statistics and time series);
         // the slower-moving meters are published once a second below.
+        let Some(session) = &session else { continue };
         session
             .lock()
             .unwrap()
@@ -442,14 +508,17 @@ fn inspection(
             s.add_measurement(meter.to_measurement());
         }
     }
-    let mut s = session.lock().unwrap();
-    fps.set(meter.rate());
-    s.add_measurement(fps.to_measurement());
     let lat = latency.statistics();
-    s.add_note(format!(
-        "## Run summary\n\n- frames processed: **{}**\n- frames rejected: {}\n- frame latency p50 / p99: {:.2} ms / {:.2} ms\n",
-        stats.frames, stats.rejected, lat.p50, lat.p99
-    ));
+    (stats.latency_p50_ms, stats.latency_p99_ms) = (lat.p50, lat.p99);
+    if let Some(session) = &session {
+        let mut s = session.lock().unwrap();
+        fps.set(meter.rate());
+        s.add_measurement(fps.to_measurement());
+        s.add_note(format!(
+            "## Run summary\n\n- frames processed: **{}**\n- frames rejected: {}\n- frame latency p50 / p99: {:.2} ms / {:.2} ms\n",
+            stats.frames, stats.rejected, lat.p50, lat.p99
+        ));
+    }
     stats
 }
 
@@ -529,63 +598,107 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the line, writes the reports, prints a summary, and returns the report.
-fn run(args: &Args) -> Result<Report, Box<dyn Error>> {
+/// CPU time of the whole process so far, user and system (`getrusage`).
+fn process_cpu() -> Duration {
+    // SAFETY: `getrusage` writes a `rusage` into the zeroed value it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return Duration::ZERO;
+        }
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// The process CPU time of each part of a run, printed at its end (the cost of profiling is
+/// the difference to a run with `--no-profiling`: BENCHMARKS.md).
+fn cpu_line(marks: &[(&str, Duration)]) -> String {
+    let parts: Vec<String> = marks
+        .windows(2)
+        .map(|w| format!("{:.3} s {}", (w[1].1 - w[0].1).as_secs_f64(), w[1].0))
+        .collect();
+    format!("process CPU time: {}", parts.join(", "))
+}
+
+/// What a run gives back: the report (none with `--no-profiling`) and the line's own counts
+/// (the tests read them; `main` has printed them).
+#[cfg_attr(not(test), allow(dead_code))]
+struct Outcome {
+    report: Option<Report>,
+    line: LineStats,
+}
+
+/// Runs the line, writes the reports (unless `--no-profiling`), prints a summary.
+fn run(args: &Args) -> Result<Outcome, Box<dyn Error>> {
     let run_for = Duration::from_secs_f64(args.seconds);
     let timing = LineTiming::at(args.fps);
 
-    let manager = init(&args.out)?;
-    // Stops when dropped, at the end of the run.
-    let _server = match &args.serve {
-        Some(addr) => {
-            let server = manager.lock().unwrap().serve(addr.as_str())?;
-            println!("Live metrics on {}/metrics", server.url());
-            Some(server)
-        }
-        None => None,
-    };
-    let session = manager.lock().unwrap().start_session("inspection_line")?;
-    {
-        let mut s = session.lock().unwrap();
-        for (key, value) in LABELS {
-            s.set_label(key, value);
-        }
-        s.set_frame_budget(CAMERA, timing.period);
-        s.set_stage_budget("detect", timing.detect_budget);
-        s.set_max_incidents(MAX_INCIDENTS);
-        s.set_sampling_interval(Duration::from_millis(args.sample_ms))?;
-        if let Some(window) = args.trace_seconds {
-            let window = Duration::from_secs_f64(window);
-            match &args.trace_file {
-                Some(file) => s.stream_trace(file, window)?,
-                None => s.capture_trace(window)?,
-            }
-        }
-        if let Err(e) = s.start_system_metrics() {
-            eprintln!("note: no system metrics: {e}");
-        }
-    }
-
+    let mut cpu = vec![("", process_cpu())];
     let depth = Arc::new(AtomicUsize::new(0));
     let dropped = Arc::new(AtomicUsize::new(0));
-    session.lock().unwrap().start_periodic(
-        Box::new(QueueDepth(Arc::clone(&depth))),
-        Duration::from_millis(50),
-    )?;
+    let profiling = if args.no_profiling {
+        None
+    } else {
+        let manager = init(&args.out)?;
+        // Stops when dropped, at the end of the run.
+        let server = match &args.serve {
+            Some(addr) => {
+                let server = manager.lock().unwrap().serve(addr.as_str())?;
+                println!("Live metrics on {}/metrics", server.url());
+                Some(server)
+            }
+            None => None,
+        };
+        let session = manager.lock().unwrap().start_session("inspection_line")?;
+        {
+            let mut s = session.lock().unwrap();
+            for (key, value) in LABELS {
+                s.set_label(key, value);
+            }
+            s.set_frame_budget(CAMERA, timing.period);
+            s.set_stage_budget("detect", timing.detect_budget);
+            s.set_max_incidents(MAX_INCIDENTS);
+            s.set_sampling_interval(Duration::from_millis(args.sample_ms))?;
+            if let Some(window) = args.trace_seconds {
+                let window = Duration::from_secs_f64(window);
+                match &args.trace_file {
+                    Some(file) => s.stream_trace(file, window)?,
+                    None => s.capture_trace(window)?,
+                }
+            }
+            if let Err(e) = s.start_system_metrics() {
+                eprintln!("note: no system metrics: {e}");
+            }
+        }
+        session.lock().unwrap().start_periodic(
+            Box::new(QueueDepth(Arc::clone(&depth))),
+            Duration::from_millis(50),
+        )?;
+        Some((manager, session, server))
+    };
+    cpu.push(("setting up", process_cpu()));
 
     println!(
-        "Running the simulated inspection line for {:.1} s at {} fps…",
+        "Running the simulated inspection line for {:.1} s at {} fps{}…",
         run_for.as_secs_f64(),
-        args.fps
+        args.fps,
+        match (args.no_profiling, args.work) {
+            (false, WorkKind::Image) => "",
+            (false, WorkKind::Trivial) => ", trivial work",
+            (true, WorkKind::Image) => ", profiling off",
+            (true, WorkKind::Trivial) => ", trivial work, profiling off",
+        }
     );
     let (camera_tx, camera_rx) = sync_channel::<Item>(8);
     let (handover_tx, handover_rx) = sync_channel::<Item>(2);
     let cam = {
         let (depth, dropped) = (Arc::clone(&depth), Arc::clone(&dropped));
-        let period = timing.period;
+        let (period, work) = (timing.period, args.work);
         std::thread::Builder::new()
             .name("camera".into())
-            .spawn(move || camera(camera_tx, period, run_for, depth, dropped))?
+            .spawn(move || camera(camera_tx, work, period, run_for, depth, dropped))?
     };
     let pre_thread = {
         let depth = Arc::clone(&depth);
@@ -594,7 +707,7 @@ fn run(args: &Args) -> Result<Report, Box<dyn Error>> {
             .spawn(move || preprocessing(camera_rx, handover_tx, depth))?
     };
     let inspect_thread = {
-        let session = Arc::clone(&session);
+        let session = profiling.as_ref().map(|(_, s, _)| Arc::clone(s));
         std::thread::Builder::new()
             .name("inspection".into())
             .spawn(move || inspection(handover_rx, session, timing))?
@@ -607,10 +720,7 @@ fn run(args: &Args) -> Result<Report, Box<dyn Error>> {
     let line = inspect_thread
         .join()
         .map_err(|_| "the inspection thread panicked")?;
-
-    let saved = manager.lock().unwrap().stop_session()?;
-    // The stopped session's figures: those of the reports just written.
-    let report = session.lock().unwrap().report();
+    cpu.push(("running the line", process_cpu()));
 
     println!();
     println!(
@@ -619,6 +729,21 @@ fn run(args: &Args) -> Result<Report, Box<dyn Error>> {
         line.rejected,
         dropped.load(Ordering::Relaxed)
     );
+    let Some((manager, session, _server)) = profiling else {
+        println!(
+            "frame latency (capture → decision): p50 {:.2} ms, p99 {:.2} ms",
+            line.latency_p50_ms, line.latency_p99_ms
+        );
+        println!();
+        println!("Profiling off (--no-profiling): no session was started, no report written.");
+        println!("{}", cpu_line(&cpu));
+        return Ok(Outcome { report: None, line });
+    };
+    let saved = manager.lock().unwrap().stop_session()?;
+    // The stopped session's figures: those of the reports just written.
+    let report = session.lock().unwrap().report();
+    cpu.push(("taking and writing the reports", process_cpu()));
+
     if let Some(fps) = report.metric("fps") {
         println!("mean fps {:.1}", fps.summary.mean);
     }
@@ -677,7 +802,11 @@ fn run(args: &Args) -> Result<Report, Box<dyn Error>> {
             );
         }
     }
-    Ok(report)
+    println!("{}", cpu_line(&cpu));
+    Ok(Outcome {
+        report: Some(report),
+        line,
+    })
 }
 
 /// The argument checks and the error printing. They run with `cargo test --workspace`
@@ -685,15 +814,17 @@ fn run(args: &Args) -> Result<Report, Box<dyn Error>> {
 #[cfg(test)]
 mod tests {
     use super::{
-        error_text, frames_summary, run, Args, Cadence, LineTiming, CAMERA, SLOW_DETECT, STALL,
+        cpu_line, error_text, frames_summary, process_cpu, run, Args, Cadence, LineTiming,
+        WorkKind, CAMERA, SLOW_DETECT, STALL,
     };
     use clap::Parser;
+    use std::sync::{Mutex, MutexGuard};
     use std::time::Duration;
 
-    /// `scope!` records into the session started last: runs of the line take turns.
-    static LINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-    fn line_turn() -> std::sync::MutexGuard<'static, ()> {
+    /// `scope!` and frames record into the session started last: the tests that run the
+    /// line take turns, so that one's spans never land in another's session.
+    fn line_to_myself() -> MutexGuard<'static, ()> {
+        static LINE: Mutex<()> = Mutex::new(());
         LINE.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -729,7 +860,7 @@ mod tests {
 
     #[test]
     fn a_streamed_window_holds_the_line_in_its_file() {
-        let _turn = line_turn();
+        let _line = line_to_myself();
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("reports");
         let file = dir.path().join("line.trace.json");
@@ -743,7 +874,7 @@ mod tests {
             "--trace-file",
             file.to_str().unwrap(),
         ];
-        let report = run(&parse(&args).unwrap()).unwrap();
+        let report = run(&parse(&args).unwrap()).unwrap().report.unwrap();
         let streamed = report
             .capture
             .unwrap()
@@ -854,7 +985,9 @@ mod tests {
         let addr = taken.local_addr().unwrap().to_string();
         let args = parse(&["--seconds", "0.1", "--out", out, "--serve", &addr]).unwrap();
         assert_eq!(args.serve.as_deref(), Some(addr.as_str()));
-        let e = run(&args).unwrap_err();
+        let Err(e) = run(&args) else {
+            panic!("serving on a port in use was accepted")
+        };
         let text = error_text(e.as_ref());
         assert!(
             text.starts_with(&format!("cannot serve the live endpoint on `{addr}`: ")),
@@ -884,10 +1017,13 @@ mod tests {
 
     #[test]
     fn a_second_of_the_line_blames_its_misses_on_the_faults() {
-        let _turn = line_turn();
+        let _line = line_to_myself();
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().to_str().unwrap();
-        let report = run(&parse(&["--seconds", "1", "--out", out]).unwrap()).unwrap();
+        let report = run(&parse(&["--seconds", "1", "--out", out]).unwrap())
+            .unwrap()
+            .report
+            .expect("a report");
         assert_eq!(report.session.labels["line"], "3");
         assert_eq!(report.session.labels["station"], "cell-7");
         let cam = report.frame_source(CAMERA).expect("the camera's frames");
@@ -918,5 +1054,104 @@ mod tests {
                 .any(|l| l.starts_with("worst miss of cam-0: frame ")),
             "{lines:?}"
         );
+    }
+
+    #[test]
+    fn the_profiling_and_work_flags_parse() {
+        let a = parse(&[]).unwrap();
+        assert!(!a.no_profiling);
+        assert_eq!(a.work, WorkKind::Image);
+        let a = parse(&["--no-profiling", "--work", "trivial", "--fps", "1000"]).unwrap();
+        assert!(a.no_profiling);
+        assert_eq!((a.work, a.fps), (WorkKind::Trivial, 1000.0));
+
+        let e = parse(&["--work", "heavy"]).expect_err("an unknown kind of work");
+        assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue);
+        let text = e.render().to_string();
+        assert!(text.contains("[possible values: image, trivial]"), "{text}");
+
+        // A trace needs a session.
+        let e = parse(&["--no-profiling", "--trace-seconds", "1"]).expect_err("a conflict");
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert_eq!(e.exit_code(), 2);
+        let text = e.render().to_string();
+        assert!(text.contains("--trace-seconds"), "{text}");
+    }
+
+    #[test]
+    fn without_profiling_the_line_runs_and_writes_no_report() {
+        let _line = line_to_myself();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("reports");
+        let args = [
+            "--no-profiling",
+            "--seconds",
+            "0.3",
+            "--fps",
+            "100",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let outcome = run(&parse(&args).unwrap()).unwrap();
+        assert!(outcome.report.is_none());
+        assert!(outcome.line.frames > 0, "no frame went through the line");
+        // The line's own meter still measured every frame's latency.
+        assert!(outcome.line.latency_p99_ms > 0.0);
+        assert!(!out.exists(), "a reports folder was made without a session");
+        assert!(!heimdall_perf::is_recording());
+    }
+
+    #[test]
+    fn trivial_work_runs_every_span_without_the_image() {
+        let _line = line_to_myself();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().to_str().unwrap();
+        let args = ["--work", "trivial", "--seconds", "0.3", "--fps", "200"];
+        let outcome = run(&parse(&[&args[..], &["--out", out]].concat()).unwrap()).unwrap();
+        let report = outcome.report.expect("a report");
+        let frames = outcome.line.frames;
+        assert!(frames > 0, "no frame went through the line");
+        // No image, so no defect to find.
+        assert_eq!(outcome.line.rejected, 0);
+        // Each frame that went through the line ran each span once.
+        for name in ["normalize", "blur", "threshold", "components", "decide"] {
+            let count: u64 = report
+                .span_totals
+                .iter()
+                .filter(|s| s.path.last().map(String::as_str) == Some(name))
+                .map(|s| s.count)
+                .sum();
+            assert_eq!(count, frames, "spans `{name}`");
+        }
+        let cam = report.frame_source(CAMERA).expect("the camera's frames");
+        assert_eq!(cam.finished, frames);
+    }
+
+    #[test]
+    fn the_cpu_line_gives_each_part_of_the_run() {
+        let ms = Duration::from_millis;
+        let marks = [
+            ("", ms(40)),
+            ("setting up", ms(52)),
+            ("running the line", ms(1_552)),
+            ("taking and writing the reports", ms(1_600)),
+        ];
+        assert_eq!(
+            cpu_line(&marks),
+            "process CPU time: 0.012 s setting up, 1.500 s running the line, \
+             0.048 s taking and writing the reports"
+        );
+        // The process clock counts this thread's work.
+        let before = process_cpu();
+        let mut x = 1u64;
+        for _ in 0..100_000 {
+            if process_cpu() > before {
+                break;
+            }
+            for i in 0..100_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(i | 1));
+            }
+        }
+        assert!(process_cpu() > before, "no CPU time counted");
     }
 }
