@@ -565,3 +565,40 @@ fn merging_counts_near_u64_max_does_not_panic() {
     let r = std::panic::catch_unwind(move || merge_reports([("a", a), ("b", b)]).map(|_| ()));
     assert!(r.is_ok(), "merge_reports panicked on counts near u64::MAX");
 }
+
+/// Names that sanitise to one metric or label name (`fps.cam` / `fps-cam`, label keys
+/// `line-id` / `line_id`): the exposition must not repeat a series or a label name.
+#[test]
+fn names_that_sanitise_alike_do_not_make_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = init(dir.path()).unwrap();
+    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let session = manager.lock().unwrap().start_session("dup").unwrap();
+    {
+        let mut s = session.lock().unwrap();
+        s.add_measurement(Measurement::new("fps.cam", MetricType::Throughput, 1.0, "fps"));
+        s.add_measurement(Measurement::new("fps-cam", MetricType::Throughput, 2.0, "fps"));
+        s.add_measurement(Measurement::new("fps_cam", MetricType::Counter, 3.0, "fps"));
+        s.set_label("line-id", "a");
+        s.set_label("line_id", "b");
+    }
+    for accept in [OM, CLASSIC] {
+        let r = request(addr, "GET", "/metrics", &[("Accept", accept)]).unwrap();
+        check_body(accept, &r.body).unwrap_or_else(|e| {
+            let ex: String = r.body.lines().filter(|l| l.contains("fps") || l.contains("session_info")).collect::<Vec<_>>().join("\n");
+            panic!("{accept}: {e}\n{ex}")
+        });
+        let series: Vec<&str> = r.body.lines().filter(|l| !l.starts_with('#')).map(|l| l.rsplit_once(' ').unwrap().0).collect();
+        let mut uniq = series.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(uniq.len(), series.len(), "{accept}: a series appears twice");
+        let types: Vec<&str> = r.body.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+        let mut ut = types.clone();
+        ut.sort();
+        ut.dedup();
+        assert_eq!(ut.len(), types.len(), "{accept}: a family is declared twice");
+    }
+    drop(server);
+}
