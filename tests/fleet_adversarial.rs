@@ -602,3 +602,93 @@ fn names_that_sanitise_alike_do_not_make_duplicates() {
     }
     drop(server);
 }
+
+/// The manager dropped without `stop_session` (a program returning early): the textfile
+/// must end with `heimdall_session_active 0`, as README promises for a program that ends.
+#[test]
+fn textfile_says_inactive_after_the_manager_is_dropped_without_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let manager = init(dir.path()).unwrap();
+    let s = manager.lock().unwrap().start_session("early").unwrap();
+    s.lock()
+        .unwrap()
+        .export_textfile(out.path(), Duration::from_secs(3600))
+        .unwrap();
+    let r = within(Duration::from_secs(30), move || {
+        drop(manager);
+        drop(s);
+    });
+    assert!(r.is_some(), "dropping the manager and session hung");
+    let text = std::fs::read_to_string(out.path().join("early.prom")).unwrap();
+    assert!(
+        text.contains("heimdall_session_active{session=\"early\"} 0"),
+        "{}",
+        text.lines().find(|l| l.starts_with("heimdall_session_active")).unwrap_or("")
+    );
+}
+
+/// Two requests pipelined on one HTTP/1.1 connection both get answers, and a
+/// session with a hostile name is reachable through `?session=`.
+#[test]
+fn pipelined_requests_and_hostile_session_lookup() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let manager = init(dir.path()).unwrap();
+    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let name = "line \"3\" & co/ü?#=%";
+    let _s = manager.lock().unwrap().start_session(name).unwrap();
+    let r = get(addr, &format!("/report.json?session={}", encode(name))).unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut all = String::new();
+    let _ = c.read_to_string(&mut all);
+    assert_eq!(all.matches("HTTP/1.1 200").count(), 2, "{all}");
+    drop(server);
+}
+
+/// Hostile thread names with per_thread on: the `thread` label stays valid.
+#[test]
+fn hostile_thread_names_per_thread_stay_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = init(dir.path()).unwrap();
+    let server = manager
+        .lock()
+        .unwrap()
+        .serve_with("127.0.0.1:0", heimdall_perf::ServeOptions::default().per_thread(true))
+        .unwrap();
+    let addr = server.local_addr();
+    let _s = manager.lock().unwrap().start_session("thr").unwrap();
+    for name in ["q\"uote", "new\nline", "back\\slash", "ü 🚀", &"t".repeat(5000)] {
+        std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(|| {
+                let _g = heimdall_perf::scope!("job");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+    for accept in [OM, CLASSIC] {
+        let r = request(addr, "GET", "/metrics", &[("Accept", accept)]).unwrap();
+        check_body(accept, &r.body).unwrap_or_else(|e| panic!("{accept}: {e}"));
+    }
+    drop(server);
+}
+
+/// The absolute form of the request target (`GET http://host/metrics`), which HTTP/1.1
+/// servers must accept (RFC 9112 §3.2.2; sent by forward proxies), reaches /metrics.
+#[test]
+fn absolute_form_request_target_is_understood() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = init(dir.path()).unwrap();
+    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let r = request(addr, "GET", &format!("http://{addr}/healthz"), &[]).unwrap();
+    assert_eq!(r.status, 200, "GET http://{addr}/healthz: {} {}", r.status, r.body);
+    drop(server);
+}

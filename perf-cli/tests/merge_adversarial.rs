@@ -201,3 +201,32 @@ fn a_station_name_colliding_with_a_disambiguated_one_is_named_right() {
         );
     }
 }
+
+/// `diff` of last week's fleet (3 stations) against this week's (2): a station that
+/// vanished is the first thing a line manager must see; the diff must name it.
+#[test]
+fn diff_of_fleets_names_a_station_that_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p: Vec<PathBuf> = ["east", "west", "north"]
+        .iter()
+        .map(|s| write(&run(s), &d.join(format!("{s}.json"))))
+        .collect();
+    let three = d.join("three.json");
+    let two = d.join("two.json");
+    assert_eq!(merge(&[&p[0], &p[1], &p[2]], Some(&three)).0, 0);
+    assert_eq!(merge(&[&p[0], &p[1]], Some(&two)).0, 0);
+    let o = Command::cargo_bin("heimdall-perf")
+        .unwrap()
+        .arg("diff")
+        .arg(&three)
+        .arg(&two)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("north"),
+        "diff of a 3-station fleet against a 2-station one never names the station `north` that left:\n{}",
+        text.lines().take(3).collect::<Vec<_>>().join("\n")
+    );
+}
