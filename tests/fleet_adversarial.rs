@@ -15,7 +15,10 @@ const OM: &str = "application/openmetrics-text;version=1.0.0";
 const CLASSIC: &str = "text/plain;version=0.0.4";
 
 /// Runs `f` on a thread; `Some(result)` if it ended within `deadline`.
-fn within<T: Send + 'static>(deadline: Duration, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+fn within<T: Send + 'static>(
+    deadline: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(f());
@@ -27,13 +30,21 @@ fn within<T: Send + 'static>(deadline: Duration, f: impl FnOnce() -> T + Send + 
 /// one `# EOF`, last, and every sample line `name{labels} value` on one line.
 fn check_body(accept_or_ct: &str, body: &str) -> Result<(), String> {
     if accept_or_ct.starts_with("application/openmetrics-text") {
-        if !body.ends_with("# EOF\n") || body.matches("\n# EOF\n").count() + usize::from(body.starts_with("# EOF\n")) != 1 {
+        if !body.ends_with("# EOF\n")
+            || body.matches("\n# EOF\n").count() + usize::from(body.starts_with("# EOF\n")) != 1
+        {
             return Err("an OpenMetrics body must end with exactly one `# EOF`".into());
         }
         for line in body.lines().filter(|l| !l.starts_with('#')) {
-            let name_end = line.find(['{', ' ']).ok_or(format!("no value: {line:.200}"))?;
+            let name_end = line
+                .find(['{', ' '])
+                .ok_or(format!("no value: {line:.200}"))?;
             let name = &line[..name_end];
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            {
                 return Err(format!("bad metric name in {line:.200}"));
             }
         }
@@ -102,7 +113,10 @@ fn a_client_that_never_reads_does_not_stall_other_scrapes_or_the_drop() {
          dropping the handle meanwhile {}",
         if drop_done.is_some() { "returned" } else { "hung for 20 s too" }
     );
-    assert!(drop_done.is_some(), "dropping the ServeHandle hung for 20 s behind a client that does not read");
+    assert!(
+        drop_done.is_some(),
+        "dropping the ServeHandle hung for 20 s behind a client that does not read"
+    );
 }
 
 /// Idle connections (slowloris: connect, send nothing or half a header) must not stop
@@ -119,7 +133,8 @@ fn idle_connections_neither_block_scrapes_nor_hold_a_thread_each() {
     for i in 0..300 {
         let mut c = TcpStream::connect(addr).unwrap();
         if i % 2 == 0 {
-            c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").unwrap();
+            c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
         }
         idle.push(c);
     }
@@ -184,7 +199,11 @@ fn hostile_names_keep_both_formats_valid() {
         "\u{0}nul",
         "}{=,",
     ];
-    let session = manager.lock().unwrap().start_session("line \"3\"\n\\").unwrap();
+    let session = manager
+        .lock()
+        .unwrap()
+        .start_session("line \"3\"\n\\")
+        .unwrap();
     {
         let mut s = session.lock().unwrap();
         for (i, n) in nasty.iter().enumerate() {
@@ -239,7 +258,11 @@ fn hostile_names_keep_both_formats_valid() {
                 let mut sorted = names.clone();
                 sorted.sort();
                 sorted.dedup();
-                assert_eq!(sorted.len(), names.len(), "{accept}: duplicate label in {line:.300}");
+                assert_eq!(
+                    sorted.len(),
+                    names.len(),
+                    "{accept}: duplicate label in {line:.300}"
+                );
             }
         }
     }
@@ -254,15 +277,31 @@ fn hostile_session_queries_answer_plainly() {
     let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
     let addr = server.local_addr();
     let _s = manager.lock().unwrap().start_session("real").unwrap();
-    for q in ["", "%", "%zz", "%00", "a&session=real", "\u{202e}evil", &"x".repeat(20_000)] {
+    for q in [
+        "",
+        "%",
+        "%zz",
+        "%00",
+        "a&session=real",
+        "\u{202e}evil",
+        &"x".repeat(20_000),
+    ] {
         let path = format!("/report.json?session={}", encode(q));
         let r = request(addr, "GET", &path, &[]).unwrap();
-        assert!(r.status == 404 || r.status == 200 || r.status == 414, "{q:.40}: {}", r.status);
+        assert!(
+            r.status == 404 || r.status == 200 || r.status == 414,
+            "{q:.40}: {}",
+            r.status
+        );
     }
     let r = get(addr, "/report.json?session=real&session=other").unwrap();
     assert_eq!(r.status, 200);
     let r = get(addr, "/metrics?format=").unwrap();
-    assert_eq!(r.status, 400, "an empty format is an unknown one: {}", r.body);
+    assert_eq!(
+        r.status, 400,
+        "an empty format is an unknown one: {}",
+        r.body
+    );
     drop(server);
 }
 
@@ -308,7 +347,11 @@ fn odd_accept_headers_answer_something_valid() {
         &"a,".repeat(4000),
     ] {
         let r = request(addr, "GET", "/metrics", &[("Accept", accept)]).unwrap();
-        assert!(r.status == 200 || r.status == 406, "{accept:.40}: {}", r.status);
+        assert!(
+            r.status == 200 || r.status == 406,
+            "{accept:.40}: {}",
+            r.status
+        );
         if r.status == 200 {
             let ct = r.header("content-type").unwrap().to_string();
             check_body(&ct, &r.body).unwrap_or_else(|e| panic!("{accept:.40}: {e}"));
@@ -390,7 +433,10 @@ fn dropping_the_manager_while_scraping_does_not_hang() {
     });
     done.store(true, Ordering::Relaxed);
     scraper.join().unwrap();
-    assert!(r.is_some(), "dropping the manager and handle while scraping hung");
+    assert!(
+        r.is_some(),
+        "dropping the manager and handle while scraping hung"
+    );
 }
 
 /// Bad addresses are errors naming them; IPv6 loopback and `localhost` work.
@@ -399,9 +445,19 @@ fn addresses_good_and_bad() {
     let dir = tempfile::tempdir().unwrap();
     let manager = init(dir.path()).unwrap();
     let m = manager.lock().unwrap();
-    for bad in ["not an address", "127.0.0.1:99999", "127.0.0.1", "256.0.0.1:80", ":9464", ""] {
+    for bad in [
+        "not an address",
+        "127.0.0.1:99999",
+        "127.0.0.1",
+        "256.0.0.1:80",
+        ":9464",
+        "",
+    ] {
         let e = m.serve(bad).unwrap_err().to_string();
-        assert!(e.contains(&format!("`{bad}`")) || (!bad.is_empty() && e.contains(bad)), "{bad:?}: {e}");
+        assert!(
+            e.contains(&format!("`{bad}`")) || (!bad.is_empty() && e.contains(bad)),
+            "{bad:?}: {e}"
+        );
     }
     let v6 = m.serve("[::1]:0").unwrap();
     assert!(v6.local_addr().is_ipv6());
@@ -454,7 +510,11 @@ fn per_thread_with_500_short_lived_threads_stays_bounded() {
         .collect();
     threads.sort();
     threads.dedup();
-    assert!(threads.len() <= 40, "{} distinct thread label values", threads.len());
+    assert!(
+        threads.len() <= 40,
+        "{} distinct thread label values",
+        threads.len()
+    );
     promtool_check(&r.body).unwrap_or_else(|e| panic!("{e}"));
     drop(server);
 }
@@ -468,9 +528,18 @@ fn two_sessions_sanitised_to_one_textfile_are_refused() {
     let manager = init(dir.path()).unwrap();
     let a = manager.lock().unwrap().start_session("line/3").unwrap();
     let b = manager.lock().unwrap().start_session("line:3").unwrap();
-    a.lock().unwrap().export_textfile(out.path(), Duration::from_millis(50)).unwrap();
-    let second = b.lock().unwrap().export_textfile(out.path(), Duration::from_millis(50));
-    let files: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    a.lock()
+        .unwrap()
+        .export_textfile(out.path(), Duration::from_millis(50))
+        .unwrap();
+    let second = b
+        .lock()
+        .unwrap()
+        .export_textfile(out.path(), Duration::from_millis(50));
+    let files: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert!(
         second.is_err() || files.len() == 2,
         "sessions `line/3` and `line:3` both write {files:?}: each overwrites the other"
@@ -492,21 +561,28 @@ fn textfile_never_half_written_and_no_temporaries_left() {
             g.start_timing(&n);
             g.stop_timing(&n).unwrap();
         }
-        g.export_textfile(out.path(), Duration::from_millis(10)).unwrap();
+        g.export_textfile(out.path(), Duration::from_millis(10))
+            .unwrap();
     }
     let file = out.path().join("tf.prom");
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut reads = 0;
     while Instant::now() < deadline {
         let text = std::fs::read_to_string(&file).unwrap();
-        assert!(text.ends_with("# EOF\n") || text.ends_with('\n'), "half a file");
+        assert!(
+            text.ends_with("# EOF\n") || text.ends_with('\n'),
+            "half a file"
+        );
         assert!(text.contains("heimdall_session_active"), "half a file");
         reads += 1;
     }
     assert!(reads > 10);
     manager.lock().unwrap().stop_session().unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("heimdall_session_active{session=\"tf\"} 0"), "{text:.500}");
+    assert!(
+        text.contains("heimdall_session_active{session=\"tf\"} 0"),
+        "{text:.500}"
+    );
     promtool_check(&text).unwrap_or_else(|e| panic!("{e}"));
     let left: Vec<_> = std::fs::read_dir(out.path())
         .unwrap()
@@ -525,15 +601,23 @@ fn textfile_errors_are_clear() {
     let s = manager.lock().unwrap().start_session("err").unwrap();
     let mut g = s.lock().unwrap();
     let missing = out.path().join("nope");
-    let e = g.export_textfile(&missing, Duration::from_secs(1)).unwrap_err().to_string();
+    let e = g
+        .export_textfile(&missing, Duration::from_secs(1))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("nope"), "{e}");
     let file = out.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let e = g.export_textfile(&file, Duration::from_secs(1)).unwrap_err().to_string();
+    let e = g
+        .export_textfile(&file, Duration::from_secs(1))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("a-file"), "{e}");
     assert!(g.export_textfile(out.path(), Duration::ZERO).is_err());
     g.export_textfile(out.path(), Duration::MAX).unwrap();
-    assert!(g.export_textfile(out.path(), Duration::from_secs(1)).is_err());
+    assert!(g
+        .export_textfile(out.path(), Duration::from_secs(1))
+        .is_err());
     drop(g);
     // Duration::MAX: the stop must still write once more and end promptly.
     let r = within(Duration::from_secs(20), move || {
@@ -542,7 +626,10 @@ fn textfile_errors_are_clear() {
     });
     assert!(r.is_some(), "stop hung with a Duration::MAX exporter");
     let text = std::fs::read_to_string(out.path().join("err.prom")).unwrap();
-    assert!(text.contains("heimdall_session_active{session=\"err\"} 0"), "{text:.300}");
+    assert!(
+        text.contains("heimdall_session_active{session=\"err\"} 0"),
+        "{text:.300}"
+    );
 }
 
 /// Merging reports with counts and totals near u64::MAX: an error or a saturated figure,
@@ -577,8 +664,18 @@ fn names_that_sanitise_alike_do_not_make_duplicates() {
     let session = manager.lock().unwrap().start_session("dup").unwrap();
     {
         let mut s = session.lock().unwrap();
-        s.add_measurement(Measurement::new("fps.cam", MetricType::Throughput, 1.0, "fps"));
-        s.add_measurement(Measurement::new("fps-cam", MetricType::Throughput, 2.0, "fps"));
+        s.add_measurement(Measurement::new(
+            "fps.cam",
+            MetricType::Throughput,
+            1.0,
+            "fps",
+        ));
+        s.add_measurement(Measurement::new(
+            "fps-cam",
+            MetricType::Throughput,
+            2.0,
+            "fps",
+        ));
         s.add_measurement(Measurement::new("fps_cam", MetricType::Counter, 3.0, "fps"));
         s.set_label("line-id", "a");
         s.set_label("line_id", "b");
@@ -586,19 +683,37 @@ fn names_that_sanitise_alike_do_not_make_duplicates() {
     for accept in [OM, CLASSIC] {
         let r = request(addr, "GET", "/metrics", &[("Accept", accept)]).unwrap();
         check_body(accept, &r.body).unwrap_or_else(|e| {
-            let ex: String = r.body.lines().filter(|l| l.contains("fps") || l.contains("session_info")).collect::<Vec<_>>().join("\n");
+            let ex: String = r
+                .body
+                .lines()
+                .filter(|l| l.contains("fps") || l.contains("session_info"))
+                .collect::<Vec<_>>()
+                .join("\n");
             panic!("{accept}: {e}\n{ex}")
         });
-        let series: Vec<&str> = r.body.lines().filter(|l| !l.starts_with('#')).map(|l| l.rsplit_once(' ').unwrap().0).collect();
+        let series: Vec<&str> = r
+            .body
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.rsplit_once(' ').unwrap().0)
+            .collect();
         let mut uniq = series.clone();
         uniq.sort();
         uniq.dedup();
         assert_eq!(uniq.len(), series.len(), "{accept}: a series appears twice");
-        let types: Vec<&str> = r.body.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+        let types: Vec<&str> = r
+            .body
+            .lines()
+            .filter(|l| l.starts_with("# TYPE "))
+            .collect();
         let mut ut = types.clone();
         ut.sort();
         ut.dedup();
-        assert_eq!(ut.len(), types.len(), "{accept}: a family is declared twice");
+        assert_eq!(
+            ut.len(),
+            types.len(),
+            "{accept}: a family is declared twice"
+        );
     }
     drop(server);
 }
@@ -624,7 +739,9 @@ fn textfile_says_inactive_after_the_manager_is_dropped_without_stop() {
     assert!(
         text.contains("heimdall_session_active{session=\"early\"} 0"),
         "{}",
-        text.lines().find(|l| l.starts_with("heimdall_session_active")).unwrap_or("")
+        text.lines()
+            .find(|l| l.starts_with("heimdall_session_active"))
+            .unwrap_or("")
     );
 }
 
@@ -659,11 +776,20 @@ fn hostile_thread_names_per_thread_stay_valid() {
     let server = manager
         .lock()
         .unwrap()
-        .serve_with("127.0.0.1:0", heimdall_perf::ServeOptions::default().per_thread(true))
+        .serve_with(
+            "127.0.0.1:0",
+            heimdall_perf::ServeOptions::default().per_thread(true),
+        )
         .unwrap();
     let addr = server.local_addr();
     let _s = manager.lock().unwrap().start_session("thr").unwrap();
-    for name in ["q\"uote", "new\nline", "back\\slash", "ü 🚀", &"t".repeat(5000)] {
+    for name in [
+        "q\"uote",
+        "new\nline",
+        "back\\slash",
+        "ü 🚀",
+        &"t".repeat(5000),
+    ] {
         std::thread::Builder::new()
             .name(name.to_string())
             .spawn(|| {
@@ -689,6 +815,119 @@ fn absolute_form_request_target_is_understood() {
     let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
     let addr = server.local_addr();
     let r = request(addr, "GET", &format!("http://{addr}/healthz"), &[]).unwrap();
-    assert_eq!(r.status, 200, "GET http://{addr}/healthz: {} {}", r.status, r.body);
+    assert_eq!(
+        r.status, 200,
+        "GET http://{addr}/healthz: {} {}",
+        r.status, r.body
+    );
     drop(server);
+}
+
+/// Scrapes while two threads record as fast as they can: in every body, each histogram's
+/// buckets are cumulative (never decreasing) and its `+Inf` bucket equals its `_count`
+/// — a torn snapshot would make `histogram_quantile` lie.
+#[test]
+fn histograms_are_never_torn_while_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = init(dir.path()).unwrap();
+    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let _s = manager.lock().unwrap().start_session("torn").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _outer = heimdall_perf::scope!("outer");
+                    for _ in 0..10 {
+                        let _inner = heimdall_perf::scope!("inner");
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for _ in 0..40 {
+        let r = get(addr, "/metrics").unwrap();
+        let mut last: Option<(String, f64)> = None;
+        for line in r.body.lines().filter(|l| !l.starts_with('#')) {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let value: f64 = value.parse().unwrap();
+            if let Some(i) = series.find("_bucket{") {
+                let key = format!(
+                    "{}{}",
+                    &series[..i],
+                    series[i..].split(",le=").next().unwrap()
+                );
+                if let Some((k, v)) = &last {
+                    if *k == key && value < *v {
+                        problems.push(format!("bucket decreases: {line}"));
+                    }
+                }
+                if series.contains("le=\"+Inf\"") {
+                    let count_line = format!(
+                        "{}_count{}",
+                        &series[..i],
+                        &series[i + 7..].replace(",le=\"+Inf\"", "")
+                    );
+                    let count = r
+                        .body
+                        .lines()
+                        .find_map(|l| l.strip_prefix(&format!("{count_line} ")))
+                        .map(|v| v.parse::<f64>().unwrap());
+                    if count != Some(value) {
+                        problems.push(format!("{line} but count {count:?}"));
+                    }
+                }
+                last = Some((key, value));
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    drop(server);
+    assert!(
+        problems.is_empty(),
+        "{} torn histograms, e.g. {:?}",
+        problems.len(),
+        &problems[..problems.len().min(3)]
+    );
+}
+
+/// Non-finite figures in a station's summaries (a report built in a program, or one whose
+/// JSON spells them): the merge is an error naming the station, or its output stays
+/// finite and renders to JSON that reads back.
+#[test]
+fn non_finite_summaries_do_not_poison_the_fleet() {
+    use heimdall_perf::reports::{merge_reports, ReportSink};
+    let mut a = heimdall_perf_testkit::sample_report();
+    a.session.labels.insert("station".into(), "a".into());
+    let mut b = heimdall_perf_testkit::sample_report();
+    b.session.labels.insert("station".into(), "b".into());
+    for s in b.spans.iter_mut().chain(b.span_totals.iter_mut()) {
+        s.duration.mean = f64::NAN;
+        s.duration.stddev = f64::INFINITY;
+        s.duration.sum = f64::INFINITY;
+    }
+    match merge_reports([("a", a), ("b", b)]) {
+        Err(e) => assert!(e.to_string().contains('b'), "{e}"),
+        Ok(fleet) => {
+            let json = heimdall_perf::json::JsonSink::new()
+                .render_to_string(&fleet)
+                .unwrap();
+            let back = heimdall_perf::json::from_slice(json.as_bytes())
+                .unwrap_or_else(|e| panic!("the merged report does not read back: {e}"));
+            let d = &back.span_totals[0].duration;
+            assert!(
+                d.mean.is_finite() && d.stddev.is_finite(),
+                "a station's NaN/inf made the fleet's {} mean {} stddev {}",
+                back.span_totals[0].path_string(),
+                d.mean,
+                d.stddev
+            );
+        }
+    }
 }

@@ -77,7 +77,11 @@ fn output_over_an_input_is_refused() {
     assert!(
         code != 0 && before == after,
         "merge east.json west.json -o east.json: exit {code}, east.json {} ({err})",
-        if before == after { "kept" } else { "replaced by the fleet report" }
+        if before == after {
+            "kept"
+        } else {
+            "replaced by the fleet report"
+        }
     );
 }
 
@@ -131,7 +135,11 @@ fn garbage_inputs_are_errors_naming_the_file() {
         ("null.json", b"null".to_vec()),
         ("truncated.json", full.as_bytes()[..full.len() / 2].to_vec()),
         ("binary.json", vec![0xff, 0xfe, 0, 1, 2]),
-        ("nan.json", full.replacen("\"mean\": ", "\"mean\": NaN, \"x\": ", 1).into_bytes()),
+        (
+            "nan.json",
+            full.replacen("\"mean\": ", "\"mean\": NaN, \"x\": ", 1)
+                .into_bytes(),
+        ),
         ("deep.json", "[".repeat(100_000).into_bytes()),
     ];
     for (name, bytes) in cases {
@@ -164,15 +172,30 @@ fn two_hundred_stations_merge_and_render_everywhere() {
     let (code, stdout, _) = merge(&refs[..3], None);
     assert_eq!(code, 0);
     let (_, _, _) = merge(&refs[..3], Some(&d.join("three.json")));
-    assert_eq!(stdout, std::fs::read_to_string(d.join("three.json")).unwrap());
-    for format in ["json", "markdown", "html", "flamegraph", "folded", "trace", "openmetrics"] {
+    assert_eq!(
+        stdout,
+        std::fs::read_to_string(d.join("three.json")).unwrap()
+    );
+    for format in [
+        "json",
+        "markdown",
+        "html",
+        "flamegraph",
+        "folded",
+        "trace",
+        "openmetrics",
+    ] {
         let o = Command::cargo_bin("heimdall-perf")
             .unwrap()
             .args(["render", "--format", format])
             .arg(&out)
             .output()
             .unwrap();
-        assert!(o.status.success(), "{format}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         assert!(!o.stdout.is_empty(), "{format}");
     }
 }
@@ -228,5 +251,38 @@ fn diff_of_fleets_names_a_station_that_left() {
         text.contains("north"),
         "diff of a 3-station fleet against a 2-station one never names the station `north` that left:\n{}",
         text.lines().take(3).collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// A station file whose span summaries say `"mean": "NaN"`, `"stddev": "inf"` (the JSON
+/// report's spelling of non-finite numbers): the merge must refuse it naming the file,
+/// not hand a fleet whose means are NaN to `diff`, which then calls them "unchanged".
+#[test]
+fn a_station_with_nan_summaries_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let east = write(&run("east"), &d.join("east.json"));
+    let mut v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(write(&run("west"), &d.join("w.json"))).unwrap(),
+    )
+    .unwrap();
+    for key in ["spans", "span_totals"] {
+        for s in v[key].as_array_mut().unwrap() {
+            s["duration"]["mean"] = "NaN".into();
+            s["duration"]["stddev"] = "inf".into();
+        }
+    }
+    let west = d.join("west.json");
+    std::fs::write(&west, serde_json::to_string(&v).unwrap()).unwrap();
+    let out = d.join("fleet.json");
+    let (code, _, err) = merge(&[&east, &west], Some(&out));
+    let mean = if code == 0 {
+        read(&out).span_totals[0].duration.mean
+    } else {
+        0.0
+    };
+    assert!(
+        code == 2 && err.contains("west.json"),
+        "exit {code}, fleet mean {mean}: {err}"
     );
 }
