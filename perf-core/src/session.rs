@@ -977,9 +977,11 @@ fn current_thread_name() -> String {
         .unwrap_or_else(|| format!("{:?}", std::thread::current().id()))
 }
 
-/// The background aggregator: drains the session's lanes every `DRAIN_INTERVAL`, and every
-/// millisecond while frames that ended wait to be settled (a frame settles one pass after
-/// its end: passes close together keep the frames in flight few, however fast they come).
+/// The background aggregator: drains the session's lanes every `DRAIN_INTERVAL` while they
+/// bring events, less and less often (up to `IDLE_DRAIN_INTERVAL`) while they bring none,
+/// and every millisecond while frames that ended wait to be settled (a frame settles one
+/// pass after its end: passes close together keep the frames in flight few, however fast
+/// they come).
 fn spawn_drain(core: &Arc<SessionCore>) -> Option<(mpsc::Sender<()>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel::<()>();
     let weak = Arc::downgrade(core);
@@ -989,13 +991,17 @@ fn spawn_drain(core: &Arc<SessionCore>) -> Option<(mpsc::Sender<()>, JoinHandle<
             let mut wait = recorder::DRAIN_INTERVAL;
             while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(wait) {
                 let Some(core) = weak.upgrade() else { break };
+                let before = core.events_read();
                 let waiting = core.drain().frames.waiting();
                 // A streamed capture is written here, off the recording threads.
                 core.flush_stream(None);
                 wait = if waiting {
                     Duration::from_millis(1)
-                } else {
+                } else if core.events_read() != before {
                     recorder::DRAIN_INTERVAL
+                } else {
+                    // Nothing came: wait longer, up to the idle interval.
+                    (wait * 2).clamp(recorder::DRAIN_INTERVAL, recorder::IDLE_DRAIN_INTERVAL)
                 };
             }
         })

@@ -77,8 +77,12 @@ pub const MAX_DEPTH: usize = 256;
 pub const MAX_NAMES: usize = 100_000;
 /// Recent spans kept for the timeline.
 pub const TIMELINE_CAPACITY: usize = 4096;
-/// How often the background aggregator drains the lanes.
+/// How often the background aggregator drains the lanes while they bring events.
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
+/// The longest the background aggregator waits between passes: after passes that found
+/// nothing, its wait doubles from [`DRAIN_INTERVAL`] up to this, so that a session with
+/// nothing to record costs ten wake-ups a second, not a hundred.
+pub const IDLE_DRAIN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Set in the id of an event that ends a span (the id of one that begins it is the name id).
 const EXIT: u32 = 1 << 31;

@@ -55,6 +55,8 @@ pub(crate) struct SessionCore {
     /// never hold the aggregate's lock (which a recording thread whose lane backs up
     /// takes). Lock order: this one first, then the aggregate.
     stream: Mutex<Option<StreamState>>,
+    /// Events read from the lanes so far.
+    events_read: AtomicU64,
 }
 
 /// A streamed trace capture's writer and what it wrote.
@@ -103,6 +105,7 @@ impl SessionCore {
             agg: Mutex::new(Aggregate::new()),
             frozen: AtomicBool::new(false),
             stream: Mutex::new(None),
+            events_read: AtomicU64::new(0),
         })
     }
 
@@ -274,10 +277,23 @@ impl SessionCore {
             return None;
         }
         let index = lane.index();
-        lane.drain(
-            |stack, ev| agg.apply(index, stack, ev, &self.clock, self.start_raw),
+        let mut read = 0u64;
+        let retired = lane.drain(
+            |stack, ev| {
+                read += 1;
+                agg.apply(index, stack, ev, &self.clock, self.start_raw)
+            },
             |stack| stack.len(),
-        )
+        );
+        if read > 0 {
+            self.events_read.fetch_add(read, Ordering::Relaxed);
+        }
+        retired
+    }
+
+    /// Events read from the lanes so far (the aggregator backs off while it stays put).
+    pub(crate) fn events_read(&self) -> u64 {
+        self.events_read.load(Ordering::Relaxed)
     }
 
     /// Drains from a recording thread whose `lane` runs
