@@ -37,6 +37,46 @@ fn chunked_by(chunk: u64, iters: u64, mut f: impl FnMut(), mut between: impl FnM
     total
 }
 
+/// The prototype of the spec pair (a baseline): names → ids in an Fx-hashed table,
+/// a stack of open timings, and per-name count and total updated at each stop.
+#[derive(Default)]
+struct ProtoPair {
+    ids: rustc_hash::FxHashMap<Box<str>, usize>,
+    open: Vec<(usize, u64)>,
+    totals: Vec<(u64, u64)>,
+    clock: quanta::Clock,
+}
+
+impl ProtoPair {
+    fn start(&mut self, name: &str) {
+        let id = match self.ids.get(name) {
+            Some(&id) => id,
+            None => {
+                self.totals.push((0, 0));
+                self.ids.insert(name.into(), self.totals.len() - 1);
+                self.totals.len() - 1
+            }
+        };
+        let t = self.clock.raw();
+        self.open.push((id, t));
+    }
+
+    fn stop(&mut self, name: &str) -> Option<Duration> {
+        let t = self.clock.raw();
+        let &id = self.ids.get(name)?;
+        let &(top, start) = self.open.last()?;
+        if top != id {
+            return None;
+        }
+        self.open.pop();
+        let ns = self.clock.delta_as_nanos(start, t);
+        let (count, total) = &mut self.totals[id];
+        *count += 1;
+        *total += ns;
+        Some(Duration::from_nanos(ns))
+    }
+}
+
 fn spans(c: &mut Criterion) {
     let mut g = c.benchmark_group("span");
 
@@ -205,6 +245,61 @@ fn spans(c: &mut Criterion) {
             })
         });
     }
+    // The same pair while the aggregator keeps up (as it does at a line's rates): chunks of
+    // 2048 pairs (one chunk of the lane), the session drained between chunks, untimed. The
+    // two above run far faster than any line, so their lane backs up and the recording
+    // thread drains it itself: the aggregation of each span is in their time.
+    g.bench_function("heimdall spec pair (recording thread)", |b| {
+        b.iter_custom(|iters| {
+            chunked_by(
+                2048,
+                iters,
+                || {
+                    session.lock().unwrap().start_timing("bench");
+                    black_box(session.lock().unwrap().stop_timing("bench").unwrap());
+                },
+                || {
+                    black_box(session.lock().unwrap().report().span_count());
+                },
+            )
+        })
+    });
+    g.bench_function(
+        "heimdall start_timing+stop_timing (no locks, recording thread)",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut s = session.lock().unwrap();
+                let mut total = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let n = left.min(2048);
+                    let t = Instant::now();
+                    for _ in 0..n {
+                        s.start_timing("bench");
+                        black_box(s.stop_timing("bench").unwrap());
+                    }
+                    total += t.elapsed();
+                    black_box(s.report().span_count());
+                    left -= n;
+                }
+                total
+            })
+        },
+    );
+    // The prototype of the pair, as a baseline: two uncontended locks, an Fx-hashed
+    // name → id table, a timing stack (out-of-order stops refused), TSC reads, per-name
+    // count and total kept at once.
+    let proto = Mutex::new(ProtoPair::default());
+    g.bench_function(
+        "baseline: prototype pair (2 Mutex, FxHashMap, TSC, count/total)",
+        |b| {
+            b.iter(|| {
+                proto.lock().unwrap().start("bench");
+                black_box(proto.lock().unwrap().stop("bench").unwrap())
+            })
+        },
+    );
+    black_box(proto.lock().unwrap().totals.len());
     let m = Mutex::new(0u64);
     g.bench_function("baseline: 2 std Mutex lock/unlock", |b| {
         b.iter(|| {

@@ -128,9 +128,7 @@ impl MetricCounter {
     #[cold]
     #[inline(never)]
     fn fold(&mut self) {
-        for &v in &self.values[..self.pos] {
-            self.stats.record(v);
-        }
+        self.stats.record_all(&self.values[..self.pos]);
         self.pos = 0;
     }
 
@@ -228,9 +226,7 @@ impl MetricCounter {
         }
         // The values since the last fold, added to a copy in the order they came.
         let mut stats = self.stats.clone();
-        for &v in &self.values[..self.pos] {
-            stats.record(v);
-        }
+        stats.record_all(&self.values[..self.pos]);
         stats.summary()
     }
 

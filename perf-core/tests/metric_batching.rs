@@ -172,3 +172,25 @@ proptest! {
         prop_assert!(check(window, &steps).is_ok(), "{:?}", check(window, &steps));
     }
 }
+
+proptest! {
+    #[test]
+    fn record_all_equals_record_on_each(
+        before in proptest::collection::vec(value(), 0..50),
+        batch in proptest::collection::vec(value(), 0..300),
+    ) {
+        let mut one_by_one = ValueStats::new();
+        let mut batched = ValueStats::new();
+        for &v in &before {
+            one_by_one.record(v);
+            batched.record(v);
+        }
+        for &v in &batch {
+            one_by_one.record(v);
+        }
+        batched.record_all(&batch);
+        prop_assert_eq!(bits(&batched.summary()), bits(&one_by_one.summary()));
+        prop_assert_eq!(batched.non_finite(), one_by_one.non_finite());
+        prop_assert_eq!(batched.count(), one_by_one.count());
+    }
+}
