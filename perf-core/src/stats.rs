@@ -394,7 +394,7 @@ fn merge_moments(a: &mut Moments, b: &Moments) {
         return;
     }
     if a.n == 0 {
-        *a = b.clone();
+        *a = *b;
         return;
     }
     // Re-express b's sums relative to a's shift.

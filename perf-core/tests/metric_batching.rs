@@ -95,7 +95,7 @@ fn nasty(i: usize) -> f64 {
         1.0,
         -3.5,
     ];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         SPECIAL[(i / 3) % SPECIAL.len()]
     } else {
         // Ordinary values around 60 (a frame rate), some of them negative.
@@ -110,7 +110,7 @@ fn batched_statistics_equal_per_value_ones_for_nasty_values() {
         for i in 0..5 * window + 13 {
             steps.push(Step::Set(nasty(i)));
             // Reads at irregular places: before, at and after wraps.
-            if i % 5 == 0 || i % window == 0 || i % window == window - 1 {
+            if i.is_multiple_of(5) || i.is_multiple_of(window) || i % window == window - 1 {
                 steps.push(Step::Read);
             }
         }

@@ -202,6 +202,26 @@ impl Local {
         }
     }
 
+    /// Index of this thread's producer for `core`, made the one [`find`](Self::find) finds
+    /// first (the named timings of a session that is not `scope!`'s target then need no
+    /// search either).
+    #[inline]
+    fn producer_of(&mut self, core: &Arc<SessionCore>) -> usize {
+        if self.cur_session == core.id {
+            return self.cur;
+        }
+        self.switch_to(core)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn switch_to(&mut self, core: &Arc<SessionCore>) -> usize {
+        let i = self.producer_for(core);
+        self.cur_session = core.id;
+        self.cur = i;
+        i
+    }
+
     /// [`find`](Self::find) for a session other than the current one (kept out of the
     /// inlined span end).
     #[cold]
@@ -401,15 +421,13 @@ pub(crate) enum StopError {
 }
 
 /// Opens the timing `name` (interned as `id`) on the calling thread in `core`.
+#[inline]
 pub(crate) fn start_named(core: &Arc<SessionCore>, id: u32, name: &str) {
     let _ = LOCAL.try_with(|l| {
         let Ok(mut l) = l.try_borrow_mut() else {
             return;
         };
-        let i = match l.find(core.id) {
-            Some(i) => i,
-            None => l.producer_for(core),
-        };
+        let i = l.producer_of(core);
         let p = &mut l.producers[i];
         let ts = p.clock.raw();
         p.depth += 1;
@@ -422,6 +440,35 @@ pub(crate) fn start_named(core: &Arc<SessionCore>, id: u32, name: &str) {
         });
         p.push(id, ts);
     });
+}
+
+/// Closes the innermost timing of the calling thread in `core` if it is `id` (a name
+/// below the name limit) and returns its duration; `None`, with nothing changed, in every
+/// other case, which [`stop_named`] then handles (and reports). The fast path of
+/// `stop_timing`.
+#[inline]
+pub(crate) fn stop_innermost(core: &Arc<SessionCore>, id: u32) -> Option<Duration> {
+    LOCAL
+        .try_with(|l| {
+            let mut l = l.try_borrow_mut().ok()?;
+            if l.cur_session != core.id {
+                return None;
+            }
+            let cur = l.cur;
+            let p = &mut l.producers[cur];
+            let ts = p.clock.raw();
+            let top = p.timings.last()?;
+            if top.name != id || id == OVERFLOW_ID || p.depth != top.depth {
+                return None;
+            }
+            let start = top.start;
+            p.timings.pop();
+            p.depth -= 1;
+            p.push(id | EXIT, ts);
+            Some(p.clock.delta(start, ts))
+        })
+        .ok()
+        .flatten()
 }
 
 /// Closes the timing `name` (interned as `id`) on the calling thread and returns its
