@@ -366,11 +366,156 @@ fn meters(c: &mut Criterion) {
     g.finish();
 }
 
+/// Units of work per thread in one round of [`concurrently`]: 16 384 spans (8 chunks of a
+/// lane) or 4 096 frames (13 chunks), far from the backlog at which a recording thread
+/// drains its lane itself, so that a round times the recording threads alone.
+const ROUND_SPANS: u64 = 16_384;
+const ROUND_FRAMES: u64 = 4_096;
+
+/// CPU time of the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "CLOCK_THREAD_CPUTIME_ID");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// What [`concurrently`] returns the time of.
+#[derive(Clone, Copy)]
+enum Clocked {
+    /// The wall clock from the first thread's start to the last one's end.
+    Wall,
+    /// The CPU time of the recording threads, averaged over them: what each thread pays
+    /// whether or not the machine had a free core for it (cache lines taken from one
+    /// thread by another count; waiting for a core does not).
+    Cpu,
+}
+
+/// Runs `work(n, thread)` on `threads` threads at once, in rounds of `round` units per
+/// thread, until each thread has done at least `iters` units. A round's wall time runs
+/// from the first thread's start to the last one's end (each thread reads the clock after
+/// it is released and when it is done); between rounds, untimed, the session is drained.
+/// Returns the time (wall, or CPU time per thread) of `iters` units per thread: the cost
+/// of a unit per thread while the others record too.
+fn concurrently(
+    threads: usize,
+    iters: u64,
+    round: u64,
+    session: &ProfilingSession,
+    clocked: Clocked,
+    work: Work,
+) -> Duration {
+    use std::sync::Barrier;
+    let rounds = iters.div_ceil(round).max(1);
+    let go = Barrier::new(threads + 1);
+    let done = Barrier::new(threads + 1);
+    let times: Vec<Mutex<(Instant, Instant, Duration)>> = (0..threads)
+        .map(|_| Mutex::new((Instant::now(), Instant::now(), Duration::ZERO)))
+        .collect();
+    let total = std::thread::scope(|s| {
+        for t in 0..threads {
+            let (go, done, times) = (&go, &done, &times);
+            s.spawn(move || {
+                for _ in 0..rounds {
+                    go.wait();
+                    let cpu = thread_cpu_time();
+                    let a = Instant::now();
+                    work(round, t);
+                    let z = Instant::now();
+                    let cpu = thread_cpu_time() - cpu;
+                    *times[t].lock().unwrap() = (a, z, cpu);
+                    done.wait();
+                }
+            });
+        }
+        let mut total = Duration::ZERO;
+        for _ in 0..rounds {
+            go.wait();
+            done.wait();
+            let spans: Vec<(Instant, Instant, Duration)> =
+                times.iter().map(|m| *m.lock().unwrap()).collect();
+            total += match clocked {
+                Clocked::Wall => {
+                    let first = spans.iter().map(|t| t.0).min().unwrap();
+                    let last = spans.iter().map(|t| t.1).max().unwrap();
+                    last - first
+                }
+                Clocked::Cpu => spans.iter().map(|t| t.2).sum::<Duration>() / threads as u32,
+            };
+            black_box(session.report().span_count());
+        }
+        total
+    });
+    total.mul_f64(iters as f64 / (rounds * round) as f64)
+}
+
+/// The work of one thread in a round: `n` units, on thread number `thread`.
+type Work = fn(u64, usize);
+
+/// `n` `scope!` spans.
+fn scope_spans(n: u64, _thread: usize) {
+    for _ in 0..n {
+        let _s = scope!("bench");
+        black_box(());
+    }
+}
+
+/// `n` frames of this thread's own source (one camera per thread), each with three stages.
+fn frames_of_own_source(n: u64, thread: usize) {
+    let source = heimdall_perf::FrameSource::new(&format!("cam-{thread}"));
+    for _ in 0..n {
+        let f = source.begin();
+        {
+            let _s = f.stage("preprocess");
+        }
+        {
+            let _s = f.stage("detect");
+        }
+        {
+            let _s = f.stage("decide");
+        }
+        f.finish();
+    }
+}
+
+/// `scope!` and frames on 1, 2 and 4 threads at once (the machine has 2 cores): the cost
+/// per span (per frame) per thread, which stays flat from 1 to 2 threads when nothing on
+/// the hot path is shared between threads.
+fn contention(c: &mut Criterion) {
+    let mut g = c.benchmark_group("contention");
+    let session = ProfilingSession::new("bench-contention");
+    let cases: [(&str, u64, Work); 2] = [
+        ("scope!", ROUND_SPANS, scope_spans),
+        (
+            "frame + 3 stages + finish",
+            ROUND_FRAMES,
+            frames_of_own_source,
+        ),
+    ];
+    for (what, round, work) in cases {
+        for (clocked, label) in [(Clocked::Wall, "wall"), (Clocked::Cpu, "CPU")] {
+            for threads in [1usize, 2, 4] {
+                g.bench_function(format!("{what} on {threads} threads ({label})"), |b| {
+                    b.iter_custom(|iters| {
+                        concurrently(threads, iters, round, &session, clocked, work)
+                    })
+                });
+            }
+        }
+    }
+    drop(session);
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = spans, meters
+    targets = spans, meters, contention
 }
 criterion_main!(benches);
