@@ -335,7 +335,7 @@ fn meters(c: &mut Criterion) {
             counter.set(black_box(v));
         })
     });
-    // What `set` is made of: the running statistics (moments + an HDR histogram record).
+    // The per-value path `set` took before: the running statistics of each value at once.
     let mut stats = heimdall_perf::metrics::ValueStats::new();
     let mut w = 0.0f64;
     g.bench_function("part of set: ValueStats::record", |b| {
@@ -347,6 +347,22 @@ fn meters(c: &mut Criterion) {
             stats.record(black_box(w));
         })
     });
+    // What `set` now costs per value once the window wraps: the batch fold, per value.
+    let mut batched = heimdall_perf::metrics::ValueStats::new();
+    let batch: Vec<f64> = (0..100).map(|i| f64::from(i) * 0.25).collect();
+    g.bench_function(
+        "part of set: ValueStats::record_all, per value (batches of 100)",
+        |b| {
+            b.iter_custom(|iters| {
+                let batches = iters.div_ceil(100);
+                let t = Instant::now();
+                for _ in 0..batches {
+                    batched.record_all(black_box(&batch));
+                }
+                t.elapsed().mul_f64(iters as f64 / (batches * 100) as f64)
+            })
+        },
+    );
     let mut hist = hdrhistogram::Histogram::<u64>::new(2).unwrap();
     let mut k = 0u64;
     g.bench_function("part of set: hdrhistogram record alone", |b| {

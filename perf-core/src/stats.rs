@@ -772,37 +772,65 @@ impl ValueStats {
             mut scale_exp,
             mut scale,
         } = self.moments;
-        for &v in values {
-            let v = v + 0.0;
-            let bits = v.to_bits();
-            let magnitude = bits & MAGNITUDE_BITS;
-            if magnitude >= INFINITY_BITS {
-                non_finite += 1;
-                continue;
+        let mut i = 0;
+        while i < values.len() {
+            // Each store's window on locals: the increments cannot move it, so only a value
+            // outside a window (handled after the inner loop) needs the store itself.
+            let [positive, negative] = &mut self.stores;
+            let windows = [
+                (positive.flip, positive.offset),
+                (negative.flip, negative.offset),
+            ];
+            let counts: [&mut [u64]; 2] = [&mut positive.counts, &mut negative.counts];
+            let mut outside = None;
+            for &v in &values[i..] {
+                i += 1;
+                let v = v + 0.0;
+                let bits = v.to_bits();
+                let magnitude = bits & MAGNITUDE_BITS;
+                if magnitude >= INFINITY_BITS {
+                    non_finite += 1;
+                    continue;
+                }
+                let d = (v - shift) * scale;
+                if n != 0 && d.abs() < SPREAD_LIMIT {
+                    n += 1;
+                    s1 += d;
+                    s2 += d * d;
+                } else {
+                    let m = add_out_of_line(
+                        Moments {
+                            n,
+                            shift,
+                            s1,
+                            s2,
+                            scale_exp,
+                            scale,
+                        },
+                        v,
+                    );
+                    (n, shift, s1, s2, scale_exp, scale) =
+                        (m.n, m.shift, m.s1, m.s2, m.scale_exp, m.scale);
+                }
+                // `v` is finite and zeros are +0.0 here, and `min`/`max` never NaN: plain
+                // comparisons give what `f64::min`/`max` give, without their NaN handling
+                // on the loop-carried chain.
+                min = if v < min { v } else { min };
+                max = if v > max { v } else { max };
+                let sign = (bits >> 63) as usize;
+                let key = bucket_key(magnitude);
+                let (flip, offset) = windows[sign];
+                match counts[sign].get_mut((key ^ flip).wrapping_sub(offset) as usize) {
+                    Some(c) => *c += 1,
+                    None => {
+                        outside = Some((sign, key));
+                        break;
+                    }
+                }
             }
-            let d = (v - shift) * scale;
-            if n != 0 && d.abs() < SPREAD_LIMIT {
-                n += 1;
-                s1 += d;
-                s2 += d * d;
-            } else {
-                let m = add_out_of_line(
-                    Moments {
-                        n,
-                        shift,
-                        s1,
-                        s2,
-                        scale_exp,
-                        scale,
-                    },
-                    v,
-                );
-                (n, shift, s1, s2, scale_exp, scale) =
-                    (m.n, m.shift, m.s1, m.s2, m.scale_exp, m.scale);
+            if let Some((sign, key)) = outside {
+                self.stores[sign].add(key);
             }
-            min = min.min(v);
-            max = max.max(v);
-            self.stores[(bits >> 63) as usize].add(bucket_key(magnitude));
         }
         self.moments = Moments {
             n,

@@ -194,3 +194,29 @@ proptest! {
         prop_assert_eq!(batched.count(), one_by_one.count());
     }
 }
+
+#[test]
+fn batches_that_collapse_and_move_the_buckets_match_the_per_value_path() {
+    // 40 000 values spread over the whole f64 range (far more distinct buckets than the
+    // sparse cap, so buckets collapse), then a bulk elsewhere (the window moves), in a
+    // scrambled but fixed order; the window of 4 096 wraps many times.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut steps = Vec::new();
+    for i in 0..40_000u32 {
+        let v = f64::from_bits(next() >> 1) * if i % 2 == 0 { 1.0 } else { -1.0 };
+        steps.push(Step::Set(v));
+    }
+    for i in 0..30_000u32 {
+        steps.push(Step::Set(1e-3 * f64::from(i % 977)));
+        if i % 7919 == 0 {
+            steps.push(Step::Read);
+        }
+    }
+    check(4096, &steps).unwrap();
+}
