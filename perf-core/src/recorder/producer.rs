@@ -446,6 +446,17 @@ pub(crate) fn start_named(core: &Arc<SessionCore>, id: u32, name: &str) {
     });
 }
 
+/// `ns` nanoseconds as a `Duration`, without the division by 10⁹ of `from_nanos` for the
+/// common case of a timing under a second.
+#[inline(always)]
+fn duration_of(ns: u64) -> Duration {
+    if ns < 1_000_000_000 {
+        Duration::new(0, ns as u32)
+    } else {
+        Duration::from_nanos(ns)
+    }
+}
+
 /// Closes the innermost timing of the calling thread in `core` if it is `id` (a name
 /// below the name limit) and returns its duration; `None`, with nothing changed, in every
 /// other case, which [`stop_named`] then handles (and reports). The fast path of
@@ -469,7 +480,7 @@ pub(crate) fn stop_innermost(core: &Arc<SessionCore>, id: u32) -> Option<Duratio
             p.timings.pop();
             p.depth -= 1;
             p.push(id | EXIT, ts);
-            Some(p.clock.delta(start, ts))
+            Some(duration_of(p.clock.delta_as_nanos(start, ts)))
         })
         .ok()
         .flatten()
@@ -635,5 +646,20 @@ mod tests {
         let agg = core.drain();
         assert_eq!(agg.counts.exited_threads, 1);
         assert_eq!(agg.counts.abandoned_spans, 1);
+    }
+
+    #[test]
+    fn duration_of_equals_from_nanos() {
+        for ns in [
+            0,
+            1,
+            999,
+            999_999_999,
+            1_000_000_000,
+            1_000_000_001,
+            u64::MAX,
+        ] {
+            assert_eq!(duration_of(ns), Duration::from_nanos(ns), "{ns}");
+        }
     }
 }
