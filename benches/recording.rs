@@ -37,6 +37,46 @@ fn chunked_by(chunk: u64, iters: u64, mut f: impl FnMut(), mut between: impl FnM
     total
 }
 
+/// The prototype of the spec pair (a baseline): names → ids in an Fx-hashed table,
+/// a stack of open timings, and per-name count and total updated at each stop.
+#[derive(Default)]
+struct ProtoPair {
+    ids: rustc_hash::FxHashMap<Box<str>, usize>,
+    open: Vec<(usize, u64)>,
+    totals: Vec<(u64, u64)>,
+    clock: quanta::Clock,
+}
+
+impl ProtoPair {
+    fn start(&mut self, name: &str) {
+        let id = match self.ids.get(name) {
+            Some(&id) => id,
+            None => {
+                self.totals.push((0, 0));
+                self.ids.insert(name.into(), self.totals.len() - 1);
+                self.totals.len() - 1
+            }
+        };
+        let t = self.clock.raw();
+        self.open.push((id, t));
+    }
+
+    fn stop(&mut self, name: &str) -> Option<Duration> {
+        let t = self.clock.raw();
+        let &id = self.ids.get(name)?;
+        let &(top, start) = self.open.last()?;
+        if top != id {
+            return None;
+        }
+        self.open.pop();
+        let ns = self.clock.delta_as_nanos(start, t);
+        let (count, total) = &mut self.totals[id];
+        *count += 1;
+        *total += ns;
+        Some(Duration::from_nanos(ns))
+    }
+}
+
 fn spans(c: &mut Criterion) {
     let mut g = c.benchmark_group("span");
 
@@ -205,6 +245,61 @@ fn spans(c: &mut Criterion) {
             })
         });
     }
+    // The same pair while the aggregator keeps up (as it does at a line's rates): chunks of
+    // 2048 pairs (one chunk of the lane), the session drained between chunks, untimed. The
+    // two above run far faster than any line, so their lane backs up and the recording
+    // thread drains it itself: the aggregation of each span is in their time.
+    g.bench_function("heimdall spec pair (recording thread)", |b| {
+        b.iter_custom(|iters| {
+            chunked_by(
+                2048,
+                iters,
+                || {
+                    session.lock().unwrap().start_timing("bench");
+                    black_box(session.lock().unwrap().stop_timing("bench").unwrap());
+                },
+                || {
+                    black_box(session.lock().unwrap().report().span_count());
+                },
+            )
+        })
+    });
+    g.bench_function(
+        "heimdall start_timing+stop_timing (no locks, recording thread)",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut s = session.lock().unwrap();
+                let mut total = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let n = left.min(2048);
+                    let t = Instant::now();
+                    for _ in 0..n {
+                        s.start_timing("bench");
+                        black_box(s.stop_timing("bench").unwrap());
+                    }
+                    total += t.elapsed();
+                    black_box(s.report().span_count());
+                    left -= n;
+                }
+                total
+            })
+        },
+    );
+    // The prototype of the pair, as a baseline: two uncontended locks, an Fx-hashed
+    // name → id table, a timing stack (out-of-order stops refused), TSC reads, per-name
+    // count and total kept at once.
+    let proto = Mutex::new(ProtoPair::default());
+    g.bench_function(
+        "baseline: prototype pair (2 Mutex, FxHashMap, TSC, count/total)",
+        |b| {
+            b.iter(|| {
+                proto.lock().unwrap().start("bench");
+                black_box(proto.lock().unwrap().stop("bench").unwrap())
+            })
+        },
+    );
+    black_box(proto.lock().unwrap().totals.len());
     let m = Mutex::new(0u64);
     g.bench_function("baseline: 2 std Mutex lock/unlock", |b| {
         b.iter(|| {
@@ -240,7 +335,7 @@ fn meters(c: &mut Criterion) {
             counter.set(black_box(v));
         })
     });
-    // What `set` is made of: the running statistics (moments + an HDR histogram record).
+    // The per-value path `set` took before: the running statistics of each value at once.
     let mut stats = heimdall_perf::metrics::ValueStats::new();
     let mut w = 0.0f64;
     g.bench_function("part of set: ValueStats::record", |b| {
@@ -252,6 +347,22 @@ fn meters(c: &mut Criterion) {
             stats.record(black_box(w));
         })
     });
+    // What `set` now costs per value once the window wraps: the batch fold, per value.
+    let mut batched = heimdall_perf::metrics::ValueStats::new();
+    let batch: Vec<f64> = (0..100).map(|i| f64::from(i) * 0.25).collect();
+    g.bench_function(
+        "part of set: ValueStats::record_all, per value (batches of 100)",
+        |b| {
+            b.iter_custom(|iters| {
+                let batches = iters.div_ceil(100);
+                let t = Instant::now();
+                for _ in 0..batches {
+                    batched.record_all(black_box(&batch));
+                }
+                t.elapsed().mul_f64(iters as f64 / (batches * 100) as f64)
+            })
+        },
+    );
     let mut hist = hdrhistogram::Histogram::<u64>::new(2).unwrap();
     let mut k = 0u64;
     g.bench_function("part of set: hdrhistogram record alone", |b| {
@@ -271,11 +382,156 @@ fn meters(c: &mut Criterion) {
     g.finish();
 }
 
+/// Units of work per thread in one round of [`concurrently`]: 16 384 spans (8 chunks of a
+/// lane) or 4 096 frames (13 chunks), far from the backlog at which a recording thread
+/// drains its lane itself, so that a round times the recording threads alone.
+const ROUND_SPANS: u64 = 16_384;
+const ROUND_FRAMES: u64 = 4_096;
+
+/// CPU time of the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "CLOCK_THREAD_CPUTIME_ID");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// What [`concurrently`] returns the time of.
+#[derive(Clone, Copy)]
+enum Clocked {
+    /// The wall clock from the first thread's start to the last one's end.
+    Wall,
+    /// The CPU time of the recording threads, averaged over them: what each thread pays
+    /// whether or not the machine had a free core for it (cache lines taken from one
+    /// thread by another count; waiting for a core does not).
+    Cpu,
+}
+
+/// Runs `work(n, thread)` on `threads` threads at once, in rounds of `round` units per
+/// thread, until each thread has done at least `iters` units. A round's wall time runs
+/// from the first thread's start to the last one's end (each thread reads the clock after
+/// it is released and when it is done); between rounds, untimed, the session is drained.
+/// Returns the time (wall, or CPU time per thread) of `iters` units per thread: the cost
+/// of a unit per thread while the others record too.
+fn concurrently(
+    threads: usize,
+    iters: u64,
+    round: u64,
+    session: &ProfilingSession,
+    clocked: Clocked,
+    work: Work,
+) -> Duration {
+    use std::sync::Barrier;
+    let rounds = iters.div_ceil(round).max(1);
+    let go = Barrier::new(threads + 1);
+    let done = Barrier::new(threads + 1);
+    let times: Vec<Mutex<(Instant, Instant, Duration)>> = (0..threads)
+        .map(|_| Mutex::new((Instant::now(), Instant::now(), Duration::ZERO)))
+        .collect();
+    let total = std::thread::scope(|s| {
+        for t in 0..threads {
+            let (go, done, times) = (&go, &done, &times);
+            s.spawn(move || {
+                for _ in 0..rounds {
+                    go.wait();
+                    let cpu = thread_cpu_time();
+                    let a = Instant::now();
+                    work(round, t);
+                    let z = Instant::now();
+                    let cpu = thread_cpu_time() - cpu;
+                    *times[t].lock().unwrap() = (a, z, cpu);
+                    done.wait();
+                }
+            });
+        }
+        let mut total = Duration::ZERO;
+        for _ in 0..rounds {
+            go.wait();
+            done.wait();
+            let spans: Vec<(Instant, Instant, Duration)> =
+                times.iter().map(|m| *m.lock().unwrap()).collect();
+            total += match clocked {
+                Clocked::Wall => {
+                    let first = spans.iter().map(|t| t.0).min().unwrap();
+                    let last = spans.iter().map(|t| t.1).max().unwrap();
+                    last - first
+                }
+                Clocked::Cpu => spans.iter().map(|t| t.2).sum::<Duration>() / threads as u32,
+            };
+            black_box(session.report().span_count());
+        }
+        total
+    });
+    total.mul_f64(iters as f64 / (rounds * round) as f64)
+}
+
+/// The work of one thread in a round: `n` units, on thread number `thread`.
+type Work = fn(u64, usize);
+
+/// `n` `scope!` spans.
+fn scope_spans(n: u64, _thread: usize) {
+    for _ in 0..n {
+        let _s = scope!("bench");
+        black_box(());
+    }
+}
+
+/// `n` frames of this thread's own source (one camera per thread), each with three stages.
+fn frames_of_own_source(n: u64, thread: usize) {
+    let source = heimdall_perf::FrameSource::new(&format!("cam-{thread}"));
+    for _ in 0..n {
+        let f = source.begin();
+        {
+            let _s = f.stage("preprocess");
+        }
+        {
+            let _s = f.stage("detect");
+        }
+        {
+            let _s = f.stage("decide");
+        }
+        f.finish();
+    }
+}
+
+/// `scope!` and frames on 1, 2 and 4 threads at once (the machine has 2 cores): the cost
+/// per span (per frame) per thread, which stays flat from 1 to 2 threads when nothing on
+/// the hot path is shared between threads.
+fn contention(c: &mut Criterion) {
+    let mut g = c.benchmark_group("contention");
+    let session = ProfilingSession::new("bench-contention");
+    let cases: [(&str, u64, Work); 2] = [
+        ("scope!", ROUND_SPANS, scope_spans),
+        (
+            "frame + 3 stages + finish",
+            ROUND_FRAMES,
+            frames_of_own_source,
+        ),
+    ];
+    for (what, round, work) in cases {
+        for (clocked, label) in [(Clocked::Wall, "wall"), (Clocked::Cpu, "CPU")] {
+            for threads in [1usize, 2, 4] {
+                g.bench_function(format!("{what} on {threads} threads ({label})"), |b| {
+                    b.iter_custom(|iters| {
+                        concurrently(threads, iters, round, &session, clocked, work)
+                    })
+                });
+            }
+        }
+    }
+    drop(session);
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = spans, meters
+    targets = spans, meters, contention
 }
 criterion_main!(benches);

@@ -55,8 +55,12 @@ use crate::stats::{DurationStats, Summary, ValueStats};
 /// * mean and standard deviation right for any finite values (±1e308 included); the sum is
 ///   ±infinity if it overflows the `f64` range.
 ///
-/// [`set`](Self::set) costs a few nanoseconds and allocates only while the window fills up
-/// or when a value falls outside the range of buckets seen so far.
+/// [`set`](Self::set) is a store into the window and an index bump: the window's values are
+/// folded into the running statistics in one batch when the window wraps (every `window`
+/// values), and the values not folded yet are added to a copy of them when the statistics
+/// are read. Folded in the order they came, so the statistics are exactly those of
+/// recording each value as it comes. `set` allocates only while the window fills up, and a
+/// fold only when a value falls outside the range of buckets seen so far.
 #[derive(Debug, Clone)]
 pub struct MetricCounter {
     name: String,
@@ -67,8 +71,12 @@ pub struct MetricCounter {
     values: Vec<f64>,
     /// Capacity of the window, 1 to [`METRIC_COUNTER_MAX_WINDOW`].
     window: usize,
+    /// Where the next value goes (`values.len()` while the window fills up). The values
+    /// `values[..pos]` are the ones not folded into `stats` yet: the window is folded
+    /// whole, and `pos` goes back to 0, each time `pos` reaches `window`.
     pos: usize,
     last: f64,
+    /// Statistics of every value up to the last fold.
     stats: ValueStats,
 }
 
@@ -98,20 +106,30 @@ impl MetricCounter {
         }
     }
 
-    /// Records a new value.
+    /// Records a new value: a store into the window and an index bump (the window is
+    /// folded into the running statistics each time it wraps).
     #[inline]
     pub fn set(&mut self, value: f64) {
         self.last = value;
-        if self.values.len() == self.window {
-            self.values[self.pos] = value;
-            self.pos += 1;
-            if self.pos == self.window {
-                self.pos = 0;
-            }
+        if let Some(slot) = self.values.get_mut(self.pos) {
+            *slot = value;
         } else {
+            // The window is filling up: `pos == values.len()`.
             self.push(value);
         }
-        self.stats.record(value);
+        self.pos += 1;
+        if self.pos == self.window {
+            self.fold();
+        }
+    }
+
+    /// Folds the whole window (every value since the last fold, oldest first) into the
+    /// running statistics, and starts the ring over.
+    #[cold]
+    #[inline(never)]
+    fn fold(&mut self) {
+        self.stats.record_all(&self.values[..self.pos]);
+        self.pos = 0;
     }
 
     /// Appends a value while the window fills up, growing it by doubling, never past
@@ -155,7 +173,7 @@ impl MetricCounter {
 
     /// The values in the window, oldest first.
     pub fn window_values(&self) -> impl Iterator<Item = f64> + '_ {
-        // `pos` stays 0 until the window is full.
+        // While the window fills up `pos` is its length, so `older` is empty.
         let (newer, older) = self.values.split_at(self.pos);
         older.iter().chain(newer).copied()
     }
@@ -203,7 +221,13 @@ impl MetricCounter {
     /// Statistics of every finite value since creation: percentiles within 1/128 (0.78 %);
     /// see the type's documentation for zero, negative and huge or tiny values.
     pub fn statistics(&self) -> Summary {
-        self.stats.summary()
+        if self.pos == 0 {
+            return self.stats.summary();
+        }
+        // The values since the last fold, added to a copy in the order they came.
+        let mut stats = self.stats.clone();
+        stats.record_all(&self.values[..self.pos]);
+        stats.summary()
     }
 
     /// The last value as a [`Measurement`].

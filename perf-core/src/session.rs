@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use crate::error::{PerfError, Result};
 use crate::measurement::{Measurement, MetricType};
 use crate::periodic::{check_interval, BoundedSeries, PeriodicSource, Sampler, SeriesStore};
-use crate::recorder::{self, SessionCore, StopError};
+use crate::recorder::{self, same_text, SessionCore, StopError};
 use crate::report::{
     Diagnostics, MetricReport, Note, Report, SessionInfo, SpanStats, ThreadInfo, SCHEMA_VERSION,
 };
@@ -188,7 +188,19 @@ impl ProfilingSession {
         &self.registry
     }
 
+    /// The id of `name`: from the one-entry cache inline, else out of line.
+    #[inline]
     fn name_id(&mut self, name: &str) -> u32 {
+        match self.cached_name_id(name) {
+            Some(id) => id,
+            None => self.name_id_slow(name),
+        }
+    }
+
+    /// [`name_id`](Self::name_id) past the one-entry cache: the session's table, then the
+    /// process-wide names.
+    #[inline(never)]
+    fn name_id_slow(&mut self, name: &str) -> u32 {
         if let Some(id) = self.known_name_id(name) {
             return id;
         }
@@ -203,13 +215,20 @@ impl ProfilingSession {
         id
     }
 
-    /// The process-wide id of a name this session has seen, if any.
+    /// The id of `name` if it is the last name looked up (`start_timing(x)` followed by
+    /// `stop_timing(x)`, the common pattern): one comparison of the text, no hashing.
     #[inline]
+    fn cached_name_id(&self, name: &str) -> Option<u32> {
+        match self.names.get(self.last_name) {
+            Some((last, id)) if same_text(last.as_bytes(), name.as_bytes()) => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// The process-wide id of a name this session has seen, if any.
     fn known_name_id(&mut self, name: &str) -> Option<u32> {
-        if let Some((last, id)) = self.names.get(self.last_name) {
-            if **last == *name {
-                return Some(*id);
-            }
+        if let Some(id) = self.cached_name_id(name) {
+            return Some(id);
         }
         let &i = self.name_index.get(name)?;
         self.last_name = i;
@@ -217,6 +236,7 @@ impl ProfilingSession {
     }
 
     /// Whether the session was stopped; if so, counts the refused call.
+    #[inline]
     fn refuse_if_stopped(&mut self) -> bool {
         if self.stopped_at.is_some() {
             self.refused_after_stop += 1;
@@ -238,6 +258,7 @@ impl ProfilingSession {
     ///
     /// A stopped session records nothing more: the call is ignored and counted in
     /// `diagnostics.refused_after_stop`.
+    #[inline]
     pub fn start_timing(&mut self, name: &str) {
         if self.refuse_if_stopped() {
             return;
@@ -255,7 +276,23 @@ impl ProfilingSession {
     /// block the timing, and a guard dropped later is counted in
     /// `diagnostics.misnested_exits`. After the session was stopped, stopping is
     /// [`PerfError::SessionStopped`].
+    #[inline]
     pub fn stop_timing(&mut self, name: &str) -> Result<Duration> {
+        if self.stopped_at.is_none() {
+            if let Some(id) = self.cached_name_id(name) {
+                if let Some(d) = recorder::stop_innermost(&self.core, id) {
+                    return Ok(d);
+                }
+            }
+        }
+        self.stop_timing_slow(name)
+    }
+
+    /// [`stop_timing`](Self::stop_timing) when the fast path did not apply: the session
+    /// was stopped, the name is not the last one looked up, or it is not the innermost
+    /// timing of the thread (an error, or a name past the name limit).
+    #[inline(never)]
+    fn stop_timing_slow(&mut self, name: &str) -> Result<Duration> {
         if self.refuse_if_stopped() {
             return Err(self.stopped_error(format!("stop_timing(`{name}`)")));
         }

@@ -171,7 +171,7 @@ fn exponent(v: f64) -> i32 {
 /// their squares can overflow: the mean and standard deviation are then right to rounding
 /// for any finite values (±1e308 included). Scaling by a power of two is exact, so values
 /// with a smaller spread give bit-for-bit the figures they gave before scaling existed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Moments {
     n: u64,
     shift: f64,
@@ -288,6 +288,15 @@ impl Moments {
             mul_pow2(self.shift * self.scale * n + self.s1, self.scale_exp)
         }
     }
+}
+
+/// [`Moments::add`] out of line and by value, so that a caller's copy of the moments can
+/// stay in registers (`ValueStats::record_all`).
+#[cold]
+#[inline(never)]
+fn add_out_of_line(mut m: Moments, v: f64) -> Moments {
+    m.add(v);
+    m
 }
 
 /// Statistics of durations (or any non-negative integers), in nanoseconds.
@@ -414,7 +423,7 @@ fn merge_moments(a: &mut Moments, b: &Moments) {
         return;
     }
     if a.n == 0 {
-        *a = b.clone();
+        *a = *b;
         return;
     }
     // Re-express b's sums relative to a's shift.
@@ -773,6 +782,96 @@ impl ValueStats {
         self.min = self.min.min(v);
         self.max = self.max.max(v);
         self.stores[(bits >> 63) as usize].add(bucket_key(magnitude));
+    }
+
+    /// Records `values` in order: the same statistics, bit for bit, as [`record`](Self::record)
+    /// called on each, for less per value (the running sums and min/max stay in registers
+    /// over the batch). `MetricCounter` folds its window with it.
+    pub fn record_all(&mut self, values: &[f64]) {
+        let (mut min, mut max) = (self.min, self.max);
+        let mut non_finite = 0;
+        // The moments' fast path, on scalar locals (kept in registers); anything else (the
+        // first value, a value too far from the shift) goes through `Moments::add` on a
+        // copy, whose fields are read back.
+        let Moments {
+            mut n,
+            mut shift,
+            mut s1,
+            mut s2,
+            mut scale_exp,
+            mut scale,
+        } = self.moments;
+        let mut i = 0;
+        while i < values.len() {
+            // Each store's window on locals: the increments cannot move it, so only a value
+            // outside a window (handled after the inner loop) needs the store itself.
+            let [positive, negative] = &mut self.stores;
+            let windows = [
+                (positive.flip, positive.offset),
+                (negative.flip, negative.offset),
+            ];
+            let counts: [&mut [u64]; 2] = [&mut positive.counts, &mut negative.counts];
+            let mut outside = None;
+            for &v in &values[i..] {
+                i += 1;
+                let v = v + 0.0;
+                let bits = v.to_bits();
+                let magnitude = bits & MAGNITUDE_BITS;
+                if magnitude >= INFINITY_BITS {
+                    non_finite += 1;
+                    continue;
+                }
+                let d = (v - shift) * scale;
+                if n != 0 && d.abs() < SPREAD_LIMIT {
+                    n += 1;
+                    s1 += d;
+                    s2 += d * d;
+                } else {
+                    let m = add_out_of_line(
+                        Moments {
+                            n,
+                            shift,
+                            s1,
+                            s2,
+                            scale_exp,
+                            scale,
+                        },
+                        v,
+                    );
+                    (n, shift, s1, s2, scale_exp, scale) =
+                        (m.n, m.shift, m.s1, m.s2, m.scale_exp, m.scale);
+                }
+                // `v` is finite and zeros are +0.0 here, and `min`/`max` never NaN: plain
+                // comparisons give what `f64::min`/`max` give, without their NaN handling
+                // on the loop-carried chain.
+                min = if v < min { v } else { min };
+                max = if v > max { v } else { max };
+                let sign = (bits >> 63) as usize;
+                let key = bucket_key(magnitude);
+                let (flip, offset) = windows[sign];
+                match counts[sign].get_mut((key ^ flip).wrapping_sub(offset) as usize) {
+                    Some(c) => *c += 1,
+                    None => {
+                        outside = Some((sign, key));
+                        break;
+                    }
+                }
+            }
+            if let Some((sign, key)) = outside {
+                self.stores[sign].add(key);
+            }
+        }
+        self.moments = Moments {
+            n,
+            shift,
+            s1,
+            s2,
+            scale_exp,
+            scale,
+        };
+        self.min = min;
+        self.max = max;
+        self.non_finite += non_finite;
     }
 
     /// Number of finite values recorded.

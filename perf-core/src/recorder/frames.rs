@@ -52,6 +52,12 @@ impl std::fmt::Debug for FrameSource {
     }
 }
 
+/// A source's frame counter, alone on its two cache lines: the counters of two sources
+/// (two cameras, each on its own thread) would otherwise be 8-byte allocations side by
+/// side, and every `begin` of one would take the line from the other.
+#[repr(align(128))]
+struct PaddedCounter(AtomicU64);
+
 /// The frame counter of each source name, shared by every `FrameSource` of that name.
 /// Bounded by the process's limit of names.
 fn counter(name: u32) -> &'static AtomicU64 {
@@ -61,7 +67,7 @@ fn counter(name: u32) -> &'static AtomicU64 {
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     map.entry(name)
-        .or_insert_with(|| Box::leak(Box::new(AtomicU64::new(0))))
+        .or_insert_with(|| &Box::leak(Box::new(PaddedCounter(AtomicU64::new(0)))).0)
 }
 
 impl FrameSource {

@@ -43,6 +43,9 @@ pub(super) struct Event {
     pub(super) ts: u64,
 }
 
+/// Aligned to two cache lines, so that no other allocation (another thread's chunk or
+/// producer) shares a line with the length written at every event, or with the events.
+#[repr(align(128))]
 struct Chunk {
     /// Events written so far; stored by the producer with Release after each write.
     len: AtomicUsize,
@@ -89,6 +92,10 @@ unsafe impl<S: Send> Send for Consumer<S> {}
 
 /// The events of one thread for one session: the shared part of a lane and its consumer
 /// side. `S` is the state the consumer keeps for the lane, behind the consumer mutex.
+///
+/// Aligned to two cache lines, so that the lanes of two threads (what each writer updates
+/// when it changes chunks, and what the consumer writes) never share a line.
+#[repr(align(128))]
 pub(super) struct Lane<S> {
     index: u32,
     /// Set when the session is gone, so that the thread forgets its writer.

@@ -57,8 +57,8 @@ pub use producer::ScopeGuard;
 pub(crate) use session_core::StreamState;
 
 pub(crate) use active::{activate, deactivate};
-pub(crate) use names::{clock, intern, lookup, name_of};
-pub(crate) use producer::{start_named, stop_named, StopError};
+pub(crate) use names::{clock, intern, lookup, name_of, same_text};
+pub(crate) use producer::{start_named, stop_innermost, stop_named, StopError};
 pub(crate) use session_core::SessionCore;
 
 /// Events per chunk of a lane.
