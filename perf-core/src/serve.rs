@@ -789,6 +789,7 @@ fn report_json(query: &str, sessions: &LiveSessions, registry: &Registry) -> Rep
 }
 
 /// An answer, before it is written.
+#[derive(Debug)]
 struct Reply {
     status: u16,
     content_type: String,
@@ -864,5 +865,43 @@ mod tests {
         assert_eq!(query_param("", "format"), None);
         assert_eq!(query_param("x=%zz%4", "x").as_deref(), Some("%zz%4"));
         assert_eq!(query_param("x=%ff", "x").as_deref(), Some("\u{fffd}"));
+    }
+
+    #[test]
+    fn absolute_form_targets_become_origin_form() {
+        assert_eq!(origin_form("http://h:1/metrics?x=1"), "/metrics?x=1");
+        assert_eq!(origin_form("HTTPS://h"), "/");
+        assert_eq!(origin_form("http://h?format=text"), "/?format=text");
+        assert_eq!(origin_form("/healthz"), "/healthz");
+        assert_eq!(origin_form("httpx://h/a"), "httpx://h/a");
+    }
+
+    #[test]
+    fn heads_are_parsed_within_limits() {
+        let head = parse_head(b"GET /m HTTP/1.1\r\nAccept: a\r\naccept: b\r\n\r\nGET")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (head.method.as_str(), head.target.as_str(), head.len),
+            ("GET", "/m", 41)
+        );
+        assert_eq!(head.accept.as_deref(), Some("a, b"));
+        assert!(head.keep_alive);
+        for closing in [
+            &b"GET / HTTP/1.0\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nConnection: keep-alive, Close\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n",
+        ] {
+            assert!(!parse_head(closing).unwrap().unwrap().keep_alive);
+        }
+        assert!(parse_head(b"GET / HTTP/1.1\r\nHost:").unwrap().is_none());
+        assert_eq!(parse_head(b"\x16\x03\x01\r\n\r\n").unwrap_err().status, 400);
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("h{i}: x\r\n")).collect();
+        let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        assert_eq!(parse_head(many.as_bytes()).unwrap_err().status, 431);
+        let long_line = format!("GET /{} HTTP/1.1\r\n\r\n", "x".repeat(HEAD_LIMIT));
+        assert_eq!(parse_head(long_line.as_bytes()).unwrap_err().status, 414);
+        let long_head = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "x".repeat(HEAD_LIMIT));
+        assert_eq!(parse_head(long_head.as_bytes()).unwrap_err().status, 431);
     }
 }
