@@ -53,7 +53,7 @@
 //! | `trace` | timelines for Perfetto and `chrome://tracing` (`trace.json`, [`trace`]) | `heimdall-perf-report-trace` |
 //! | `plugins` | drop-in `.so` report plugins ([`plugins`], [`PLUGINS_ENV`]) | `heimdall-perf-plugin` |
 //! | `system` | system and process metrics (`start_system_metrics`, [`system`]) | `heimdall-perf-system` |
-//! | `serve` | the live endpoint `manager.serve(addr)` ([`ServeHandle`]): `/metrics` for Prometheus (needs `openmetrics`, else it answers 503 naming it), `/report.json` (needs `json`), `/healthz`; tiny_http on its own thread, no async runtime | `heimdall-perf-core` (`tiny_http`) |
+//! | `serve` | the live endpoint `manager.serve(addr)` ([`ServeHandle`]): `/metrics` for Prometheus (needs `openmetrics`, else it answers 503 naming it), `/report.json` (needs `json`), `/healthz`; a small `std::net` server (an accept thread, 4 workers), no async runtime | `heimdall-perf-core` (`httparse`) |
 
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

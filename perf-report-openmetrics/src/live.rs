@@ -55,35 +55,50 @@ impl Flavor {
 /// `application/openmetrics-text` (OpenMetrics) and `text/plain`, `text/*`, `*/*` (the
 /// classic format); no header, or none of these, gives the classic format.
 ///
+/// Only OpenMetrics 1.0.0 is written: an `application/openmetrics-text` range with another
+/// `version` (such as the draft `0.0.1`) is not acceptable, so a scraper that accepts only
+/// that gets the classic text, labelled as such (every Prometheus reads it; a `406` would
+/// leave it with nothing). A `q` that is not a valid quality value (`0` to `1`, at most
+/// three decimals: not `inf`, `NaN`, `-1` or `2`) makes its range not acceptable, as does
+/// `q=0`.
+///
 /// ```
 /// use heimdall_perf_report_openmetrics::{negotiate, Flavor};
 /// // What Prometheus sends.
 /// let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 /// assert_eq!(negotiate(Some(prometheus)), Flavor::OpenMetrics);
 /// assert_eq!(negotiate(Some("text/plain;version=0.0.4")), Flavor::Prometheus);
+/// assert_eq!(negotiate(Some("application/openmetrics-text;version=0.0.1")), Flavor::Prometheus);
+/// assert_eq!(negotiate(Some("application/openmetrics-text;q=inf,text/plain;q=0.5")), Flavor::Prometheus);
 /// assert_eq!(negotiate(None), Flavor::Prometheus);
 /// ```
 pub fn negotiate(accept: Option<&str>) -> Flavor {
     let Some(accept) = accept else {
         return Flavor::Prometheus;
     };
-    let mut best: Option<(f64, Flavor)> = None;
+    let mut best: Option<(u16, Flavor)> = None;
     for range in accept.split(',') {
         let mut parts = range.split(';').map(str::trim);
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
-        let mut q = 1.0;
+        let mut q = Some(1000);
+        let mut version = None;
         for p in parts {
             if let Some((k, v)) = p.split_once('=') {
-                if k.trim().eq_ignore_ascii_case("q") {
-                    q = v.trim().parse::<f64>().unwrap_or(0.0);
+                let (k, v) = (k.trim(), v.trim().trim_matches('"'));
+                if k.eq_ignore_ascii_case("q") {
+                    q = quality(v);
+                } else if k.eq_ignore_ascii_case("version") {
+                    version = Some(v);
                 }
             }
         }
-        if q.is_nan() || q <= 0.0 {
+        let Some(q) = q.filter(|&q| q > 0) else {
             continue;
-        }
+        };
         let flavor = match media.as_str() {
-            "application/openmetrics-text" => Flavor::OpenMetrics,
+            "application/openmetrics-text" if version.is_none_or(|v| v == "1.0.0") => {
+                Flavor::OpenMetrics
+            }
             "text/plain" | "text/*" | "*/*" => Flavor::Prometheus,
             _ => continue,
         };
@@ -92,6 +107,21 @@ pub fn negotiate(accept: Option<&str>) -> Flavor {
         }
     }
     best.map_or(Flavor::Prometheus, |(_, f)| f)
+}
+
+/// A quality value (RFC 9110 §12.4.2: `0`, `0.5`, `1.000`…) in thousandths; `None` if it
+/// is not one.
+fn quality(v: &str) -> Option<u16> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{frac:0<3}").parse::<u16>().ok()?;
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
 }
 
 /// Options of the OpenMetrics sink ([`OpenMetricsSink::with_options`]).
@@ -190,6 +220,25 @@ mod tests {
         );
         assert_eq!(
             negotiate(Some("application/openmetrics-text; version=0.0.1")),
+            Flavor::Prometheus
+        );
+        assert_eq!(
+            negotiate(Some("application/openmetrics-text; version=\"1.0.0\"")),
+            Flavor::OpenMetrics
+        );
+        for bad_q in ["inf", "NaN", "-1", "2", "1.5", "0.1234", "x", ""] {
+            assert_eq!(
+                negotiate(Some(&format!(
+                    "application/openmetrics-text;q={bad_q},text/plain;q=0.001"
+                ))),
+                Flavor::Prometheus,
+                "q={bad_q}"
+            );
+        }
+        assert_eq!(
+            negotiate(Some(
+                "text/plain;q=0.999,application/openmetrics-text;q=1.000"
+            )),
             Flavor::OpenMetrics
         );
         assert_eq!(negotiate(Some("application/json")), Flavor::Prometheus);
