@@ -348,8 +348,12 @@ pub const THROUGHPUT_MIN_WINDOW: Duration = Duration::from_millis(10);
 /// (up to `Duration::MAX`) is clamped to it, so that no instant or product of the meter can
 /// overflow.
 pub const THROUGHPUT_MAX_WINDOW: Duration = Duration::from_secs(86_400);
-/// Resolution of the coarse clock that `ThroughputMeter::tick` reads.
-pub const THROUGHPUT_CLOCK_RESOLUTION: Duration = Duration::from_millis(5);
+/// Resolution of the coarse clock that `ThroughputMeter::tick` reads for meters whose
+/// buckets are at least four times as long (windows of a second or more): the clock's thread
+/// wakes 40 times a second (at 5 ms it cost 3–4 ms of CPU a second on the benchmark VM,
+/// more than a 60 fps line's whole profiling). Meters with shorter windows read the precise
+/// clock, and start no thread.
+pub const THROUGHPUT_CLOCK_RESOLUTION: Duration = Duration::from_millis(25);
 
 /// Starts quanta's upkeep thread once, so `Clock::recent` is a plain memory read.
 /// Returns whether the coarse clock is being updated.
@@ -371,8 +375,10 @@ fn coarse_clock_running() -> bool {
 
 /// Counts events and gives their rate over a sliding window (e.g. frames per second).
 ///
-/// `tick` and `add` read a coarse clock (updated every 5 ms by a background thread), so they
-/// cost a few nanoseconds; `rate` reads the precise clock.
+/// For windows of a second or more, `tick` and `add` read a coarse clock (updated every
+/// 25 ms by a background thread, [`THROUGHPUT_CLOCK_RESOLUTION`]), so they cost a couple of
+/// nanoseconds; shorter windows read the precise clock (a TSC read). `rate` reads the
+/// precise clock.
 ///
 /// The window is clamped to [`THROUGHPUT_MIN_WINDOW`] … [`THROUGHPUT_MAX_WINDOW`]; counts
 /// saturate at `u64::MAX` (the total, each bucket and their sum), and no argument makes any
@@ -397,9 +403,11 @@ impl ThroughputMeter {
     pub fn new(name: impl Into<String>, window: Duration) -> Self {
         let name = name.into();
         let clock = clock().clone();
-        let precise = !coarse_clock_running();
         let window = window.clamp(THROUGHPUT_MIN_WINDOW, THROUGHPUT_MAX_WINDOW);
         let bucket_ns = (window.as_nanos() / METER_BUCKETS as u128).max(1) as u64;
+        // The coarse clock only where its resolution is small beside a bucket.
+        let coarse_enough = u128::from(bucket_ns) >= 4 * THROUGHPUT_CLOCK_RESOLUTION.as_nanos();
+        let precise = !(coarse_enough && coarse_clock_running());
         let now = clock.now();
         ThroughputMeter {
             unit: format!("{name}/s"),
