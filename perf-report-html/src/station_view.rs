@@ -8,7 +8,10 @@
 //! use heimdall_perf_report_html::HtmlSink;
 //!
 //! let run = heimdall_perf_testkit::sample_report;
-//! let fleet = merge_reports([("east", run()), ("west", run())]).unwrap();
+//! // Another run (the same run twice is refused): started a second later.
+//! let mut west = run();
+//! west.session.start_unix_ns += 1_000_000_000;
+//! let fleet = merge_reports([("east", run()), ("west", west)]).unwrap();
 //! let html = HtmlSink::new().render_to_string(&fleet).unwrap();
 //! assert!(html.contains(r##"<a href="#stations">Stations</a>"##));
 //! assert!(html.contains(r#"<table class="sortable" id="station-table">"#));
