@@ -195,11 +195,14 @@ fn stations_are_named_after_their_label_labels_or_file() {
     labelled.session.labels.insert("cell".into(), "9".into());
     let mut unlabelled = run(None, 0);
     unlabelled.session.labels.clear();
+    // Another run without labels (the same run twice is refused).
+    let mut unlabelled_2 = run(None, 2);
+    unlabelled_2.session.labels.clear();
     let files = [
         write(&run(Some("cell-7"), 0), &d.join("x.json")),
         write(&labelled, &d.join("y.json")),
         write(&unlabelled, &d.join("camera-line.json")),
-        write(&unlabelled, &d.join("run-2026-11-30/report.json")),
+        write(&unlabelled_2, &d.join("run-2026-11-30/report.json")),
         // The same station recorded twice: told apart by file name.
         write(&run(Some("dup"), 0), &d.join("monday.json")),
         write(&run(Some("dup"), 1), &d.join("tuesday.json")),
@@ -236,10 +239,56 @@ fn stations_are_named_after_their_label_labels_or_file() {
     ]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("x.json") && err.contains("both give the station name `cell-7`"),
+        err.contains("x.json") && err.contains("are the same file"),
         "{err}"
     );
     assert!(!out2.exists());
+
+    // Two files that give one name even with their file names: each file's name is said.
+    let sub = d.join("other");
+    let twin = write(&run(Some("cell-7"), 3), &sub.join("x.json"));
+    let (code, _, err) = run_cmd(&[
+        "merge".as_ref(),
+        os(&files[0]),
+        os(&twin),
+        "-o".as_ref(),
+        os(&out2),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("give the same station name `cell-7 (x)`")
+            && err.contains("(station `cell-7 (x)`, told apart by its file name)"),
+        "{err}"
+    );
+
+    // A copy of a run under another name is the same run: refused naming both files.
+    let copy = d.join("copy-of-x.json");
+    std::fs::copy(&files[0], &copy).unwrap();
+    let (code, _, err) = run_cmd(&[
+        "merge".as_ref(),
+        os(&files[0]),
+        os(&copy),
+        "-o".as_ref(),
+        os(&out2),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("are the same run")
+            && err.contains("x.json`")
+            && err.contains("copy-of-x.json`"),
+        "{err}"
+    );
+
+    // `-o` naming an input through `..`: refused.
+    let (code, _, err) = run_cmd(&[
+        "merge".as_ref(),
+        os(&files[1]),
+        os(&twin),
+        "-o".as_ref(),
+        os(&sub.join("..").join("other").join("x.json")),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is the input"), "{err}");
 }
 
 #[test]
