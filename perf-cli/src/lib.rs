@@ -854,7 +854,9 @@ fn summary(r: &Report, top: usize, st: Paint, out: &mut dyn Write) -> std::io::R
 }
 
 /// The stations block of `summary`, for a merged report: per station, its host, duration,
-/// spans, and its frames finished and missed with the miss rate (all sources).
+/// spans, and its frames finished and missed with the miss rate, over its sources with a
+/// budget ([`StationInfo::frame_totals`](heimdall_perf::reports::StationInfo::frame_totals)),
+/// as the frames block counts a source's.
 fn summary_stations(r: &Report, st: Paint, out: &mut dyn Write) -> std::io::Result<()> {
     if r.stations.is_empty() {
         return Ok(());
@@ -870,19 +872,10 @@ fn summary_stations(r: &Report, st: Paint, out: &mut dyn Write) -> std::io::Resu
     )?;
     for s in &r.stations {
         let spans = s.spans.iter().fold(0u64, |n, p| n.saturating_add(p.count));
-        let finished = s
-            .frames
-            .iter()
-            .fold(0u64, |n, f| n.saturating_add(f.finished));
-        let missed = s
-            .frames
-            .iter()
-            .fold(0u64, |n, f| n.saturating_add(f.missed));
-        let rate = if finished == 0 {
-            "–".to_string()
-        } else {
-            percent(missed.min(finished) as f64 / finished as f64 * 100.0, TEXT)
-        };
+        let (finished, missed) = s.frame_totals();
+        let rate = s
+            .miss_rate()
+            .map_or_else(|| "–".to_string(), |m| percent(m * 100.0, TEXT));
         writeln!(
             out,
             "{:<28} {:<20} {:>10} {:>9} {:>9} {:>8} {:>9}",
@@ -895,6 +888,10 @@ fn summary_stations(r: &Report, st: Paint, out: &mut dyn Write) -> std::io::Resu
             rate
         )?;
     }
+    writeln!(
+        out,
+        "(finished, missed, miss rate: the frames of each station's sources with a budget, as the frames block counts a source's)"
+    )?;
     Ok(())
 }
 

@@ -143,6 +143,12 @@ fn summary_diff_and_render_read_a_merged_report() {
             && station_lines[1].contains("inspection-01"),
         "{text}"
     );
+    // The station's frames are those of its source with a budget (`cam-0`: 598 finished,
+    // 30 missed), as in the frames block, not diluted by the source without one.
+    assert!(
+        station_lines[1].contains(" 598 ") && station_lines[1].contains("5.0"),
+        "{text}"
+    );
 
     // A fleet against itself: nothing regressed; against the slower fleet: exit 1, naming
     // the span.

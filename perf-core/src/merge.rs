@@ -55,26 +55,39 @@ impl StationInfo {
         self.spans.iter().find(|s| s.path == path)
     }
 
-    /// Frames finished and missed by the station, all sources (saturating).
+    /// Frames finished and missed by the station, over its sources **with a frame budget**
+    /// (saturating). A source without a budget cannot miss: counting its frames would
+    /// dilute the station's miss rate below what the Frames section shows for its sources,
+    /// which gives no miss rate for a source without a budget either.
     pub fn frame_totals(&self) -> (u64, u64) {
-        self.frames.iter().fold((0u64, 0u64), |(f, m), s| {
-            (f.saturating_add(s.finished), m.saturating_add(s.missed))
-        })
+        self.frames
+            .iter()
+            .filter(|s| s.budget_ns.is_some())
+            .fold((0u64, 0u64), |(f, m), s| {
+                (f.saturating_add(s.finished), m.saturating_add(s.missed))
+            })
     }
 
-    /// Missed / finished frames, all sources; `None` when no frame finished.
+    /// Missed / finished frames over the sources with a budget ([`frame_totals`]); `None`
+    /// when none of them finished a frame. For a station with one budgeted source, this is
+    /// that source's miss rate in the station's own report.
+    ///
+    /// [`frame_totals`]: Self::frame_totals
     ///
     /// ```
     /// use heimdall_perf_core::{StationFrames, StationInfo};
-    /// let f = |finished, missed| StationFrames {
-    ///     source: "cam".into(), finished, missed, miss_rate: 0.0, budget_ns: None,
+    /// let f = |finished, missed, budget_ns| StationFrames {
+    ///     source: "cam".into(), finished, missed, miss_rate: 0.0, budget_ns,
     ///     latency_p50_ns: 0.0, latency_p99_ns: 0.0,
     /// };
     /// let mut s = StationInfo {
     ///     name: "east".into(), session: "s".into(), host: "h".into(),
     ///     labels: Default::default(), start_unix_ns: 0, started_at: String::new(),
-    ///     duration_ns: 0, spans: Vec::new(), frames: vec![f(90, 1), f(10, 1)],
+    ///     duration_ns: 0, spans: Vec::new(),
+    ///     frames: vec![f(90, 1, Some(5)), f(10, 1, Some(5)), f(900, 0, None)],
     /// };
+    /// // The 900 frames of the source without a budget are not counted.
+    /// assert_eq!(s.frame_totals(), (100, 2));
     /// assert_eq!(s.miss_rate(), Some(0.02));
     /// s.frames.clear();
     /// assert_eq!(s.miss_rate(), None);

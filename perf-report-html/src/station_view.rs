@@ -105,7 +105,7 @@ pub(crate) fn stations(report: &Report) -> Option<StationsView> {
         .collect();
     Some(StationsView {
         note: format!(
-            "This report merges {} runs: the figures elsewhere add every station's up exactly (percentiles within one histogram bucket). Here, each station's own p50 and p99 of the {} span paths with the largest total time, and its frames. Click a column to sort.",
+            "This report merges {} runs: the figures elsewhere add every station's up exactly (percentiles within one histogram bucket). Here, each station's own p50 and p99 of the {} span paths with the largest total time, and its frames: finished, missed and miss rate over its sources with a frame budget, as the Frames section counts them (a source without a budget cannot miss). Click a column to sort.",
             STYLE.count(report.stations.len() as u64),
             STYLE.count(paths.len() as u64)
         ),

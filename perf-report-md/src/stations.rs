@@ -36,7 +36,9 @@ pub(crate) fn stations(out: &mut String, r: &Report) {
         out,
         format_args!(
             "This report merges {} runs. Fleet-wide figures add every station's up exactly; \
-             below, each station's own figures for the main span paths, and its frames.\n\n",
+             below, each station's own figures for the main span paths, and its frames: finished, \
+             missed and miss rate over its sources with a frame budget, as the Frames section \
+             counts them (a source without a budget cannot miss).\n\n",
             STYLE.count(r.stations.len() as u64)
         ),
     );
