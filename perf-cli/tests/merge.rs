@@ -366,3 +366,60 @@ fn what_cannot_merge_is_an_error_naming_the_file_and_the_previous_output_stays()
     assert_eq!(code, 2);
     assert!(err.contains("no/such/dir"), "{err}");
 }
+
+/// `diff` of two fleets names the stations that left and joined, in every format.
+#[test]
+fn diff_of_fleets_names_stations_that_left_or_joined() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let merge_to = |out: &str, stations: &[(&str, u64)]| {
+        let mut args: Vec<PathBuf> = vec!["merge".into()];
+        for (s, hours) in stations {
+            args.push(write(
+                &run(Some(s), *hours),
+                &d.join(format!("{out}-{s}.json")),
+            ));
+        }
+        let out = d.join(out);
+        args.extend(["-o".into(), out.clone()]);
+        cmd().args(&args).assert().success();
+        out
+    };
+    let base = merge_to("base.json", &[("east", 0), ("west", 1)]);
+    let new = merge_to("new.json", &[("east", 2), ("north", 3)]);
+    let (_, json, err) = run_cmd(&[
+        "diff".as_ref(),
+        os(&base),
+        os(&new),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(v["stations_left"], serde_json::json!(["west"]));
+    assert_eq!(v["stations_joined"], serde_json::json!(["north"]));
+    for format in ["text", "md", "html"] {
+        let (_, text, _) = run_cmd(&[
+            "diff".as_ref(),
+            os(&base),
+            os(&new),
+            "--format".as_ref(),
+            format.as_ref(),
+        ]);
+        assert!(
+            text.contains("left (in the base only)")
+                && text.contains("west")
+                && text.contains("north"),
+            "{format}: {text}"
+        );
+    }
+    // Single runs have no stations: nothing is said, and the JSON has no such keys.
+    let single = write(&run(Some("east"), 0), &d.join("single.json"));
+    let (_, json, _) = run_cmd(&[
+        "diff".as_ref(),
+        os(&single),
+        os(&single),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    assert!(!json.contains("stations_left"), "{json}");
+}
