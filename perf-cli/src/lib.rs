@@ -197,7 +197,7 @@ pub enum CliError {
         files: Vec<(String, PathBuf)>,
         /// What is wrong.
         #[source]
-        source: heimdall_perf::reports::MergeError,
+        source: Box<heimdall_perf::reports::MergeError>,
     },
 }
 
@@ -490,7 +490,7 @@ fn run(cli: Cli, out: &mut dyn Write, terminal: bool) -> Result<u8, CliError> {
                         .into_iter()
                         .filter_map(|name| stations.iter().find(|(n, _)| n == name).cloned())
                         .collect(),
-                    source,
+                    source: Box::new(source),
                 })?;
             write_json(&fleet, output.as_deref(), out)?;
             Ok(0)

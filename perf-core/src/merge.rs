@@ -250,22 +250,14 @@ pub enum MergeError {
     },
     /// Two stations that are the same run (the same host, process, session name, start
     /// time and labels): a file given twice, through a link, or copied.
-    #[error(
-        "stations `{first}` and `{station}` are the same run (session `{session}` of process {pid} on host `{host}`, started {started_at}): merge each run once"
-    )]
+    #[error("stations `{first}` and `{station}` are the same run ({run}): merge each run once")]
     SameRun {
         /// The second of the two.
         station: String,
         /// The first of the two.
         first: String,
-        /// The run's session name.
-        session: String,
-        /// The run's host.
-        host: String,
-        /// The run's process id.
-        pid: u32,
-        /// The run's start (RFC 3339).
-        started_at: String,
+        /// The run: `session `a` of process 12 on host `h`, started 2026-…Z`.
+        run: String,
     },
     /// A report that is itself a merge.
     #[error(
@@ -536,10 +528,13 @@ fn check(stations: &[(String, Report)]) -> Result<(), MergeError> {
             return Err(MergeError::SameRun {
                 station: name.clone(),
                 first: first.to_string(),
-                session: session.name.clone(),
-                host: session.host.clone(),
-                pid: session.pid,
-                started_at: crate::util::rfc3339(session.start_unix_ns),
+                run: format!(
+                    "session `{}` of process {} on host `{}`, started {}",
+                    session.name,
+                    session.pid,
+                    session.host,
+                    crate::util::rfc3339(session.start_unix_ns)
+                ),
             });
         }
         for s in r.spans.iter().chain(&r.span_totals) {
