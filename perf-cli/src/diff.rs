@@ -195,6 +195,14 @@ pub struct Diff {
     pub spans: Vec<SpanDiff>,
     /// Every frame source of either report, regressions first, then by name.
     pub frames: Vec<FrameDiff>,
+    /// When both reports are merged ones: the base's stations that the new report lacks,
+    /// by name, in the base's order (the fleet's figures no longer include them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stations_left: Vec<String>,
+    /// When both reports are merged ones: the new report's stations that the base lacks,
+    /// by name, in the new report's order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stations_joined: Vec<String>,
 }
 
 impl Diff {
@@ -288,6 +296,18 @@ pub fn compare_with(base: &Report, new: &Report, rules: Rules) -> Diff {
             .cmp(&rank(b.verdict))
             .then_with(|| a.source.cmp(&b.source))
     });
+    // Only between two merged reports: a single run has no stations to compare.
+    let both_merged = !base.stations.is_empty() && !new.stations.is_empty();
+    let missing_from = |a: &Report, b: &Report| -> Vec<String> {
+        if !both_merged {
+            return Vec::new();
+        }
+        a.stations
+            .iter()
+            .filter(|s| !b.stations.iter().any(|t| t.name == s.name))
+            .map(|s| s.name.clone())
+            .collect()
+    };
     Diff {
         base_session: base.session.name.clone(),
         new_session: new.session.name.clone(),
@@ -296,6 +316,8 @@ pub fn compare_with(base: &Report, new: &Report, rules: Rules) -> Diff {
         min_miss_rise_pct: rules.min_miss_rise_pct,
         spans,
         frames,
+        stations_left: missing_from(base, new),
+        stations_joined: missing_from(new, base),
     }
 }
 

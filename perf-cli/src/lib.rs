@@ -190,14 +190,73 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     /// The reports could not be merged.
-    #[error("cannot merge the reports: {source}{}", file.as_ref().map(|f| format!(" (station `{}` is `{}`)", f.0, f.1.display())).unwrap_or_default())]
+    #[error("cannot merge the reports: {source}{}", station_files(files))]
     Merge {
-        /// The station at fault and the file it was read from, when the error names one.
-        file: Option<(String, PathBuf)>,
+        /// The stations the error names and the files they were read from (two for the
+        /// same run given twice).
+        files: Vec<(String, PathBuf)>,
         /// What is wrong.
         #[source]
-        source: heimdall_perf::reports::MergeError,
+        source: Box<heimdall_perf::reports::MergeError>,
     },
+}
+
+/// ` (station `a` is `a.json`, station `b` is `b.json`)`, or nothing.
+fn station_files(files: &[(String, PathBuf)]) -> String {
+    if files.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = files
+        .iter()
+        .map(|(name, path)| format!("station `{name}` is `{}`", path.display()))
+        .collect();
+    format!(" ({})", each.join(", "))
+}
+
+/// The path a file is known by once links, `.` and `..` are resolved: for a file that does
+/// not exist yet, its folder resolved joined with its name; the path as given if even its
+/// folder cannot be resolved (reading or writing it then fails with its own error).
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(dir), path.file_name()) {
+        (Ok(d), Some(name)) => d.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// `merge`'s files checked before anything is read: no input given twice (under another
+/// path, or through a symbolic link), and the output not one of the inputs (which the fleet
+/// report would replace for good).
+fn check_merge_files(reports: &[PathBuf], output: Option<&Path>) -> Result<(), CliError> {
+    let inputs: Vec<PathBuf> = reports.iter().map(|p| resolved(p)).collect();
+    for (j, r) in inputs.iter().enumerate() {
+        if let Some(i) = inputs[..j].iter().position(|q| q == r) {
+            return Err(CliError::Usage(format!(
+                "`{}` and `{}` are the same file (`{}`): merge each run once",
+                reports[i].display(),
+                reports[j].display(),
+                r.display()
+            )));
+        }
+    }
+    if let Some(out) = output.filter(|o| o.as_os_str() != "-") {
+        let o = resolved(out);
+        if let Some(i) = inputs.iter().position(|q| *q == o) {
+            return Err(CliError::Usage(format!(
+                "the output `{}` is the input `{}` (`{}`): the fleet report would replace that station's run; give another output file",
+                out.display(),
+                reports[i].display(),
+                o.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Runs the command with `args` (the first is the program name) and returns its exit code.
@@ -416,6 +475,7 @@ fn run(cli: Cli, out: &mut dyn Write, terminal: bool) -> Result<u8, CliError> {
             })
         }
         Command::Merge { reports, output } => {
+            check_merge_files(&reports, output.as_deref())?;
             let mut runs = Vec::with_capacity(reports.len());
             for path in &reports {
                 runs.push(read(path)?);
@@ -425,10 +485,12 @@ fn run(cli: Cli, out: &mut dyn Write, terminal: bool) -> Result<u8, CliError> {
                 names.iter().cloned().zip(reports.iter().cloned()).collect();
             let fleet = heimdall_perf::reports::merge_reports(names.into_iter().zip(runs))
                 .map_err(|source| CliError::Merge {
-                    file: source
-                        .station()
-                        .and_then(|name| stations.iter().find(|(n, _)| n == name).cloned()),
-                    source,
+                    files: source
+                        .stations()
+                        .into_iter()
+                        .filter_map(|name| stations.iter().find(|(n, _)| n == name).cloned())
+                        .collect(),
+                    source: Box::new(source),
                 })?;
             write_json(&fleet, output.as_deref(), out)?;
             Ok(0)
@@ -556,11 +618,22 @@ pub fn station_names(files: &[PathBuf], reports: &[Report]) -> Result<Vec<String
     }
     for i in 0..names.len() {
         if let Some(j) = (i + 1..names.len()).find(|&j| names[j] == names[i]) {
+            // Each file's name as this merge gave it (`cell-7 (b)` from its file, or from its
+            // label), and where it came from.
+            let how = |k: usize| {
+                if names[k] == first[k] {
+                    format!("station `{}`", names[k])
+                } else {
+                    format!("station `{}`, told apart by its file name", names[k])
+                }
+            };
             return Err(CliError::Usage(format!(
-                "`{}` and `{}` both give the station name `{}`: merge each run once, or rename one of the files",
+                "`{}` ({}) and `{}` ({}) give the same station name `{}`: merge each run once, or rename one of the files or give it a `station` label",
                 files[i].display(),
+                how(i),
                 files[j].display(),
-                first[i]
+                how(j),
+                names[i]
             )));
         }
     }
@@ -781,7 +854,9 @@ fn summary(r: &Report, top: usize, st: Paint, out: &mut dyn Write) -> std::io::R
 }
 
 /// The stations block of `summary`, for a merged report: per station, its host, duration,
-/// spans, and its frames finished and missed with the miss rate (all sources).
+/// spans, and its frames finished and missed with the miss rate, over its sources with a
+/// budget ([`StationInfo::frame_totals`](heimdall_perf::reports::StationInfo::frame_totals)),
+/// as the frames block counts a source's.
 fn summary_stations(r: &Report, st: Paint, out: &mut dyn Write) -> std::io::Result<()> {
     if r.stations.is_empty() {
         return Ok(());
@@ -797,19 +872,10 @@ fn summary_stations(r: &Report, st: Paint, out: &mut dyn Write) -> std::io::Resu
     )?;
     for s in &r.stations {
         let spans = s.spans.iter().fold(0u64, |n, p| n.saturating_add(p.count));
-        let finished = s
-            .frames
-            .iter()
-            .fold(0u64, |n, f| n.saturating_add(f.finished));
-        let missed = s
-            .frames
-            .iter()
-            .fold(0u64, |n, f| n.saturating_add(f.missed));
-        let rate = if finished == 0 {
-            "–".to_string()
-        } else {
-            percent(missed.min(finished) as f64 / finished as f64 * 100.0, TEXT)
-        };
+        let (finished, missed) = s.frame_totals();
+        let rate = s
+            .miss_rate()
+            .map_or_else(|| "–".to_string(), |m| percent(m * 100.0, TEXT));
         writeln!(
             out,
             "{:<28} {:<20} {:>10} {:>9} {:>9} {:>8} {:>9}",
@@ -822,6 +888,10 @@ fn summary_stations(r: &Report, st: Paint, out: &mut dyn Write) -> std::io::Resu
             rate
         )?;
     }
+    writeln!(
+        out,
+        "(finished, missed, miss rate: the frames of each station's sources with a budget, as the frames block counts a source's)"
+    )?;
     Ok(())
 }
 
@@ -1235,6 +1305,37 @@ fn diff_frames_text(d: &Diff, st: Paint, out: &mut dyn Write) -> std::io::Result
     writeln!(out, "{}", frame_counts(d))
 }
 
+/// Which stations left or joined between two merged reports, as a sentence (names escaped
+/// for a terminal, in backticks), or `None` when the stations are the same.
+fn stations_changed(d: &Diff) -> Option<String> {
+    let list = |names: &[String]| {
+        names
+            .iter()
+            .map(|n| format!("`{}`", escape_for_terminal(n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut parts = Vec::new();
+    if !d.stations_left.is_empty() {
+        parts.push(format!(
+            "left (in the base only): {}",
+            list(&d.stations_left)
+        ));
+    }
+    if !d.stations_joined.is_empty() {
+        parts.push(format!(
+            "joined (in the new report only): {}",
+            list(&d.stations_joined)
+        ));
+    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "Stations {} — the fleets differ, so their figures compare different sets of stations",
+            parts.join("; ")
+        )
+    })
+}
+
 fn diff_text(d: &Diff, st: Paint, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
@@ -1244,6 +1345,9 @@ fn diff_text(d: &Diff, st: Paint, out: &mut dyn Write) -> std::io::Result<()> {
         percent(d.threshold_pct, TEXT),
         diff::NOISE_SIGMAS
     )?;
+    if let Some(line) = stations_changed(d) {
+        writeln!(out, "{}", st.bold(&line))?;
+    }
     for s in &d.spans {
         let word = verdict_word(s.verdict);
         let word = match s.verdict {
@@ -1296,6 +1400,9 @@ fn diff_md(d: &Diff, out: &mut dyn Write) -> std::io::Result<()> {
         diff::NOISE_SIGMAS,
         counts(d)
     )?;
+    if let Some(line) = stations_changed(d) {
+        writeln!(out, "**{}.**\n", md_cell(&line))?;
+    }
     writeln!(
         out,
         "| verdict | span | mean | change | p50 | p95 | p99 | count |"
@@ -1387,6 +1494,9 @@ td,th{{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:right}}td:nth-c
         diff::NOISE_SIGMAS,
         html_escape(&counts(d))
     )?;
+    if let Some(line) = stations_changed(d) {
+        writeln!(out, "<p class=\"regressed\">{}.</p>", html_escape(&line))?;
+    }
     writeln!(out, "<table><tr><th>verdict</th><th>span</th><th>mean</th><th>change</th><th>p50</th><th>p95</th><th>p99</th><th>count</th></tr>")?;
     for s in &d.spans {
         let c = Cells::of(s, Style::Typographic);

@@ -143,6 +143,12 @@ fn summary_diff_and_render_read_a_merged_report() {
             && station_lines[1].contains("inspection-01"),
         "{text}"
     );
+    // The station's frames are those of its source with a budget (`cam-0`: 598 finished,
+    // 30 missed), as in the frames block, not diluted by the source without one.
+    assert!(
+        station_lines[1].contains(" 598 ") && station_lines[1].contains("5.0"),
+        "{text}"
+    );
 
     // A fleet against itself: nothing regressed; against the slower fleet: exit 1, naming
     // the span.
@@ -195,11 +201,14 @@ fn stations_are_named_after_their_label_labels_or_file() {
     labelled.session.labels.insert("cell".into(), "9".into());
     let mut unlabelled = run(None, 0);
     unlabelled.session.labels.clear();
+    // Another run without labels (the same run twice is refused).
+    let mut unlabelled_2 = run(None, 2);
+    unlabelled_2.session.labels.clear();
     let files = [
         write(&run(Some("cell-7"), 0), &d.join("x.json")),
         write(&labelled, &d.join("y.json")),
         write(&unlabelled, &d.join("camera-line.json")),
-        write(&unlabelled, &d.join("run-2026-11-30/report.json")),
+        write(&unlabelled_2, &d.join("run-2026-11-30/report.json")),
         // The same station recorded twice: told apart by file name.
         write(&run(Some("dup"), 0), &d.join("monday.json")),
         write(&run(Some("dup"), 1), &d.join("tuesday.json")),
@@ -236,10 +245,56 @@ fn stations_are_named_after_their_label_labels_or_file() {
     ]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("x.json") && err.contains("both give the station name `cell-7`"),
+        err.contains("x.json") && err.contains("are the same file"),
         "{err}"
     );
     assert!(!out2.exists());
+
+    // Two files that give one name even with their file names: each file's name is said.
+    let sub = d.join("other");
+    let twin = write(&run(Some("cell-7"), 3), &sub.join("x.json"));
+    let (code, _, err) = run_cmd(&[
+        "merge".as_ref(),
+        os(&files[0]),
+        os(&twin),
+        "-o".as_ref(),
+        os(&out2),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("give the same station name `cell-7 (x)`")
+            && err.contains("(station `cell-7 (x)`, told apart by its file name)"),
+        "{err}"
+    );
+
+    // A copy of a run under another name is the same run: refused naming both files.
+    let copy = d.join("copy-of-x.json");
+    std::fs::copy(&files[0], &copy).unwrap();
+    let (code, _, err) = run_cmd(&[
+        "merge".as_ref(),
+        os(&files[0]),
+        os(&copy),
+        "-o".as_ref(),
+        os(&out2),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("are the same run")
+            && err.contains("x.json`")
+            && err.contains("copy-of-x.json`"),
+        "{err}"
+    );
+
+    // `-o` naming an input through `..`: refused.
+    let (code, _, err) = run_cmd(&[
+        "merge".as_ref(),
+        os(&files[1]),
+        os(&twin),
+        "-o".as_ref(),
+        os(&sub.join("..").join("other").join("x.json")),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is the input"), "{err}");
 }
 
 #[test]
@@ -310,4 +365,61 @@ fn what_cannot_merge_is_an_error_naming_the_file_and_the_previous_output_stays()
     let (code, _, err) = run_cmd(&["merge".as_ref(), os(&east), "-o".as_ref(), os(&nowhere)]);
     assert_eq!(code, 2);
     assert!(err.contains("no/such/dir"), "{err}");
+}
+
+/// `diff` of two fleets names the stations that left and joined, in every format.
+#[test]
+fn diff_of_fleets_names_stations_that_left_or_joined() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let merge_to = |out: &str, stations: &[(&str, u64)]| {
+        let mut args: Vec<PathBuf> = vec!["merge".into()];
+        for (s, hours) in stations {
+            args.push(write(
+                &run(Some(s), *hours),
+                &d.join(format!("{out}-{s}.json")),
+            ));
+        }
+        let out = d.join(out);
+        args.extend(["-o".into(), out.clone()]);
+        cmd().args(&args).assert().success();
+        out
+    };
+    let base = merge_to("base.json", &[("east", 0), ("west", 1)]);
+    let new = merge_to("new.json", &[("east", 2), ("north", 3)]);
+    let (_, json, err) = run_cmd(&[
+        "diff".as_ref(),
+        os(&base),
+        os(&new),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(v["stations_left"], serde_json::json!(["west"]));
+    assert_eq!(v["stations_joined"], serde_json::json!(["north"]));
+    for format in ["text", "md", "html"] {
+        let (_, text, _) = run_cmd(&[
+            "diff".as_ref(),
+            os(&base),
+            os(&new),
+            "--format".as_ref(),
+            format.as_ref(),
+        ]);
+        assert!(
+            text.contains("left (in the base only)")
+                && text.contains("west")
+                && text.contains("north"),
+            "{format}: {text}"
+        );
+    }
+    // Single runs have no stations: nothing is said, and the JSON has no such keys.
+    let single = write(&run(Some("east"), 0), &d.join("single.json"));
+    let (_, json, _) = run_cmd(&[
+        "diff".as_ref(),
+        os(&single),
+        os(&single),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    assert!(!json.contains("stations_left"), "{json}");
 }

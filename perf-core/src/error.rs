@@ -170,6 +170,20 @@ pub enum PerfError {
         #[source]
         source: std::io::Error,
     },
+    /// Another session of this process already exports its textfile to the same file
+    /// (their names sanitise alike, e.g. `line/3` and `line:3`).
+    #[error(
+        "session `{session}`: cannot export its textfile `{}`: session `{other}` already writes that file (their names give the same file name); give one of them another name or another folder",
+        path.display()
+    )]
+    TextfileInUse {
+        /// The session whose exporter was refused.
+        session: String,
+        /// The session whose exporter writes the file.
+        other: String,
+        /// The file (its folder canonicalised).
+        path: PathBuf,
+    },
     /// A background thread could not be started.
     #[error("cannot start thread `{name}`: {source}")]
     Thread {

@@ -55,26 +55,39 @@ impl StationInfo {
         self.spans.iter().find(|s| s.path == path)
     }
 
-    /// Frames finished and missed by the station, all sources (saturating).
+    /// Frames finished and missed by the station, over its sources **with a frame budget**
+    /// (saturating). A source without a budget cannot miss: counting its frames would
+    /// dilute the station's miss rate below what the Frames section shows for its sources,
+    /// which gives no miss rate for a source without a budget either.
     pub fn frame_totals(&self) -> (u64, u64) {
-        self.frames.iter().fold((0u64, 0u64), |(f, m), s| {
-            (f.saturating_add(s.finished), m.saturating_add(s.missed))
-        })
+        self.frames
+            .iter()
+            .filter(|s| s.budget_ns.is_some())
+            .fold((0u64, 0u64), |(f, m), s| {
+                (f.saturating_add(s.finished), m.saturating_add(s.missed))
+            })
     }
 
-    /// Missed / finished frames, all sources; `None` when no frame finished.
+    /// Missed / finished frames over the sources with a budget ([`frame_totals`]); `None`
+    /// when none of them finished a frame. For a station with one budgeted source, this is
+    /// that source's miss rate in the station's own report.
+    ///
+    /// [`frame_totals`]: Self::frame_totals
     ///
     /// ```
     /// use heimdall_perf_core::{StationFrames, StationInfo};
-    /// let f = |finished, missed| StationFrames {
-    ///     source: "cam".into(), finished, missed, miss_rate: 0.0, budget_ns: None,
+    /// let f = |finished, missed, budget_ns| StationFrames {
+    ///     source: "cam".into(), finished, missed, miss_rate: 0.0, budget_ns,
     ///     latency_p50_ns: 0.0, latency_p99_ns: 0.0,
     /// };
     /// let mut s = StationInfo {
     ///     name: "east".into(), session: "s".into(), host: "h".into(),
     ///     labels: Default::default(), start_unix_ns: 0, started_at: String::new(),
-    ///     duration_ns: 0, spans: Vec::new(), frames: vec![f(90, 1), f(10, 1)],
+    ///     duration_ns: 0, spans: Vec::new(),
+    ///     frames: vec![f(90, 1, Some(5)), f(10, 1, Some(5)), f(900, 0, None)],
     /// };
+    /// // The 900 frames of the source without a budget are not counted.
+    /// assert_eq!(s.frame_totals(), (100, 2));
     /// assert_eq!(s.miss_rate(), Some(0.02));
     /// s.frames.clear();
     /// assert_eq!(s.miss_rate(), None);
@@ -204,6 +217,48 @@ pub enum MergeError {
         /// What is wrong.
         problem: String,
     },
+    /// A figure of a station's span or frame summaries that is not a finite number (NaN or
+    /// ±infinity: a hand-edited or corrupt file, or a report built in a program). A merge of
+    /// it could only be NaN or infinite too, which `diff` would then take for "unchanged".
+    #[error("station `{station}`: {what}: its {figure} is {value}, not a finite number")]
+    NonFinite {
+        /// The station.
+        station: String,
+        /// The span or stage whose summary it is.
+        what: String,
+        /// The figure (`mean`, `standard deviation`…).
+        figure: String,
+        /// Its value as written (`NaN`, `inf`, `-inf`).
+        value: String,
+    },
+    /// A count or total that does not fit in a `u64` once the stations' are added: the
+    /// merged figure cannot be kept exactly, and is not pinned at `u64::MAX` either.
+    #[error(
+        "station `{station}`: {what}: its {figure} ({value}) added to the other stations' ({sum}) does not fit in 64 bits: the merged figure cannot be kept exactly"
+    )]
+    Overflow {
+        /// The station whose figure made the sum overflow.
+        station: String,
+        /// The span, frame source or stage.
+        what: String,
+        /// The figure (`count`, `total time (ns)`, `finished frames`…).
+        figure: String,
+        /// The station's figure.
+        value: u64,
+        /// The sum of the stations before it.
+        sum: u64,
+    },
+    /// Two stations that are the same run (the same host, process, session name, start
+    /// time and labels): a file given twice, through a link, or copied.
+    #[error("stations `{first}` and `{station}` are the same run ({run}): merge each run once")]
+    SameRun {
+        /// The second of the two.
+        station: String,
+        /// The first of the two.
+        first: String,
+        /// The run: `session `a` of process 12 on host `h`, started 2026-…Z`.
+        run: String,
+    },
     /// A report that is itself a merge.
     #[error(
         "station `{station}` is already a merged report (of {stations} stations): merge the stations' own reports instead"
@@ -233,7 +288,19 @@ impl MergeError {
             | MergeError::SchemaMismatch { station, .. }
             | MergeError::Ladder { station, .. }
             | MergeError::Inconsistent { station, .. }
-            | MergeError::AlreadyMerged { station, .. } => Some(station),
+            | MergeError::AlreadyMerged { station, .. }
+            | MergeError::NonFinite { station, .. }
+            | MergeError::Overflow { station, .. }
+            | MergeError::SameRun { station, .. } => Some(station),
+        }
+    }
+
+    /// Every station the error names: [`station`](Self::station), and for
+    /// [`MergeError::SameRun`] the first of the two as well (first in the list).
+    pub fn stations(&self) -> Vec<&str> {
+        match self {
+            MergeError::SameRun { station, first, .. } => vec![first, station],
+            _ => self.station().into_iter().collect(),
         }
     }
 }
@@ -266,7 +333,11 @@ impl MergeError {
 ///
 /// Reports of different schema versions, or whose histograms are not on the bucket ladder
 /// this build uses, are refused ([`MergeError`]): merging them could only approximate.
-/// A merged report cannot be merged again (merge the stations' own reports).
+/// So are summaries holding NaN or ±infinity ([`MergeError::NonFinite`]), counts and totals
+/// whose sum does not fit in a `u64` ([`MergeError::Overflow`]: never saturated), and the
+/// same run given twice ([`MergeError::SameRun`]: the same host, process id, session name,
+/// start time and labels). A merged report cannot be merged again (merge the stations'
+/// own reports).
 ///
 /// ```
 /// use heimdall_perf_core::{merge_reports, stats::DurationStats, Report, SpanStats};
@@ -308,9 +379,10 @@ impl MergeError {
 ///
 /// # Errors
 ///
-/// [`MergeError`]: no report, an empty or repeated station name, different or newer schema
-/// versions, a histogram bound off the bucket ladder, figures that contradict each other, or
-/// a report that is already a merge.
+/// [`MergeError`]: no report, an empty or repeated station name, the same run twice,
+/// different or newer schema versions, a histogram bound off the bucket ladder, figures that
+/// contradict each other or are not finite, counts that overflow once added, or a report
+/// that is already a merge.
 pub fn merge_reports<I, S>(stations: I) -> Result<Report, MergeError>
 where
     I: IntoIterator<Item = (S, Report)>,
@@ -394,13 +466,13 @@ where
                 text: format!("**Station {}:** {}", escape_markdown(name), n.text),
             });
         }
-        add_diagnostics(&mut out.diagnostics, &r.diagnostics, name);
+        add_diagnostics(&mut out.diagnostics, &r.diagnostics, name)?;
         out.stations.push(station_info(name, r));
     }
     out.timeline.sort_by_key(|t| t.start_ns);
     out.notes.sort_by_key(|n| n.t_ns);
-    out.span_totals = merge_span_totals(&stations);
-    out.frames = merge_frames(&stations, fleet_start, &mut thread_ids);
+    out.span_totals = merge_span_totals(&stations)?;
+    out.frames = merge_frames(&stations, fleet_start, &mut thread_ids)?;
     out.threads = thread_ids.threads;
     Ok(out)
 }
@@ -411,6 +483,9 @@ fn check(stations: &[(String, Report)]) -> Result<(), MergeError> {
         return Err(MergeError::Empty);
     };
     let mut names = HashSet::new();
+    // A run is its host, process, session name, start and labels.
+    type RunKey<'a> = (&'a str, u32, &'a str, u64, &'a BTreeMap<String, String>);
+    let mut runs: HashMap<RunKey<'_>, &str> = HashMap::new();
     for (index, (name, r)) in stations.iter().enumerate() {
         if name.is_empty() {
             return Err(MergeError::EmptyName { index: index + 1 });
@@ -441,19 +516,90 @@ fn check(stations: &[(String, Report)]) -> Result<(), MergeError> {
                 stations: r.stations.len(),
             });
         }
+        let session = &r.session;
+        let key = (
+            session.host.as_str(),
+            session.pid,
+            session.name.as_str(),
+            session.start_unix_ns,
+            &session.labels,
+        );
+        if let Some(first) = runs.insert(key, name) {
+            return Err(MergeError::SameRun {
+                station: name.clone(),
+                first: first.to_string(),
+                run: format!(
+                    "session `{}` of process {} on host `{}`, started {}",
+                    session.name,
+                    session.pid,
+                    session.host,
+                    crate::util::rfc3339(session.start_unix_ns)
+                ),
+            });
+        }
         for s in r.spans.iter().chain(&r.span_totals) {
             let what = span_what(s);
             check_histogram(name, &what, &s.histogram)?;
             check_counts(name, &what, s.duration.count, &s.histogram)?;
+            check_finite(name, &what, &s.duration)?;
         }
         for f in &r.frames {
             for (what, d) in frame_distributions(f) {
                 check_histogram(name, &what, &d.histogram)?;
                 check_counts(name, &what, d.summary.count, &d.histogram)?;
+                check_finite(name, &what, &d.summary)?;
             }
         }
     }
     Ok(())
+}
+
+/// Every figure of a summary that holds values is a finite number.
+fn check_finite(station: &str, what: &str, s: &Summary) -> Result<(), MergeError> {
+    if s.count == 0 {
+        return Ok(());
+    }
+    let figures = [
+        ("sum", s.sum),
+        ("minimum", s.min),
+        ("maximum", s.max),
+        ("mean", s.mean),
+        ("standard deviation", s.stddev),
+        ("p50", s.p50),
+        ("p90", s.p90),
+        ("p95", s.p95),
+        ("p99", s.p99),
+        ("p99.9", s.p999),
+    ];
+    match figures.iter().find(|(_, v)| !v.is_finite()) {
+        Some((figure, v)) => Err(MergeError::NonFinite {
+            station: station.to_string(),
+            what: what.to_string(),
+            figure: (*figure).to_string(),
+            value: v.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The sum of the stations' figures, or [`MergeError::Overflow`] naming the station whose
+/// figure made it overflow.
+fn checked_sum<'a>(
+    what: &str,
+    figure: &str,
+    parts: impl IntoIterator<Item = (&'a str, u64)>,
+) -> Result<u64, MergeError> {
+    let mut sum = 0u64;
+    for (station, n) in parts {
+        sum = sum.checked_add(n).ok_or_else(|| MergeError::Overflow {
+            station: station.to_string(),
+            what: what.to_string(),
+            figure: figure.to_string(),
+            value: n,
+            sum,
+        })?;
+    }
+    Ok(sum)
 }
 
 fn span_what(s: &SpanStats) -> String {
@@ -513,15 +659,22 @@ fn check_counts(
     count: u64,
     h: &[HistogramBucket],
 ) -> Result<(), MergeError> {
-    let in_buckets = h.iter().fold(0u64, |n, b| n.saturating_add(b.count));
-    if in_buckets != count {
-        return Err(MergeError::Inconsistent {
+    let in_buckets = h.iter().try_fold(0u64, |n, b| n.checked_add(b.count));
+    match in_buckets {
+        Some(n) if n == count => Ok(()),
+        Some(n) => Err(MergeError::Inconsistent {
             station: station.to_string(),
             what: what.to_string(),
-            problem: format!("its histogram holds {in_buckets} values but its count is {count}"),
-        });
+            problem: format!("its histogram holds {n} values but its count is {count}"),
+        }),
+        None => Err(MergeError::Inconsistent {
+            station: station.to_string(),
+            what: what.to_string(),
+            problem: format!(
+                "its histogram's buckets add up to more than 64 bits hold but its count is {count}"
+            ),
+        }),
     }
-    Ok(())
 }
 
 fn fleet_session(name: &str, stations: &[(String, Report)], start: u64) -> SessionInfo {
@@ -582,32 +735,77 @@ impl ThreadIds {
     }
 }
 
-fn add_diagnostics(out: &mut Diagnostics, d: &Diagnostics, station: &str) {
-    let add = |a: &mut u64, b: u64| *a = a.saturating_add(b);
-    add(&mut out.misnested_exits, d.misnested_exits);
-    add(&mut out.open_spans, d.open_spans);
-    add(&mut out.overflowed_spans, d.overflowed_spans);
-    add(&mut out.timeline_capacity, d.timeline_capacity);
-    add(&mut out.timeline_dropped, d.timeline_dropped);
-    add(&mut out.exited_threads, d.exited_threads);
-    add(&mut out.folded_threads, d.folded_threads);
-    add(&mut out.abandoned_spans, d.abandoned_spans);
-    add(&mut out.leaked_spans, d.leaked_spans);
-    add(&mut out.refused_after_stop, d.refused_after_stop);
-    add(&mut out.dropped_measurements, d.dropped_measurements);
-    add(&mut out.dropped_notes, d.dropped_notes);
-    add(&mut out.refused_labels, d.refused_labels);
-    add(&mut out.unmatched_frame_events, d.unmatched_frame_events);
-    add(&mut out.abandoned_frames, d.abandoned_frames);
-    add(&mut out.unrecorded_frame_events, d.unrecorded_frame_events);
+fn add_diagnostics(
+    out: &mut Diagnostics,
+    d: &Diagnostics,
+    station: &str,
+) -> Result<(), MergeError> {
+    let add = |a: &mut u64, b: u64, figure: &str| -> Result<(), MergeError> {
+        *a = checked_sum("the diagnostics", figure, [("", *a), (station, b)])?;
+        Ok(())
+    };
+    add(
+        &mut out.misnested_exits,
+        d.misnested_exits,
+        "misnested_exits",
+    )?;
+    add(&mut out.open_spans, d.open_spans, "open_spans")?;
+    add(
+        &mut out.overflowed_spans,
+        d.overflowed_spans,
+        "overflowed_spans",
+    )?;
+    add(
+        &mut out.timeline_capacity,
+        d.timeline_capacity,
+        "timeline_capacity",
+    )?;
+    add(
+        &mut out.timeline_dropped,
+        d.timeline_dropped,
+        "timeline_dropped",
+    )?;
+    add(&mut out.exited_threads, d.exited_threads, "exited_threads")?;
+    add(&mut out.folded_threads, d.folded_threads, "folded_threads")?;
+    add(
+        &mut out.abandoned_spans,
+        d.abandoned_spans,
+        "abandoned_spans",
+    )?;
+    add(&mut out.leaked_spans, d.leaked_spans, "leaked_spans")?;
+    add(
+        &mut out.refused_after_stop,
+        d.refused_after_stop,
+        "refused_after_stop",
+    )?;
+    add(
+        &mut out.dropped_measurements,
+        d.dropped_measurements,
+        "dropped_measurements",
+    )?;
+    add(&mut out.dropped_notes, d.dropped_notes, "dropped_notes")?;
+    add(&mut out.refused_labels, d.refused_labels, "refused_labels")?;
+    add(
+        &mut out.unmatched_frame_events,
+        d.unmatched_frame_events,
+        "unmatched_frame_events",
+    )?;
+    add(
+        &mut out.abandoned_frames,
+        d.abandoned_frames,
+        "abandoned_frames",
+    )?;
+    add(
+        &mut out.unrecorded_frame_events,
+        d.unrecorded_frame_events,
+        "unrecorded_frame_events",
+    )?;
     for (figure, n) in &d.sampler_failures {
-        add(
-            out.sampler_failures
-                .entry(format!("{station}/{figure}"))
-                .or_default(),
-            *n,
-        );
+        // Per station: a fresh entry, nothing to add to.
+        out.sampler_failures
+            .insert(format!("{station}/{figure}"), *n);
     }
+    Ok(())
 }
 
 fn station_info(name: &str, r: &Report) -> StationInfo {
@@ -660,54 +858,66 @@ fn escape_markdown(s: &str) -> String {
     out
 }
 
-fn merge_span_totals(stations: &[(String, Report)]) -> Vec<SpanStats> {
-    let mut by_path: BTreeMap<&[String], Vec<&SpanStats>> = BTreeMap::new();
-    for (_, r) in stations {
+fn merge_span_totals(stations: &[(String, Report)]) -> Result<Vec<SpanStats>, MergeError> {
+    let mut by_path: BTreeMap<&[String], Vec<(&str, &SpanStats)>> = BTreeMap::new();
+    for (name, r) in stations {
         for s in &r.span_totals {
-            by_path.entry(&s.path).or_default().push(s);
+            by_path.entry(&s.path).or_default().push((name, s));
         }
     }
-    let mut out: Vec<SpanStats> = by_path
-        .into_values()
-        .map(|parts| {
-            let d = merge_distribution(
-                parts
-                    .iter()
-                    .map(|s| (&s.duration, s.histogram.as_slice()))
-                    .collect(),
-            );
-            SpanStats {
-                thread_id: None,
-                thread: None,
-                path: parts[0].path.clone(),
-                count: parts.iter().fold(0u64, |n, s| n.saturating_add(s.count)),
-                total_ns: parts.iter().fold(0u64, |n, s| n.saturating_add(s.total_ns)),
-                self_ns: parts.iter().fold(0u64, |n, s| n.saturating_add(s.self_ns)),
-                duration: d.summary,
-                histogram: d.histogram,
-            }
-        })
-        .collect();
+    let mut out = Vec::with_capacity(by_path.len());
+    for parts in by_path.into_values() {
+        let what = span_what(parts[0].1);
+        let sum = |figure: &str, g: fn(&SpanStats) -> u64| {
+            checked_sum(&what, figure, parts.iter().map(|&(n, s)| (n, g(s))))
+        };
+        let count = sum("count", |s| s.count)?;
+        let total_ns = sum("total time (ns)", |s| s.total_ns)?;
+        let self_ns = sum("self time (ns)", |s| s.self_ns)?;
+        let d = merge_distribution(
+            &what,
+            parts
+                .iter()
+                .map(|&(n, s)| (n, &s.duration, s.histogram.as_slice()))
+                .collect(),
+        )?;
+        out.push(SpanStats {
+            thread_id: None,
+            thread: None,
+            path: parts[0].1.path.clone(),
+            count,
+            total_ns,
+            self_ns,
+            duration: d.summary,
+            histogram: d.histogram,
+        });
+    }
     out.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.path.cmp(&b.path)));
-    out
+    Ok(out)
 }
 
-/// Merges distributions given as (summary, histogram) pairs whose histograms are on the
-/// ladder (checked before) and hold `summary.count` values each.
-fn merge_distribution(parts: Vec<(&Summary, &[HistogramBucket])>) -> Distribution {
-    let parts: Vec<_> = parts.into_iter().filter(|(s, _)| s.count > 0).collect();
-    match parts.as_slice() {
+/// Merges distributions given as (station, summary, histogram) whose histograms are on the
+/// ladder and hold `summary.count` values each, and whose figures are finite (all checked
+/// before).
+fn merge_distribution(
+    what: &str,
+    parts: Vec<(&str, &Summary, &[HistogramBucket])>,
+) -> Result<Distribution, MergeError> {
+    let parts: Vec<_> = parts.into_iter().filter(|(_, s, _)| s.count > 0).collect();
+    Ok(match parts.as_slice() {
         [] => Distribution::default(),
-        [(s, h)] => Distribution {
+        [(_, s, h)] => Distribution {
             summary: (*s).clone(),
             histogram: h.to_vec(),
         },
         _ => {
-            let histogram = merge_histograms(parts.iter().map(|(_, h)| *h));
-            let summary = merge_summaries(parts.iter().map(|(s, _)| *s), &histogram);
+            // The count first: when it fits, so does every bucket's.
+            let count = checked_sum(what, "count", parts.iter().map(|(n, s, _)| (*n, s.count)))?;
+            let histogram = merge_histograms(parts.iter().map(|(_, _, h)| *h));
+            let summary = merge_summaries(what, count, &parts, &histogram)?;
             Distribution { summary, histogram }
         }
-    }
+    })
 }
 
 /// Adds histograms on the ladder bucket by bucket: every bound of the ladder from the first
@@ -737,24 +947,68 @@ pub(crate) fn merge_histograms<'a>(
 }
 
 /// Count, sum, min, max, mean and standard deviation exactly (Chan et al.'s parallel
-/// variance); percentiles from the merged histogram (within one bucket).
-fn merge_summaries<'a>(
-    parts: impl Iterator<Item = &'a Summary> + Clone,
+/// variance); percentiles from the merged histogram (within one bucket). `count` is the
+/// parts' (checked) total; their figures are finite. A merged figure that would not be
+/// finite (sums or spreads beyond the `f64` range) is an error naming the station that
+/// took it there, never a figure silently set to 0.
+fn merge_summaries(
+    what: &str,
+    count: u64,
+    parts: &[(&str, &Summary, &[HistogramBucket])],
     histogram: &[HistogramBucket],
-) -> Summary {
-    let count = parts.clone().fold(0u64, |n, s| n.saturating_add(s.count));
+) -> Result<Summary, MergeError> {
     let n = count as f64;
-    let sum: f64 = parts.clone().map(|s| s.sum).sum();
-    let mean = parts.clone().map(|s| s.mean * s.count as f64).sum::<f64>() / n;
-    let m2: f64 = parts
-        .clone()
-        .map(|s| {
-            let k = s.count as f64;
-            k * s.stddev * s.stddev + k * (s.mean - mean) * (s.mean - mean)
-        })
+    let not_finite = |station: &str, figure: &str, v: f64| MergeError::NonFinite {
+        station: station.to_string(),
+        what: format!("{what}, merged with the stations before it"),
+        figure: figure.to_string(),
+        value: v.to_string(),
+    };
+    let mut sum = 0.0f64;
+    for (station, s, _) in parts {
+        sum += s.sum;
+        if !sum.is_finite() {
+            return Err(not_finite(station, "sum", sum));
+        }
+    }
+    // Weighted by each part's share, so that no product leaves the f64 range.
+    let mean: f64 = parts
+        .iter()
+        .map(|(_, s, _)| s.mean * (s.count as f64 / n))
         .sum();
-    let min = parts.clone().map(|s| s.min).fold(f64::INFINITY, f64::min);
-    let max = parts.map(|s| s.max).fold(f64::NEG_INFINITY, f64::max);
+    // Chan et al.: m2 = Σ kᵢ·(sdᵢ² + (meanᵢ − mean)²), here divided by n and by scale²
+    // (the largest deviation) so that squares of large deviations stay finite.
+    let scale = parts
+        .iter()
+        .map(|(_, s, _)| s.stddev.abs().max((s.mean - mean).abs()))
+        .fold(0.0f64, f64::max);
+    let stddev = if scale == 0.0 {
+        0.0
+    } else {
+        let var: f64 = parts
+            .iter()
+            .map(|(_, s, _)| {
+                let (sd, dm) = (s.stddev / scale, (s.mean - mean) / scale);
+                (s.count as f64 / n) * (sd * sd + dm * dm)
+            })
+            .sum();
+        scale * var.sqrt()
+    };
+    let last = parts.last().map_or("", |p| p.0);
+    if !mean.is_finite() {
+        return Err(not_finite(last, "mean", mean));
+    }
+    if !stddev.is_finite() {
+        return Err(not_finite(last, "standard deviation", stddev));
+    }
+    let min = parts
+        .iter()
+        .map(|(_, s, _)| s.min)
+        .fold(f64::INFINITY, f64::min);
+    let max = parts
+        .iter()
+        .map(|(_, s, _)| s.max)
+        .fold(f64::NEG_INFINITY, f64::max);
     // Not `f64::clamp`, which panics on NaN or `min > max` (a report read from a file may
     // hold either).
     let q = |p: f64| {
@@ -767,19 +1021,19 @@ fn merge_summaries<'a>(
             v
         }
     };
-    Summary {
+    Ok(Summary {
         count,
         sum,
         min,
         max,
         mean,
-        stddev: (m2 / n).max(0.0).sqrt(),
+        stddev,
         p50: q(0.50),
         p90: q(0.90),
         p95: q(0.95),
         p99: q(0.99),
         p999: q(0.999),
-    }
+    })
 }
 
 /// The upper bound of the bucket holding the value of rank `⌈p·count⌉` (at least 1), as
@@ -807,7 +1061,7 @@ fn merge_frames(
     stations: &[(String, Report)],
     fleet_start: u64,
     thread_ids: &mut ThreadIds,
-) -> Vec<FrameReport> {
+) -> Result<Vec<FrameReport>, MergeError> {
     // Per source: (station index, its report of the source).
     let mut by_source: BTreeMap<&str, Vec<(usize, &FrameReport)>> = BTreeMap::new();
     for (i, (_, r)) in stations.iter().enumerate() {
@@ -817,25 +1071,36 @@ fn merge_frames(
     }
     let mut out = Vec::with_capacity(by_source.len());
     for (source, parts) in by_source {
-        let sum = |g: &dyn Fn(&FrameReport) -> u64| {
-            parts.iter().fold(0u64, |n, (_, f)| n.saturating_add(g(f)))
+        let what = format!("frame source `{source}`");
+        let station = |i: usize| stations[i].0.as_str();
+        let sum = |figure: &str, g: &dyn Fn(&FrameReport) -> u64| {
+            checked_sum(
+                &what,
+                figure,
+                parts.iter().map(|&(i, f)| (station(i), g(f))),
+            )
         };
         let mut dropped: BTreeMap<String, u64> = BTreeMap::new();
-        for (_, f) in &parts {
+        for &(i, f) in &parts {
             for (reason, n) in &f.dropped {
                 let d = dropped.entry(reason.clone()).or_default();
-                *d = d.saturating_add(*n);
+                *d = checked_sum(
+                    &what,
+                    &format!("frames dropped ({reason})"),
+                    [("", *d), (station(i), *n)],
+                )?;
             }
         }
-        let finished = sum(&|f| f.finished);
-        let missed = sum(&|f| f.missed);
-        let dist = |g: &dyn Fn(&FrameReport) -> &Distribution| {
+        let finished = sum("finished frames", &|f| f.finished)?;
+        let missed = sum("missed frames", &|f| f.missed)?;
+        let dist = |figure: &str, g: &dyn Fn(&FrameReport) -> &Distribution| {
             merge_distribution(
+                &format!("{what} {figure}"),
                 parts
                     .iter()
-                    .map(|(_, f)| {
+                    .map(|&(i, f)| {
                         let d = g(f);
-                        (&d.summary, d.histogram.as_slice())
+                        (station(i), &d.summary, d.histogram.as_slice())
                     })
                     .collect(),
             )
@@ -849,35 +1114,45 @@ fn merge_frames(
                 }
             }
         }
-        let stages = stage_names
-            .iter()
-            .map(|&name| {
-                let of: Vec<&StageReport> =
-                    parts.iter().filter_map(|(_, f)| f.stage(name)).collect();
-                let d = |g: &dyn Fn(&StageReport) -> &Distribution| {
-                    merge_distribution(
-                        of.iter()
-                            .map(|s| {
-                                let d = g(s);
-                                (&d.summary, d.histogram.as_slice())
-                            })
-                            .collect(),
-                    )
-                };
-                StageReport {
-                    name: name.to_string(),
-                    budget_ns: common_budget(of.iter().map(|s| s.budget_ns)),
-                    service: d(&|s| &s.service),
-                    queue: d(&|s| &s.queue),
-                    over_budget: of.iter().fold(0u64, |n, s| n.saturating_add(s.over_budget)),
-                }
-            })
-            .collect();
+        let mut stages = Vec::with_capacity(stage_names.len());
+        for &name in &stage_names {
+            let of: Vec<(&str, &StageReport)> = parts
+                .iter()
+                .filter_map(|&(i, f)| f.stage(name).map(|s| (station(i), s)))
+                .collect();
+            let stage_what = format!("{what} stage `{name}`");
+            let d = |figure: &str, g: &dyn Fn(&StageReport) -> &Distribution| {
+                merge_distribution(
+                    &format!("{stage_what} {figure}"),
+                    of.iter()
+                        .map(|&(n, s)| {
+                            let d = g(s);
+                            (n, &d.summary, d.histogram.as_slice())
+                        })
+                        .collect(),
+                )
+            };
+            stages.push(StageReport {
+                name: name.to_string(),
+                budget_ns: common_budget(of.iter().map(|(_, s)| s.budget_ns)),
+                service: d("service time", &|s| &s.service)?,
+                queue: d("queue time", &|s| &s.queue)?,
+                over_budget: checked_sum(
+                    &stage_what,
+                    "frames over budget",
+                    of.iter().map(|&(n, s)| (n, s.over_budget)),
+                )?,
+            });
+        }
         let mut blamed: BTreeMap<&str, u64> = BTreeMap::new();
-        for (_, f) in &parts {
+        for &(i, f) in &parts {
             for a in &f.attribution {
                 let n = blamed.entry(&a.cause).or_default();
-                *n = n.saturating_add(a.missed);
+                *n = checked_sum(
+                    &what,
+                    &format!("missed frames blamed on `{}`", a.cause),
+                    [("", *n), (station(i), a.missed)],
+                )?;
             }
         }
         let mut attribution: Vec<Attribution> = blamed
@@ -905,17 +1180,26 @@ fn merge_frames(
                     finished: 0,
                     missed: 0,
                 });
-                e.finished = e.finished.saturating_add(w.finished);
-                e.missed = e.missed.saturating_add(w.missed);
+                let window = format!("{what} window at {t_ns} ns");
+                e.finished = checked_sum(
+                    &window,
+                    "finished frames",
+                    [("", e.finished), (name.as_str(), w.finished)],
+                )?;
+                e.missed = checked_sum(
+                    &window,
+                    "missed frames",
+                    [("", e.missed), (name.as_str(), w.missed)],
+                )?;
             }
         }
         incidents.sort_by_key(|i: &Incident| std::cmp::Reverse(i.overrun_ns));
         out.push(FrameReport {
             source: source.to_string(),
-            count: sum(&|f| f.count),
+            count: sum("frames", &|f| f.count)?,
             finished,
             dropped,
-            in_flight: sum(&|f| f.in_flight),
+            in_flight: sum("frames in flight", &|f| f.in_flight)?,
             budget_ns: common_budget(parts.iter().map(|(_, f)| f.budget_ns)),
             missed,
             miss_rate: if finished == 0 {
@@ -928,15 +1212,15 @@ fn merge_frames(
                 .map(|(_, f)| f.longest_miss_streak)
                 .max()
                 .unwrap_or(0),
-            latency: dist(&|f| &f.latency),
-            jitter: dist(&|f| &f.jitter),
+            latency: dist("latency", &|f| &f.latency)?,
+            jitter: dist("jitter", &|f| &f.jitter)?,
             stages,
             attribution,
             incidents,
             windows: windows.into_values().collect(),
         });
     }
-    out
+    Ok(out)
 }
 
 fn shift_incident(

@@ -673,7 +673,11 @@ impl ProfilingSession {
     /// folder that is missing or not a folder, or a first write that fails, is an error
     /// naming the path; a later write that fails is counted in
     /// `diagnostics.sampler_failures` (`textfile/<file>`) and tried again at the next
-    /// interval. One exporter per session.
+    /// interval. One exporter per session, and one session per file: another session of
+    /// the process whose name gives the same file in the same folder (`line/3`, `line:3`)
+    /// is [`PerfError::TextfileInUse`] until this session's exporter stops. The rename
+    /// replaces whatever is at the file's path: a symbolic link planted there is replaced,
+    /// never followed.
     pub fn export_textfile(&mut self, dir: impl AsRef<Path>, interval: Duration) -> Result<()> {
         check_interval(interval)?;
         if self.stopped_at.is_some() {

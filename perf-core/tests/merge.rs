@@ -530,18 +530,34 @@ fn odd_inputs_are_refused_with_what_is_at_fault() {
         "{e}"
     );
 
-    // Figures no session writes (NaN, min above max) merge without a panic.
-    let mut odd = a();
+    let b = || station("b", 1, &FRAME_A, &DETECT_A, "west");
+    // Figures no session writes: NaN or infinity is refused naming the station, the span
+    // and the figure (a merge of it would be NaN too, or an infinite deviation 0)…
+    let mut odd = b();
     odd.span_totals[0].duration.min = f64::NAN;
+    let e = merge_reports([("east", a()), ("west", odd)]).unwrap_err();
+    assert_eq!(e.station(), Some("west"));
+    assert!(
+        e.to_string()
+            .contains("station `west`: span `frame`: its minimum is NaN, not a finite number"),
+        "{e}"
+    );
+    let mut odd = b();
+    odd.frames[0].latency.summary.stddev = f64::INFINITY;
+    let e = merge_reports([("east", a()), ("west", odd)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("frame source `cam-0` latency: its standard deviation is inf"),
+        "{e}"
+    );
+    // …while a minimum above the maximum (a hand-edited file) merges without a panic.
+    let mut odd = b();
+    odd.span_totals[0].duration.min = 1e12;
     odd.span_totals[0].duration.max = 1.0;
-    odd.span_totals[0].duration.mean = f64::NAN;
-    let mut odd2 = a();
-    odd2.span_totals[0].duration.min = f64::NAN;
-    odd2.span_totals[0].duration.max = f64::NAN;
-    let fleet = merge_reports([("east", odd), ("west", odd2)]).unwrap();
+    let fleet = merge_reports([("east", a()), ("west", odd)]).unwrap();
     let frame = fleet.span_total(&["frame"]).unwrap();
     assert_eq!(frame.count, 12);
-    assert_eq!(frame.duration.max, 1.0);
 
     let mut lost = a();
     lost.timeline[0].span = 9;
@@ -671,4 +687,86 @@ proptest! {
             assert_same_distribution("frame", &d, &all);
         }
     }
+}
+
+#[test]
+fn counts_that_overflow_are_refused_naming_the_span_or_source() {
+    let a = || station("a", 0, &FRAME_A, &DETECT_A, "east");
+    let b = || station("b", 1, &FRAME_A, &DETECT_A, "west");
+    // A span's total time: never pinned at u64::MAX.
+    let (mut x, mut y) = (a(), b());
+    x.span_totals[0].total_ns = u64::MAX - 1;
+    y.span_totals[0].total_ns = 2;
+    let e = merge_reports([("east", x), ("west", y)]).unwrap_err();
+    assert_eq!(e.station(), Some("west"));
+    assert!(
+        e.to_string().contains(
+            "station `west`: span `frame`: its total time (ns) (2) added to the other stations' (18446744073709551614) does not fit in 64 bits"
+        ),
+        "{e}"
+    );
+    // A frame source's finished frames, and a stage's frames over budget.
+    let (mut x, mut y) = (a(), b());
+    x.frames[0].finished = u64::MAX;
+    y.frames[0].finished = 1;
+    let e = merge_reports([("east", x), ("west", y)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("frame source `cam-0`: its finished frames (1)"),
+        "{e}"
+    );
+    let (mut x, mut y) = (a(), b());
+    x.frames[0].stages[0].over_budget = u64::MAX;
+    y.frames[0].stages[0].over_budget = 1;
+    let stage = x.frames[0].stages[0].name.clone();
+    let e = merge_reports([("east", x), ("west", y)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "frame source `cam-0` stage `{stage}`: its frames over budget"
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_same_run_twice_is_refused_naming_both_stations() {
+    let a = || station("a", 0, &FRAME_A, &DETECT_A, "east");
+    let e = merge_reports([("east", a()), ("east (copy)", a())]).unwrap_err();
+    assert_eq!(e.stations(), ["east", "east (copy)"]);
+    assert!(
+        e.to_string()
+            .starts_with("stations `east` and `east (copy)` are the same run (session `a`"),
+        "{e}"
+    );
+    // Another start, session or labels: another run.
+    let mut later = a();
+    later.session.start_unix_ns += 1;
+    merge_reports([("east", a()), ("later", later)]).unwrap();
+}
+
+#[test]
+fn spreads_beyond_the_f64_square_range_stay_right() {
+    // Standard deviations whose squares overflow f64: the merged one is still finite and
+    // right (never an infinite m2 turned into 0).
+    let a = || station("a", 0, &FRAME_A, &DETECT_A, "east");
+    let (mut x, mut y) = (a(), station("b", 1, &FRAME_A, &DETECT_A, "west"));
+    for (r, mean) in [(&mut x, 1e200), (&mut y, 3e200)] {
+        let d = &mut r.span_totals[0].duration;
+        d.mean = mean;
+        d.stddev = 1e200;
+        d.sum = mean * d.count as f64;
+        d.max = 1e201;
+    }
+    let fleet = merge_reports([("east", x), ("west", y)]).unwrap();
+    let d = &fleet.span_total(&["frame"]).unwrap().duration;
+    assert!((d.mean / 2e200 - 1.0).abs() < 1e-12, "{}", d.mean);
+    // Two equal halves, means 1e200 apart, each of deviation 1e200: sqrt(1 + 1)·1e200.
+    assert!(
+        (d.stddev / (2f64.sqrt() * 1e200) - 1.0).abs() < 1e-12,
+        "{}",
+        d.stddev
+    );
 }

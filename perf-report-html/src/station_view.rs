@@ -8,7 +8,10 @@
 //! use heimdall_perf_report_html::HtmlSink;
 //!
 //! let run = heimdall_perf_testkit::sample_report;
-//! let fleet = merge_reports([("east", run()), ("west", run())]).unwrap();
+//! // Another run (the same run twice is refused): started a second later.
+//! let mut west = run();
+//! west.session.start_unix_ns += 1_000_000_000;
+//! let fleet = merge_reports([("east", run()), ("west", west)]).unwrap();
 //! let html = HtmlSink::new().render_to_string(&fleet).unwrap();
 //! assert!(html.contains(r##"<a href="#stations">Stations</a>"##));
 //! assert!(html.contains(r#"<table class="sortable" id="station-table">"#));
@@ -102,7 +105,7 @@ pub(crate) fn stations(report: &Report) -> Option<StationsView> {
         .collect();
     Some(StationsView {
         note: format!(
-            "This report merges {} runs: the figures elsewhere add every station's up exactly (percentiles within one histogram bucket). Here, each station's own p50 and p99 of the {} span paths with the largest total time, and its frames. Click a column to sort.",
+            "This report merges {} runs: the figures elsewhere add every station's up exactly (percentiles within one histogram bucket). Here, each station's own p50 and p99 of the {} span paths with the largest total time, and its frames: finished, missed and miss rate over its sources with a frame budget, as the Frames section counts them (a source without a budget cannot miss). Click a column to sort.",
             STYLE.count(report.stations.len() as u64),
             STYLE.count(paths.len() as u64)
         ),

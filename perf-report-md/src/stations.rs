@@ -8,7 +8,10 @@
 //! use heimdall_perf_report_md::MarkdownSink;
 //!
 //! let run = heimdall_perf_testkit::sample_report;
-//! let fleet = merge_reports([("east", run()), ("west", run())]).unwrap();
+//! // Another run (the same run twice is refused): started a second later.
+//! let mut west = run();
+//! west.session.start_unix_ns += 1_000_000_000;
+//! let fleet = merge_reports([("east", run()), ("west", west)]).unwrap();
 //! let md = MarkdownSink::new().render_to_string(&fleet).unwrap();
 //! assert!(md.contains("\n## Stations\n"));
 //! assert!(md.contains("| Station | Labels | Host | Duration | frame p50 | frame p99 |"), "{md}");
@@ -33,7 +36,9 @@ pub(crate) fn stations(out: &mut String, r: &Report) {
         out,
         format_args!(
             "This report merges {} runs. Fleet-wide figures add every station's up exactly; \
-             below, each station's own figures for the main span paths, and its frames.\n\n",
+             below, each station's own figures for the main span paths, and its frames: finished, \
+             missed and miss rate over its sources with a frame budget, as the Frames section \
+             counts them (a source without a budget cannot miss).\n\n",
             STYLE.count(r.stations.len() as u64)
         ),
     );

@@ -95,6 +95,18 @@ enum Target {
     Through,
 }
 
+/// Writes `path` by a temporary file in its folder and a rename, like [`write_atomic`] for
+/// a regular file, but never following what is at `path`: the rename replaces the entry
+/// itself, so a symbolic link planted there (by another user of a shared folder) is replaced
+/// by the file, its target left untouched, and a FIFO or device there is replaced too. For
+/// files in folders others can write, such as the textfile collector's.
+pub(crate) fn replace_entry(
+    path: &Path,
+    content: impl FnOnce(&mut dyn Write) -> std::result::Result<(), RenderError>,
+) -> std::result::Result<(), AtomicWriteError> {
+    replace_file(path, path, content)
+}
+
 /// Decides how `path` is written: see [`write_atomic`].
 fn write_target(path: &Path) -> std::io::Result<Target> {
     use std::io::{Error, ErrorKind};
@@ -198,9 +210,12 @@ fn replace_file(
         use std::os::unix::fs::PermissionsExt;
         // Temporary files are private (0600); a report is an ordinary file. Keep the mode of
         // the file being replaced, if any.
-        let mode = std::fs::metadata(file)
-            .map(|m| m.permissions().mode() & 0o7777)
-            .unwrap_or(0o644);
+        // (`symlink_metadata`: when `file` is a link that `replace_entry` replaces, the
+        // mode is not taken from its target.)
+        let mode = std::fs::symlink_metadata(file)
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map_or(0o644, |m| m.permissions().mode() & 0o7777);
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(io)?;

@@ -11,6 +11,7 @@ mod atomic;
 mod registry;
 mod stream;
 
+pub(crate) use atomic::replace_entry;
 pub use atomic::{write_atomic, AtomicWriteError};
 pub use registry::{Hints, Missing, PluginLoader, Registry};
 pub use stream::{StreamEnd, StreamHeader, TraceBatch, TraceStream, TraceStreamFactory};
