@@ -338,11 +338,16 @@ impl<S> LaneWriter<S> {
             .lane
             .take_spare()
             .unwrap_or_else(|| self.lane.alloc_chunk());
+        // Counted before the chunk is published: the consumer counts it down only after it
+        // sees `next` (which this Release store orders after the count), so the count never
+        // dips below zero. (Counted after, a consumer quick enough took it down first and
+        // the count wrapped: an overflow panic in debug builds, found by the concurrent
+        // drain test.)
+        let backlog = self.lane.backlog.fetch_add(1, Ordering::Relaxed) + 1;
         // SAFETY: `tail` is live until the consumer sees `next`, after which we never touch it.
         unsafe { (*self.tail).next.store(fresh, Ordering::Release) };
         self.tail = fresh;
         self.len = 0;
-        let backlog = self.lane.backlog.fetch_add(1, Ordering::Relaxed) + 1;
         if backlog >= BACKLOG_SELF_DRAIN {
             // The aggregator is behind (busy machine): catch up here rather than grow.
             on_backlog(&self.lane);
