@@ -26,6 +26,9 @@ use std::time::Instant;
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+mod common;
+use common::thread_cpu_ns;
 use hdrhistogram::Histogram;
 use heimdall_perf::{scope, ProfilingSession};
 use tracing::span;
@@ -36,18 +39,6 @@ use tracing_subscriber::Layer;
 /// Calls per chunk; `between` runs after each chunk, untimed (puffin's frame, the metrics
 /// recorder's upkeep).
 const CHUNK: u64 = 50_000;
-
-/// CPU time of the calling thread, in nanoseconds.
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable `timespec`; the clock id is a constant Linux knows.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 /// Criterion's measurement: CPU time of the benchmark thread, in nanoseconds.
 struct ThreadCpu;
@@ -101,20 +92,8 @@ impl ValueFormatter for CpuFormatter {
 
 /// Times `iters` calls of `f` in chunks of [`CHUNK`], running `between` (untimed) after each;
 /// the thread's CPU time in nanoseconds.
-fn chunked(iters: u64, mut f: impl FnMut(), mut between: impl FnMut()) -> u64 {
-    let mut total = 0;
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(CHUNK);
-        let t = thread_cpu_ns();
-        for _ in 0..n {
-            f();
-        }
-        total += thread_cpu_ns() - t;
-        between();
-        left -= n;
-    }
-    total
+fn chunked(iters: u64, f: impl FnMut(), between: impl FnMut()) -> u64 {
+    common::chunked_on(thread_cpu_ns, CHUNK, iters, f, between)
 }
 
 /// When a span opened, kept in the span's extensions.

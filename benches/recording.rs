@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+
+mod common;
 use heimdall_perf::metrics::{MetricCounter, ThroughputMeter};
 use heimdall_perf::{scope, MetricType, ProfilingSession};
 
@@ -21,20 +23,14 @@ fn chunked(iters: u64, f: impl FnMut(), between: impl FnMut()) -> Duration {
 }
 
 /// [`chunked`] with chunks of `chunk` calls.
-fn chunked_by(chunk: u64, iters: u64, mut f: impl FnMut(), mut between: impl FnMut()) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(chunk);
-        let t = Instant::now();
-        for _ in 0..n {
-            f();
-        }
-        total += t.elapsed();
-        between();
-        left -= n;
-    }
-    total
+fn chunked_by(chunk: u64, iters: u64, f: impl FnMut(), between: impl FnMut()) -> Duration {
+    Duration::from_nanos(common::chunked_on(
+        common::wall_ns,
+        chunk,
+        iters,
+        f,
+        between,
+    ))
 }
 
 /// The prototype of the spec pair (a baseline): names → ids in an Fx-hashed table,
@@ -388,18 +384,6 @@ fn meters(c: &mut Criterion) {
 const ROUND_SPANS: u64 = 16_384;
 const ROUND_FRAMES: u64 = 4_096;
 
-/// CPU time of the calling thread.
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "CLOCK_THREAD_CPUTIME_ID");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 /// What [`concurrently`] returns the time of.
 #[derive(Clone, Copy)]
 enum Clocked {
@@ -438,11 +422,11 @@ fn concurrently(
             s.spawn(move || {
                 for _ in 0..rounds {
                     go.wait();
-                    let cpu = thread_cpu_time();
+                    let cpu = Duration::from_nanos(common::thread_cpu_ns());
                     let a = Instant::now();
                     work(round, t);
                     let z = Instant::now();
-                    let cpu = thread_cpu_time() - cpu;
+                    let cpu = Duration::from_nanos(common::thread_cpu_ns()) - cpu;
                     *times[t].lock().unwrap() = (a, z, cpu);
                     done.wait();
                 }

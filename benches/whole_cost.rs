@@ -31,17 +31,8 @@ use std::time::{Duration, Instant};
 
 use heimdall_perf::{scope, FrameSource, ProfilingSession};
 
-/// CPU time of the calling thread, in nanoseconds.
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable `timespec`; the clock id is a constant Linux knows.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+mod common;
+use common::thread_cpu_ns;
 
 /// The task ids of this process whose name starts with `prefix`.
 fn tasks_named(prefix: &str) -> Vec<u32> {

@@ -6,46 +6,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use heimdall_perf_core::{frame, scope, ProfilingSession, Registry};
+use heimdall_perf_core::{frame, scope, ProfilingSession};
 use serde_json::Value;
 
-use common::{check, events, ns};
-
-/// `scope!` records into the session started last: the tests of this file take turns.
-static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn streaming_session(name: &str) -> ProfilingSession {
-    let registry = Arc::new(Registry::new());
-    registry.set_trace_stream(heimdall_perf_report_trace::stream_factory());
-    ProfilingSession::with_registry(name, registry)
-}
-
-fn read(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).expect("the trace file");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("the trace is not whole JSON: {e}"))
-}
-
-/// The trace with its events in timestamp order (a parent before its children at equal
-/// starts), as a viewer orders them: a stream writes each batch as the aggregator settled
-/// it, so a parent ending in a later batch comes after its children.
-fn sorted(trace: &Value) -> Value {
-    let mut t = trace.clone();
-    let list = t["traceEvents"].as_array_mut().unwrap();
-    list.sort_by_key(|e| {
-        let dur = if e["ph"] == "X" { ns(&e["dur"]) } else { 0 };
-        (ns(&e["ts"]), std::cmp::Reverse(dur))
-    });
-    t
-}
+use common::{check, events, ns, read, sorted, streaming_session, turn};
 
 fn spans_by_thread_and_path(ev: &[Value]) -> BTreeMap<(u64, Vec<String>), u64> {
     let mut counts = BTreeMap::new();

@@ -11,10 +11,10 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use heimdall_perf_core::{frame, scope, FrameSource, ProfilingSession, Registry};
+use heimdall_perf_core::{frame, scope, FrameSource, Registry};
 use serde_json::Value;
 
-use common::{check, events, ns};
+use common::{check, events, read, sorted, streaming_session, try_read, turn};
 
 /// Counts the heap in use and its peak, to hold the stream to its memory bounds.
 struct Counting;
@@ -50,45 +50,6 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
 }
 #[global_allocator]
 static ALLOC: Counting = Counting;
-
-/// `scope!` records into the session started last: the tests of this file take turns.
-static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn streaming_session(name: &str) -> ProfilingSession {
-    let registry = Arc::new(Registry::new());
-    registry.set_trace_stream(heimdall_perf_report_trace::stream_factory());
-    ProfilingSession::with_registry(name, registry)
-}
-
-fn try_read(path: &Path) -> Result<Value, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        let nul = bytes.iter().filter(|&&b| b == 0).count();
-        format!(
-            "the trace is not whole JSON: {e} ({} bytes, {nul} NUL bytes)",
-            bytes.len()
-        )
-    })
-}
-
-fn read(path: &Path) -> Value {
-    try_read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The trace with its events in timestamp order, as a viewer orders them.
-fn sorted(trace: &Value) -> Value {
-    let mut t = trace.clone();
-    let list = t["traceEvents"].as_array_mut().unwrap();
-    list.sort_by_key(|e| {
-        let dur = if e["ph"] == "X" { ns(&e["dur"]) } else { 0 };
-        (ns(&e["ts"]), std::cmp::Reverse(dur))
-    });
-    t
-}
 
 fn x_count(trace: &Value) -> u64 {
     events(trace).iter().filter(|e| e["ph"] == "X").count() as u64

@@ -5,7 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use heimdall_perf_core::{Report, ReportSink};
+use std::path::Path;
+use std::sync::Arc;
+
+use heimdall_perf_core::{ProfilingSession, Registry, Report, ReportSink};
 use heimdall_perf_report_trace::TraceSink;
 use serde_json::Value;
 
@@ -128,4 +131,51 @@ pub fn check(trace: &Value) {
     for (key, stack) in open {
         assert!(stack.is_empty(), "unclosed async slices {key:?}: {stack:?}");
     }
+}
+
+/// `scope!` records into the session started last: the tests of a file that record take
+/// turns.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// This test's turn to record (see [`TURN`]).
+pub fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A session whose registry has the trace crate's stream writer.
+pub fn streaming_session(name: &str) -> ProfilingSession {
+    let registry = Arc::new(Registry::new());
+    registry.set_trace_stream(heimdall_perf_report_trace::stream_factory());
+    ProfilingSession::with_registry(name, registry)
+}
+
+/// The trace file at `path`, parsed; an error says why it is not whole JSON (with its size
+/// and NUL bytes, the marks of a file overwritten under a writer).
+pub fn try_read(path: &Path) -> Result<Value, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let nul = bytes.iter().filter(|&&b| b == 0).count();
+        format!(
+            "the trace is not whole JSON: {e} ({} bytes, {nul} NUL bytes)",
+            bytes.len()
+        )
+    })
+}
+
+/// [`try_read`], panicking with its reason.
+pub fn read(path: &Path) -> Value {
+    try_read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The trace with its events in timestamp order (a parent before its children at equal
+/// starts), as a viewer orders them: a stream writes each batch as the aggregator settled
+/// it, so a parent ending in a later batch comes after its children.
+pub fn sorted(trace: &Value) -> Value {
+    let mut t = trace.clone();
+    let list = t["traceEvents"].as_array_mut().unwrap();
+    list.sort_by_key(|e| {
+        let dur = if e["ph"] == "X" { ns(&e["dur"]) } else { 0 };
+        (ns(&e["ts"]), std::cmp::Reverse(dur))
+    });
+    t
 }
