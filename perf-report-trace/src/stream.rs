@@ -46,6 +46,9 @@ const TAIL: &[u8] = b"\n]}\n";
 /// stays this size whatever the batch.
 const COMMIT_BYTES: usize = 1 << 20;
 
+/// The most buffer kept between batches.
+const KEPT_BUFFER: usize = 64 << 10;
+
 /// Refuses what takes no positioned writes: a pipe or a socket (a stream rewrites its
 /// closing after every batch).
 fn refuse_unseekable(meta: &std::fs::Metadata) -> io::Result<()> {
@@ -156,7 +159,9 @@ pub struct StreamWriter {
     end: u64,
     events: Events<Vec<u8>>,
     /// Path index → (thread id, path): every path of earlier batches.
-    paths: Vec<(u64, Box<[Name]>)>,
+    paths: Vec<(u64, Arc<[Name]>)>,
+    /// Every distinct path, kept once for all the threads that run it.
+    distinct: HashMap<Vec<String>, Arc<[Name]>>,
     /// Threads named so far.
     threads: HashMap<u64, ()>,
     /// Frame source → its process id.
@@ -241,6 +246,7 @@ impl StreamWriter {
             end,
             events,
             paths: Vec::new(),
+            distinct: HashMap::new(),
             threads: HashMap::new(),
             sources: HashMap::new(),
             names: HashSet::new(),
@@ -255,8 +261,9 @@ impl StreamWriter {
         self.events.out.extend_from_slice(closing);
         let written = write_at(&self.file, &self.events.out, self.end);
         self.events.out.clear();
-        if self.events.out.capacity() > 2 * COMMIT_BYTES {
-            self.events.out = Vec::with_capacity(COMMIT_BYTES + 4096);
+        // A large batch grew the buffer: let it go (the next quiet batches need little).
+        if self.events.out.capacity() > KEPT_BUFFER {
+            self.events.out = Vec::new();
         }
         if let Err(e) = written {
             // Put back the closing of the batches before (over bytes the file had, so it
@@ -308,19 +315,26 @@ impl TraceStream for StreamWriter {
                     NameArgs { name: &p.thread },
                 ))?;
             }
-            let names = &mut self.names;
-            let path = p
-                .path
-                .iter()
-                .map(|n| match names.get(n.as_str()) {
-                    Some(kept) => Name(Arc::clone(kept)),
-                    None => {
-                        let kept: Arc<str> = Arc::from(n.as_str());
-                        names.insert(Arc::clone(&kept));
-                        Name(kept)
-                    }
-                })
-                .collect();
+            let path = match self.distinct.get(&p.path) {
+                Some(kept) => Arc::clone(kept),
+                None => {
+                    let names = &mut self.names;
+                    let path: Arc<[Name]> = p
+                        .path
+                        .iter()
+                        .map(|n| match names.get(n.as_str()) {
+                            Some(kept) => Name(Arc::clone(kept)),
+                            None => {
+                                let kept: Arc<str> = Arc::from(n.as_str());
+                                names.insert(Arc::clone(&kept));
+                                Name(kept)
+                            }
+                        })
+                        .collect();
+                    self.distinct.insert(p.path.clone(), Arc::clone(&path));
+                    path
+                }
+            };
             self.paths.push((p.thread_id, path));
         }
         for t in batch.spans {

@@ -1131,9 +1131,10 @@ fn frames_with_parallel_stages_on_other_threads() {
 
 /// A stream during thread churn (a pool respawning its workers, 4 000 threads over a
 /// night): a streamed window keeps, for every thread that ran in it, its name and its paths'
-/// slots (the names themselves once per distinct name) — the README's bound of 512 bytes a
-/// thread; the names of paths already written are let go. (It kept every path's names
-/// twice at first: 700 bytes a thread and more with longer names.)
+/// slots — the README's bound of 512 bytes a thread: each distinct path is kept once for
+/// every thread that runs it, and the capture keeps only the paths of its current batch.
+/// (It kept every path's names twice at first: 700 bytes a thread and more with longer
+/// names.)
 #[test]
 fn thread_churn_under_a_stream_does_not_grow_the_heap() {
     use std::sync::atomic::Ordering::Relaxed;

@@ -29,7 +29,8 @@ pub(crate) struct Streamed {
     pub(crate) limit: u64,
     /// Spans and frames handed out in batches.
     pub(crate) taken: u64,
-    /// Paths handed out (the next batch's `first_path`).
+    /// Paths handed out (the next batch's `first_path`): the capture's `paths` then holds
+    /// only the paths not handed out yet, the first of them numbered `paths_sent`.
     pub(crate) paths_sent: usize,
 }
 
@@ -141,7 +142,10 @@ impl Capture {
                     lane,
                     names: names(),
                 });
-                let p = (self.paths.len() - 1) as u32;
+                // A streamed capture keeps only the paths of its current batch: the number
+                // of those handed out before goes first.
+                let sent = self.streamed.as_ref().map_or(0, |s| s.paths_sent);
+                let p = (sent + self.paths.len() - 1) as u32;
                 self.slots.insert(slot, p);
                 p
             }

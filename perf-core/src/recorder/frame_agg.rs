@@ -900,8 +900,9 @@ impl FrameAgg {
         let c = self.capture.as_mut()?;
         let s = c.streamed.as_mut()?;
         let first_path = s.paths_sent;
-        let new_paths = c.paths[first_path..]
-            .iter()
+        let new_paths: Vec<crate::report::CapturedPath> = c
+            .paths
+            .drain(..)
             .map(|p| {
                 let thread = threads.get(&p.lane).or_else(|| c.gone.get(&p.lane));
                 crate::report::CapturedPath {
@@ -914,11 +915,8 @@ impl FrameAgg {
                 }
             })
             .collect();
-        s.paths_sent = c.paths.len();
-        // Sent paths are only looked up by slot from now on: their names are in the file.
-        for p in &mut c.paths[first_path..] {
-            p.names = Vec::new();
-        }
+        // Handed out: the slots map still numbers them, the writer keeps them.
+        s.paths_sent = first_path + new_paths.len();
         let spans = std::mem::take(&mut c.spans);
         s.taken = s.taken.saturating_add((spans.len() + frames.len()) as u64);
         c.frames = 0;
