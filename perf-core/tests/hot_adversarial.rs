@@ -427,3 +427,85 @@ fn start_in_one_session_stop_in_the_other() {
     assert_eq!(a.report().span_total(&["y"]).unwrap().count, 1);
     assert_eq!(b.report().span_total(&["y"]).unwrap().count, 1);
 }
+
+#[test]
+fn guard_outliving_its_timing_dropped_deeper_ends_other_timings() {
+    let _g = serial();
+    let mut s = ProfilingSession::new("adv-stale-deep");
+    s.start_timing("t");
+    let g = scope!("s"); // depth 2
+    s.stop_timing("t").unwrap(); // ends `s` with it
+    s.start_timing("a");
+    s.start_timing("b");
+    s.start_timing("c"); // depth 3
+    drop(g); // stale guard: counted as misnested, nothing else
+    let rc = s.stop_timing("c");
+    let rb = s.stop_timing("b");
+    let ra = s.stop_timing("a");
+    let r = s.report();
+    assert!(rc.is_ok() && rb.is_ok() && ra.is_ok(), "c {rc:?} b {rb:?} a {ra:?}");
+    assert_eq!(r.span_total(&["a", "b", "c"]).unwrap().count, 1);
+    assert_eq!(r.diagnostics.misnested_exits, 1, "{:?}", r.diagnostics);
+}
+
+#[test]
+fn guard_outliving_its_timing_then_scope_at_same_depth() {
+    let _g = serial();
+    let mut s = ProfilingSession::new("adv-stale-scope");
+    s.start_timing("t");
+    let g = scope!("s"); // depth 2
+    s.stop_timing("t").unwrap();
+    s.start_timing("u"); // depth 1
+    let g2 = scope!("x"); // depth 2
+    drop(g); // stale: must not end `x`
+    s.stop_timing("u").unwrap(); // ends `x` (still open) with it
+    drop(g2); // dropped after its timing ended: misnested
+    let r = s.report();
+    assert_eq!(r.span_total(&["u"]).unwrap().count, 1);
+    assert_eq!(r.span_total(&["u", "x"]).unwrap().count, 1);
+    assert_eq!(r.diagnostics.misnested_exits, 2, "{:?}", r.diagnostics);
+    assert_eq!(r.diagnostics.open_spans, 0);
+}
+
+/// Runs the test `name` again in a child process of its own (process-wide state), and
+/// returns `true` in the child.
+fn in_child(name: &str) -> bool {
+    if std::env::var("ADV_CHILD").as_deref() == Ok(name) {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([name, "--exact", "--nocapture"])
+        .env("ADV_CHILD", name)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
+
+#[test]
+fn meter_with_another_components_slow_upkeep() {
+    if !in_child("meter_with_another_components_slow_upkeep") {
+        return;
+    }
+    // Another library of the process keeps quanta's coarse clock with a 2 s interval.
+    let _other = quanta::Upkeep::new(Duration::from_secs(2)).start().unwrap();
+    let mut m = ThroughputMeter::new("t", Duration::from_secs(1));
+    let start = std::time::Instant::now();
+    // 100 events every 5 ms for 1.5 s: about 20 000 events/s.
+    while start.elapsed() < Duration::from_millis(1500) {
+        m.add(100);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let real = m.total() as f64 / start.elapsed().as_secs_f64();
+    let rate = m.rate();
+    assert!(
+        rate > real / 3.0 && rate < real * 3.0,
+        "1 s window: rate {rate}, real {real}"
+    );
+}
