@@ -509,3 +509,28 @@ fn meter_with_another_components_slow_upkeep() {
         "1 s window: rate {rate}, real {real}"
     );
 }
+
+#[test]
+fn report_right_after_a_live_thread_records() {
+    let _g = serial();
+    let s = ProfilingSession::new("adv-live-report");
+    std::thread::sleep(Duration::from_millis(300));
+    for round in 1..=5u64 {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let h = std::thread::spawn(move || {
+            for _ in 0..(round * 7919) {
+                let _g = scope!("live-burst");
+            }
+            done_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+        });
+        done_rx.recv().unwrap();
+        let r = s.report();
+        let got = r.span_total(&["live-burst"]).map_or(0, |t| t.count);
+        let want: u64 = (1..=round).map(|k| k * 7919).sum();
+        go_tx.send(()).unwrap();
+        h.join().unwrap();
+        assert_eq!(got, want, "round {round}");
+    }
+}
