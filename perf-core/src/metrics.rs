@@ -356,7 +356,8 @@ pub const THROUGHPUT_MAX_WINDOW: Duration = Duration::from_secs(86_400);
 pub const THROUGHPUT_CLOCK_RESOLUTION: Duration = Duration::from_millis(25);
 
 /// Starts quanta's upkeep thread once, so `Clock::recent` is a plain memory read.
-/// Returns whether the coarse clock is being updated.
+/// Returns whether this crate runs the coarse clock (at [`THROUGHPUT_CLOCK_RESOLUTION`]); an
+/// upkeep started elsewhere in the process is not trusted.
 fn coarse_clock_running() -> bool {
     static UPKEEP: OnceLock<bool> = OnceLock::new();
     *UPKEEP.get_or_init(|| {
@@ -366,8 +367,8 @@ fn coarse_clock_running() -> bool {
                 std::mem::forget(handle);
                 true
             }
-            // Someone else in the process runs it already.
-            Err(quanta::Error::UpkeepRunning) => true,
+            // Someone else in the process runs it, at an interval of their own (seconds,
+            // or stopped later): not a clock a meter can rotate its buckets on.
             Err(_) => false,
         }
     })

@@ -17,7 +17,7 @@ use crate::report::{
     Diagnostics, MetricReport, Note, Report, SessionInfo, SpanStats, ThreadInfo, SCHEMA_VERSION,
 };
 use crate::sink::{Missing, Registry, StreamHeader};
-use crate::stats::{DurationStats, ValueStats};
+use crate::stats::{DurationStats, ValueStats, HISTOGRAM_FIRST_BUCKET_NS};
 
 /// Default interval of `start_system_metrics`.
 pub const DEFAULT_SAMPLING_INTERVAL: Duration = Duration::from_secs(1);
@@ -48,7 +48,6 @@ fn cut(mut s: String) -> String {
     }
     s
 }
-use crate::stats::HISTOGRAM_FIRST_BUCKET_NS;
 
 struct MetricAgg {
     name: String,

@@ -41,7 +41,10 @@ fn same_name_nested_closes_innermost_first() {
     s.start_timing("a");
     let inner = s.stop_timing("a").unwrap();
     let outer = s.stop_timing("a").unwrap();
-    assert!(outer >= inner + Duration::from_millis(1), "{outer:?} {inner:?}");
+    assert!(
+        outer >= inner + Duration::from_millis(1),
+        "{outer:?} {inner:?}"
+    );
     let e = s.stop_timing("a").unwrap_err();
     assert!(matches!(e, PerfError::TimingNotStarted { .. }), "{e}");
     let r = s.report();
@@ -58,7 +61,14 @@ fn never_started_and_odd_names() {
     assert!(e.to_string().contains("never-seen-adv"), "{e}");
     let long_a = format!("{}A", "x".repeat(300));
     let long_b = format!("{}B", "x".repeat(300));
-    let names = ["", "é", "e\u{301}", "日本語の名前", long_a.as_str(), long_b.as_str()];
+    let names = [
+        "",
+        "é",
+        "e\u{301}",
+        "日本語の名前",
+        long_a.as_str(),
+        long_b.as_str(),
+    ];
     for outer in &names {
         for inner in &names {
             if outer == inner {
@@ -67,13 +77,21 @@ fn never_started_and_odd_names() {
             s.start_timing(outer);
             s.start_timing(inner);
             let e = s.stop_timing(outer).unwrap_err();
-            assert!(matches!(e, PerfError::TimingOutOfOrder { .. }), "{outer} {inner}: {e}");
+            assert!(
+                matches!(e, PerfError::TimingOutOfOrder { .. }),
+                "{outer} {inner}: {e}"
+            );
             s.stop_timing(inner).unwrap();
             s.stop_timing(outer).unwrap();
         }
     }
     let r = s.report();
-    assert_eq!(r.span_total(&[long_a.as_str(), long_b.as_str()]).unwrap().count, 1);
+    assert_eq!(
+        r.span_total(&[long_a.as_str(), long_b.as_str()])
+            .unwrap()
+            .count,
+        1
+    );
     assert_eq!(r.span_total(&["", "é"]).unwrap().count, 1);
 }
 
@@ -270,10 +288,18 @@ fn metric_counter_windows_and_specials() {
             reference.record(v);
             if i % 997 == 0 {
                 let cl = c.clone();
-                assert_eq!(bits(&cl.statistics()), bits(&reference.summary()), "w {window} i {i}");
+                assert_eq!(
+                    bits(&cl.statistics()),
+                    bits(&reference.summary()),
+                    "w {window} i {i}"
+                );
             }
         }
-        assert_eq!(bits(&c.statistics()), bits(&reference.summary()), "window {window}");
+        assert_eq!(
+            bits(&c.statistics()),
+            bits(&reference.summary()),
+            "window {window}"
+        );
         assert_eq!(c.to_measurement().value.to_bits(), c.value().to_bits());
         let keep = c.window_len().min(20_000);
         assert_eq!(c.window_values().count(), keep);
@@ -286,7 +312,9 @@ fn metric_counter_millions_against_reference() {
     let mut reference = ValueStats::new();
     let mut x: u64 = 42;
     for i in 0..3_000_000u64 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let v = ((x >> 11) as f64 / (1u64 << 53) as f64) * 1000.0 - 10.0 + (i % 1000) as f64;
         c.set(v);
         reference.record(v);
@@ -326,13 +354,20 @@ fn meter_rate_short_boundary_and_long_windows() {
 
 #[test]
 fn meter_rate_right_after_first_events() {
-    for window in [Duration::from_millis(100), Duration::from_secs(1), Duration::from_secs(10)] {
+    for window in [
+        Duration::from_millis(100),
+        Duration::from_secs(1),
+        Duration::from_secs(10),
+    ] {
         let mut m = ThroughputMeter::new("t", window);
         m.add(1000);
         std::thread::sleep(Duration::from_millis(1));
         m.add(1000);
         let r = m.rate();
-        assert!(r > 0.0 && r.is_finite(), "window {window:?}: rate {r} after 2000 events");
+        assert!(
+            r > 0.0 && r.is_finite(),
+            "window {window:?}: rate {r} after 2000 events"
+        );
     }
 }
 
@@ -386,9 +421,15 @@ fn stop_on_another_thread_is_not_started() {
         .unwrap()
         .unwrap_err();
     assert!(matches!(e, PerfError::TimingNotStarted { .. }), "{e}");
-    assert!(e.to_string().contains("`t`") || e.to_string().contains("t"), "{e}");
+    assert!(
+        e.to_string().contains("`t`") || e.to_string().contains("t"),
+        "{e}"
+    );
     s.lock().unwrap().stop_timing("t").unwrap();
-    assert_eq!(s.lock().unwrap().report().span_total(&["t"]).unwrap().count, 1);
+    assert_eq!(
+        s.lock().unwrap().report().span_total(&["t"]).unwrap().count,
+        1
+    );
 }
 
 #[test]
@@ -409,7 +450,11 @@ fn frames_burst_after_idle_settled_at_report() {
     .unwrap();
     let r = s.report();
     let cam = r.frame_source("adv-cam").unwrap();
-    assert_eq!((cam.count, cam.finished, cam.in_flight), (5000, 5000, 0), "{cam:#?}");
+    assert_eq!(
+        (cam.count, cam.finished, cam.in_flight),
+        (5000, 5000, 0),
+        "{cam:#?}"
+    );
     assert_eq!(r.span_total(&["st"]).unwrap().count, 5000);
 }
 
@@ -443,7 +488,10 @@ fn guard_outliving_its_timing_dropped_deeper_ends_other_timings() {
     let rb = s.stop_timing("b");
     let ra = s.stop_timing("a");
     let r = s.report();
-    assert!(rc.is_ok() && rb.is_ok() && ra.is_ok(), "c {rc:?} b {rb:?} a {ra:?}");
+    assert!(
+        rc.is_ok() && rb.is_ok() && ra.is_ok(),
+        "c {rc:?} b {rb:?} a {ra:?}"
+    );
     assert_eq!(r.span_total(&["a", "b", "c"]).unwrap().count, 1);
     assert_eq!(r.diagnostics.misnested_exits, 1, "{:?}", r.diagnostics);
 }

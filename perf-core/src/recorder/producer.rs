@@ -70,13 +70,26 @@ impl Producer {
     #[cold]
     #[inline(never)]
     fn exit_off_depth(&mut self, name: u32, depth: u32, ts: u64) {
-        if self.depth < depth {
+        if self.depth < depth || self.timing_at(depth) {
+            // Its span was ended already: by an enclosing guard, or by `stop_timing` of the
+            // timing it was opened in (the depth it had is a timing's now). Counted as
+            // misnested; nothing open is touched.
             self.push(LEAKED, ts);
             return;
         }
         self.close_above(depth, ts);
         self.depth -= 1;
         self.push(name | EXIT, ts);
+    }
+
+    /// Whether the span open at `depth` is a named timing (then no guard's span is open
+    /// there).
+    fn timing_at(&self, depth: u32) -> bool {
+        self.timings
+            .iter()
+            .rev()
+            .find(|t| t.depth <= depth)
+            .is_some_and(|t| t.depth == depth)
     }
 
     /// Closes everything open above `depth` when the span at `depth` ends: named timings
@@ -332,7 +345,9 @@ fn exit_span(sid: u64, name: u32, depth: u32) {
         let Some(i) = l.find(sid) else { return };
         let p = &mut l.producers[i];
         let ts = p.clock.raw();
-        if p.depth != depth {
+        // A guard outliving the timing it was opened in may find its depth again, held by a
+        // timing: one load of the timings' length when the thread has none.
+        if p.depth != depth || p.timings.last().is_some_and(|t| t.depth == depth) {
             p.exit_off_depth(name, depth, ts);
             return;
         }
