@@ -164,7 +164,8 @@ fn paced(work: Work, rate: Option<f64>, run_for: Duration) -> Run {
         })
         .collect();
     ready.wait();
-    // The warm-up's events are drained (the aggregator's pass comes every 10 ms).
+    // The warm-up's events are drained (at these rates the aggregator's pass comes every
+    // 10 ms).
     std::thread::sleep(Duration::from_millis(40));
     let agg_start = task_cpu_ns(aggregator);
     let start = Instant::now();

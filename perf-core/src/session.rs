@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -91,7 +91,7 @@ pub struct ProfilingSession {
     shared: Arc<Shared>,
     samplers: Vec<Sampler>,
     sampling_interval: Duration,
-    drain: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    drain: Option<Aggregator>,
     stopped_at: Option<Instant>,
     /// Calls refused because the session was stopped.
     refused_after_stop: u64,
@@ -635,9 +635,8 @@ impl ProfilingSession {
         }
         self.samplers.clear();
         recorder::deactivate(self.core.id);
-        if let Some((tx, handle)) = self.drain.take() {
-            drop(tx);
-            let _ = handle.join();
+        if let Some(aggregator) = self.drain.take() {
+            aggregator.stop();
         }
         self.core.freeze();
         self.core.flush_stream(Some("stopped"));
@@ -1017,36 +1016,115 @@ fn current_thread_name() -> String {
         .unwrap_or_else(|| format!("{:?}", std::thread::current().id()))
 }
 
-/// The background aggregator: drains the session's lanes every `DRAIN_INTERVAL` while they
-/// bring events, less and less often (up to `IDLE_DRAIN_INTERVAL`) while they bring none,
-/// and every millisecond while frames that ended wait to be settled (a frame settles one
-/// pass after its end: passes close together keep the frames in flight few, however fast
-/// they come).
-fn spawn_drain(core: &Arc<SessionCore>) -> Option<(mpsc::Sender<()>, JoinHandle<()>)> {
-    let (tx, rx) = mpsc::channel::<()>();
+/// The session's background aggregator thread, and how to stop it.
+struct Aggregator {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<()>,
+}
+
+impl Aggregator {
+    /// Stops the thread after its current pass, and waits for it.
+    fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        self.handle.thread().unpark();
+        let _ = self.handle.join();
+    }
+}
+
+/// The background aggregator: drains the session's lanes at the pace they bring events
+/// ([`next_drain_wait`]), and at once when a lane runs
+/// [`BACKLOG_WAKE`](recorder::BACKLOG_WAKE) chunks ahead (the lane's writer unparks it).
+/// A frame settles on the pass after the one that read its end.
+fn spawn_drain(core: &Arc<SessionCore>) -> Option<Aggregator> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
     let weak = Arc::downgrade(core);
     let handle = std::thread::Builder::new()
         .name(format!("heimdall-perf-aggregator-{}", core.id))
         .spawn(move || {
             let mut wait = recorder::DRAIN_INTERVAL;
-            while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(wait) {
+            let mut last_pass = Instant::now();
+            loop {
+                // Woken early by a lane running ahead (or spuriously): a pass either way.
+                std::thread::park_timeout(wait);
+                if stopped.load(Ordering::Acquire) {
+                    break;
+                }
                 let Some(core) = weak.upgrade() else { break };
                 let before = core.events_read();
-                let waiting = core.drain().frames.waiting();
+                drop(core.drain());
                 // A streamed capture is written here, off the recording threads.
                 core.flush_stream(None);
-                wait = if waiting {
-                    Duration::from_millis(1)
-                } else if core.events_read() != before {
-                    recorder::DRAIN_INTERVAL
-                } else {
-                    // Nothing came: wait longer, up to the idle interval.
-                    (wait * 2).clamp(recorder::DRAIN_INTERVAL, recorder::IDLE_DRAIN_INTERVAL)
-                };
+                let now = Instant::now();
+                let read = core.events_read().wrapping_sub(before);
+                wait = next_drain_wait(wait, read, now.duration_since(last_pass));
+                last_pass = now;
             }
         })
         // Without the thread, lanes still drain themselves when they fill up, and on every
         // snapshot: recording stays correct, only a little less smooth.
         .ok()?;
-    Some((tx, handle))
+    core.set_aggregator(handle.thread().clone());
+    Some(Aggregator { stop, handle })
+}
+
+/// The background aggregator's wait before its next pass, after a pass that read `read`
+/// events `since` the pass before (whose wait was `wait`):
+///
+/// * nothing read: twice the wait, up to [`IDLE_DRAIN_INTERVAL`](recorder::IDLE_DRAIN_INTERVAL);
+/// * otherwise the time the lanes take to bring about a chunk
+///   ([`CHUNK_EVENTS`](recorder::CHUNK_EVENTS) events) at the rate just seen, within
+///   [`DRAIN_INTERVAL`](recorder::DRAIN_INTERVAL) and `IDLE_DRAIN_INTERVAL`. Each pass costs
+///   a wake-up and a walk over the lanes whatever it reads: a 60 fps line (a few thousand
+///   events a second) gets ten passes a second, a line recording millions of spans a
+///   second a pass every 10 ms.
+fn next_drain_wait(wait: Duration, read: u64, since: Duration) -> Duration {
+    let (shortest, longest) = (recorder::DRAIN_INTERVAL, recorder::IDLE_DRAIN_INTERVAL);
+    if read == 0 {
+        return (wait.saturating_mul(2)).clamp(shortest, longest);
+    }
+    let per_chunk = since.as_nanos() * recorder::CHUNK_EVENTS as u128 / u128::from(read);
+    Duration::from_nanos(u64::try_from(per_chunk).unwrap_or(u64::MAX)).clamp(shortest, longest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_drain_wait;
+    use crate::recorder::{CHUNK_EVENTS, DRAIN_INTERVAL, IDLE_DRAIN_INTERVAL};
+    use std::time::Duration;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn the_aggregator_waits_for_about_a_chunk_of_events() {
+        let chunk = CHUNK_EVENTS as u64;
+        // A 60 fps line: a few hundred events in 10 ms, the longest wait.
+        assert_eq!(next_drain_wait(10 * MS, 200, 10 * MS), IDLE_DRAIN_INTERVAL);
+        // A chunk in 40 ms: 40 ms.
+        assert_eq!(next_drain_wait(10 * MS, chunk, 40 * MS), 40 * MS);
+        // Half a chunk in 30 ms: 60 ms.
+        assert_eq!(next_drain_wait(10 * MS, chunk / 2, 30 * MS), 60 * MS);
+        // Millions a second: the shortest wait, even right after the longest one.
+        assert_eq!(
+            next_drain_wait(IDLE_DRAIN_INTERVAL, 2_000_000, IDLE_DRAIN_INTERVAL),
+            DRAIN_INTERVAL
+        );
+        // Nothing: twice the wait, within the bounds.
+        assert_eq!(next_drain_wait(10 * MS, 0, 10 * MS), 20 * MS);
+        assert_eq!(next_drain_wait(80 * MS, 0, 80 * MS), IDLE_DRAIN_INTERVAL);
+        assert_eq!(next_drain_wait(Duration::ZERO, 0, MS), DRAIN_INTERVAL);
+        // Odd inputs stay in bounds.
+        assert_eq!(
+            next_drain_wait(Duration::MAX, 0, Duration::MAX),
+            IDLE_DRAIN_INTERVAL
+        );
+        assert_eq!(
+            next_drain_wait(10 * MS, 1, Duration::MAX),
+            IDLE_DRAIN_INTERVAL
+        );
+        assert_eq!(
+            next_drain_wait(10 * MS, u64::MAX, Duration::ZERO),
+            DRAIN_INTERVAL
+        );
+    }
 }

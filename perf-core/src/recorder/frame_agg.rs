@@ -335,6 +335,11 @@ impl FrameAgg {
         }
     }
 
+    /// Drain passes so far (each ends with [`settle`](Self::settle)).
+    pub(crate) fn passes(&self) -> u64 {
+        self.pass
+    }
+
     /// Whether frames have ended and wait to be settled.
     pub(crate) fn waiting(&self) -> bool {
         !self.ended.is_empty()

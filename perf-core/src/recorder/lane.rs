@@ -33,7 +33,7 @@ use std::sync::atomic::AtomicIsize;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{BACKLOG_SELF_DRAIN, CHUNK_EVENTS};
+use super::{BACKLOG_WAKE, CHUNK_EVENTS};
 
 /// One event of a lane (16 bytes): a name id, with `EXIT` set for the end of a span, and the
 /// clock's raw ticks.
@@ -312,10 +312,11 @@ impl<S> LaneWriter<S> {
 
     /// Appends `ev`: a store and the Release store of the length that publishes it. Once per
     /// [`CHUNK_EVENTS`] events it first moves to a new chunk, and if the lane then runs
-    /// [`BACKLOG_SELF_DRAIN`] chunks or more ahead of its consumer, calls `on_backlog` with
-    /// the lane, so that this thread drains it rather than grow.
+    /// [`BACKLOG_WAKE`] chunks or more ahead of its consumer, calls `on_backlog` with the
+    /// lane and that number of chunks: from [`BACKLOG_WAKE`] the caller wakes the consumer,
+    /// from [`BACKLOG_SELF_DRAIN`](super::BACKLOG_SELF_DRAIN) this thread drains the lane itself rather than grow.
     #[inline(always)]
-    pub(super) fn push(&mut self, ev: Event, on_backlog: impl FnOnce(&Lane<S>)) {
+    pub(super) fn push(&mut self, ev: Event, on_backlog: impl FnOnce(&Lane<S>, usize)) {
         if self.len == CHUNK_EVENTS {
             self.roll(on_backlog);
         }
@@ -333,7 +334,7 @@ impl<S> LaneWriter<S> {
 
     #[cold]
     #[inline(never)]
-    fn roll<F: FnOnce(&Lane<S>)>(&mut self, on_backlog: F) {
+    fn roll<F: FnOnce(&Lane<S>, usize)>(&mut self, on_backlog: F) {
         let fresh = self
             .lane
             .take_spare()
@@ -348,9 +349,10 @@ impl<S> LaneWriter<S> {
         unsafe { (*self.tail).next.store(fresh, Ordering::Release) };
         self.tail = fresh;
         self.len = 0;
-        if backlog >= BACKLOG_SELF_DRAIN {
-            // The aggregator is behind (busy machine): catch up here rather than grow.
-            on_backlog(&self.lane);
+        if backlog >= BACKLOG_WAKE {
+            // The aggregator is behind (a burst, or a busy machine): wake it, and past
+            // BACKLOG_SELF_DRAIN catch up here rather than grow.
+            on_backlog(&self.lane, backlog);
         }
     }
 }
@@ -364,6 +366,7 @@ impl<S> Drop for LaneWriter<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recorder::BACKLOG_SELF_DRAIN;
     use std::sync::mpsc;
 
     fn ev(i: u64) -> Event {
@@ -396,16 +399,16 @@ mod tests {
         let mut out = Vec::new();
         // A drain in the middle of a chunk, one at a chunk's end, then the rest.
         for i in 0..100 {
-            w.push(ev(i), |_| panic!("no backlog yet"));
+            w.push(ev(i), |_, _| panic!("no backlog yet"));
         }
         assert!(!drain_into(&lane, &mut out));
         assert_eq!(out.len(), 100);
         for i in 100..CHUNK_EVENTS as u64 {
-            w.push(ev(i), |_| panic!("no backlog yet"));
+            w.push(ev(i), |_, _| panic!("no backlog yet"));
         }
         assert!(!drain_into(&lane, &mut out));
         for i in CHUNK_EVENTS as u64..n {
-            w.push(ev(i), |_| panic!("no backlog yet"));
+            w.push(ev(i), |_, _| panic!("no backlog yet"));
         }
         assert!(!drain_into(&lane, &mut out));
         assert_eq!(out, (0..n).map(ev).collect::<Vec<_>>());
@@ -425,10 +428,12 @@ mod tests {
             tx.send(lane).unwrap();
             let mut self_drains = 0u64;
             for i in 0..N {
-                w.push(ev(i), |lane| {
+                w.push(ev(i), |lane, n| {
                     // A consumer far behind: this thread catches up itself.
-                    self_drains += 1;
-                    assert!(lane.drain(check_next, |_| ()).is_none());
+                    if n >= BACKLOG_SELF_DRAIN {
+                        self_drains += 1;
+                        assert!(lane.drain(check_next, |_| ()).is_none());
+                    }
                 });
             }
             self_drains
@@ -465,18 +470,20 @@ mod tests {
         // the spare.
         for _ in 0..100 {
             for _ in 0..CHUNK_EVENTS {
-                w.push(ev(i), |_| panic!("no backlog"));
+                w.push(ev(i), |_, _| panic!("no backlog"));
                 i += 1;
             }
             drain_into(&lane, &mut out);
             assert!(live(&lane) <= 2, "{} chunks live", live(&lane));
         }
         // Behind by ten chunks: eleven live, two again once it catches up (the surplus
-        // spares are freed).
+        // spares are freed). The writer is told of the backlog from BACKLOG_WAKE chunks.
+        let mut told = Vec::new();
         for _ in 0..10 * CHUNK_EVENTS {
-            w.push(ev(i), |_| panic!("no backlog"));
+            w.push(ev(i), |_, n| told.push(n));
             i += 1;
         }
+        assert_eq!(told, (BACKLOG_WAKE..=10).collect::<Vec<_>>());
         assert_eq!(live(&lane), 11);
         assert_eq!(lane.backlog.load(Ordering::Relaxed), 10);
         drain_into(&lane, &mut out);
@@ -490,13 +497,13 @@ mod tests {
         let (lane, mut w) = Lane::new(0, 0u64);
         let n = 2 * CHUNK_EVENTS as u64 + CHUNK_EVENTS as u64 / 2;
         for i in 0..n {
-            w.push(ev(i), |_| panic!("no backlog"));
+            w.push(ev(i), |_, _| panic!("no backlog"));
         }
         // A spare waiting too.
         assert!(lane.drain(check_next, |_| ()).is_none());
         assert!(!lane.spare.load(Ordering::Relaxed).is_null());
         for i in n..2 * n {
-            w.push(ev(i), |_| panic!("no backlog"));
+            w.push(ev(i), |_, _| panic!("no backlog"));
         }
         drop(w);
         assert_eq!(lane.drain(check_next, |&next| next), Some(2 * n));
@@ -510,7 +517,7 @@ mod tests {
         let (lane, mut w) = Lane::new(0, ());
         let live_chunks = Arc::clone(&lane.live_chunks);
         for i in 0..5 * CHUNK_EVENTS as u64 / 2 {
-            w.push(ev(i), |_| panic!("no backlog"));
+            w.push(ev(i), |_, _| panic!("no backlog"));
         }
         assert_eq!(live_chunks.load(Ordering::Relaxed), 3);
         drop(w);
@@ -528,23 +535,28 @@ mod tests {
         let (lane, mut w) = Lane::new(0, 0u64);
         let mut calls = Vec::new();
         let mut i = 0u64;
-        // Nobody drains: the writer is asked to once BACKLOG_SELF_DRAIN chunks are behind,
-        // that is on the first event of chunk BACKLOG_SELF_DRAIN + 1.
-        while calls.is_empty() {
-            w.push(ev(i), |lane| {
-                calls.push(i);
-                assert_eq!(lane.backlog.load(Ordering::Relaxed), BACKLOG_SELF_DRAIN);
+        // Nobody drains: the writer is told once a chunk from BACKLOG_WAKE chunks behind
+        // (on the first event of chunk BACKLOG_WAKE + 1), up to BACKLOG_SELF_DRAIN.
+        while calls.last().is_none_or(|&(_, n)| n < BACKLOG_SELF_DRAIN) {
+            w.push(ev(i), |lane, n| {
+                calls.push((i, n));
+                assert_eq!(lane.backlog.load(Ordering::Relaxed), n);
             });
             i += 1;
         }
-        assert_eq!(calls, [(BACKLOG_SELF_DRAIN * CHUNK_EVENTS) as u64]);
+        let expected: Vec<(u64, usize)> = (BACKLOG_WAKE..=BACKLOG_SELF_DRAIN)
+            .map(|n| ((n * CHUNK_EVENTS) as u64, n))
+            .collect();
+        assert_eq!(calls, expected);
         assert_eq!(live(&lane), BACKLOG_SELF_DRAIN as isize + 1);
-        // A writer that drains when asked keeps the lane bounded, and loses nothing.
+        // A writer that drains when asked to keeps the lane bounded, and loses nothing.
         let mut drained = 0;
         for _ in 0..300 * CHUNK_EVENTS {
-            w.push(ev(i), |lane| {
-                drained += 1;
-                assert!(lane.drain(check_next, |_| ()).is_none());
+            w.push(ev(i), |lane, n| {
+                if n >= BACKLOG_SELF_DRAIN {
+                    drained += 1;
+                    assert!(lane.drain(check_next, |_| ()).is_none());
+                }
             });
             i += 1;
             assert!(live(&lane) <= BACKLOG_SELF_DRAIN as isize + 2);

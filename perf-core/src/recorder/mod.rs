@@ -9,7 +9,8 @@
 //! a store each, no lock, no allocation (a new chunk is taken once per 4096 events, reusing the
 //! chunk the aggregator handed back).
 //!
-//! The aggregator — a background thread per session, every 10 ms, and every snapshot — drains
+//! The aggregator — a background thread per session, every 10 to 100 ms depending on how fast
+//! events come ([`IDLE_DRAIN_INTERVAL`]), and every snapshot — drains
 //! the lanes, rebuilds each thread's stack of open spans, and keeps per span path (the stack
 //! of names on a thread) count, total, self time, min/max and an HDR histogram, plus the most
 //! recent spans in a ring. Memory is bounded: a lane that runs more than
@@ -77,12 +78,20 @@ pub const MAX_DEPTH: usize = 256;
 pub const MAX_NAMES: usize = 100_000;
 /// Recent spans kept for the timeline.
 pub const TIMELINE_CAPACITY: usize = 4096;
-/// How often the background aggregator drains the lanes while they bring events.
+/// The shortest wait of the background aggregator between passes: lanes that bring events
+/// fast (a chunk, [`CHUNK_EVENTS`] events, or more in that time) are drained this often.
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
-/// The longest the background aggregator waits between passes: after passes that found
-/// nothing, its wait doubles from [`DRAIN_INTERVAL`] up to this, so that a session with
-/// nothing to record costs ten wake-ups a second, not a hundred.
+/// The longest the background aggregator waits between passes. While events come, the
+/// wait is the time the lanes took to bring about a chunk ([`CHUNK_EVENTS`] events), within
+/// [`DRAIN_INTERVAL`] and this: a 60 fps line costs ten passes a second, not a hundred.
+/// After passes that found nothing the wait doubles up to this. A lane that runs
+/// [`BACKLOG_WAKE`] chunks ahead wakes the aggregator at once, whatever its wait. Frames
+/// settle on the pass after the one that read their end; reports, snapshots and scrapes
+/// drain and settle everything themselves, so they never wait for a pass.
 pub const IDLE_DRAIN_INTERVAL: Duration = Duration::from_millis(100);
+/// Chunks a lane may run ahead of the aggregator before its writer wakes the aggregator
+/// (once per chunk from there, well before [`BACKLOG_SELF_DRAIN`]).
+pub const BACKLOG_WAKE: usize = 8;
 
 /// Set in the id of an event that ends a span (the id of one that begins it is the name id).
 const EXIT: u32 = 1 << 31;

@@ -56,12 +56,22 @@ struct Producer {
     timings: Vec<NamedTiming>,
 }
 
+impl Drop for Producer {
+    /// The thread exits (or its session is gone): the session's aggregator hears of it, so
+    /// that exited threads' lanes (a chunk each) are retired soon however slowly events come.
+    fn drop(&mut self) {
+        if let Some(core) = self.core.upgrade() {
+            core.lane_left();
+        }
+    }
+}
+
 impl Producer {
     #[inline(always)]
     fn push(&mut self, id: u32, ts: u64) {
         let core = &self.core;
         self.writer
-            .push(Event { id, ts }, |lane| drain_backlog(core, lane));
+            .push(Event { id, ts }, |lane, chunks| behind(core, lane, chunks));
     }
 
     /// Ends the span of a guard at `depth` when the thread's depth is not that: deeper, the
@@ -113,12 +123,11 @@ impl Producer {
     }
 }
 
-/// The lane's backlog reached [`BACKLOG_SELF_DRAIN`](super::BACKLOG_SELF_DRAIN) chunks: the
-/// aggregator is behind (busy machine), so the recording thread drains its lane itself rather
-/// than grow (called from the writer's out-of-line chunk change).
-fn drain_backlog(core: &Weak<SessionCore>, lane: &SessionLane) {
+/// The lane runs `chunks` chunks ahead of the aggregator (called from the writer's
+/// out-of-line chunk change, from [`BACKLOG_WAKE`](super::BACKLOG_WAKE) chunks).
+fn behind(core: &Weak<SessionCore>, lane: &SessionLane, chunks: usize) {
     if let Some(core) = core.upgrade() {
-        core.drain_backlog(lane);
+        core.behind(lane, chunks);
     }
 }
 

@@ -2,8 +2,9 @@
 //! the drain that moves the events of the one into the other.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::Thread;
 use std::time::Instant;
 
 use quanta::Clock;
@@ -57,7 +58,18 @@ pub(crate) struct SessionCore {
     stream: Mutex<Option<StreamState>>,
     /// Events read from the lanes so far.
     events_read: AtomicU64,
+    /// The background aggregator's thread, woken when a lane runs
+    /// [`BACKLOG_WAKE`](super::BACKLOG_WAKE) chunks ahead.
+    aggregator: OnceLock<Thread>,
+    /// Lanes whose thread exited since the last drain pass (approximately: a pass resets it).
+    exits: AtomicUsize,
 }
+
+/// Threads exiting (since the last drain pass) that wake the background aggregator: their
+/// lanes are retired without waiting for its next pass (up to
+/// [`IDLE_DRAIN_INTERVAL`](super::IDLE_DRAIN_INTERVAL) away), so that a pool churning threads
+/// keeps few lanes, and their chunks, waiting.
+const EXITS_WAKE: usize = 32;
 
 /// A streamed trace capture's writer and what it wrote.
 pub(crate) struct StreamState {
@@ -70,6 +82,9 @@ pub(crate) struct StreamState {
     lost: u64,
     error: Option<String>,
     end: Option<StreamEnd>,
+    /// The drain pass after which the window's end was first seen past: the window closes
+    /// two passes later, once every frame that ended in it is settled.
+    over_at_pass: Option<u64>,
 }
 
 impl StreamState {
@@ -82,6 +97,7 @@ impl StreamState {
             lost: 0,
             error: None,
             end: None,
+            over_at_pass: None,
         }
     }
 }
@@ -106,7 +122,29 @@ impl SessionCore {
             frozen: AtomicBool::new(false),
             stream: Mutex::new(None),
             events_read: AtomicU64::new(0),
+            aggregator: OnceLock::new(),
+            exits: AtomicUsize::new(0),
         })
+    }
+
+    /// Names the background aggregator's thread, for [`wake_aggregator`](Self::wake_aggregator).
+    pub(crate) fn set_aggregator(&self, thread: Thread) {
+        let _ = self.aggregator.set(thread);
+    }
+
+    /// A thread that recorded into this session exits: every [`EXITS_WAKE`] of them wake the
+    /// aggregator, which retires their lanes (each holds a chunk until then).
+    pub(crate) fn lane_left(&self) {
+        if self.exits.fetch_add(1, Ordering::Relaxed) + 1 == EXITS_WAKE {
+            self.wake_aggregator();
+        }
+    }
+
+    /// Wakes the background aggregator for a pass now (a lane runs ahead of it).
+    pub(crate) fn wake_aggregator(&self) {
+        if let Some(t) = self.aggregator.get() {
+            t.unpark();
+        }
     }
 
     fn stream(&self) -> MutexGuard<'_, Option<StreamState>> {
@@ -124,9 +162,9 @@ impl SessionCore {
             let threads = self.lane_threads();
             let batch = agg.frames.take_batch(&threads, &self.clock, self.start_raw);
             agg.frames.start_capture(capture);
-            batch
+            (batch, agg.frames.passes())
         };
-        self.write_batch(&mut st, last, Some("replaced"));
+        self.write_batch(&mut st, last.0, last.1, Some("replaced"));
         *st = stream;
     }
 
@@ -157,19 +195,22 @@ impl SessionCore {
             return;
         }
         let threads = self.lane_threads();
-        let batch = {
+        let (batch, pass) = {
             let mut agg = self.agg.lock().unwrap_or_else(|e| e.into_inner());
-            agg.frames.take_batch(&threads, &self.clock, self.start_raw)
+            let batch = agg.frames.take_batch(&threads, &self.clock, self.start_raw);
+            (batch, agg.frames.passes())
         };
-        self.write_batch(st, batch, close);
+        self.write_batch(st, batch, pass, close);
     }
 
-    /// Writes a batch of the streamed capture `st` (outside the aggregate's lock), and
-    /// closes the stream when its window is over, or with `close`.
+    /// Writes a batch of the streamed capture `st` (outside the aggregate's lock), taken
+    /// after drain pass `pass`, and closes the stream when its window is over, or with
+    /// `close`.
     fn write_batch(
         &self,
         st: &mut Option<StreamState>,
         batch: Option<StreamBatch>,
+        pass: u64,
         close: Option<&'static str>,
     ) {
         let Some(st) = st.as_mut() else { return };
@@ -213,10 +254,15 @@ impl SessionCore {
                 None => st.lost += count,
             }
         }
-        // The window is over once its end is a few drain passes behind: a frame settles one
-        // pass after its end, and the spans of the window's last moments are in by then.
-        let settled_end = planned_end.saturating_add(5 * super::DRAIN_INTERVAL.as_nanos() as u64);
-        let reason = close.or((now_ns > settled_end).then_some("window"));
+        // The window is over two drain passes after the one first seen past its end: the
+        // next pass reads every event up to the end (a lane may have been read, in the first
+        // one, before its thread's last event of the window), the one after settles the
+        // frames whose end it read (a frame settles one pass after its end).
+        if now_ns > planned_end && st.over_at_pass.is_none() {
+            st.over_at_pass = Some(pass);
+        }
+        let over = st.over_at_pass.is_some_and(|p| pass >= p.saturating_add(2));
+        let reason = close.or(over.then_some("window"));
         if let Some(reason) = reason {
             let end = StreamEnd {
                 start_ns,
@@ -296,12 +342,25 @@ impl SessionCore {
         self.events_read.load(Ordering::Relaxed)
     }
 
+    /// A lane runs `chunks` chunks ahead of the aggregator (its writer's chunk change says
+    /// so, from [`BACKLOG_WAKE`](super::BACKLOG_WAKE) chunks): the aggregator is woken (a
+    /// burst came while it waited long); from
+    /// [`BACKLOG_SELF_DRAIN`](super::BACKLOG_SELF_DRAIN) chunks it is behind (busy machine),
+    /// and the recording thread drains the lane itself rather than grow.
+    pub(super) fn behind(&self, lane: &SessionLane, chunks: usize) {
+        if chunks >= super::BACKLOG_SELF_DRAIN {
+            self.drain_backlog(lane);
+        } else {
+            self.wake_aggregator();
+        }
+    }
+
     /// Drains from a recording thread whose `lane` runs
     /// [`BACKLOG_SELF_DRAIN`](super::BACKLOG_SELF_DRAIN) chunks ahead of the aggregator: a
     /// whole pass over every lane when frames wait to be settled (a frame settles one pass
     /// after its end, so frames in flight stay bounded by the backlog however fast they
     /// come), that lane alone otherwise.
-    pub(super) fn drain_backlog(&self, lane: &SessionLane) {
+    fn drain_backlog(&self, lane: &SessionLane) {
         let mut agg = self.agg.lock().unwrap_or_else(|e| e.into_inner());
         if agg.frames.waiting() {
             drop(agg);
@@ -315,6 +374,7 @@ impl SessionCore {
     /// returns the aggregate locked.
     pub(crate) fn drain(&self) -> MutexGuard<'_, Aggregate> {
         let mut agg = self.agg.lock().unwrap_or_else(|e| e.into_inner());
+        self.exits.store(0, Ordering::Relaxed);
         let live: Vec<Arc<SessionLane>> = self.lanes().live.clone();
         let mut exited = Vec::new();
         for lane in &live {
@@ -391,7 +451,10 @@ impl Drop for SessionCore {
 mod tests {
     use super::*;
     use crate::recorder::lane::Event;
-    use crate::recorder::{BACKLOG_SELF_DRAIN, CHUNK_EVENTS, EXIT, RETAINED_EXITED_THREADS};
+    use crate::recorder::{
+        BACKLOG_SELF_DRAIN, BACKLOG_WAKE, CHUNK_EVENTS, EXIT, RETAINED_EXITED_THREADS,
+    };
+    use std::time::Duration;
 
     const A: u32 = 10;
 
@@ -405,13 +468,13 @@ mod tests {
     /// Pushes `n` spans named `A` (nothing asks for a self-drain).
     fn spans(w: &mut SessionLaneWriter, n: u64) {
         for i in 0..n {
-            w.push(Event { id: A, ts: 2 * i }, |_| panic!("no backlog"));
+            w.push(Event { id: A, ts: 2 * i }, |_, _| panic!("no backlog"));
             w.push(
                 Event {
                     id: A | EXIT,
                     ts: 2 * i + 1,
                 },
-                |_| panic!("no backlog"),
+                |_, _| panic!("no backlog"),
             );
         }
     }
@@ -425,7 +488,7 @@ mod tests {
         let core = SessionCore::new("test");
         let mut w = core.new_lane(thread(7));
         spans(&mut w, 3);
-        w.push(Event { id: A, ts: 100 }, |_| ());
+        w.push(Event { id: A, ts: 100 }, |_, _| ());
         assert_eq!(count(&core.drain()), 3);
         assert_eq!(core.open_spans(), 1);
         assert_eq!(core.lanes().live.len(), 1);
@@ -473,18 +536,51 @@ mod tests {
     }
 
     #[test]
-    fn a_lane_far_behind_is_drained_by_its_thread() {
+    fn a_lane_running_ahead_wakes_the_aggregator() {
         let core = SessionCore::new("test");
+        // This thread stands for the aggregator: the writer unparks it.
+        core.set_aggregator(std::thread::current());
         let mut w = core.new_lane(thread(1));
-        let n = (BACKLOG_SELF_DRAIN + 1) * CHUNK_EVENTS / 2;
-        for i in 0..n as u64 {
-            w.push(Event { id: A, ts: 2 * i }, |l| core.drain_backlog(l));
+        let spans_per_chunk = CHUNK_EVENTS as u64 / 2;
+        for i in 0..spans_per_chunk * BACKLOG_WAKE as u64 {
+            w.push(Event { id: A, ts: 2 * i }, |l, n| core.behind(l, n));
             w.push(
                 Event {
                     id: A | EXIT,
                     ts: 2 * i + 1,
                 },
-                |l| core.drain_backlog(l),
+                |l, n| core.behind(l, n),
+            );
+        }
+        // Not yet: the backlog is counted when the next chunk is taken.
+        w.push(
+            Event {
+                id: A,
+                ts: u64::MAX / 2,
+            },
+            |l, n| core.behind(l, n),
+        );
+        let start = Instant::now();
+        std::thread::park_timeout(Duration::from_secs(30));
+        assert!(start.elapsed() < Duration::from_secs(20), "not woken");
+        // Woken, not drained: that is the aggregator's work at this backlog.
+        assert_eq!(count(&core.agg.lock().unwrap()), 0);
+        assert_eq!(count(&core.drain()), spans_per_chunk * BACKLOG_WAKE as u64);
+    }
+
+    #[test]
+    fn a_lane_far_behind_is_drained_by_its_thread() {
+        let core = SessionCore::new("test");
+        let mut w = core.new_lane(thread(1));
+        let n = (BACKLOG_SELF_DRAIN + 1) * CHUNK_EVENTS / 2;
+        for i in 0..n as u64 {
+            w.push(Event { id: A, ts: 2 * i }, |l, n| core.behind(l, n));
+            w.push(
+                Event {
+                    id: A | EXIT,
+                    ts: 2 * i + 1,
+                },
+                |l, n| core.behind(l, n),
             );
         }
         // Drained without the aggregator: up to the chunk being written.
