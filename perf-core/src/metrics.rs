@@ -75,7 +75,6 @@ pub struct MetricCounter {
     /// `values[..pos]` are the ones not folded into `stats` yet: the window is folded
     /// whole, and `pos` goes back to 0, each time `pos` reaches `window`.
     pos: usize,
-    last: f64,
     /// Statistics of every value up to the last fold.
     stats: ValueStats,
 }
@@ -101,7 +100,6 @@ impl MetricCounter {
             values: Vec::new(),
             window: window.clamp(1, METRIC_COUNTER_MAX_WINDOW),
             pos: 0,
-            last: f64::NAN,
             stats: ValueStats::new(),
         }
     }
@@ -110,7 +108,6 @@ impl MetricCounter {
     /// folded into the running statistics each time it wraps).
     #[inline]
     pub fn set(&mut self, value: f64) {
-        self.last = value;
         if let Some(slot) = self.values.get_mut(self.pos) {
             *slot = value;
         } else {
@@ -157,7 +154,8 @@ impl MetricCounter {
 
     /// Adds `delta` to the last value (starting from 0) and records the result.
     pub fn add(&mut self, delta: f64) {
-        let base = if self.last.is_nan() { 0.0 } else { self.last };
+        let last = self.value();
+        let base = if last.is_nan() { 0.0 } else { last };
         self.set(base + delta);
     }
 
@@ -168,7 +166,12 @@ impl MetricCounter {
 
     /// The last value (NaN before the first `set`).
     pub fn value(&self) -> f64 {
-        self.last
+        // Before `pos` in the ring; `pos` is 0 only before the first value or right after a
+        // fold, when the window is full and the last value is at its end.
+        match self.pos.checked_sub(1) {
+            Some(i) => self.values[i],
+            None => self.values.last().copied().unwrap_or(f64::NAN),
+        }
     }
 
     /// The values in the window, oldest first.
@@ -235,7 +238,7 @@ impl MetricCounter {
         Measurement::new(
             self.name.clone(),
             self.metric_type.clone(),
-            self.last,
+            self.value(),
             self.unit.clone(),
         )
     }

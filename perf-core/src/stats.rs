@@ -458,6 +458,9 @@ const DENSE_CAP: u32 = VALUE_STATS_MAX_BUCKETS as u32;
 const COLLAPSE_KEEP: usize = VALUE_STATS_COLLAPSE_KEEP;
 /// Values counted outside the window before the first check whether to move it.
 const MOVE_CHECK_MIN: u64 = 1024;
+/// Values per block of [`ValueStats::record_all`] (each block is read twice on its fast path,
+/// so it stays in the L1 cache: 2 KiB).
+const RECORD_BLOCK: usize = 256;
 
 /// Bucket key of a magnitude's bits: bucket `k` holds the magnitudes whose bits are in
 /// `((k - 1) · 2^45, k · 2^45]`.
@@ -785,9 +788,111 @@ impl ValueStats {
     }
 
     /// Records `values` in order: the same statistics, bit for bit, as [`record`](Self::record)
-    /// called on each, for less per value (the running sums and min/max stay in registers
-    /// over the batch). `MetricCounter` folds its window with it.
+    /// called on each, for less per value. `MetricCounter` folds its window with it.
+    ///
+    /// Blocks of values that are all finite, of one sign, in the buckets already laid out
+    /// and within the moments' range (a metric's usual values) take a lean loop: one pass
+    /// for their extremes, then per value only the sums and the bucket. Other blocks go
+    /// value by value with the sums and min/max in registers.
     pub fn record_all(&mut self, values: &[f64]) {
+        for block in values.chunks(RECORD_BLOCK) {
+            if !self.record_plain_block(block) {
+                self.record_each(block);
+            }
+        }
+    }
+
+    /// Records `block` if every value in it is finite, of one sign (zeros allowed), and
+    /// close enough to the moments' shift to need no rescaling (checked on the block's
+    /// extremes: the deviation from the shift is monotonic in the value); otherwise records
+    /// nothing and returns false. The same operations as [`record`](Self::record), in the
+    /// same order, for the sums (a zero's sign changes neither: the sums start at +0); min
+    /// and max do not depend on the order; a value outside the laid-out buckets (or a zero)
+    /// is counted as `record` counts it, in its turn.
+    #[inline]
+    fn record_plain_block(&mut self, block: &[f64]) -> bool {
+        let m = self.moments;
+        if m.n == 0 || block.is_empty() {
+            return false;
+        }
+        // Extremes and finiteness, on four independent accumulators (no chain through the
+        // block). `v * 0.0` is ±0 for a finite value, NaN for NaN and ±∞.
+        let mut lo = [f64::INFINITY; 4];
+        let mut hi = [f64::NEG_INFINITY; 4];
+        let mut nan = [0.0f64; 4];
+        let mut quads = block.chunks_exact(4);
+        for q in &mut quads {
+            for j in 0..4 {
+                let v = q[j];
+                lo[j] = if v < lo[j] { v } else { lo[j] };
+                hi[j] = if v > hi[j] { v } else { hi[j] };
+                nan[j] += v * 0.0;
+            }
+        }
+        for &v in quads.remainder() {
+            lo[0] = if v < lo[0] { v } else { lo[0] };
+            hi[0] = if v > hi[0] { v } else { hi[0] };
+            nan[0] += v * 0.0;
+        }
+        if (nan[0] + nan[1]) + (nan[2] + nan[3]) != 0.0 {
+            return false;
+        }
+        // -0.0 is recorded as 0.
+        let lo = lo[0].min(lo[1]).min(lo[2].min(lo[3])) + 0.0;
+        let hi = hi[0].max(hi[1]).max(hi[2].max(hi[3])) + 0.0;
+        let sign = if lo >= 0.0 {
+            0
+        } else if hi <= 0.0 {
+            1
+        } else {
+            return false;
+        };
+        let in_spread = |v: f64| ((v - m.shift) * m.scale).abs() < SPREAD_LIMIT;
+        if !(in_spread(lo) && in_spread(hi)) {
+            return false;
+        }
+        let (shift, scale) = (m.shift, m.scale);
+        let (mut s1, mut s2) = (m.s1, m.s2);
+        let mut i = 0;
+        while i < block.len() {
+            // The store's window on locals: only a value outside it (handled after the
+            // inner loop) needs the store itself, and may move the window.
+            let store = &mut self.stores[sign];
+            let (flip, offset) = (store.flip, store.offset);
+            let counts = &mut store.counts[..];
+            let mut outside = None;
+            for &v in &block[i..] {
+                i += 1;
+                let d = (v - shift) * scale;
+                s1 += d;
+                s2 += d * d;
+                let key = bucket_key(v.to_bits() & MAGNITUDE_BITS);
+                match counts.get_mut((key ^ flip).wrapping_sub(offset) as usize) {
+                    Some(c) => *c += 1,
+                    None => {
+                        outside = Some(key);
+                        break;
+                    }
+                }
+            }
+            match outside {
+                // Zeros (either sign) are counted with the positive values, as `record` does.
+                Some(0) => self.stores[0].zeros += 1,
+                Some(key) => self.stores[sign].add(key),
+                None => {}
+            }
+        }
+        self.moments.n += block.len() as u64;
+        self.moments.s1 = s1;
+        self.moments.s2 = s2;
+        self.min = self.min.min(lo);
+        self.max = self.max.max(hi);
+        true
+    }
+
+    /// [`record_all`](Self::record_all) for any values: each in turn, with the running sums
+    /// and min/max in registers over the block.
+    fn record_each(&mut self, values: &[f64]) {
         let (mut min, mut max) = (self.min, self.max);
         let mut non_finite = 0;
         // The moments' fast path, on scalar locals (kept in registers); anything else (the

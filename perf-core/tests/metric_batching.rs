@@ -220,3 +220,54 @@ fn batches_that_collapse_and_move_the_buckets_match_the_per_value_path() {
     }
     check(4096, &steps).unwrap();
 }
+
+proptest! {
+    /// Ordinary metric values (one sign, no zero, a bounded range), after a first batch that
+    /// lays out the buckets: the lean path of `record_all` (blocks of finite values of one
+    /// sign inside the known buckets), interleaved with blocks that leave it (a zero, the
+    /// other sign, a value past the buckets, NaN), gives what `record` gives, bit for bit.
+    #[test]
+    fn the_lean_path_of_record_all_equals_record_on_each(
+        negative in any::<bool>(),
+        scale in prop_oneof![Just(1.0f64), Just(1e-300), Just(1e300), 1e-3f64..1e3],
+        batches in proptest::collection::vec(
+            (
+                proptest::collection::vec(1.0f64..120.0, 0..600),
+                prop_oneof![
+                    6 => Just(None),
+                    1 => Just(Some(0.0f64)),
+                    1 => Just(Some(-1.0f64)),
+                    1 => Just(Some(1e9f64)),
+                    1 => Just(Some(f64::NAN)),
+                ],
+            ),
+            1..8,
+        ),
+    ) {
+        let sign = if negative { -1.0 } else { 1.0 };
+        let mut one_by_one = ValueStats::new();
+        let mut batched = ValueStats::new();
+        for (values, odd) in &batches {
+            let mut values: Vec<f64> = values.iter().map(|v| sign * scale * v).collect();
+            if let Some(odd) = odd {
+                let at = values.len() / 2;
+                values.insert(at, sign * scale * odd);
+            }
+            for &v in &values {
+                one_by_one.record(v);
+            }
+            batched.record_all(&values);
+            prop_assert_eq!(bits(&batched.summary()), bits(&one_by_one.summary()));
+            prop_assert_eq!(batched.non_finite(), one_by_one.non_finite());
+        }
+        // Every percentile, not only the summary's.
+        for q in 0..=100 {
+            let q = f64::from(q) / 100.0;
+            prop_assert_eq!(
+                batched.quantile(q).to_bits(),
+                one_by_one.quantile(q).to_bits(),
+                "q = {}", q
+            );
+        }
+    }
+}
