@@ -802,10 +802,10 @@ impl Shared {
             remap[*old] = new;
         }
         let timeline = agg
-            .timeline()
+            .timeline(&self.core.clock, self.core.start_raw)
             .map(|t| crate::report::TimelineSpan {
                 span: remap[t.span],
-                ..*t
+                ..t
             })
             .collect();
         let capture = agg.frames.capture.as_ref().map(|c| {

@@ -29,6 +29,101 @@ pub(super) struct OpenFrame {
     stage_of: Option<(u32, u64)>,
 }
 
+/// A span of the timeline ring as recorded: its path slot and its start and end ticks (turned
+/// into nanoseconds when the timeline is read, not for every span).
+#[derive(Debug, Clone, Copy)]
+struct RingSpan {
+    slot: u32,
+    start: u64,
+    end: u64,
+}
+
+/// The timeline: the last [`TIMELINE_CAPACITY`] spans, a fixed ring written in place (one
+/// store and an index bump a span).
+struct Ring {
+    spans: Vec<RingSpan>,
+    /// Where the next span goes, once the ring is full (the oldest span is there).
+    next: usize,
+}
+
+const _: () = assert!(TIMELINE_CAPACITY.is_power_of_two());
+
+impl Ring {
+    fn new() -> Self {
+        Ring {
+            spans: Vec::with_capacity(TIMELINE_CAPACITY),
+            next: 0,
+        }
+    }
+
+    /// Keeps `span`; returns whether it pushed the oldest one out.
+    #[inline]
+    fn push(&mut self, span: RingSpan) -> bool {
+        if self.spans.len() < TIMELINE_CAPACITY {
+            self.spans.push(span);
+            return false;
+        }
+        self.spans[self.next] = span;
+        self.next = (self.next + 1) & (TIMELINE_CAPACITY - 1);
+        true
+    }
+
+    /// Oldest first.
+    fn iter(&self) -> impl Iterator<Item = &RingSpan> {
+        let (newer, older) = self.spans.split_at(self.next);
+        older.iter().chain(newer)
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut RingSpan> {
+        self.spans.iter_mut()
+    }
+}
+
+/// Entries of [`PathCache`] (a power of two).
+const PATH_CACHE: usize = 64;
+
+/// A direct-mapped cache of `(lane, parent, name) → path` in front of the path index: a
+/// thread entering the same few spans over and over finds each with one comparison instead of
+/// a hash-table probe. Emptied whenever a path slot is freed.
+struct PathCache {
+    entries: [(u32, u32, u32, u32); PATH_CACHE],
+}
+
+impl PathCache {
+    /// No lane is `u32::MAX` in `apply`, and no name id is 0: nothing matches.
+    const EMPTY: (u32, u32, u32, u32) = (u32::MAX, u32::MAX, 0, 0);
+
+    fn new() -> Self {
+        PathCache {
+            entries: [Self::EMPTY; PATH_CACHE],
+        }
+    }
+
+    #[inline]
+    fn slot(lane: u32, parent: u32, name: u32) -> usize {
+        let h = name
+            .wrapping_mul(0x9E37_79B1)
+            .wrapping_add(parent.wrapping_mul(0x85EB_CA77))
+            .wrapping_add(lane.wrapping_mul(0xC2B2_AE3D));
+        (h >> (32 - PATH_CACHE.trailing_zeros())) as usize
+    }
+
+    #[inline]
+    fn get(&self, lane: u32, parent: u32, name: u32) -> Option<u32> {
+        let (l, p, n, path) = self.entries[Self::slot(lane, parent, name)];
+        (l == lane && p == parent && n == name).then_some(path)
+    }
+
+    #[inline]
+    fn put(&mut self, lane: u32, parent: u32, name: u32, path: u32) {
+        self.entries[Self::slot(lane, parent, name)] = (lane, parent, name, path);
+    }
+
+    fn clear(&mut self) {
+        self.entries = [Self::EMPTY; PATH_CACHE];
+    }
+}
+
 struct PathNode {
     parent: u32,
     name: u32,
@@ -47,10 +142,11 @@ pub(crate) struct Aggregate {
     /// Slots holding a path.
     live: usize,
     index: FxHashMap<(u32, u32, u32), u32>,
+    cache: PathCache,
     /// The slots of each lane's paths (to retire a lane without scanning every path).
     lane_paths: FxHashMap<u32, Vec<u32>>,
     overflow: FxHashMap<u32, u32>,
-    timeline: VecDeque<TimelineSpan>,
+    timeline: Ring,
     /// Exited threads that still have rows of their own, oldest first.
     retained_exited: VecDeque<u32>,
     /// What the recording counted (the session adds what it knows).
@@ -66,9 +162,10 @@ impl Aggregate {
             free: Vec::new(),
             live: 0,
             index: FxHashMap::default(),
+            cache: PathCache::new(),
             lane_paths: FxHashMap::default(),
             overflow: FxHashMap::default(),
-            timeline: VecDeque::with_capacity(TIMELINE_CAPACITY),
+            timeline: Ring::new(),
             retained_exited: VecDeque::new(),
             counts: Diagnostics {
                 timeline_capacity: TIMELINE_CAPACITY as u64,
@@ -94,8 +191,14 @@ impl Aggregate {
     /// `<overflow>` path.
     #[inline]
     fn path(&mut self, lane: u32, parent: u32, name: u32) -> u32 {
+        if let Some(p) = self.cache.get(lane, parent, name) {
+            return p;
+        }
         match self.index.get(&(lane, parent, name)) {
-            Some(&p) => p,
+            Some(&p) => {
+                self.cache.put(lane, parent, name, p);
+                p
+            }
             None => self.new_path(lane, parent, name),
         }
     }
@@ -226,18 +329,12 @@ impl Aggregate {
         let node = self.node_mut(f.path);
         node.stats.record(dur);
         node.self_ns = node.self_ns.saturating_add(dur.saturating_sub(f.child_ns));
-        if self.timeline.len() == TIMELINE_CAPACITY {
-            self.timeline.pop_front();
-            self.counts.timeline_dropped += 1;
-        }
-        // Start and end rounded each (as the capture does), so that children lie inside
-        // their parents in the timeline.
-        let start_ns = clock.delta_as_nanos(t0, f.start);
-        self.timeline.push_back(TimelineSpan {
-            span: f.path as usize,
-            start_ns,
-            duration_ns: clock.delta_as_nanos(t0, ev.ts).saturating_sub(start_ns),
+        let pushed_out = self.timeline.push(RingSpan {
+            slot: f.path,
+            start: f.start,
+            end: ev.ts,
         });
+        self.counts.timeline_dropped += u64::from(pushed_out);
     }
 
     /// Takes the lane of an exited thread out of the live ones: its spans still open are
@@ -267,6 +364,8 @@ impl Aggregate {
         let Some(mut slots) = self.lane_paths.remove(&from) else {
             return;
         };
+        // Slots of `from` are freed below: no cached path may point to them.
+        self.cache.clear();
         self.overflow.remove(&from);
         // Parents before children (slots are reused, so their order says nothing).
         let depth = |a: &Aggregate, mut p: u32| {
@@ -304,9 +403,9 @@ impl Aggregate {
         // The timeline's spans of `from` are exactly those whose slot is now empty (slots
         // freed earlier were remapped then, and these are not free until below).
         for t in self.timeline.iter_mut() {
-            if self.paths[t.span].is_none() {
-                if let Some(&new) = moved.get(&(t.span as u32)) {
-                    t.span = new as usize;
+            if self.paths[t.slot as usize].is_none() {
+                if let Some(&new) = moved.get(&t.slot) {
+                    t.slot = new;
                 }
             }
         }
@@ -349,9 +448,22 @@ impl Aggregate {
         self.paths.len()
     }
 
-    /// The timeline ring, oldest first (span = path slot).
-    pub(crate) fn timeline(&self) -> impl Iterator<Item = &TimelineSpan> {
-        self.timeline.iter()
+    /// The timeline ring, oldest first (span = path slot), in nanoseconds from `t0` on
+    /// `clock` (the session's start and clock). Start and end are rounded each (as the
+    /// capture does), so that children lie inside their parents.
+    pub(crate) fn timeline<'a>(
+        &'a self,
+        clock: &'a Clock,
+        t0: u64,
+    ) -> impl Iterator<Item = TimelineSpan> + 'a {
+        self.timeline.iter().map(move |t| {
+            let start_ns = clock.delta_as_nanos(t0, t.start);
+            TimelineSpan {
+                span: t.slot as usize,
+                start_ns,
+                duration_ns: clock.delta_as_nanos(t0, t.end).saturating_sub(start_ns),
+            }
+        })
     }
 }
 
@@ -453,7 +565,7 @@ mod tests {
         assert_eq!(agg.counts.misnested_exits, 0);
         // The timeline has the spans in the order they ended.
         let timeline: Vec<_> = agg
-            .timeline()
+            .timeline(clock(), 0)
             .map(|s| (s.start_ns, s.duration_ns))
             .collect();
         assert_eq!(
@@ -537,9 +649,9 @@ mod tests {
         for i in 0..TIMELINE_CAPACITY as u64 + 5 {
             t.feed(&mut agg, &[(A, 10 * i), (A | EXIT, 10 * i + 1)]);
         }
-        assert_eq!(agg.timeline().count(), TIMELINE_CAPACITY);
+        assert_eq!(agg.timeline(clock(), 0).count(), TIMELINE_CAPACITY);
         assert_eq!(agg.counts.timeline_dropped, 5);
-        assert_eq!(agg.timeline().next().unwrap().start_ns, ns(0, 50));
+        assert_eq!(agg.timeline(clock(), 0).next().unwrap().start_ns, ns(0, 50));
     }
 
     #[test]
@@ -568,7 +680,7 @@ mod tests {
         assert_eq!(total, lanes as u64);
         // The timeline follows the moved paths.
         let slots: Vec<_> = agg.paths().iter().map(|p| p.slot).collect();
-        assert!(agg.timeline().all(|t| slots.contains(&t.span)));
+        assert!(agg.timeline(clock(), 0).all(|t| slots.contains(&t.span)));
         // The folded lanes' slots are reused.
         let before = agg.slots();
         Thread::new(99).feed(&mut agg, &[(A, 0), (B, 1), (B | EXIT, 2), (A | EXIT, 3)]);
