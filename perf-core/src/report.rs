@@ -803,7 +803,8 @@ pub struct FrameReport {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dropped: BTreeMap<String, u64>,
     /// Frames begun and not yet counted as finished or dropped when the report was taken
-    /// (a frame is counted one drain pass, about a millisecond, after its end).
+    /// (a frame is counted one drain pass after its end; a report makes two, so every frame
+    /// that ended before it is counted).
     #[serde(default)]
     pub in_flight: u64,
     /// The frame budget (capture → finish), if one is set.

@@ -84,6 +84,22 @@ struct InFlight {
     ended_pass: u64,
 }
 
+/// In [`FrameAgg::unborn`]: more than one frame of the id waits without a birth.
+const SEVERAL: usize = usize::MAX;
+
+/// Notes in `unborn` that the frame `key` at index `at` of `ended` has no birth yet.
+fn note_unborn(unborn: &mut FxHashMap<(u32, u64), usize>, key: (u32, u64), at: usize) {
+    unborn.entry(key).and_modify(|i| *i = SEVERAL).or_insert(at);
+}
+
+/// The tick of a frame's end (0 before it ended).
+fn end_tick(f: &InFlight) -> u64 {
+    match f.end {
+        Some(End::Finish(t) | End::Drop(t, _)) => t,
+        None => 0,
+    }
+}
+
 /// What a missed frame is blamed on.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Cause {
@@ -284,6 +300,10 @@ pub(crate) struct FrameAgg {
     in_flight: FxHashMap<(u32, u64), InFlight>,
     /// Frames whose end arrived and that wait to be settled.
     ended: Vec<((u32, u64), InFlight)>,
+    /// Frames of `ended` whose birth has not arrived (yet): their end was read first (its
+    /// lane before the birth's in the pass), by id → their index in `ended`, or
+    /// [`SEVERAL`] when the id has more than one (an id that came back).
+    unborn: FxHashMap<(u32, u64), usize>,
     partial: FxHashMap<u32, Partial>,
     /// Stage tags waiting for their span, by lane.
     stage_tags: FxHashMap<u32, (u32, u64)>,
@@ -318,6 +338,7 @@ impl FrameAgg {
             source_index: FxHashMap::default(),
             in_flight: FxHashMap::default(),
             ended: Vec::new(),
+            unborn: FxHashMap::default(),
             partial: FxHashMap::default(),
             stage_tags: FxHashMap::default(),
             incidents: Vec::new(),
@@ -460,8 +481,8 @@ impl FrameAgg {
         Some(self.sources.len() - 1)
     }
 
-    /// The frame in flight `(source, id)`, made if new; `None` (counted as unmatched) for the
-    /// stage or end (`after_birth`) of a frame settled already.
+    /// The frame in flight `(source, id)`, made if new; `None` (counted as unmatched) for a
+    /// stage (`after_birth`) of a frame settled already.
     fn entry(&mut self, source: u32, id: u64, after_birth: bool) -> Option<&mut InFlight> {
         if after_birth
             && !self.settled.is_empty()
@@ -533,6 +554,9 @@ impl FrameAgg {
         if !self.settled.is_empty() {
             self.settled.remove(&(source, id));
         }
+        if !self.unborn.is_empty() && self.birth_of_ended(s, source, id, tick) {
+            return;
+        }
         let Some(f) = self.entry(source, id, false) else {
             return;
         };
@@ -546,6 +570,53 @@ impl FrameAgg {
         // Intervals are taken in order of capture at the end of the pass: births of one
         // source on several threads arrive lane by lane.
         self.births.push((s as u32, tick));
+    }
+
+    /// A birth read after its frame's end (the end's lane was read first in the pass, or
+    /// the birth's lane was read just before the birth was written): the frame waits in
+    /// `ended` without a capture — of the frames of that id waiting so, the one that ended
+    /// first at or after this birth (an id may come back once its frame ended). Returns
+    /// whether it was found (and the birth given to it).
+    #[cold]
+    #[inline(never)]
+    fn birth_of_ended(&mut self, s: usize, source: u32, id: u64, tick: u64) -> bool {
+        let key = (source, id);
+        let Some(&at) = self.unborn.get(&key) else {
+            return false;
+        };
+        let fits = |f: &InFlight| f.capture.is_none() && end_tick(f) >= tick;
+        let found = if at != SEVERAL {
+            fits(&self.ended[at].1).then_some(at)
+        } else {
+            self.ended
+                .iter()
+                .enumerate()
+                .filter(|(_, (k, f))| *k == key && fits(f))
+                .min_by_key(|(_, (_, f))| end_tick(f))
+                .map(|(i, _)| i)
+        };
+        let Some(i) = found else {
+            return false;
+        };
+        self.ended[i].1.capture = Some(tick);
+        if at == SEVERAL {
+            self.index_unborn();
+        } else {
+            self.unborn.remove(&key);
+        }
+        self.sources[s].count += 1;
+        self.births.push((s as u32, tick));
+        true
+    }
+
+    /// Indexes the frames of `ended` without a birth again (after `ended` changed).
+    fn index_unborn(&mut self) {
+        self.unborn.clear();
+        for (i, (key, f)) in self.ended.iter().enumerate() {
+            if f.capture.is_none() {
+                note_unborn(&mut self.unborn, *key, i);
+            }
+        }
     }
 
     /// The intervals between the births of this pass, in order of capture, per source.
@@ -589,16 +660,27 @@ impl FrameAgg {
             start,
             end,
         };
-        if !self.in_flight.contains_key(&(source, id)) {
-            // A stage read after its frame's end (its lane was read later in the pass): the
-            // frame waits in `ended`, the latest frame of that id first.
-            if let Some((_, f)) = self
-                .ended
-                .iter_mut()
-                .rev()
-                .find(|(k, _)| *k == (source, id))
-            {
-                f.stages.push(rec);
+        let key = (source, id);
+        // A stage read after its frame's end (its lane was read later in the pass): the
+        // frame waits in `ended` (and the id may have begun a frame again since, whose
+        // birth is later than this stage's start).
+        let after_end = match self.in_flight.get(&key) {
+            None => true,
+            Some(f) => f.capture.is_some_and(|c| c > start),
+        };
+        if after_end {
+            // Of the frames of that id waiting, the one that ended first at or after the
+            // stage's start (an id may come back once its frame ended: a stage that starts
+            // after every waiting end is not theirs).
+            let mut best: Option<(usize, u64)> = None;
+            for (i, (k, f)) in self.ended.iter().enumerate() {
+                let t = end_tick(f);
+                if *k == key && t >= start && best.is_none_or(|(_, b)| t < b) {
+                    best = Some((i, t));
+                }
+            }
+            if let Some((i, _)) = best {
+                self.ended[i].1.stages.push(rec);
                 return;
             }
         }
@@ -614,19 +696,23 @@ impl FrameAgg {
             return;
         }
         let key = (source, id);
-        if !self.in_flight.contains_key(&key) && self.ended.iter().any(|(k, _)| *k == key) {
-            // Ended twice before it was settled.
-            self.unmatched += 1;
-            return;
-        }
+        // An end of an id that is not in flight but ended already (it waits in `ended`, or
+        // was settled lately) is a second end of that frame, or the end of a new frame of
+        // the id whose birth is not read yet (its lane comes later in the pass, or the
+        // birth was written just after its lane was read). It waits like any end, without a
+        // birth: a birth read by the time it settles goes to the frame it belongs to
+        // (`birth_of_ended`); an end still without one then is counted as unmatched.
         let pass = self.pass;
-        let Some(f) = self.entry(source, id, true) else {
+        let Some(f) = self.entry(source, id, false) else {
             return;
         };
         f.end = Some(end);
         f.ended_pass = pass;
         let f = self.in_flight.remove(&key).expect("just made");
         // Out of the table: the id may begin a new frame before this one is settled.
+        if f.capture.is_none() {
+            note_unborn(&mut self.unborn, key, self.ended.len());
+        }
         self.ended.push((key, f));
         if self.ended.len() > MAX_ENDED_WAITING {
             // No drain pass for a long while (an aggregator starved of CPU, frames far faster
@@ -636,6 +722,7 @@ impl FrameAgg {
             for (key, f) in older {
                 self.settle_one(key, f, clock, t0);
             }
+            self.index_unborn();
         }
     }
 
@@ -660,8 +747,12 @@ impl FrameAgg {
             return;
         }
         let ended = std::mem::take(&mut self.ended);
+        self.unborn.clear();
         for (key, f) in ended {
             if f.ended_pass + 1 >= self.pass {
+                if f.capture.is_none() {
+                    note_unborn(&mut self.unborn, key, self.ended.len());
+                }
                 self.ended.push((key, f));
                 continue;
             }
