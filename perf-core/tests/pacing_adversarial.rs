@@ -161,10 +161,11 @@ fn idle() {
 /// reads the whole burst. Every frame must be counted whole: begun, finished, its stage
 /// timed, nothing unmatched.
 ///
-/// Open defect (fails): past `MAX_ENDED_WAITING` (8192) ended frames, `FrameAgg::end`
-/// settles the oldest half at once, in the middle of the pass, before the lanes holding
-/// their births and stages are read: 4096 frames a round are counted unmatched, their
-/// stages lost, and their births then open frames that never end (`in_flight` stays up).
+/// Found here: past `MAX_ENDED_WAITING` (8192) ended frames, `FrameAgg::end` settled the
+/// oldest half at once, in the middle of the pass, before the lanes holding their births
+/// and stages were read: 4096 frames a round were counted unmatched, their stages lost, and
+/// their births then opened frames that never ended. Now only frames whose birth is in are
+/// settled early.
 #[test]
 fn a_burst_of_frames_split_over_three_threads_is_settled_whole() {
     let _g = serial();
@@ -323,10 +324,10 @@ fn a_steady_line_whose_finisher_recorded_first_loses_no_frame() {
 /// The same line with ring-slot ids (a camera's ring of 4 buffers): each slot comes back
 /// every 8 ms, many times within one 100 ms pass, and every end is read before its birth.
 ///
-/// Open defect (the stage part fails): a stage read before its frame's birth, once the
-/// previous frame of the same slot was settled, is taken for a stage after that frame's end
-/// (`FrameAgg::entry`'s recently-settled check) and counted as unmatched. The frames
-/// themselves are all counted.
+/// Found here: a stage read before its frame's birth, once the previous frame of the same
+/// slot was settled, was taken for a stage after that frame's end (a recently-settled check)
+/// and counted as unmatched. Now a frame a stage made waits one pass for its birth, as an
+/// end does.
 #[test]
 fn a_steady_ring_slot_line_whose_finisher_recorded_first_loses_no_frame() {
     let _g = serial();

@@ -16,12 +16,11 @@ use super::capture::Capture;
 use super::lane::Event;
 use super::names::name_of;
 use super::session_core::LaneThread;
-/// How many settled frames are remembered to recognise a record that comes after the end.
-const RECENTLY_SETTLED: usize = 4096;
 /// Emptied stage lists kept for reuse.
 const SPARE_LISTS: usize = 64;
-/// Ended frames that may wait for the next drain pass; past it, the oldest half is settled
-/// at once.
+/// Ended frames that may wait for the next drain pass; past it (frames far faster than any
+/// line, or an aggregator starved of CPU so that one pass read a great many), the oldest half
+/// of those whose birth is in is settled at once.
 const MAX_ENDED_WAITING: usize = 8192;
 
 use super::{
@@ -82,6 +81,8 @@ struct InFlight {
     end: Option<End>,
     /// Drain pass in which the frame's end arrived.
     ended_pass: u64,
+    /// Drain pass in which its first record arrived.
+    seen_pass: u64,
 }
 
 /// In [`FrameAgg::unborn`]: more than one frame of the id waits without a birth.
@@ -313,10 +314,13 @@ pub(crate) struct FrameAgg {
     /// Emptied stage lists, reused so that settling a frame allocates nothing.
     spare_stages: Vec<Vec<StageRec>>,
     spare_settled: Vec<Vec<Settled>>,
-    /// Frames settled lately, so that a record arriving after (a second `finish`, a stage
-    /// after `finish`) is counted as unmatched instead of starting a frame of its own.
-    settled: rustc_hash::FxHashSet<(u32, u64)>,
-    settled_order: VecDeque<(u32, u64)>,
+    /// Frames in flight that a stage made (its frame's birth not read yet): each either
+    /// gets its birth by the end of the next pass, or is counted as unmatched then (a stage
+    /// after its frame's `finish`, a stage of a frame begun while no session recorded).
+    stage_made: Vec<(u32, u64)>,
+    /// Waiting frames past which an end settles the oldest born ones
+    /// ([`MAX_ENDED_WAITING`], raised after each such settling within a pass).
+    settle_at: usize,
     pass: u64,
     pub(crate) unmatched: u64,
     pub(crate) abandoned: u64,
@@ -345,8 +349,8 @@ impl FrameAgg {
             births: Vec::new(),
             spare_stages: Vec::new(),
             spare_settled: Vec::new(),
-            settled: rustc_hash::FxHashSet::default(),
-            settled_order: VecDeque::new(),
+            stage_made: Vec::new(),
+            settle_at: MAX_ENDED_WAITING,
             pass: 0,
             unmatched: 0,
             abandoned: 0,
@@ -481,17 +485,8 @@ impl FrameAgg {
         Some(self.sources.len() - 1)
     }
 
-    /// The frame in flight `(source, id)`, made if new; `None` (counted as unmatched) for a
-    /// stage (`after_birth`) of a frame settled already.
-    fn entry(&mut self, source: u32, id: u64, after_birth: bool) -> Option<&mut InFlight> {
-        if after_birth
-            && !self.settled.is_empty()
-            && self.settled.contains(&(source, id))
-            && !self.in_flight.contains_key(&(source, id))
-        {
-            self.unmatched += 1;
-            return None;
-        }
+    /// The frame in flight `(source, id)`, made if new.
+    fn entry(&mut self, source: u32, id: u64) -> &mut InFlight {
         // Frames that ended wait in `ended` (bounded by the drain passes); the limit is on
         // the others (begun and never ended, or stages of a frame never begun).
         if self.in_flight.len() >= MAX_FRAMES_IN_FLIGHT
@@ -500,26 +495,49 @@ impl FrameAgg {
             self.let_go_oldest();
         }
         let spare = &mut self.spare_stages;
-        Some(
-            self.in_flight
-                .entry((source, id))
-                .or_insert_with(|| InFlight {
-                    capture: None,
-                    stages: spare.pop().unwrap_or_default(),
-                    end: None,
-                    ended_pass: 0,
-                }),
-        )
+        let pass = self.pass;
+        self.in_flight
+            .entry((source, id))
+            .or_insert_with(|| InFlight {
+                capture: None,
+                stages: spare.pop().unwrap_or_default(),
+                end: None,
+                ended_pass: 0,
+                seen_pass: pass,
+            })
     }
 
-    fn mark_settled(&mut self, key: (u32, u64)) {
-        if self.settled_order.len() == RECENTLY_SETTLED {
-            if let Some(old) = self.settled_order.pop_front() {
-                self.settled.remove(&old);
+    /// At the end of a pass: the frames a stage made that still have no birth one whole pass
+    /// later are counted as unmatched (a birth happens before its frame's stages, so it is
+    /// read by the pass after the one that read a stage).
+    fn let_go_stage_made(&mut self) {
+        let pass = self.pass;
+        let mut i = 0;
+        while i < self.stage_made.len() {
+            let key = self.stage_made[i];
+            let waiting = match self.in_flight.get(&key) {
+                Some(f) if f.capture.is_none() && f.end.is_none() => {
+                    if f.seen_pass + 1 >= pass {
+                        true
+                    } else {
+                        let f = self.in_flight.remove(&key).expect("just seen");
+                        self.unmatched += f.stages.len() as u64;
+                        if self.spare_stages.len() < SPARE_LISTS {
+                            let mut stages = f.stages;
+                            stages.clear();
+                            self.spare_stages.push(stages);
+                        }
+                        false
+                    }
+                }
+                // Born, ended, or let go: no longer this list's.
+                _ => false,
+            };
+            if waiting {
+                i += 1;
+            } else {
+                self.stage_made.swap_remove(i);
             }
-        }
-        if self.settled.insert(key) {
-            self.settled_order.push_back(key);
         }
     }
 
@@ -551,15 +569,10 @@ impl FrameAgg {
         };
         // A birth is always a new frame: an id may come back once its frame has ended (a
         // camera's ring of buffer slots).
-        if !self.settled.is_empty() {
-            self.settled.remove(&(source, id));
-        }
         if !self.unborn.is_empty() && self.birth_of_ended(s, source, id, tick) {
             return;
         }
-        let Some(f) = self.entry(source, id, false) else {
-            return;
-        };
+        let f = self.entry(source, id);
         if f.capture.is_some() {
             // The same id begun twice while the first is still in flight.
             self.unmatched += 1;
@@ -684,10 +697,10 @@ impl FrameAgg {
                 return;
             }
         }
-        let Some(f) = self.entry(source, id, true) else {
-            return;
-        };
-        f.stages.push(rec);
+        if !self.in_flight.contains_key(&key) {
+            self.stage_made.push(key);
+        }
+        self.entry(source, id).stages.push(rec);
     }
 
     fn end(&mut self, source: u32, id: u64, end: End, clock: &Clock, t0: u64) {
@@ -703,9 +716,7 @@ impl FrameAgg {
         // birth: a birth read by the time it settles goes to the frame it belongs to
         // (`birth_of_ended`); an end still without one then is counted as unmatched.
         let pass = self.pass;
-        let Some(f) = self.entry(source, id, false) else {
-            return;
-        };
+        let f = self.entry(source, id);
         f.end = Some(end);
         f.ended_pass = pass;
         let f = self.in_flight.remove(&key).expect("just made");
@@ -714,21 +725,17 @@ impl FrameAgg {
             note_unborn(&mut self.unborn, key, self.ended.len());
         }
         self.ended.push((key, f));
-        if self.ended.len() > MAX_ENDED_WAITING {
-            // No drain pass for a long while (an aggregator starved of CPU, frames far faster
-            // than any line): the oldest half is settled now, so that memory stays bounded.
-            let older: Vec<((u32, u64), InFlight)> =
-                self.ended.drain(..MAX_ENDED_WAITING / 2).collect();
-            for (key, f) in older {
-                self.settle_one(key, f, clock, t0);
-            }
-            self.index_unborn();
+        if self.ended.len() > self.settle_at {
+            // A great many frames in one pass (an aggregator starved of CPU, a recording
+            // thread draining its own lane, frames far faster than any line): the oldest half
+            // of those whose birth is in are settled now, so that memory stays bounded. Those
+            // whose birth is not read yet (a lane read later in the pass) wait.
+            self.settle_oldest_born(clock, t0);
         }
     }
 
     /// Settles the frame `key` now.
     fn settle_one(&mut self, key: (u32, u64), f: InFlight, clock: &Clock, t0: u64) {
-        self.mark_settled(key);
         if f.capture.is_none() {
             self.unmatched += 1 + f.stages.len() as u64;
             return;
@@ -742,7 +749,11 @@ impl FrameAgg {
     /// then is unmatched (a frame begun while no session recorded).
     pub(super) fn settle(&mut self, clock: &Clock, t0: u64) {
         self.pass += 1;
+        self.settle_at = MAX_ENDED_WAITING;
         self.take_births(clock);
+        if !self.stage_made.is_empty() {
+            self.let_go_stage_made();
+        }
         if self.ended.is_empty() {
             return;
         }
@@ -758,6 +769,31 @@ impl FrameAgg {
             }
             self.settle_one(key, f, clock, t0);
         }
+        if self.ended.len() > MAX_ENDED_WAITING {
+            // Ends read before their births in this pass, and the births read since.
+            self.settle_oldest_born(clock, t0);
+        }
+    }
+
+    /// Settles the oldest [`MAX_ENDED_WAITING`]` / 2` of the waiting frames whose birth is in
+    /// (those without one wait: memory stays bounded by what one pass reads).
+    #[cold]
+    #[inline(never)]
+    fn settle_oldest_born(&mut self, clock: &Clock, t0: u64) {
+        let mut budget = MAX_ENDED_WAITING / 2;
+        let ended = std::mem::take(&mut self.ended);
+        for (key, f) in ended {
+            if budget > 0 && f.capture.is_some() {
+                budget -= 1;
+                self.settle_one(key, f, clock, t0);
+            } else {
+                self.ended.push((key, f));
+            }
+        }
+        self.index_unborn();
+        // Not again before another half of the bound has ended: the frames left may all be
+        // waiting for their births, and each end would go over them again.
+        self.settle_at = self.ended.len() + MAX_ENDED_WAITING / 2;
     }
 
     fn settle_frame(&mut self, source: u32, id: u64, mut f: InFlight, clock: &Clock, t0: u64) {
