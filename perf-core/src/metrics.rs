@@ -108,13 +108,27 @@ impl MetricCounter {
     /// folded into the running statistics each time it wraps).
     #[inline]
     pub fn set(&mut self, value: f64) {
-        if let Some(slot) = self.values.get_mut(self.pos) {
+        let pos = self.pos;
+        // Once the window is full, `pos < values.len() == window` until the wrap: one
+        // comparison each side of the store.
+        if let Some(slot) = self.values.get_mut(pos) {
             *slot = value;
+            self.pos = pos + 1;
+            if self.pos == self.values.len() {
+                self.wrap_or_grow();
+            }
         } else {
             // The window is filling up: `pos == values.len()`.
             self.push(value);
+            self.pos = pos + 1;
+            self.wrap_or_grow();
         }
-        self.pos += 1;
+    }
+
+    /// `pos` reached the end of the values kept: folds the window if it is full.
+    #[cold]
+    #[inline(never)]
+    fn wrap_or_grow(&mut self) {
         if self.pos == self.window {
             self.fold();
         }
@@ -122,8 +136,6 @@ impl MetricCounter {
 
     /// Folds the whole window (every value since the last fold, oldest first) into the
     /// running statistics, and starts the ring over.
-    #[cold]
-    #[inline(never)]
     fn fold(&mut self) {
         self.stats.record_all(&self.values[..self.pos]);
         self.pos = 0;
