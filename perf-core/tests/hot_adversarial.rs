@@ -1,33 +1,20 @@
 //! Hostile use of the hot paths: the `stop_timing` fast path, the batched
 //! `MetricCounter`, the idle aggregator backoff and the coarse-clock meter.
 
+mod common;
+use common::summary_bits;
+
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use heimdall_perf_core::metrics::{MetricCounter, ThroughputMeter};
-use heimdall_perf_core::stats::{Summary, ValueStats};
+use heimdall_perf_core::stats::ValueStats;
 use heimdall_perf_core::{scope, MetricType, PerfError, ProfilingSession};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn bits(s: &Summary) -> [u64; 11] {
-    [
-        s.count,
-        s.sum.to_bits(),
-        s.min.to_bits(),
-        s.max.to_bits(),
-        s.mean.to_bits(),
-        s.stddev.to_bits(),
-        s.p50.to_bits(),
-        s.p90.to_bits(),
-        s.p95.to_bits(),
-        s.p99.to_bits(),
-        s.p999.to_bits(),
-    ]
 }
 
 // ---------------------------------------------------------------- timings
@@ -289,15 +276,15 @@ fn metric_counter_windows_and_specials() {
             if i % 997 == 0 {
                 let cl = c.clone();
                 assert_eq!(
-                    bits(&cl.statistics()),
-                    bits(&reference.summary()),
+                    summary_bits(&cl.statistics()),
+                    summary_bits(&reference.summary()),
                     "w {window} i {i}"
                 );
             }
         }
         assert_eq!(
-            bits(&c.statistics()),
-            bits(&reference.summary()),
+            summary_bits(&c.statistics()),
+            summary_bits(&reference.summary()),
             "window {window}"
         );
         assert_eq!(c.to_measurement().value.to_bits(), c.value().to_bits());
@@ -319,7 +306,10 @@ fn metric_counter_millions_against_reference() {
         c.set(v);
         reference.record(v);
     }
-    assert_eq!(bits(&c.statistics()), bits(&reference.summary()));
+    assert_eq!(
+        summary_bits(&c.statistics()),
+        summary_bits(&reference.summary())
+    );
 }
 
 // ---------------------------------------------------------------- meter

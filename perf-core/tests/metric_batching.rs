@@ -5,27 +5,13 @@
 //! bit, after every read: NaN, ±infinity, ±0, subnormal, huge and tiny magnitudes, more
 //! values than the window, reads interleaved with sets, windows of 1 and of odd sizes.
 
+mod common;
+use common::summary_bits;
+
 use heimdall_perf_core::metrics::MetricCounter;
-use heimdall_perf_core::stats::{Summary, ValueStats};
+use heimdall_perf_core::stats::ValueStats;
 use heimdall_perf_core::MetricType;
 use proptest::prelude::*;
-
-/// Every field of a summary as bits (so that NaN equals NaN and -0.0 differs from 0.0).
-fn bits(s: &Summary) -> [u64; 11] {
-    [
-        s.count,
-        s.sum.to_bits(),
-        s.min.to_bits(),
-        s.max.to_bits(),
-        s.mean.to_bits(),
-        s.stddev.to_bits(),
-        s.p50.to_bits(),
-        s.p90.to_bits(),
-        s.p95.to_bits(),
-        s.p99.to_bits(),
-        s.p999.to_bits(),
-    ]
-}
 
 /// One step of a sequence: a value to set, or a read of the statistics.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +28,7 @@ fn check(window: usize, steps: &[Step]) -> Result<(), String> {
     let mut seen = Vec::new();
     let compare = |counter: &MetricCounter, reference: &ValueStats, at: usize| {
         let (got, want) = (counter.statistics(), reference.summary());
-        if bits(&got) == bits(&want) {
+        if summary_bits(&got) == summary_bits(&want) {
             Ok(())
         } else {
             Err(format!(
@@ -142,7 +128,10 @@ fn a_read_does_not_change_what_is_folded_later() {
             let _ = read.statistics();
         }
     }
-    assert_eq!(bits(&read.statistics()), bits(&unread.statistics()));
+    assert_eq!(
+        summary_bits(&read.statistics()),
+        summary_bits(&unread.statistics())
+    );
     let finite = (0..95).filter(|&i| nasty(i).is_finite()).count() as u64;
     assert_eq!(read.statistics().count, finite);
 }
@@ -189,7 +178,7 @@ proptest! {
             one_by_one.record(v);
         }
         batched.record_all(&batch);
-        prop_assert_eq!(bits(&batched.summary()), bits(&one_by_one.summary()));
+        prop_assert_eq!(summary_bits(&batched.summary()), summary_bits(&one_by_one.summary()));
         prop_assert_eq!(batched.non_finite(), one_by_one.non_finite());
         prop_assert_eq!(batched.count(), one_by_one.count());
     }
@@ -257,7 +246,7 @@ proptest! {
                 one_by_one.record(v);
             }
             batched.record_all(&values);
-            prop_assert_eq!(bits(&batched.summary()), bits(&one_by_one.summary()));
+            prop_assert_eq!(summary_bits(&batched.summary()), summary_bits(&one_by_one.summary()));
             prop_assert_eq!(batched.non_finite(), one_by_one.non_finite());
         }
         // Every percentile, not only the summary's.

@@ -7,6 +7,7 @@
 //! aggregator's wake-ups are read from its thread's `/proc/self/task/*/schedstat`.
 
 mod common;
+use common::summary_bits;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeSet;
@@ -19,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use heimdall_perf_core::metrics::MetricCounter;
-use heimdall_perf_core::stats::{Summary, ValueStats};
+use heimdall_perf_core::stats::ValueStats;
 use heimdall_perf_core::{
     scope, CapturedFrame, FrameSource, MetricType, ProfilingSession, Registry, StreamEnd,
     StreamHeader, TraceBatch, TraceStream,
@@ -1007,23 +1008,6 @@ impl Rng {
     fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
         xs[self.below(xs.len() as u64) as usize]
     }
-}
-
-/// Every field of a summary as bits.
-fn summary_bits(s: &Summary) -> [u64; 11] {
-    [
-        s.count,
-        s.sum.to_bits(),
-        s.min.to_bits(),
-        s.max.to_bits(),
-        s.mean.to_bits(),
-        s.stddev.to_bits(),
-        s.p50.to_bits(),
-        s.p90.to_bits(),
-        s.p95.to_bits(),
-        s.p99.to_bits(),
-        s.p999.to_bits(),
-    ]
 }
 
 /// Whether two statistics are the same, bit for bit: the summary, every permille, the

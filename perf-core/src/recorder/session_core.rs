@@ -479,6 +479,21 @@ mod tests {
         }
     }
 
+    /// Pushes `n` spans named `A`, telling `core` when the lane runs ahead (as a recording
+    /// thread does).
+    fn spans_telling(core: &SessionCore, w: &mut SessionLaneWriter, n: u64) {
+        for i in 0..n {
+            w.push(Event { id: A, ts: 2 * i }, |l, c| core.behind(l, c));
+            w.push(
+                Event {
+                    id: A | EXIT,
+                    ts: 2 * i + 1,
+                },
+                |l, c| core.behind(l, c),
+            );
+        }
+    }
+
     fn count(agg: &Aggregate) -> u64 {
         agg.paths().iter().map(|p| p.stats.count()).sum()
     }
@@ -542,16 +557,7 @@ mod tests {
         core.set_aggregator(std::thread::current());
         let mut w = core.new_lane(thread(1));
         let spans_per_chunk = CHUNK_EVENTS as u64 / 2;
-        for i in 0..spans_per_chunk * BACKLOG_WAKE as u64 {
-            w.push(Event { id: A, ts: 2 * i }, |l, n| core.behind(l, n));
-            w.push(
-                Event {
-                    id: A | EXIT,
-                    ts: 2 * i + 1,
-                },
-                |l, n| core.behind(l, n),
-            );
-        }
+        spans_telling(&core, &mut w, spans_per_chunk * BACKLOG_WAKE as u64);
         // Not yet: the backlog is counted when the next chunk is taken.
         w.push(
             Event {
@@ -573,16 +579,7 @@ mod tests {
         let core = SessionCore::new("test");
         let mut w = core.new_lane(thread(1));
         let n = (BACKLOG_SELF_DRAIN + 1) * CHUNK_EVENTS / 2;
-        for i in 0..n as u64 {
-            w.push(Event { id: A, ts: 2 * i }, |l, n| core.behind(l, n));
-            w.push(
-                Event {
-                    id: A | EXIT,
-                    ts: 2 * i + 1,
-                },
-                |l, n| core.behind(l, n),
-            );
-        }
+        spans_telling(&core, &mut w, n as u64);
         // Drained without the aggregator: up to the chunk being written.
         let drained = count(&core.agg.lock().unwrap());
         assert_eq!(drained, (BACKLOG_SELF_DRAIN * CHUNK_EVENTS / 2) as u64);

@@ -1,7 +1,24 @@
 //! Helpers shared by the tests of perf-core.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use heimdall_perf_core::stats::ValueStats;
+use heimdall_perf_core::stats::{Summary, ValueStats};
+
+/// Every field of a summary as bits, to compare statistics bit for bit.
+pub fn summary_bits(s: &Summary) -> [u64; 11] {
+    [
+        s.count,
+        s.sum.to_bits(),
+        s.min.to_bits(),
+        s.max.to_bits(),
+        s.mean.to_bits(),
+        s.stddev.to_bits(),
+        s.p50.to_bits(),
+        s.p90.to_bits(),
+        s.p95.to_bits(),
+        s.p99.to_bits(),
+        s.p999.to_bits(),
+    ]
+}
 
 /// The quantiles every statistics test checks.
 pub const QUANTILES: [f64; 14] = [
