@@ -2,17 +2,32 @@
 //! test states what should happen; a failing one is a defect for the lead to fix.
 
 use std::io::Write;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use heimdall_perf::{init, Measurement, MetricType};
+use heimdall_perf::{init, Measurement, MetricType, ProfilingManager, ServeHandle};
 use heimdall_perf_testkit::http::{encode, get, request};
 use heimdall_perf_testkit::promtool::promtool_check;
 
 const OM: &str = "application/openmetrics-text;version=1.0.0";
 const CLASSIC: &str = "text/plain;version=0.0.4";
+
+/// A manager in a temporary folder serving on a free port: the folder (kept alive), the
+/// manager, the endpoint and its address.
+fn served() -> (
+    tempfile::TempDir,
+    Arc<Mutex<ProfilingManager>>,
+    ServeHandle,
+    SocketAddr,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = init(dir.path()).unwrap();
+    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    (dir, manager, server, addr)
+}
 
 /// Runs `f` on a thread; `Some(result)` if it ended within `deadline`.
 fn within<T: Send + 'static>(
@@ -82,10 +97,7 @@ fn threads_of_process() -> usize {
 /// hang: the answer is written on the one thread that answers every request.
 #[test]
 fn a_client_that_never_reads_does_not_stall_other_scrapes_or_the_drop() {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = init(dir.path()).unwrap();
-    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
-    let addr = server.local_addr();
+    let (_dir, manager, server, addr) = served();
     let session = manager.lock().unwrap().start_session("big").unwrap();
     {
         // 400 span paths with 2 KB names: ~60 lines each in the exposition, ~50 MB.
@@ -123,10 +135,7 @@ fn a_client_that_never_reads_does_not_stall_other_scrapes_or_the_drop() {
 /// other scrapes, and must not each hold a thread forever.
 #[test]
 fn idle_connections_neither_block_scrapes_nor_hold_a_thread_each() {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = init(dir.path()).unwrap();
-    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
-    let addr = server.local_addr();
+    let (_dir, manager, server, addr) = served();
     let _s = manager.lock().unwrap().start_session("idle").unwrap();
     let before = threads_of_process();
     let mut idle = Vec::new();
@@ -154,10 +163,7 @@ fn idle_connections_neither_block_scrapes_nor_hold_a_thread_each() {
 /// A header line of 64 MiB (no newline) must be refused, not buffered whole.
 #[test]
 fn a_huge_header_is_refused_not_buffered() {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = init(dir.path()).unwrap();
-    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
-    let addr = server.local_addr();
+    let (_dir, _manager, server, addr) = served();
     let rss_before = vm_rss_kib();
     let mut c = TcpStream::connect(addr).unwrap();
     c.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -184,10 +190,7 @@ fn a_huge_header_is_refused_not_buffered() {
 /// measurements: both formats must stay valid for promtool.
 #[test]
 fn hostile_names_keep_both_formats_valid() {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = init(dir.path()).unwrap();
-    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
-    let addr = server.local_addr();
+    let (_dir, manager, server, addr) = served();
     let nasty = [
         "quo\"te",
         "new\nline",
@@ -272,10 +275,7 @@ fn hostile_names_keep_both_formats_valid() {
 /// `?session=` with hostile values answers 404 plainly (never a panic or a hang).
 #[test]
 fn hostile_session_queries_answer_plainly() {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = init(dir.path()).unwrap();
-    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
-    let addr = server.local_addr();
+    let (_dir, manager, server, addr) = served();
     let _s = manager.lock().unwrap().start_session("real").unwrap();
     for q in [
         "",
@@ -309,10 +309,7 @@ fn hostile_session_queries_answer_plainly() {
 /// not accept is a misnegotiation (client_golang answers 0.0.1 or falls back to text).
 #[test]
 fn openmetrics_version_0_0_1_only_is_not_answered_as_1_0_0() {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = init(dir.path()).unwrap();
-    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
-    let addr = server.local_addr();
+    let (_dir, _manager, server, addr) = served();
     let r = request(
         addr,
         "GET",
@@ -331,10 +328,7 @@ fn openmetrics_version_0_0_1_only_is_not_answered_as_1_0_0() {
 /// Everything q=0: nothing is acceptable; the classic text (or 406) — never a panic.
 #[test]
 fn odd_accept_headers_answer_something_valid() {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = init(dir.path()).unwrap();
-    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
-    let addr = server.local_addr();
+    let (_dir, manager, server, addr) = served();
     let _s = manager.lock().unwrap().start_session("acc").unwrap();
     for accept in [
         "*/*",
@@ -363,10 +357,7 @@ fn odd_accept_headers_answer_something_valid() {
 /// Sessions started and stopped while a scraper loops: every body valid, no panic or hang.
 #[test]
 fn sessions_coming_and_going_under_a_scraping_loop() {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = init(dir.path()).unwrap();
-    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
-    let addr = server.local_addr();
+    let (_dir, manager, server, addr) = served();
     let done = Arc::new(AtomicBool::new(false));
     let d2 = Arc::clone(&done);
     let scraper = std::thread::spawn(move || {
@@ -413,10 +404,7 @@ fn sessions_coming_and_going_under_a_scraping_loop() {
 /// connection, and the drop does not hang.
 #[test]
 fn dropping_the_manager_while_scraping_does_not_hang() {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = init(dir.path()).unwrap();
-    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
-    let addr = server.local_addr();
+    let (_dir, manager, server, addr) = served();
     let _s = manager.lock().unwrap().start_session("m").unwrap();
     let done = Arc::new(AtomicBool::new(false));
     let d2 = Arc::clone(&done);
@@ -657,10 +645,7 @@ fn merging_counts_near_u64_max_does_not_panic() {
 /// `line-id` / `line_id`): the exposition must not repeat a series or a label name.
 #[test]
 fn names_that_sanitise_alike_do_not_make_duplicates() {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = init(dir.path()).unwrap();
-    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
-    let addr = server.local_addr();
+    let (_dir, manager, server, addr) = served();
     let session = manager.lock().unwrap().start_session("dup").unwrap();
     {
         let mut s = session.lock().unwrap();
@@ -750,10 +735,7 @@ fn textfile_says_inactive_after_the_manager_is_dropped_without_stop() {
 #[test]
 fn pipelined_requests_and_hostile_session_lookup() {
     use std::io::Read;
-    let dir = tempfile::tempdir().unwrap();
-    let manager = init(dir.path()).unwrap();
-    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
-    let addr = server.local_addr();
+    let (_dir, manager, server, addr) = served();
     let name = "line \"3\" & co/ü?#=%";
     let _s = manager.lock().unwrap().start_session(name).unwrap();
     let r = get(addr, &format!("/report.json?session={}", encode(name))).unwrap();
@@ -810,10 +792,7 @@ fn hostile_thread_names_per_thread_stay_valid() {
 /// servers must accept (RFC 9112 §3.2.2; sent by forward proxies), reaches /metrics.
 #[test]
 fn absolute_form_request_target_is_understood() {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = init(dir.path()).unwrap();
-    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
-    let addr = server.local_addr();
+    let (_dir, _manager, server, addr) = served();
     let r = request(addr, "GET", &format!("http://{addr}/healthz"), &[]).unwrap();
     assert_eq!(
         r.status, 200,
@@ -828,10 +807,7 @@ fn absolute_form_request_target_is_understood() {
 /// — a torn snapshot would make `histogram_quantile` lie.
 #[test]
 fn histograms_are_never_torn_while_recording() {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = init(dir.path()).unwrap();
-    let server = manager.lock().unwrap().serve("127.0.0.1:0").unwrap();
-    let addr = server.local_addr();
+    let (_dir, manager, server, addr) = served();
     let _s = manager.lock().unwrap().start_session("torn").unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..2)
