@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod common;
+use common::{read_report, write_report};
+
 use assert_cmd::Command;
 use heimdall_perf::reports::ReportSink;
 use heimdall_perf::ProfilingSession;
@@ -227,20 +230,6 @@ fn render_summary_and_formats() {
     for id in ["flamegraph", "folded"] {
         assert!(text.lines().any(|l| l.starts_with(id)), "{text}");
     }
-}
-
-fn read_report(path: &Path) -> heimdall_perf::reports::Report {
-    heimdall_perf_report_json::read_report(path).unwrap()
-}
-
-fn write_report(report: &heimdall_perf::reports::Report, path: &Path) {
-    std::fs::write(
-        path,
-        heimdall_perf_report_json::JsonSink::new()
-            .render_to_string(report)
-            .unwrap(),
-    )
-    .unwrap();
 }
 
 /// `report` with its span totals replaced by copies of the `frame;detect` span under `paths`.

@@ -4,25 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+use common::{read_report, write_report};
+
 use assert_cmd::Command;
-use heimdall_perf::reports::{merge_reports, Report, ReportSink, SCHEMA_VERSION};
+use heimdall_perf::reports::{merge_reports, Report, SCHEMA_VERSION};
 use heimdall_perf_testkit as fixtures;
 
 fn cmd() -> Command {
     Command::cargo_bin("heimdall-perf").unwrap()
-}
-
-fn write(report: &Report, path: &Path) -> PathBuf {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let json = heimdall_perf_report_json::JsonSink::new()
-        .render_to_string(report)
-        .unwrap();
-    std::fs::write(path, json).unwrap();
-    path.to_path_buf()
-}
-
-fn read(path: &Path) -> Report {
-    heimdall_perf_report_json::read_report(path).unwrap()
 }
 
 /// The sample run as recorded at station `station` (a label), `hours` later.
@@ -53,8 +43,8 @@ fn os(p: &Path) -> &std::ffi::OsStr {
 #[test]
 fn merge_writes_the_fleet_report_the_library_gives() {
     let dir = tempfile::tempdir().unwrap();
-    let east = write(&run(Some("east"), 0), &dir.path().join("a.json"));
-    let west = write(&run(Some("west"), 1), &dir.path().join("b.json"));
+    let east = write_report(&run(Some("east"), 0), &dir.path().join("a.json"));
+    let west = write_report(&run(Some("west"), 1), &dir.path().join("b.json"));
     let fleet_path = dir.path().join("fleet.json");
     let (code, _, err) = run_cmd(&[
         "merge".as_ref(),
@@ -64,15 +54,15 @@ fn merge_writes_the_fleet_report_the_library_gives() {
         os(&fleet_path),
     ]);
     assert_eq!(code, 0, "{err}");
-    let fleet = read(&fleet_path);
-    let want = merge_reports([("east", read(&east)), ("west", read(&west))]).unwrap();
+    let fleet = read_report(&fleet_path);
+    let want = merge_reports([("east", read_report(&east)), ("west", read_report(&west))]).unwrap();
     // NaN != NaN (a metric of the sample holds one): compare the text forms.
     assert_eq!(format!("{fleet:?}"), format!("{want:?}"));
     assert_eq!(fleet.schema_version, SCHEMA_VERSION);
     let names: Vec<&str> = fleet.stations.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["east", "west"]);
     let detect = fleet.span_total(&["frame", "detect"]).unwrap();
-    let one = read(&east);
+    let one = read_report(&east);
     assert_eq!(
         detect.count,
         2 * one.span_total(&["frame", "detect"]).unwrap().count
@@ -91,7 +81,7 @@ fn summary_diff_and_render_read_a_merged_report() {
     let merge_to = |out: &str, runs: &[Report]| {
         let mut args: Vec<PathBuf> = vec!["merge".into()];
         for (i, r) in runs.iter().enumerate() {
-            args.push(write(r, &d.join(format!("{out}-{i}.json"))));
+            args.push(write_report(r, &d.join(format!("{out}-{i}.json"))));
         }
         let out = d.join(out);
         args.extend(["-o".into(), out.clone()]);
@@ -162,7 +152,7 @@ fn summary_diff_and_render_read_a_merged_report() {
         "{text}"
     );
     // A single run against a fleet is a diff like any other.
-    let single = write(&run(Some("east"), 0), &d.join("single.json"));
+    let single = write_report(&run(Some("east"), 0), &d.join("single.json"));
     let (code, _, err) = run_cmd(&["diff".as_ref(), os(&single), os(&base)]);
     assert!(code == 0 || code == 1, "{err}");
 
@@ -205,13 +195,13 @@ fn stations_are_named_after_their_label_labels_or_file() {
     let mut unlabelled_2 = run(None, 2);
     unlabelled_2.session.labels.clear();
     let files = [
-        write(&run(Some("cell-7"), 0), &d.join("x.json")),
-        write(&labelled, &d.join("y.json")),
-        write(&unlabelled, &d.join("camera-line.json")),
-        write(&unlabelled_2, &d.join("run-2026-11-30/report.json")),
+        write_report(&run(Some("cell-7"), 0), &d.join("x.json")),
+        write_report(&labelled, &d.join("y.json")),
+        write_report(&unlabelled, &d.join("camera-line.json")),
+        write_report(&unlabelled_2, &d.join("run-2026-11-30/report.json")),
         // The same station recorded twice: told apart by file name.
-        write(&run(Some("dup"), 0), &d.join("monday.json")),
-        write(&run(Some("dup"), 1), &d.join("tuesday.json")),
+        write_report(&run(Some("dup"), 0), &d.join("monday.json")),
+        write_report(&run(Some("dup"), 1), &d.join("tuesday.json")),
     ];
     let out = d.join("fleet.json");
     cmd()
@@ -221,7 +211,11 @@ fn stations_are_named_after_their_label_labels_or_file() {
         .arg(&out)
         .assert()
         .success();
-    let names: Vec<String> = read(&out).stations.into_iter().map(|s| s.name).collect();
+    let names: Vec<String> = read_report(&out)
+        .stations
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     assert_eq!(
         names,
         [
@@ -252,7 +246,7 @@ fn stations_are_named_after_their_label_labels_or_file() {
 
     // Two files that give one name even with their file names: each file's name is said.
     let sub = d.join("other");
-    let twin = write(&run(Some("cell-7"), 3), &sub.join("x.json"));
+    let twin = write_report(&run(Some("cell-7"), 3), &sub.join("x.json"));
     let (code, _, err) = run_cmd(&[
         "merge".as_ref(),
         os(&files[0]),
@@ -303,7 +297,7 @@ fn what_cannot_merge_is_an_error_naming_the_file_and_the_previous_output_stays()
     let d = dir.path();
     let out = d.join("fleet.json");
     std::fs::write(&out, "the previous fleet").unwrap();
-    let east = write(&run(Some("east"), 0), &d.join("east.json"));
+    let east = write_report(&run(Some("east"), 0), &d.join("east.json"));
     let merge = |other: &Path| {
         run_cmd(&[
             "merge".as_ref(),
@@ -317,7 +311,7 @@ fn what_cannot_merge_is_an_error_naming_the_file_and_the_previous_output_stays()
     // Another schema version.
     let mut old = run(Some("west"), 0);
     old.schema_version = 2;
-    let old = write(&old, &d.join("old.json"));
+    let old = write_report(&old, &d.join("old.json"));
     let (code, _, err) = merge(&old);
     assert_eq!(code, 2);
     assert!(
@@ -330,7 +324,7 @@ fn what_cannot_merge_is_an_error_naming_the_file_and_the_previous_output_stays()
     // Another bucket ladder.
     let mut other = run(Some("west"), 0);
     other.span_totals[0].histogram[1].le = 1000;
-    let other = write(&other, &d.join("ladder.json"));
+    let other = write_report(&other, &d.join("ladder.json"));
     let (code, _, err) = merge(&other);
     assert_eq!(code, 2);
     assert!(
@@ -375,7 +369,7 @@ fn diff_of_fleets_names_stations_that_left_or_joined() {
     let merge_to = |out: &str, stations: &[(&str, u64)]| {
         let mut args: Vec<PathBuf> = vec!["merge".into()];
         for (s, hours) in stations {
-            args.push(write(
+            args.push(write_report(
                 &run(Some(s), *hours),
                 &d.join(format!("{out}-{s}.json")),
             ));
@@ -413,7 +407,7 @@ fn diff_of_fleets_names_stations_that_left_or_joined() {
         );
     }
     // Single runs have no stations: nothing is said, and the JSON has no such keys.
-    let single = write(&run(Some("east"), 0), &d.join("single.json"));
+    let single = write_report(&run(Some("east"), 0), &d.join("single.json"));
     let (_, json, _) = run_cmd(&[
         "diff".as_ref(),
         os(&single),

@@ -3,22 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+use common::{read_report, write_report};
+
 use assert_cmd::Command;
-use heimdall_perf::reports::{Report, ReportSink};
+use heimdall_perf::reports::Report;
 use heimdall_perf_testkit as fixtures;
-
-fn write(report: &Report, path: &Path) -> PathBuf {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let json = heimdall_perf_report_json::JsonSink::new()
-        .render_to_string(report)
-        .unwrap();
-    std::fs::write(path, json).unwrap();
-    path.to_path_buf()
-}
-
-fn read(path: &Path) -> Report {
-    heimdall_perf_report_json::read_report(path).unwrap()
-}
 
 fn run(station: &str) -> Report {
     let mut r = fixtures::sample_report();
@@ -47,13 +37,13 @@ fn merge(args: &[&Path], out: Option<&Path>) -> (i32, String, String) {
 fn the_same_file_through_a_symlink_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let east = write(&run("east"), &d.join("east.json"));
+    let east = write_report(&run("east"), &d.join("east.json"));
     let link = d.join("alias.json");
     std::os::unix::fs::symlink(&east, &link).unwrap();
     let out = d.join("fleet.json");
     let (code, _, err) = merge(&[&east, &link], Some(&out));
     let counted = if code == 0 {
-        read(&out).span_totals[0].count
+        read_report(&out).span_totals[0].count
     } else {
         0
     };
@@ -69,8 +59,8 @@ fn the_same_file_through_a_symlink_is_refused() {
 fn output_over_an_input_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let east = write(&run("east"), &d.join("east.json"));
-    let west = write(&run("west"), &d.join("west.json"));
+    let east = write_report(&run("east"), &d.join("east.json"));
+    let west = write_report(&run("west"), &d.join("west.json"));
     let before = std::fs::read(&east).unwrap();
     let (code, _, err) = merge(&[&east, &west], Some(&east));
     let after = std::fs::read(&east).unwrap();
@@ -105,12 +95,12 @@ fn counts_that_overflow_are_refused_not_saturated() {
         }
         r
     };
-    let a = write(&huge("a"), &d.join("a.json"));
-    let b = write(&huge("b"), &d.join("b.json"));
+    let a = write_report(&huge("a"), &d.join("a.json"));
+    let b = write_report(&huge("b"), &d.join("b.json"));
     let out = d.join("fleet.json");
     let (code, _, err) = merge(&[&a, &b], Some(&out));
     if code == 0 {
-        let fleet = read(&out);
+        let fleet = read_report(&out);
         let c = fleet.span_totals[0].count;
         assert_ne!(
             c,
@@ -127,7 +117,7 @@ fn counts_that_overflow_are_refused_not_saturated() {
 fn garbage_inputs_are_errors_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let east = write(&run("east"), &d.join("east.json"));
+    let east = write_report(&run("east"), &d.join("east.json"));
     let full = std::fs::read_to_string(&east).unwrap();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty.json", Vec::new()),
@@ -159,15 +149,15 @@ fn two_hundred_stations_merge_and_render_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let paths: Vec<PathBuf> = (0..200)
-        .map(|i| write(&run(&format!("st-{i:03}")), &d.join(format!("{i:03}.json"))))
+        .map(|i| write_report(&run(&format!("st-{i:03}")), &d.join(format!("{i:03}.json"))))
         .collect();
     let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
     let out = d.join("fleet.json");
     let (code, _, err) = merge(&refs, Some(&out));
     assert_eq!(code, 0, "{err}");
-    let fleet = read(&out);
+    let fleet = read_report(&out);
     assert_eq!(fleet.stations.len(), 200);
-    let one = read(&paths[0]);
+    let one = read_report(&paths[0]);
     assert_eq!(fleet.span_totals[0].count, 200 * one.span_totals[0].count);
     let (code, stdout, _) = merge(&refs[..3], None);
     assert_eq!(code, 0);
@@ -206,13 +196,17 @@ fn two_hundred_stations_merge_and_render_everywhere() {
 fn a_station_name_colliding_with_a_disambiguated_one_is_named_right() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let a = write(&run("cell-7"), &d.join("a.json"));
-    let b = write(&run("cell-7"), &d.join("b.json"));
-    let c = write(&run("cell-7 (b)"), &d.join("c.json"));
+    let a = write_report(&run("cell-7"), &d.join("a.json"));
+    let b = write_report(&run("cell-7"), &d.join("b.json"));
+    let c = write_report(&run("cell-7 (b)"), &d.join("c.json"));
     let out = d.join("fleet.json");
     let (code, _, err) = merge(&[&a, &b, &c], Some(&out));
     if code == 0 {
-        let names: Vec<String> = read(&out).stations.iter().map(|s| s.name.clone()).collect();
+        let names: Vec<String> = read_report(&out)
+            .stations
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
         let mut u = names.clone();
         u.sort();
         u.dedup();
@@ -233,7 +227,7 @@ fn diff_of_fleets_names_a_station_that_left() {
     let d = dir.path();
     let p: Vec<PathBuf> = ["east", "west", "north"]
         .iter()
-        .map(|s| write(&run(s), &d.join(format!("{s}.json"))))
+        .map(|s| write_report(&run(s), &d.join(format!("{s}.json"))))
         .collect();
     let three = d.join("three.json");
     let two = d.join("two.json");
@@ -261,9 +255,9 @@ fn diff_of_fleets_names_a_station_that_left() {
 fn a_station_with_nan_summaries_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let east = write(&run("east"), &d.join("east.json"));
+    let east = write_report(&run("east"), &d.join("east.json"));
     let mut v: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(write(&run("west"), &d.join("w.json"))).unwrap(),
+        &std::fs::read_to_string(write_report(&run("west"), &d.join("w.json"))).unwrap(),
     )
     .unwrap();
     for key in ["spans", "span_totals"] {
@@ -277,7 +271,7 @@ fn a_station_with_nan_summaries_is_refused() {
     let out = d.join("fleet.json");
     let (code, _, err) = merge(&[&east, &west], Some(&out));
     let mean = if code == 0 {
-        read(&out).span_totals[0].duration.mean
+        read_report(&out).span_totals[0].duration.mean
     } else {
         0.0
     };
