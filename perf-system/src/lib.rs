@@ -65,7 +65,7 @@
 //!
 //! One round refreshes only what it reports: `/proc/stat`, `/proc/meminfo`,
 //! `getloadavg`, this process's `stat`, `statm`, `status`, `io` and task list, and
-//! `/sys/class/net`; never the process list. See `BENCH.md` for the measured CPU time of one
+//! `/proc/net/dev` (sysinfo's `/sys/class/net` files outside Linux); never the process list. See `BENCH.md` for the measured CPU time of one
 //! round against a naive `System::refresh_all()`; use [`Figures`] with [`factory_with`] to
 //! leave out a group (network, say, on a host with many virtual interfaces).
 //!
@@ -80,6 +80,7 @@
 
 mod error;
 mod platform;
+mod procfs;
 mod source;
 
 pub use error::SystemError;

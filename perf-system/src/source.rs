@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use heimdall_perf_core::series_names as sn;
 use heimdall_perf_core::{PeriodicSource, Samples, SourceFactory};
 use sysinfo::{
-    CpuRefreshKind, MemoryRefreshKind, Networks, Pid, Process, ProcessRefreshKind,
-    ProcessesToUpdate, System,
+    CpuRefreshKind, MemoryRefreshKind, Pid, ProcessRefreshKind, ProcessesToUpdate, System,
 };
 
 use crate::platform;
+use crate::procfs::{NetTotals, SelfReading};
 
 /// Name of the source, and so of its thread: `heimdall-perf-sampler-system`.
 pub const SOURCE_NAME: &str = "system";
@@ -135,10 +135,37 @@ struct ProcessMark {
     written_bytes: Option<u64>,
 }
 
+/// A network interface seen in the last round: its series names and its byte totals then.
+#[derive(Debug)]
+struct Interface {
+    rx_name: String,
+    tx_name: String,
+    rx: u64,
+    tx: u64,
+    /// The round that last saw it; interfaces gone from a round are forgotten.
+    round: u64,
+}
+
+impl Interface {
+    fn new(iface: &str, rx: u64, tx: u64, round: u64) -> Self {
+        Interface {
+            rx_name: format!("{}{iface}.rx", sn::NETWORK_PREFIX),
+            tx_name: format!("{}{iface}.tx", sn::NETWORK_PREFIX),
+            rx,
+            tx,
+            round,
+        }
+    }
+}
+
+/// The series counted as failed in a round whose interface totals could not be read.
+const NETWORK_FAILED: &str = "network.*";
+
 /// Reads the system and process figures when asked (a [`PeriodicSource`] named `system`).
 ///
 /// It keeps one `sysinfo::System` and refreshes only what it reports: CPU times, memory,
-/// and this one process (memory, tasks, I/O counters) — never the process list.
+/// and this one process (memory, tasks, I/O counters) — never the process list. Network
+/// totals come from one read of `/proc/net/dev` on Linux (sysinfo's `Networks` elsewhere).
 ///
 /// Rates (`process.cpu`, `process.disk.*`, `network.*`) are differences between two
 /// readings, and the first [`sample`](PeriodicSource::sample) is their baseline: it
@@ -154,14 +181,18 @@ struct ProcessMark {
 pub struct SystemSource {
     figures: Figures,
     sys: System,
-    networks: Option<Networks>,
+    networks: Option<NetTotals>,
     pid: Pid,
     process_kind: ProcessRefreshKind,
+    /// This process's figures from `/proc/self` (Linux), instead of sysinfo's refresh.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    self_files: Option<crate::procfs::SelfFiles>,
     /// Linux without task I/O accounting reports no `/proc/self/io`; sysinfo would then
     /// report 0 bytes/s, which is not the same as "not available".
     disk_io_available: bool,
     core_names: Vec<String>,
-    interfaces: HashMap<String, (String, String)>,
+    interfaces: HashMap<String, Interface>,
+    network_round: u64,
     last_cpu_refresh: Option<Instant>,
     last_process: Option<ProcessMark>,
     last_network: Option<Instant>,
@@ -211,9 +242,15 @@ impl SystemSource {
             networks: None,
             pid: Pid::from_u32(std::process::id()),
             process_kind,
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            self_files: figures
+                .process
+                .then(|| crate::procfs::SelfFiles::new(disk_io_available))
+                .flatten(),
             disk_io_available,
             core_names: Vec::new(),
             interfaces: HashMap::new(),
+            network_round: 0,
             last_cpu_refresh: None,
             last_process: None,
             last_network: None,
@@ -224,13 +261,9 @@ impl SystemSource {
                 .refresh_cpu_specifics(CpuRefreshKind::nothing().with_cpu_usage());
             source.last_cpu_refresh = Some(Instant::now());
         }
-        // No process mark and no network instant yet: the first round is the rates' baseline.
+        // No process mark and no network totals yet: the first round is the rates' baseline.
         if figures.network {
-            let networks = Networks::new_with_refreshed_list();
-            for name in networks.list().keys() {
-                source.interface_names(name);
-            }
-            source.networks = Some(networks);
+            source.networks = Some(NetTotals::new());
         }
         source
     }
@@ -240,28 +273,34 @@ impl SystemSource {
         self.figures
     }
 
-    fn refresh_process(&mut self) -> Option<&Process> {
+    /// This process's figures now, and the CPU time sysinfo read with them (none from
+    /// `/proc/self`, where the process CPU-time clock is read instead).
+    fn read_process(&mut self) -> Option<(SelfReading, Option<Duration>)> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(files) = self.self_files.as_mut() {
+            return files.read().map(|r| (r, None));
+        }
         let pids = [self.pid];
         self.sys.refresh_processes_specifics(
             ProcessesToUpdate::Some(&pids),
             true,
             self.process_kind,
         );
-        self.sys.process(self.pid)
-    }
-
-    fn interface_names(&mut self, iface: &str) -> bool {
-        if self.interfaces.contains_key(iface) {
-            return true;
-        }
-        self.interfaces.insert(
-            iface.to_string(),
-            (
-                format!("{}{iface}.rx", sn::NETWORK_PREFIX),
-                format!("{}{iface}.tx", sn::NETWORK_PREFIX),
-            ),
-        );
-        false
+        let p = self.sys.process(self.pid)?;
+        let disk = p.disk_usage();
+        let reading = SelfReading {
+            // sysinfo lists the tasks other than the main thread (Linux only).
+            threads: p.tasks().map(|tasks| tasks.len() as u64 + 1),
+            virtual_bytes: p.virtual_memory(),
+            resident_bytes: p.memory(),
+            disk: self
+                .disk_io_available
+                .then_some((disk.total_read_bytes, disk.total_written_bytes)),
+        };
+        Some((
+            reading,
+            Some(Duration::from_millis(p.accumulated_cpu_time())),
+        ))
     }
 
     fn sample_cpu(&mut self, out: &mut impl Out) {
@@ -366,9 +405,8 @@ impl SystemSource {
         if !self.figures.process {
             return;
         }
-        let disk_io = self.disk_io_available;
         let prev = self.last_process;
-        let Some(p) = self.refresh_process() else {
+        let Some((p, sysinfo_cpu)) = self.read_process() else {
             for name in [
                 sn::PROCESS_CPU,
                 sn::PROCESS_MEMORY_RESIDENT,
@@ -381,27 +419,29 @@ impl SystemSource {
             }
             return;
         };
-        out.record(sn::PROCESS_MEMORY_RESIDENT, UNIT_BYTES, p.memory() as f64);
+        out.record(
+            sn::PROCESS_MEMORY_RESIDENT,
+            UNIT_BYTES,
+            p.resident_bytes as f64,
+        );
         out.record(
             sn::PROCESS_MEMORY_VIRTUAL,
             UNIT_BYTES,
-            p.virtual_memory() as f64,
+            p.virtual_bytes as f64,
         );
-        // sysinfo lists the tasks other than the main thread (Linux only).
-        match p.tasks() {
-            Some(tasks) => out.record(sn::PROCESS_THREADS, UNIT_THREADS, (tasks.len() + 1) as f64),
+        match p.threads {
+            Some(threads) => out.record(sn::PROCESS_THREADS, UNIT_THREADS, threads as f64),
             None => out.failed(sn::PROCESS_THREADS),
         }
-        let disk = Some(p.disk_usage()).filter(|_| disk_io);
-        let cpu = process_cpu_now(Some(Duration::from_millis(p.accumulated_cpu_time())));
+        let cpu = process_cpu_now(sysinfo_cpu);
         // The instant of the CPU reading, not of the round's start: the refresh above costs
         // CPU time, which must not be divided by a wall time that leaves it out.
         let now = Instant::now();
         let mark = ProcessMark {
             at: now,
             cpu,
-            read_bytes: disk.map(|d| d.total_read_bytes),
-            written_bytes: disk.map(|d| d.total_written_bytes),
+            read_bytes: p.disk.map(|d| d.0),
+            written_bytes: p.disk.map(|d| d.1),
         };
         self.last_process = Some(mark);
 
@@ -435,31 +475,39 @@ impl SystemSource {
     }
 
     fn sample_network(&mut self, out: &mut impl Out) {
-        let Some(mut networks) = self.networks.take() else {
+        let Some(totals) = self.networks.as_mut() else {
             return;
         };
-        networks.refresh(true);
         let now = Instant::now();
         let dt = self
             .last_network
             .map(|t| now.saturating_duration_since(t).as_secs_f64())
             .unwrap_or(0.0);
-        self.last_network = Some(now);
-        if networks.list().len() != self.interfaces.len() {
-            self.interfaces
-                .retain(|name, _| networks.list().contains_key(name));
-        }
-        for (iface, data) in networks.list() {
+        self.network_round = self.network_round.wrapping_add(1);
+        let round = self.network_round;
+        let interfaces = &mut self.interfaces;
+        let read = totals.read(|iface, rx, tx| match interfaces.get_mut(iface) {
+            Some(i) => {
+                if dt > 0.0 {
+                    // A counter that went back (the interface was re-created): no traffic.
+                    let rate = |now: u64, before: u64| now.saturating_sub(before) as f64 / dt;
+                    out.record(&i.rx_name, UNIT_BYTES_PER_SECOND, rate(rx, i.rx));
+                    out.record(&i.tx_name, UNIT_BYTES_PER_SECOND, rate(tx, i.tx));
+                }
+                (i.rx, i.tx, i.round) = (rx, tx, round);
+            }
             // An interface seen for the first time has no previous reading: no rate yet.
-            if !self.interface_names(iface) || dt <= 0.0 {
-                continue;
+            None => {
+                interfaces.insert(iface.to_string(), Interface::new(iface, rx, tx, round));
             }
-            if let Some((rx, tx)) = self.interfaces.get(iface) {
-                out.record(rx, UNIT_BYTES_PER_SECOND, data.received() as f64 / dt);
-                out.record(tx, UNIT_BYTES_PER_SECOND, data.transmitted() as f64 / dt);
-            }
+        });
+        if !read {
+            // The totals stay those of the last reading, which the next rate covers from.
+            out.failed(NETWORK_FAILED);
+            return;
         }
-        self.networks = Some(networks);
+        self.last_network = Some(now);
+        interfaces.retain(|_, i| i.round == round);
     }
 }
 
@@ -767,16 +815,101 @@ mod tests {
     }
 
     #[test]
-    fn a_new_interface_waits_one_round_for_its_rate() {
-        let mut source = SystemSource::with_figures(Figures::none());
-        assert!(!source.interface_names("eth9"));
-        assert!(source.interface_names("eth9"));
-        assert_eq!(
-            source
-                .interfaces
-                .get("eth9")
-                .map(|(rx, tx)| (rx.as_str(), tx.as_str())),
-            Some(("network.eth9.rx", "network.eth9.tx"))
+    fn interfaces_that_go_and_come_back_wait_one_round_for_a_rate() {
+        let mut source = SystemSource::with_figures(Figures::none().with_network(true));
+        round(&mut source);
+        let seen = source.interfaces.len();
+        assert!(seen > 0);
+        // An interface gone from the system (here: forgotten) is new again when it comes
+        // back: no rate from totals read before it went.
+        let gone = source.interfaces.keys().next().unwrap().clone();
+        source.interfaces.remove(&gone);
+        std::thread::sleep(Duration::from_millis(5));
+        let (values, failed) = round(&mut source);
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(values.len(), (seen - 1) * 2, "{values:?}");
+        assert!(values
+            .iter()
+            .all(|v| !v.0.starts_with(&format!("network.{gone}."))));
+        let (values, _) = round(&mut source);
+        assert_eq!(values.len(), seen * 2, "{values:?}");
+        // Only interfaces of the last round are kept.
+        source
+            .interfaces
+            .insert("eth9".into(), Interface::new("eth9", 0, 0, 0));
+        round(&mut source);
+        assert!(!source.interfaces.contains_key("eth9"));
+        assert_eq!(source.interfaces["lo"].rx_name, "network.lo.rx");
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn sysinfo_reads_the_same_process_figures_as_proc_self() {
+        let figure = |values: &[(String, &'static str, f64)], name: &str| {
+            values.iter().find(|v| v.0 == name).map(|v| v.2).unwrap()
+        };
+        let process = Figures::none().with_process(true);
+        let mut fast = SystemSource::with_figures(process);
+        let mut slow = SystemSource::with_figures(process);
+        assert!(fast.self_files.is_some());
+        slow.self_files = None;
+        for _ in 0..2 {
+            let (a, fa) = round(&mut fast);
+            let (b, fb) = round(&mut slow);
+            assert!(fa.is_empty() && fb.is_empty(), "{fa:?} {fb:?}");
+            let names: Vec<&str> = a.iter().map(|v| v.0.as_str()).collect();
+            assert_eq!(names, b.iter().map(|v| v.0.as_str()).collect::<Vec<_>>());
+            let (va, vb) = (
+                figure(&a, sn::PROCESS_MEMORY_VIRTUAL),
+                figure(&b, sn::PROCESS_MEMORY_VIRTUAL),
+            );
+            assert!((va - vb).abs() < 64e6, "{va} {vb}");
+            let (ra, rb) = (
+                figure(&a, sn::PROCESS_MEMORY_RESIDENT),
+                figure(&b, sn::PROCESS_MEMORY_RESIDENT),
+            );
+            assert!((ra - rb).abs() < 8e6, "{ra} {rb}");
+            let (ta, tb) = (
+                figure(&a, sn::PROCESS_THREADS),
+                figure(&b, sn::PROCESS_THREADS),
+            );
+            assert!(ta >= 1.0 && (ta - tb).abs() <= 8.0, "{ta} {tb}");
+        }
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_round_that_cannot_read_the_totals_fails_and_the_next_covers_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev");
+        let text = |rx: u64| format!("Inter-| x\n face |y\n  eth7: {rx} 0 0 0 0 0 0 0 500 0\n");
+        std::fs::write(&path, text(1000)).unwrap();
+        let mut source = SystemSource::with_figures(Figures::none().with_network(true));
+        source.networks = Some(NetTotals::ProcNetDev {
+            path: path.clone(),
+            buf: String::new(),
+        });
+        assert_eq!(round(&mut source), (vec![], vec![]));
+        let t0 = source.last_network.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let (values, failed) = round(&mut source);
+        assert!(values.is_empty(), "{values:?}");
+        assert_eq!(failed, ["network.*"]);
+        // The next rate is measured from the last good reading, over both intervals.
+        std::fs::write(&path, text(3000)).unwrap();
+        let (values, failed) = round(&mut source);
+        let dt = source
+            .last_network
+            .unwrap()
+            .duration_since(t0)
+            .as_secs_f64();
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(values[0].0, "network.eth7.rx");
+        assert!(
+            (values[0].2 - 2000.0 / dt).abs() < 1e-6 * values[0].2,
+            "{values:?}"
         );
+        assert_eq!(values[1].0, "network.eth7.tx");
+        assert_eq!(values[1].2, 0.0);
     }
 }
