@@ -1076,7 +1076,7 @@ fn spawn_drain(core: &Arc<SessionCore>) -> Option<Aggregator> {
 ///   ([`CHUNK_EVENTS`](recorder::CHUNK_EVENTS) events) at the rate just seen, within
 ///   [`DRAIN_INTERVAL`](recorder::DRAIN_INTERVAL) and `IDLE_DRAIN_INTERVAL`. Each pass costs
 ///   a wake-up and a walk over the lanes whatever it reads: a 60 fps line (a few thousand
-///   events a second) gets ten passes a second, a line recording millions of spans a
+///   events a second) gets one pass a second, a line recording millions of spans a
 ///   second a pass every 10 ms.
 fn next_drain_wait(wait: Duration, read: u64, since: Duration) -> Duration {
     let (shortest, longest) = (recorder::DRAIN_INTERVAL, recorder::IDLE_DRAIN_INTERVAL);
@@ -1098,8 +1098,11 @@ mod tests {
     #[test]
     fn the_aggregator_waits_for_about_a_chunk_of_events() {
         let chunk = CHUNK_EVENTS as u64;
-        // A 60 fps line: a few hundred events in 10 ms, the longest wait.
-        assert_eq!(next_drain_wait(10 * MS, 200, 10 * MS), IDLE_DRAIN_INTERVAL);
+        // A 60 fps line: a few thousand events a second, the longest wait (1 s).
+        assert_eq!(next_drain_wait(10 * MS, 30, 10 * MS), IDLE_DRAIN_INTERVAL);
+        assert_eq!(IDLE_DRAIN_INTERVAL, 1000 * MS);
+        // A chunk in 700 ms: 700 ms.
+        assert_eq!(next_drain_wait(10 * MS, chunk, 700 * MS), 700 * MS);
         // A chunk in 40 ms: 40 ms.
         assert_eq!(next_drain_wait(10 * MS, chunk, 40 * MS), 40 * MS);
         // Half a chunk in 30 ms: 60 ms.
@@ -1111,7 +1114,7 @@ mod tests {
         );
         // Nothing: twice the wait, within the bounds.
         assert_eq!(next_drain_wait(10 * MS, 0, 10 * MS), 20 * MS);
-        assert_eq!(next_drain_wait(80 * MS, 0, 80 * MS), IDLE_DRAIN_INTERVAL);
+        assert_eq!(next_drain_wait(640 * MS, 0, 640 * MS), IDLE_DRAIN_INTERVAL);
         assert_eq!(next_drain_wait(Duration::ZERO, 0, MS), DRAIN_INTERVAL);
         // Odd inputs stay in bounds.
         assert_eq!(

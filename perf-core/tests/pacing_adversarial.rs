@@ -1,5 +1,5 @@
-//! Hostile uses of the event-paced aggregator (a pass per chunk's worth of events, 10 to
-//! 100 ms; woken by a lane 8 chunks ahead, by every 32nd exited thread, and at stop) and of
+//! Hostile uses of the event-paced aggregator (a pass per chunk's worth of events, 10 ms
+//! to 1 s; woken by a lane 8 chunks ahead, by every 32nd exited thread, and at stop) and of
 //! the lean path of `ValueStats::record_all`.
 //!
 //! The tests run one at a time (`serial`): `scope!` and `frame!` record into the
@@ -147,9 +147,18 @@ fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Lets the aggregator settle into its longest wait (its passes find nothing).
+/// Lets the aggregator settle into its longest wait (its passes find nothing, and the wait
+/// doubles from 10 ms: the pass at 1.27 s sets it to 1 s).
 fn idle() {
-    thread::sleep(Duration::from_millis(400));
+    thread::sleep(Duration::from_millis(1400));
+}
+
+/// Wake-ups of the aggregator `tid` over `secs` seconds.
+fn wake_ups_over(tid: u64, secs: u64) -> u64 {
+    let (_, runs0) = schedstat(tid).expect("aggregator running");
+    thread::sleep(Duration::from_secs(secs));
+    let (_, runs1) = schedstat(tid).expect("aggregator running");
+    runs1 - runs0
 }
 
 // ---------------------------------------------------------------------------------------
@@ -281,7 +290,7 @@ fn a_frame_whose_end_is_read_before_its_birth_is_counted() {
 }
 
 /// A line at a steady, modest pace (a frame every 2 ms, 1 ms from birth to finish): the
-/// aggregator, paced by the events, waits the longest (100 ms), so birth and end of almost
+/// aggregator, paced by the events, waits the longest (1 s), so birth and end of almost
 /// every frame are read in the same pass. The finishing thread's lane comes first.
 #[test]
 fn a_steady_line_whose_finisher_recorded_first_loses_no_frame() {
@@ -323,7 +332,7 @@ fn a_steady_line_whose_finisher_recorded_first_loses_no_frame() {
 }
 
 /// The same line with ring-slot ids (a camera's ring of 4 buffers): each slot comes back
-/// every 8 ms, many times within one 100 ms pass, and every end is read before its birth.
+/// every 8 ms, many times within one pass, and every end is read before its birth.
 ///
 /// Found here: a stage read before its frame's birth, once the previous frame of the same
 /// slot was settled, was taken for a stage after that frame's end (a recently-settled check)
@@ -383,44 +392,43 @@ fn a_steady_ring_slot_line_whose_finisher_recorded_first_loses_no_frame() {
 // ---------------------------------------------------------------------------------------
 // Wake-ups and memory.
 
-/// An idle session costs about ten wake-ups a second (its wait doubles to 100 ms), not a
+/// An idle session costs about one wake-up a second (its wait doubles to 1 s), not a
 /// hundred, and no busy loop.
 #[test]
-fn an_idle_session_wakes_its_aggregator_about_ten_times_a_second() {
+fn an_idle_session_wakes_its_aggregator_about_once_a_second() {
     let _g = serial();
     let (session, tid) = session_with_aggregator("pacing-idle", None);
     idle();
-    let (cpu0, runs0) = schedstat(tid).expect("aggregator running");
-    thread::sleep(Duration::from_secs(1));
-    let (cpu1, runs1) = schedstat(tid).expect("aggregator running");
-    let (cpu, runs) = (cpu1 - cpu0, runs1 - runs0);
-    eprintln!("idle: {runs} wake-ups, {} us CPU in 1 s", cpu / 1000);
-    assert!(runs <= 30, "{runs} wake-ups in an idle second");
-    assert!(cpu < 50_000_000, "{cpu} ns of CPU in an idle second");
+    let (cpu0, _) = schedstat(tid).expect("aggregator running");
+    let runs = wake_ups_over(tid, 3);
+    let cpu = schedstat(tid).expect("aggregator running").0 - cpu0;
+    eprintln!("idle: {runs} wake-ups, {} us CPU in 3 s", cpu / 1000);
+    assert!(runs <= 6, "{runs} wake-ups in 3 idle seconds");
+    assert!(cpu < 50_000_000, "{cpu} ns of CPU in 3 idle seconds");
     drop(session);
 }
 
-/// A quiet line (a few thousand events a second, under a chunk per 100 ms) costs about ten
-/// passes a second.
+/// A quiet line (a 60 fps line's few thousand events a second, a chunk every second or two)
+/// costs about one pass a second.
 #[test]
-fn a_quiet_line_costs_about_ten_passes_a_second() {
+fn a_quiet_line_costs_about_one_pass_a_second() {
     let _g = serial();
     let (session, tid) = session_with_aggregator("pacing-quiet", None);
     idle();
     let (_, runs0) = schedstat(tid).unwrap();
     let start = Instant::now();
     let mut spans = 0u64;
-    while start.elapsed() < Duration::from_secs(1) {
+    while start.elapsed() < Duration::from_secs(3) {
         for _ in 0..20 {
             let _s = scope!("quiet");
             spans += 1;
         }
-        thread::sleep(Duration::from_millis(1));
+        thread::sleep(Duration::from_millis(16));
     }
     let (_, runs1) = schedstat(tid).unwrap();
     let runs = runs1 - runs0;
-    eprintln!("quiet: {spans} spans, {runs} aggregator wake-ups in 1 s");
-    assert!(runs <= 40, "{runs} wake-ups for {spans} spans in a second");
+    eprintln!("quiet: {spans} spans, {runs} aggregator wake-ups in 3 s");
+    assert!(runs <= 8, "{runs} wake-ups for {spans} spans in 3 seconds");
     let r = session.report();
     assert_eq!(r.span_total(&["quiet"]).unwrap().count, spans);
 }
@@ -460,23 +468,14 @@ fn a_flood_of_spans_wakes_the_aggregator_per_chunks_not_per_event() {
     // Once the flood is over, the aggregator goes back to its idle pace (no wake-up left
     // pending, no short wait stuck).
     idle();
-    let (_, runs0) = schedstat(tid).unwrap();
-    thread::sleep(Duration::from_secs(1));
-    let (_, runs1) = schedstat(tid).unwrap();
-    eprintln!(
-        "after the flood: {} wake-ups in an idle second",
-        runs1 - runs0
-    );
-    assert!(
-        runs1 - runs0 <= 30,
-        "{} wake-ups in an idle second",
-        runs1 - runs0
-    );
+    let runs = wake_ups_over(tid, 3);
+    eprintln!("after the flood: {runs} wake-ups in 3 idle seconds");
+    assert!(runs <= 6, "{runs} wake-ups in 3 idle seconds");
     let r = session.report();
     assert_eq!(r.span_total(&["flood"]).unwrap().count, spans);
 }
 
-/// After a long idle spell (the aggregator waits 100 ms), a burst: the lane's writer wakes
+/// After a long idle spell (the aggregator waits 1 s), a burst: the lane's writer wakes
 /// the aggregator once it runs 8 chunks ahead, so the burst does not pile up to the
 /// self-drain bound, and nothing is lost.
 #[test]
@@ -756,7 +755,7 @@ fn many_sessions_in_turn_leave_nothing_behind() {
 }
 
 /// A lane that runs 8 chunks ahead wakes the aggregator at once, whatever its wait: a
-/// burst of 12 chunks right after a pass (the next one 100 ms away) is read within a few
+/// burst of 12 chunks right after a pass (the next one up to 1 s away) is read within a few
 /// milliseconds, not at the end of the wait.
 #[test]
 fn a_lane_running_ahead_wakes_the_aggregator_at_once() {

@@ -245,7 +245,7 @@ fn child_streams_until_killed() {
         let _outer = scope!("outer");
         let _inner = scope!("inner");
     }
-    // Wait until the aggregator has written them (it writes every pass, 10 to 100 ms).
+    // Wait until the aggregator has written them (it writes every pass, 10 ms to 1 s).
     while std::fs::read_to_string(&path)
         .map(|t| t.matches(r#""ph":"X""#).count())
         .unwrap_or(0)
