@@ -363,12 +363,18 @@ pub const THROUGHPUT_MIN_WINDOW: Duration = Duration::from_millis(10);
 /// (up to `Duration::MAX`) is clamped to it, so that no instant or product of the meter can
 /// overflow.
 pub const THROUGHPUT_MAX_WINDOW: Duration = Duration::from_secs(86_400);
-/// Resolution of the coarse clock that `ThroughputMeter::tick` reads for meters whose
+/// Resolution of the coarse clock that `ThroughputMeter::tick` reads for busy meters whose
 /// buckets are at least four times as long (windows of a second or more): the clock's thread
 /// wakes 40 times a second (at 5 ms it cost 3–4 ms of CPU a second on the benchmark VM,
 /// more than a 60 fps line's whole profiling). Meters with shorter windows read the precise
 /// clock, and start no thread.
 pub const THROUGHPUT_CLOCK_RESOLUTION: Duration = Duration::from_millis(25);
+/// Events a second from which a meter moves to the coarse clock
+/// ([`THROUGHPUT_CLOCK_RESOLUTION`]): below it, the precise clock's TSC read on every
+/// `tick` (about 10 ns) costs less than the coarse clock's thread (1.4 ms of CPU a second
+/// on the benchmark VM, the price of 140 000 TSC reads), so a meter counting a 60 fps
+/// line's frames starts no thread.
+pub const THROUGHPUT_COARSE_RATE: u64 = 100_000;
 
 /// Starts quanta's upkeep thread once, so `Clock::recent` is a plain memory read.
 /// Returns whether this crate runs the coarse clock (at [`THROUGHPUT_CLOCK_RESOLUTION`]); an
@@ -391,10 +397,12 @@ fn coarse_clock_running() -> bool {
 
 /// Counts events and gives their rate over a sliding window (e.g. frames per second).
 ///
-/// For windows of a second or more, `tick` and `add` read a coarse clock (updated every
-/// 25 ms by a background thread, [`THROUGHPUT_CLOCK_RESOLUTION`]), so they cost a couple of
-/// nanoseconds; shorter windows read the precise clock (a TSC read). `rate` reads the
-/// precise clock.
+/// `tick` and `add` read the precise clock (a TSC read, about 10 ns) until the meter has
+/// counted [`THROUGHPUT_COARSE_RATE`] events a second or more over a whole bucket (a tenth
+/// of the window); a meter with a window of a second or more then reads a coarse clock
+/// instead (updated every 25 ms by a background thread, [`THROUGHPUT_CLOCK_RESOLUTION`]), so
+/// a tick costs a couple of nanoseconds. The thread is started once, by the first busy
+/// meter of the process, and only then. `rate` reads the precise clock.
 ///
 /// The window is clamped to [`THROUGHPUT_MIN_WINDOW`] … [`THROUGHPUT_MAX_WINDOW`]; counts
 /// saturate at `u64::MAX` (the total, each bucket and their sum), and no argument makes any
@@ -422,14 +430,12 @@ impl ThroughputMeter {
         let window = window.clamp(THROUGHPUT_MIN_WINDOW, THROUGHPUT_MAX_WINDOW);
         let bucket_ns = (window.as_nanos() / METER_BUCKETS as u128).max(1) as u64;
         // The coarse clock only where its resolution is small beside a bucket.
-        let coarse_enough = u128::from(bucket_ns) >= 4 * THROUGHPUT_CLOCK_RESOLUTION.as_nanos();
-        let precise = !(coarse_enough && coarse_clock_running());
         let now = clock.now();
         ThroughputMeter {
             unit: format!("{name}/s"),
             name,
             clock,
-            precise,
+            precise: true,
             bucket_ns,
             buckets: [0; METER_BUCKETS],
             cur: 0,
@@ -476,6 +482,9 @@ impl ThroughputMeter {
     #[cold]
     fn rotate(&mut self, now: QInstant) {
         let behind = now.saturating_duration_since(self.cur_end).as_nanos() as u64 / self.bucket_ns;
+        if self.precise && behind == 0 && self.busy(self.buckets[self.cur]) {
+            self.precise = !coarse_clock_running();
+        }
         let steps = (behind + 1).min(METER_BUCKETS as u64) as usize;
         for _ in 0..steps {
             self.cur = (self.cur + 1) % METER_BUCKETS;
@@ -486,6 +495,14 @@ impl ThroughputMeter {
         if let Some(end) = self.cur_end.checked_add(advance) {
             self.cur_end = end;
         }
+    }
+
+    /// Whether `events` in one whole bucket come at [`THROUGHPUT_COARSE_RATE`] or faster,
+    /// in a meter whose buckets are long beside the coarse clock's resolution.
+    fn busy(&self, events: u64) -> bool {
+        let bucket = u128::from(self.bucket_ns);
+        bucket >= 4 * THROUGHPUT_CLOCK_RESOLUTION.as_nanos()
+            && u128::from(events) * 1_000_000_000 >= u128::from(THROUGHPUT_COARSE_RATE) * bucket
     }
 
     /// Events per second over the window (or since creation, if younger than the window).
@@ -534,5 +551,61 @@ impl ThroughputMeter {
             self.rate(),
             self.unit.clone(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ticks `per_bucket` times in each of `buckets` buckets of `m`.
+    fn tick_buckets(m: &mut ThroughputMeter, buckets: u32, per_bucket: u64) {
+        let bucket = Duration::from_nanos(m.bucket_ns);
+        for _ in 0..buckets {
+            let end = std::time::Instant::now() + bucket;
+            m.add(per_bucket);
+            std::thread::sleep(end.saturating_duration_since(std::time::Instant::now()));
+        }
+    }
+
+    #[test]
+    fn a_meter_moves_to_the_coarse_clock_only_when_busy() {
+        // A 60 fps line's frames on a 1 s window: the precise clock, no thread.
+        let mut frames = ThroughputMeter::new("frames", Duration::from_secs(1));
+        tick_buckets(&mut frames, 4, 6);
+        assert!(frames.precise);
+        // Just under the rate, whole buckets: still precise.
+        let under = THROUGHPUT_COARSE_RATE / 10 - 100;
+        tick_buckets(&mut frames, 3, under);
+        assert!(frames.precise);
+        // Twice the rate, for three buckets: the coarse clock from the next rotation.
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(350) {
+            frames.add(THROUGHPUT_COARSE_RATE / 500);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(!frames.precise);
+        let rate = frames.rate();
+        let expected = frames.total() as f64 / start.elapsed().as_secs_f64();
+        assert!(
+            rate > expected / 3.0 && rate < expected * 3.0,
+            "{rate} {expected}"
+        );
+        // A short window never uses the coarse clock, however busy.
+        let mut short = ThroughputMeter::new("short", Duration::from_millis(100));
+        tick_buckets(&mut short, 3, 1_000_000);
+        assert!(short.precise);
+    }
+
+    #[test]
+    fn the_busy_rate_is_events_per_second_of_a_whole_bucket() {
+        let m = ThroughputMeter::new("m", Duration::from_secs(10));
+        // Buckets of 1 s: 100 000 events in one is the rate.
+        assert!(m.busy(THROUGHPUT_COARSE_RATE));
+        assert!(!m.busy(THROUGHPUT_COARSE_RATE - 1));
+        assert!(m.busy(u64::MAX));
+        let day = ThroughputMeter::new("day", Duration::MAX);
+        assert!(!day.busy(THROUGHPUT_COARSE_RATE));
+        assert!(day.busy(u64::MAX));
     }
 }
