@@ -21,8 +21,8 @@ pub(crate) enum NetTotals {
     ProcNetDev {
         /// The file read.
         path: std::path::PathBuf,
-        /// The text of the last read.
-        buf: String,
+        /// The bytes of the last read (interface names need not be UTF-8).
+        buf: Vec<u8>,
     },
     /// sysinfo's interface list.
     Sysinfo(Networks),
@@ -36,7 +36,7 @@ impl NetTotals {
     pub(crate) fn new() -> Self {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
-            let mut buf = String::new();
+            let mut buf = Vec::new();
             if read_into(PROC_NET_DEV.as_ref(), &mut buf).is_ok() {
                 let path = PROC_NET_DEV.into();
                 return NetTotals::ProcNetDev { path, buf };
@@ -54,7 +54,9 @@ impl NetTotals {
                 if read_into(path, buf).is_err() {
                     return false;
                 }
-                for (name, rx, tx) in parse_proc_net_dev(buf) {
+                // A name that is not UTF-8 (Linux allows any byte but `/`, `:` and white
+                // space) gets U+FFFD for its odd bytes, and the other interfaces their own.
+                for (name, rx, tx) in parse_proc_net_dev(&String::from_utf8_lossy(buf)) {
                     f(name, rx, tx);
                 }
                 true
@@ -87,8 +89,8 @@ pub(crate) struct SelfReading {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[derive(Debug)]
 pub(crate) struct SelfFiles {
-    stat: String,
-    io: String,
+    stat: Vec<u8>,
+    io: Vec<u8>,
     page_size: u64,
     read_io: bool,
 }
@@ -101,8 +103,8 @@ impl SelfFiles {
         // SAFETY: sysconf only reads a configuration value.
         let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
         let mut files = SelfFiles {
-            stat: String::new(),
-            io: String::new(),
+            stat: Vec::new(),
+            io: Vec::new(),
             page_size,
             read_io,
         };
@@ -114,11 +116,15 @@ impl SelfFiles {
     /// `/proc/self/io` leaves only `disk` out.
     pub(crate) fn read(&mut self) -> Option<SelfReading> {
         read_into("/proc/self/stat".as_ref(), &mut self.stat).ok()?;
-        let (threads, virtual_bytes, resident_pages) = parse_stat(&self.stat)?;
+        // The command name may hold any byte (a name cut inside a UTF-8 character, say):
+        // only what follows its closing parenthesis is read, and that is ASCII.
+        let close = self.stat.iter().rposition(|&b| b == b')')?;
+        let (threads, virtual_bytes, resident_pages) =
+            parse_stat(std::str::from_utf8(&self.stat[close..]).ok()?)?;
         let disk = if self.read_io {
             read_into("/proc/self/io".as_ref(), &mut self.io)
                 .ok()
-                .and_then(|()| parse_io(&self.io))
+                .and_then(|()| parse_io(std::str::from_utf8(&self.io).ok()?))
         } else {
             None
         };
@@ -156,22 +162,22 @@ pub(crate) fn parse_io(text: &str) -> Option<(u64, u64)> {
 
 /// Reads the file at `path` into `buf` (cleared first), keeping `buf`'s allocation.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn read_into(path: &std::path::Path, buf: &mut String) -> std::io::Result<()> {
+fn read_into(path: &std::path::Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
     use std::io::Read;
     buf.clear();
-    std::fs::File::open(path)?.read_to_string(buf)?;
+    std::fs::File::open(path)?.read_to_end(buf)?;
     Ok(())
 }
 
 /// The interfaces of a `/proc/net/dev` text: name, received bytes (the first column after
-/// the name), sent bytes (the ninth). The two header lines, and any line that does not
-/// have a name, a colon and at least nine numbers, are skipped.
+/// the name), sent bytes (the ninth). The two header lines (which have no colon), and any
+/// line that does not have a name, a colon and at least nine numbers, are skipped.
 pub(crate) fn parse_proc_net_dev(text: &str) -> impl Iterator<Item = (&str, u64, u64)> {
     text.lines().filter_map(|line| {
         // Interface names cannot hold a colon; counters can follow it without a space.
         let (name, counters) = line.split_once(':')?;
         let name = name.trim();
-        if name.is_empty() || name.contains('|') {
+        if name.is_empty() {
             return None;
         }
         let mut counters = counters.split_whitespace().map(str::parse::<u64>);
@@ -190,6 +196,7 @@ Inter-|   Receive                                                |  Transmit
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
     lo: 1234567      89    0    0    0     0          0         0  1234567      89    0    0    0     0       0          0
   eth0:18446744073709551615 5 0 0 0 0 0 0 42 7 0 0 0 0 0 0
+ cam|1: 7 1 0 0 0 0 0 0 8 1 0 0 0 0 0 0
  wlan0: 10 1 0
  broken: x 1 0 0 0 0 0 0 9 1 0 0 0 0 0 0
 ";
@@ -198,7 +205,14 @@ Inter-|   Receive                                                |  Transmit
     fn parses_names_and_the_two_byte_columns() {
         let got: Vec<_> = parse_proc_net_dev(SAMPLE).collect();
         // wlan0 has too few columns and `broken` a non-number: both skipped, not zeros.
-        assert_eq!(got, [("lo", 1_234_567, 1_234_567), ("eth0", u64::MAX, 42)]);
+        assert_eq!(
+            got,
+            [
+                ("lo", 1_234_567, 1_234_567),
+                ("eth0", u64::MAX, 42),
+                ("cam|1", 7, 8)
+            ]
+        );
     }
 
     #[test]

@@ -277,9 +277,10 @@ impl SystemSource {
     /// `/proc/self`, where the process CPU-time clock is read instead).
     fn read_process(&mut self) -> Option<(SelfReading, Option<Duration>)> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        if let Some(files) = self.self_files.as_mut() {
-            return files.read().map(|r| (r, None));
+        if let Some(reading) = self.self_files.as_mut().and_then(|f| f.read()) {
+            return Some((reading, None));
         }
+        // Not Linux, or `/proc/self` unreadable this round: sysinfo.
         let pids = [self.pid];
         self.sys.refresh_processes_specifics(
             ProcessesToUpdate::Some(&pids),
@@ -488,9 +489,13 @@ impl SystemSource {
         let interfaces = &mut self.interfaces;
         let read = totals.read(|iface, rx, tx| match interfaces.get_mut(iface) {
             Some(i) => {
-                if dt > 0.0 {
-                    // A counter that went back (the interface was re-created): no traffic.
-                    let rate = |now: u64, before: u64| now.saturating_sub(before) as f64 / dt;
+                // A counter that went back: the interface was re-created (a camera's link
+                // reset, say) and counts from 0 again. Its traffic since then is not known
+                // (it may have wrapped past the old total): no point this round, rather
+                // than a made-up figure, and a rate again from the next.
+                let counted_on = rx >= i.rx && tx >= i.tx;
+                if dt > 0.0 && counted_on {
+                    let rate = |now: u64, before: u64| (now - before) as f64 / dt;
                     out.record(&i.rx_name, UNIT_BYTES_PER_SECOND, rate(rx, i.rx));
                     out.record(&i.tx_name, UNIT_BYTES_PER_SECOND, rate(tx, i.tx));
                 }
@@ -877,6 +882,74 @@ mod tests {
         }
     }
 
+    /// A source whose network totals come from the file `path`, in `/proc/net/dev`'s format.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn net_from_file(path: &std::path::Path) -> SystemSource {
+        let mut source = SystemSource::with_figures(Figures::none().with_network(true));
+        source.networks = Some(NetTotals::ProcNetDev {
+            path: path.to_path_buf(),
+            buf: Vec::new(),
+        });
+        source
+    }
+
+    /// `/proc/net/dev` lines: `(name bytes, rx, tx)`.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn net_dev(lines: &[(&[u8], u64, u64)]) -> Vec<u8> {
+        let mut text = b"Inter-| Receive | Transmit\n face |bytes packets|bytes packets\n".to_vec();
+        for (name, rx, tx) in lines {
+            text.extend_from_slice(name);
+            text.extend_from_slice(format!(": {rx} 0 0 0 0 0 0 0 {tx} 0 0 0 0 0 0 0\n").as_bytes());
+        }
+        text
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_recreated_interface_skips_a_round_instead_of_a_made_up_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev");
+        let mut source = net_from_file(&path);
+        std::fs::write(&path, net_dev(&[(b"gige0", 5_000, 9_000), (b"lo", 10, 10)])).unwrap();
+        round(&mut source);
+        // The camera link was re-created: its counters start again below the last reading.
+        std::fs::write(&path, net_dev(&[(b"gige0", 300, 700), (b"lo", 20, 20)])).unwrap();
+        let (values, failed) = round(&mut source);
+        assert!(failed.is_empty(), "{failed:?}");
+        let names: Vec<&str> = values.iter().map(|v| v.0.as_str()).collect();
+        assert_eq!(names, ["network.lo.rx", "network.lo.tx"]);
+        // The next round has its rate again, from the new counters.
+        std::fs::write(&path, net_dev(&[(b"gige0", 1_300, 700), (b"lo", 20, 20)])).unwrap();
+        let (values, _) = round(&mut source);
+        let rx = values.iter().find(|v| v.0 == "network.gige0.rx").unwrap().2;
+        assert!(rx > 0.0, "{values:?}");
+        let tx = values.iter().find(|v| v.0 == "network.gige0.tx").unwrap().2;
+        assert_eq!(tx, 0.0);
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn interface_names_that_are_not_utf8_or_hold_a_pipe_have_their_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev");
+        let mut source = net_from_file(&path);
+        let ifaces = |n: u64| net_dev(&[(b"\xff\xfe", n, n), (b"cam|1", n, n), (b"lo", n, n)]);
+        std::fs::write(&path, ifaces(100)).unwrap();
+        round(&mut source);
+        std::fs::write(&path, ifaces(200)).unwrap();
+        let (values, failed) = round(&mut source);
+        assert!(failed.is_empty(), "{failed:?}");
+        let names: Vec<&str> = values.iter().map(|v| v.0.as_str()).collect();
+        for name in [
+            "network.\u{fffd}\u{fffd}.rx",
+            "network.cam|1.tx",
+            "network.lo.rx",
+        ] {
+            assert!(names.contains(&name), "{name} not in {names:?}");
+        }
+        assert_eq!(names.len(), 6);
+    }
+
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn a_round_that_cannot_read_the_totals_fails_and_the_next_covers_both() {
@@ -887,7 +960,7 @@ mod tests {
         let mut source = SystemSource::with_figures(Figures::none().with_network(true));
         source.networks = Some(NetTotals::ProcNetDev {
             path: path.clone(),
-            buf: String::new(),
+            buf: Vec::new(),
         });
         assert_eq!(round(&mut source), (vec![], vec![]));
         let t0 = source.last_network.unwrap();
