@@ -546,6 +546,9 @@ impl ProfilingSession {
             ),
             Some(recorder::StreamState::new(out, path.to_path_buf())),
         );
+        // The aggregator may be in a wait of up to a second: it plans its next passes
+        // around the window's end from a pass now.
+        self.core.wake_aggregator();
         Ok(())
     }
 
@@ -1034,7 +1037,8 @@ impl Aggregator {
 /// The background aggregator: drains the session's lanes at the pace they bring events
 /// ([`next_drain_wait`]), and at once when a lane runs
 /// [`BACKLOG_WAKE`](recorder::BACKLOG_WAKE) chunks ahead (the lane's writer unparks it).
-/// A frame settles on the pass after the one that read its end.
+/// A frame settles on the pass after the one that read its end. An open streamed window
+/// gets a pass at its end and two more 10 ms apart, which close it.
 fn spawn_drain(core: &Arc<SessionCore>) -> Option<Aggregator> {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::clone(&stop);
@@ -1058,6 +1062,10 @@ fn spawn_drain(core: &Arc<SessionCore>) -> Option<Aggregator> {
                 let now = Instant::now();
                 let read = core.events_read().wrapping_sub(before);
                 wait = next_drain_wait(wait, read, now.duration_since(last_pass));
+                // An open streamed window gets its passes at its end, not a second later.
+                if let Some(due) = core.stream_due() {
+                    wait = wait.min(due);
+                }
                 last_pass = now;
             }
         })

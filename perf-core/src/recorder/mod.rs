@@ -88,9 +88,9 @@ pub const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 /// this. A lane that runs [`BACKLOG_WAKE`] chunks ahead wakes the aggregator at once,
 /// whatever its wait, and so does every 32nd thread that exits. Frames settle on the pass
 /// after the one that read their end; reports, snapshots and scrapes drain and settle
-/// everything themselves, so they never wait for a pass. What does wait for passes is a
-/// streamed trace window: its file is written a pass at a time, and closes two passes
-/// after its end (within 2 s on a quiet line).
+/// everything themselves, so they never wait for a pass. A streamed trace window's file is
+/// written a pass at a time; the aggregator passes at the window's end and twice more,
+/// 10 ms apart, to close it.
 ///
 /// Each pass costs a wake-up (30–80 µs of CPU on a VM) whatever it reads: at 100 ms, the
 /// passes alone cost a light 60 fps line about 3 % of its CPU.

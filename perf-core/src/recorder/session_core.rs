@@ -203,6 +203,33 @@ impl SessionCore {
         self.write_batch(st, batch, pass, close);
     }
 
+    /// How soon the background aggregator must pass again for an open streamed window: at
+    /// the window's end, and every [`DRAIN_INTERVAL`](super::DRAIN_INTERVAL) while it
+    /// closes (the two passes after the one that saw its end), so that its file is closed
+    /// within tens of milliseconds of its end, not seconds later on a quiet line. `None`
+    /// without an open streamed window.
+    pub(crate) fn stream_due(&self) -> Option<std::time::Duration> {
+        let st = self.stream();
+        let s = st.as_ref().filter(|s| s.end.is_none())?;
+        if s.over_at_pass.is_some() {
+            return Some(super::DRAIN_INTERVAL);
+        }
+        let agg = self.agg.lock().unwrap_or_else(|e| e.into_inner());
+        let c = agg.frames.capture.as_ref()?;
+        let now = self.clock.raw();
+        let elapsed = if now > c.start {
+            self.clock.delta_as_nanos(c.start, now)
+        } else {
+            0
+        };
+        // A millisecond past the end: the pass must see the end behind it.
+        let left = c
+            .window_ns
+            .saturating_sub(elapsed)
+            .saturating_add(1_000_000);
+        Some(std::time::Duration::from_nanos(left))
+    }
+
     /// Writes a batch of the streamed capture `st` (outside the aggregate's lock), taken
     /// after drain pass `pass`, and closes the stream when its window is over, or with
     /// `close`.

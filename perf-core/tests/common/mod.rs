@@ -1,6 +1,8 @@
 //! Helpers shared by the tests of perf-core.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod pacing;
+
 use heimdall_perf_core::stats::{Summary, ValueStats};
 
 /// Every field of a summary as bits, to compare statistics bit for bit.
