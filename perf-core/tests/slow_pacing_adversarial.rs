@@ -386,6 +386,38 @@ fn a_streamed_window_on_a_quiet_line_closes_soon_after_its_end() {
     );
 }
 
+/// A streamed window over an idle session: the aggregator passes at its end and closes it,
+/// then goes back to a pass a second (no short wait left behind by the window).
+#[test]
+fn an_idle_session_s_window_closes_then_the_pace_is_back_to_a_pass_a_second() {
+    let _g = serial();
+    let received = Arc::new(Mutex::new(Received::default()));
+    let (mut session, tid) =
+        session_with_aggregator("slow-stream-idle", Some(memory_registry(&received)));
+    idle();
+    right_after_a_pass(tid);
+    let opened = Instant::now();
+    session
+        .stream_trace("slow-idle.json", Duration::from_millis(100))
+        .unwrap();
+    wait_for(5, "the window to close", || {
+        received.lock().unwrap().end.is_some()
+    });
+    let closed = received.lock().unwrap().closed_at.unwrap() - opened;
+    assert!(
+        closed < Duration::from_millis(400),
+        "closed after {closed:?}"
+    );
+    idle();
+    let runs = wake_ups_over(tid, 3);
+    eprintln!("idle window: closed after {closed:?}, then {runs} wake-ups in 3 s");
+    assert!(
+        runs <= 6,
+        "{runs} wake-ups in 3 idle seconds after the window"
+    );
+    session.stop();
+}
+
 /// A stop while a streamed window is open and the aggregator sits in its long wait: the
 /// stop is prompt, the window closes `stopped`, and every frame finished before the stop
 /// is written, once.

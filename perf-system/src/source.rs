@@ -164,8 +164,10 @@ const NETWORK_FAILED: &str = "network.*";
 /// Reads the system and process figures when asked (a [`PeriodicSource`] named `system`).
 ///
 /// It keeps one `sysinfo::System` and refreshes only what it reports: CPU times, memory,
-/// and this one process (memory, tasks, I/O counters) — never the process list. Network
-/// totals come from one read of `/proc/net/dev` on Linux (sysinfo's `Networks` elsewhere).
+/// and this one process (memory, tasks, I/O counters) — never the process list. On Linux,
+/// this process's figures come from `/proc/self/stat` and `/proc/self/io`, and network
+/// totals from one read of `/proc/net/dev` (sysinfo elsewhere, and where they cannot be
+/// read).
 ///
 /// Rates (`process.cpu`, `process.disk.*`, `network.*`) are differences between two
 /// readings, and the first [`sample`](PeriodicSource::sample) is their baseline: it

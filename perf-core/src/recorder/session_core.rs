@@ -215,7 +215,12 @@ impl SessionCore {
             return Some(super::DRAIN_INTERVAL);
         }
         let agg = self.agg.lock().unwrap_or_else(|e| e.into_inner());
-        let c = agg.frames.capture.as_ref()?;
+        // Only a streamed capture gets its window closed by the passes.
+        let c = agg
+            .frames
+            .capture
+            .as_ref()
+            .filter(|c| c.streamed.is_some())?;
         let now = self.clock.raw();
         let elapsed = if now > c.start {
             self.clock.delta_as_nanos(c.start, now)
