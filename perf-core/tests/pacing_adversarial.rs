@@ -10,7 +10,6 @@ mod common;
 use common::pacing::*;
 use common::summary_bits;
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};
@@ -512,9 +511,7 @@ fn sessions_stopped_and_dropped_while_threads_record_do_not_hang() {
     for w in workers {
         w.join().unwrap();
     }
-    wait_for(5, "every aggregator thread to exit", || {
-        tasks_named(AGGREGATOR_COMM).len() == baseline
-    });
+    wait_for_aggregators(baseline);
 }
 
 /// A thread that holds a span open and keeps recording while its session is dropped, then
@@ -615,9 +612,7 @@ fn many_sessions_in_turn_leave_nothing_behind() {
         "50 sessions grew the heap by {} KiB",
         grown / 1024
     );
-    wait_for(5, "every aggregator thread to exit", || {
-        tasks_named(AGGREGATOR_COMM).len() == baseline
-    });
+    wait_for_aggregators(baseline);
 }
 
 /// A lane that runs 8 chunks ahead wakes the aggregator at once, whatever its wait: a
@@ -631,9 +626,7 @@ fn a_lane_running_ahead_wakes_the_aggregator_at_once() {
     for _ in 0..5 {
         idle();
         // Right after a pass: the aggregator just ran, its next wait is the longest.
-        let (_, runs) = schedstat(tid).unwrap();
-        wait_for(5, "a pass", || schedstat(tid).unwrap().1 != runs);
-        thread::sleep(Duration::from_millis(2));
+        right_after_a_pass(tid);
         let (_, runs) = schedstat(tid).unwrap();
         let t0 = Instant::now();
         for _ in 0..12 * heimdall_perf_core::limits::CHUNK_EVENTS / 2 {
@@ -698,22 +691,13 @@ fn a_streamed_window_closes_on_its_own_and_keeps_its_last_frames() {
         let r = session.report();
         session.stop();
         let got = received.lock().unwrap();
-        let header = got.header.clone().unwrap();
         let end = got.end.clone().unwrap();
-        let start_unix = r.session.start_unix_ns;
+        let header = got.header.clone().unwrap();
         let (w0, w1) = (header.start_ns, header.start_ns + header.window_ns);
         let ids: Vec<u64> = got.frames.iter().map(|f| f.frame_id).collect();
-        let unique: BTreeSet<u64> = ids.iter().copied().collect();
+        let unique = frames_written(&got);
         // Well inside: 5 ms from either edge (the two clocks agree far better than that).
-        let margin = 5_000_000;
-        let expected: BTreeSet<u64> = timed
-            .iter()
-            .filter(|(_, b, e)| {
-                b.saturating_sub(start_unix) > w0 + margin
-                    && e.saturating_sub(start_unix) + margin < w1
-            })
-            .map(|&(id, _, _)| id)
-            .collect();
+        let expected = frames_inside_window(&got, &timed, r.session.start_unix_ns, 5_000_000);
         let missing: Vec<u64> = expected.difference(&unique).copied().collect();
         eprintln!(
             "stream round {round}: closed after {closed_after:?} ({}), {} frames, {} expected, missing {missing:?}, end {end:?}",
@@ -1157,18 +1141,11 @@ fn a_streamed_window_with_reports_in_a_loop_keeps_its_frames() {
     let start_unix = session.report().session.start_unix_ns;
     session.stop();
     let got = received.lock().unwrap();
-    let header = got.header.clone().unwrap();
     let end = got.end.clone().unwrap();
-    let (w0, w1) = (header.start_ns, header.start_ns + header.window_ns);
-    let written: BTreeSet<u64> = got.frames.iter().map(|f| f.frame_id).collect();
-    let margin = 5_000_000;
-    let missing: Vec<u64> = timed
-        .iter()
-        .filter(|(_, b, e)| {
-            b.saturating_sub(start_unix) > w0 + margin && e.saturating_sub(start_unix) + margin < w1
-        })
-        .map(|&(id, _, _)| id)
-        .filter(|id| !written.contains(id))
+    let written = frames_written(&got);
+    let missing: Vec<u64> = frames_inside_window(&got, &timed, start_unix, 5_000_000)
+        .difference(&written)
+        .copied()
         .collect();
     eprintln!(
         "stream with reports: {reports} reports, {} frames written, missing {missing:?}, {end:?}",

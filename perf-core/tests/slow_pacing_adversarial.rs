@@ -24,18 +24,6 @@ use heimdall_perf_core::{scope, FrameSource, ProfilingSession};
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Times the thread `tid` ran (its wake-ups), `None` once it exited.
-fn runs(tid: u64) -> Option<u64> {
-    schedstat(tid).map(|(_, runs)| runs)
-}
-
-/// Waits until the aggregator `tid` has just run a pass (its next is up to 1 s away).
-fn right_after_a_pass(tid: u64) {
-    let r = runs(tid).unwrap();
-    wait_for(5, "a pass", || runs(tid).unwrap() != r);
-    thread::sleep(Duration::from_millis(3));
-}
-
 const CHILD_ENV: &str = "SLOW_PACING_CHILD";
 
 /// Runs this binary's test `name` alone in a child process (`CHILD_ENV=1`); fails if the
@@ -90,7 +78,7 @@ fn stop_and_drop_during_the_long_wait_return_at_once() {
             drop(session);
             worst = worst.max(t0.elapsed());
         }
-        wait_for(2, "the aggregator to exit", || runs(tid).is_none());
+        wait_for(2, "the aggregator to exit", || schedstat(tid).is_none());
     }
     eprintln!("stop/drop during the long wait: worst {worst:?}");
     assert!(worst < Duration::from_millis(150), "stop took {worst:?}");
@@ -129,9 +117,7 @@ fn many_sessions_started_and_stopped_at_once() {
     eprintln!("200 sessions in turn: {serial_took:?}; 4 x 50 at once: {parallel_took:?}");
     assert!(serial_took < Duration::from_secs(4), "{serial_took:?}");
     assert!(parallel_took < Duration::from_secs(4), "{parallel_took:?}");
-    wait_for(5, "every aggregator thread to exit", || {
-        tasks_named(AGGREGATOR_COMM).len() == baseline
-    });
+    wait_for_aggregators(baseline);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -362,17 +348,10 @@ fn a_streamed_window_on_a_quiet_line_closes_soon_after_its_end() {
     let start_unix = session.report().session.start_unix_ns;
     session.stop();
     let got = received.lock().unwrap();
-    let header = got.header.clone().unwrap();
-    let (w0, w1) = (header.start_ns, header.start_ns + header.window_ns);
-    let written: BTreeSet<u64> = got.frames.iter().map(|f| f.frame_id).collect();
-    let margin = 3_000_000;
-    let missing: Vec<u64> = timed
-        .iter()
-        .filter(|(_, b, e)| {
-            b.saturating_sub(start_unix) > w0 + margin && e.saturating_sub(start_unix) + margin < w1
-        })
-        .map(|&(id, _, _)| id)
-        .filter(|id| !written.contains(id))
+    let written = frames_written(&got);
+    let missing: Vec<u64> = frames_inside_window(&got, &timed, start_unix, 3_000_000)
+        .difference(&written)
+        .copied()
         .collect();
     eprintln!(
         "quiet window: closed {closed_after_end:?} after its end, {} frames, missing {missing:?}",

@@ -884,15 +884,18 @@ mod tests {
         }
     }
 
-    /// A source whose network totals come from the file `path`, in `/proc/net/dev`'s format.
+    /// A network source whose totals come from a file in `/proc/net/dev`'s format, in a
+    /// temporary folder (kept while the first item lives), and that file's path.
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn net_from_file(path: &std::path::Path) -> SystemSource {
+    fn net_from_file() -> (tempfile::TempDir, std::path::PathBuf, SystemSource) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev");
         let mut source = SystemSource::with_figures(Figures::none().with_network(true));
         source.networks = Some(NetTotals::ProcNetDev {
-            path: path.to_path_buf(),
+            path: path.clone(),
             buf: Vec::new(),
         });
-        source
+        (dir, path, source)
     }
 
     /// `/proc/net/dev` lines: `(name bytes, rx, tx)`.
@@ -909,9 +912,7 @@ mod tests {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn a_recreated_interface_skips_a_round_instead_of_a_made_up_zero() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("dev");
-        let mut source = net_from_file(&path);
+        let (_dir, path, mut source) = net_from_file();
         std::fs::write(&path, net_dev(&[(b"gige0", 5_000, 9_000), (b"lo", 10, 10)])).unwrap();
         round(&mut source);
         // The camera link was re-created: its counters start again below the last reading.
@@ -932,9 +933,7 @@ mod tests {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn interface_names_that_are_not_utf8_or_hold_a_pipe_have_their_series() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("dev");
-        let mut source = net_from_file(&path);
+        let (_dir, path, mut source) = net_from_file();
         let ifaces = |n: u64| net_dev(&[(b"\xff\xfe", n, n), (b"cam|1", n, n), (b"lo", n, n)]);
         std::fs::write(&path, ifaces(100)).unwrap();
         round(&mut source);
@@ -955,15 +954,9 @@ mod tests {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn a_round_that_cannot_read_the_totals_fails_and_the_next_covers_both() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("dev");
+        let (_dir, path, mut source) = net_from_file();
         let text = |rx: u64| format!("Inter-| x\n face |y\n  eth7: {rx} 0 0 0 0 0 0 0 500 0\n");
         std::fs::write(&path, text(1000)).unwrap();
-        let mut source = SystemSource::with_figures(Figures::none().with_network(true));
-        source.networks = Some(NetTotals::ProcNetDev {
-            path: path.clone(),
-            buf: Vec::new(),
-        });
         assert_eq!(round(&mut source), (vec![], vec![]));
         let t0 = source.last_network.unwrap();
         std::fs::remove_file(&path).unwrap();

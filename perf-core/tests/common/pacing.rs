@@ -145,6 +145,24 @@ pub fn idle() {
     thread::sleep(Duration::from_millis(1400));
 }
 
+/// Waits until the aggregator `tid` has just run a pass (its next wait is then its
+/// longest, up to 1 s, on an idle session).
+pub fn right_after_a_pass(tid: u64) {
+    let (_, runs) = schedstat(tid).expect("aggregator running");
+    wait_for(5, "a pass", || {
+        schedstat(tid).expect("aggregator running").1 != runs
+    });
+    thread::sleep(Duration::from_millis(2));
+}
+
+/// Waits until this process has `baseline` aggregator threads again (every session's
+/// aggregator started since has exited).
+pub fn wait_for_aggregators(baseline: usize) {
+    wait_for(5, "every aggregator thread to exit", || {
+        tasks_named(AGGREGATOR_COMM).len() == baseline
+    });
+}
+
 /// Wake-ups of the aggregator `tid` over `secs` seconds.
 pub fn wake_ups_over(tid: u64, secs: u64) -> u64 {
     let (_, runs0) = schedstat(tid).expect("aggregator running");
@@ -201,4 +219,30 @@ pub fn memory_registry(received: &Arc<Mutex<Received>>) -> Arc<Registry> {
 
 pub fn closed(received: &Arc<Mutex<Received>>) -> bool {
     received.lock().unwrap().end.is_some()
+}
+
+/// The ids of the frames in `timed` (id, begun, finished, in Unix nanoseconds) that began
+/// and finished inside the window of the stream that `received` got, at least `margin_ns`
+/// from its edges; `start_unix_ns` is the session's start.
+pub fn frames_inside_window(
+    received: &Received,
+    timed: &[(u64, u64, u64)],
+    start_unix_ns: u64,
+    margin_ns: u64,
+) -> BTreeSet<u64> {
+    let header = received.header.as_ref().expect("a stream was opened");
+    let (w0, w1) = (header.start_ns, header.start_ns + header.window_ns);
+    timed
+        .iter()
+        .filter(|(_, begun, finished)| {
+            begun.saturating_sub(start_unix_ns) > w0 + margin_ns
+                && finished.saturating_sub(start_unix_ns) + margin_ns < w1
+        })
+        .map(|&(id, _, _)| id)
+        .collect()
+}
+
+/// The ids of the frames a stream wrote.
+pub fn frames_written(received: &Received) -> BTreeSet<u64> {
+    received.frames.iter().map(|f| f.frame_id).collect()
 }
