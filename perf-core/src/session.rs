@@ -1046,10 +1046,14 @@ fn spawn_drain(core: &Arc<SessionCore>) -> Option<Aggregator> {
     let handle = std::thread::Builder::new()
         .name(format!("heimdall-perf-aggregator-{}", core.id))
         .spawn(move || {
-            let mut wait = recorder::DRAIN_INTERVAL;
+            // The wait the events call for, and the wait until the next pass (shorter when
+            // a streamed window ends sooner).
+            let mut pace = recorder::DRAIN_INTERVAL;
+            let mut wait = pace;
             let mut last_pass = Instant::now();
             loop {
-                // Woken early by a lane running ahead (or spuriously): a pass either way.
+                // Woken early by a lane running ahead, a new streamed window (or
+                // spuriously): a pass either way.
                 std::thread::park_timeout(wait);
                 if stopped.load(Ordering::Acquire) {
                     break;
@@ -1061,11 +1065,13 @@ fn spawn_drain(core: &Arc<SessionCore>) -> Option<Aggregator> {
                 core.flush_stream(None);
                 let now = Instant::now();
                 let read = core.events_read().wrapping_sub(before);
-                wait = next_drain_wait(wait, read, now.duration_since(last_pass));
-                // An open streamed window gets its passes at its end, not a second later.
-                if let Some(due) = core.stream_due() {
-                    wait = wait.min(due);
+                let since = now.duration_since(last_pass);
+                // A pass before its time that read nothing says nothing of the pace.
+                if read > 0 || since >= pace {
+                    pace = next_drain_wait(pace, read, since);
                 }
+                // An open streamed window gets its passes at its end, not a second later.
+                wait = core.stream_due().map_or(pace, |due| pace.min(due));
                 last_pass = now;
             }
         })

@@ -1,6 +1,8 @@
 //! The figures read from `/proc` directly on Linux, where sysinfo reads many more files
-//! than the sampler reports (each `/proc` or `/sys` file costs an open, a read and a close,
-//! 20–40 µs on a VM; `cargo bench -p heimdall-perf-system --bench sample`):
+//! than the sampler reports (each `/proc` or `/sys` file costs an open, a read and a close:
+//! 5–15 µs of CPU back to back on the benchmark VM, several times that in rounds a second
+//! apart, when the kernel's and the sampler's caches are cold;
+//! `cargo bench -p heimdall-perf-system --bench sample`):
 //!
 //! * **network totals** ([`NetTotals`]): one read of `/proc/net/dev` for every interface.
 //!   sysinfo's `Networks::refresh` opens seven `/sys/class/net/<iface>/…` files per
@@ -140,6 +142,7 @@ impl SelfFiles {
 /// Threads, virtual size (bytes) and resident set (pages) of a `/proc/<pid>/stat` line:
 /// fields 20, 23 and 24, counted after the command name, which is in parentheses and may
 /// itself hold spaces and parentheses.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 pub(crate) fn parse_stat(text: &str) -> Option<(u64, u64, u64)> {
     let (_, after_name) = text.rsplit_once(')')?;
     // The first field after the name is the state, field 3.
@@ -151,6 +154,7 @@ pub(crate) fn parse_stat(text: &str) -> Option<(u64, u64, u64)> {
 }
 
 /// `read_bytes` and `write_bytes` of a `/proc/<pid>/io` text.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 pub(crate) fn parse_io(text: &str) -> Option<(u64, u64)> {
     let field = |name: &str| {
         text.lines()
@@ -172,6 +176,7 @@ fn read_into(path: &std::path::Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
 /// The interfaces of a `/proc/net/dev` text: name, received bytes (the first column after
 /// the name), sent bytes (the ninth). The two header lines (which have no colon), and any
 /// line that does not have a name, a colon and at least nine numbers, are skipped.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 pub(crate) fn parse_proc_net_dev(text: &str) -> impl Iterator<Item = (&str, u64, u64)> {
     text.lines().filter_map(|line| {
         // Interface names cannot hold a colon; counters can follow it without a space.
