@@ -2,7 +2,7 @@
 //! `MetricCounter`, the idle aggregator backoff and the coarse-clock meter.
 
 mod common;
-use common::summary_bits;
+use common::{in_child, summary_bits};
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -503,27 +503,6 @@ fn guard_outliving_its_timing_then_scope_at_same_depth() {
     assert_eq!(r.span_total(&["u", "x"]).unwrap().count, 1);
     assert_eq!(r.diagnostics.misnested_exits, 2, "{:?}", r.diagnostics);
     assert_eq!(r.diagnostics.open_spans, 0);
-}
-
-/// Runs the test `name` again in a child process of its own (process-wide state), and
-/// returns `true` in the child.
-fn in_child(name: &str) -> bool {
-    if std::env::var("ADV_CHILD").as_deref() == Ok(name) {
-        return true;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args([name, "--exact", "--nocapture"])
-        .env("ADV_CHILD", name)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    false
 }
 
 #[test]

@@ -154,39 +154,63 @@ fn a_frame_whose_end_is_read_before_its_birth_is_counted() {
     assert_eq!(c.latency.summary.count, 3);
 }
 
-/// A line at a steady, modest pace (a frame every 2 ms, 1 ms from birth to finish): the
-/// aggregator, paced by the events, waits the longest (1 s), so birth and end of almost
-/// every frame are read in the same pass. The finishing thread's lane comes first.
-#[test]
-fn a_steady_line_whose_finisher_recorded_first_loses_no_frame() {
-    let _g = serial();
-    const FRAMES: u64 = 400;
-    let session = ProfilingSession::new("pacing-steady-line");
+/// Runs a line at a steady, modest pace: a frame born every 2 ms on this thread (with the id
+/// `id(i)` for the `i`th, or the source's own ids), its stage `work` of `stage` and
+/// its finish on a second thread, whose lane was made first (a span before the first frame),
+/// so that a drain pass reads each end before its birth. Returns the session's report.
+fn steady_line(
+    tag: &str,
+    work: &'static str,
+    frames: u64,
+    stage: Duration,
+    id: Option<fn(u64) -> u64>,
+) -> heimdall_perf_core::Report {
+    let session = ProfilingSession::new(format!("pacing-{tag}-line"));
     let (tx, rx) = mpsc::channel::<heimdall_perf_core::Frame>();
     let ready = Arc::new(Barrier::new(2));
     let r2 = Arc::clone(&ready);
     let finisher = thread::spawn(move || {
         {
-            let _warm = scope!("steady-warmup");
+            let _warm = scope!("pacing-warmup");
         }
         r2.wait();
         for f in rx {
             {
-                let _s = f.stage("steady-work");
-                thread::sleep(Duration::from_micros(500));
+                let _s = f.stage(work);
+                thread::sleep(stage);
             }
             f.finish();
         }
     });
     ready.wait();
-    let cam = FrameSource::new("cam-steady-line");
-    for _ in 0..FRAMES {
-        tx.send(cam.begin()).unwrap();
+    let cam = FrameSource::new(&format!("cam-{tag}-line"));
+    for i in 0..frames {
+        let f = match id {
+            Some(id) => cam.begin_with_id(id(i)),
+            None => cam.begin(),
+        };
+        tx.send(f).unwrap();
         thread::sleep(Duration::from_millis(2));
     }
     drop(tx);
     finisher.join().unwrap();
-    let r = session.report();
+    session.report()
+}
+
+/// A line at a steady, modest pace (a frame every 2 ms, 0.5 ms of stage): the aggregator,
+/// paced by the events, waits the longest (1 s), so birth and end of almost every frame are
+/// read in the same pass. The finishing thread's lane comes first.
+#[test]
+fn a_steady_line_whose_finisher_recorded_first_loses_no_frame() {
+    let _g = serial();
+    const FRAMES: u64 = 400;
+    let r = steady_line(
+        "steady",
+        "steady-work",
+        FRAMES,
+        Duration::from_micros(500),
+        None,
+    );
     let c = r.frame_source("cam-steady-line").expect("the source");
     eprintln!(
         "steady line: count {} finished {} in flight {} unmatched {}",
@@ -207,32 +231,13 @@ fn a_steady_line_whose_finisher_recorded_first_loses_no_frame() {
 fn a_steady_ring_slot_line_whose_finisher_recorded_first_loses_no_frame() {
     let _g = serial();
     const FRAMES: u64 = 300;
-    let session = ProfilingSession::new("pacing-ring-line");
-    let (tx, rx) = mpsc::channel::<heimdall_perf_core::Frame>();
-    let ready = Arc::new(Barrier::new(2));
-    let r2 = Arc::clone(&ready);
-    let finisher = thread::spawn(move || {
-        {
-            let _warm = scope!("ring-warmup");
-        }
-        r2.wait();
-        for f in rx {
-            {
-                let _s = f.stage("ring-work");
-                thread::sleep(Duration::from_micros(300));
-            }
-            f.finish();
-        }
-    });
-    ready.wait();
-    let cam = FrameSource::new("cam-ring-line");
-    for i in 0..FRAMES {
-        tx.send(cam.begin_with_id(i % 4)).unwrap();
-        thread::sleep(Duration::from_millis(2));
-    }
-    drop(tx);
-    finisher.join().unwrap();
-    let r = session.report();
+    let r = steady_line(
+        "ring",
+        "ring-work",
+        FRAMES,
+        Duration::from_micros(300),
+        Some(|i| i % 4),
+    );
     let c = r.frame_source("cam-ring-line").expect("the source");
     let stage_runs = c
         .stages

@@ -8,10 +8,10 @@
 //! on one test, with `SLOW_PACING_CHILD` set.
 
 mod common;
+use common::in_child;
 use common::pacing::*;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};
@@ -23,30 +23,6 @@ use heimdall_perf_core::{scope, FrameSource, ProfilingSession};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-const CHILD_ENV: &str = "SLOW_PACING_CHILD";
-
-/// Runs this binary's test `name` alone in a child process (`CHILD_ENV=1`); fails if the
-/// child fails, and returns its output.
-fn run_child(name: &str) -> String {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "child failed:\n{text}");
-    assert!(text.contains("1 passed"), "child did not run:\n{text}");
-    text
-}
-
-fn in_child() -> bool {
-    std::env::var_os(CHILD_ENV).is_some()
-}
 
 // ---------------------------------------------------------------------------------------
 // Stop and drop during the 1 s wait.
@@ -608,37 +584,36 @@ fn add_u64_max_then_idle() {
 /// Runs in a child: the thread is started once per process.
 #[test]
 fn many_busy_meters_share_one_clock_thread() {
-    if in_child() {
-        assert!(tasks_named("quanta-upkeep").is_empty());
-        let mut meters: Vec<ThroughputMeter> = (0..1000)
-            .map(|i| ThroughputMeter::new(format!("m{i}"), Duration::from_secs(1)))
-            .collect();
-        let t0 = Instant::now();
-        for i in 1..=15u32 {
-            for m in &mut meters {
-                m.add(20_000);
-            }
-            let next = t0 + Duration::from_millis(100) * i;
-            thread::sleep(next.saturating_duration_since(Instant::now()));
-        }
-        let threads = tasks_named("quanta-upkeep").len();
-        let rates: Vec<f64> = meters.iter().map(ThroughputMeter::rate).collect();
-        assert_eq!(threads, 1, "coarse-clock threads");
-        assert!(
-            rates.iter().all(|r| (160_000.0..=240_000.0).contains(r)),
-            "{:?}",
-            rates
-                .iter()
-                .filter(|r| !(160_000.0..=240_000.0).contains(*r))
-                .take(5)
-                .collect::<Vec<_>>()
-        );
-        thread::sleep(Duration::from_millis(1150));
-        assert!(meters.iter().all(|m| m.rate() == 0.0));
+    let _g = serial();
+    if !in_child("many_busy_meters_share_one_clock_thread") {
         return;
     }
-    let _g = serial();
-    run_child("many_busy_meters_share_one_clock_thread");
+    assert!(tasks_named("quanta-upkeep").is_empty());
+    let mut meters: Vec<ThroughputMeter> = (0..1000)
+        .map(|i| ThroughputMeter::new(format!("m{i}"), Duration::from_secs(1)))
+        .collect();
+    let t0 = Instant::now();
+    for i in 1..=15u32 {
+        for m in &mut meters {
+            m.add(20_000);
+        }
+        let next = t0 + Duration::from_millis(100) * i;
+        thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let threads = tasks_named("quanta-upkeep").len();
+    let rates: Vec<f64> = meters.iter().map(ThroughputMeter::rate).collect();
+    assert_eq!(threads, 1, "coarse-clock threads");
+    assert!(
+        rates.iter().all(|r| (160_000.0..=240_000.0).contains(r)),
+        "{:?}",
+        rates
+            .iter()
+            .filter(|r| !(160_000.0..=240_000.0).contains(*r))
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+    thread::sleep(Duration::from_millis(1150));
+    assert!(meters.iter().all(|m| m.rate() == 0.0));
 }
 
 /// Meters of a quiet line (60 fps on 1 s windows, and 90 000/s, just under the rate) start
@@ -646,35 +621,34 @@ fn many_busy_meters_share_one_clock_thread() {
 /// neither. Runs in a child.
 #[test]
 fn quiet_meters_start_no_clock_thread() {
-    if in_child() {
-        let mut fps = ThroughputMeter::new("fps", Duration::from_secs(1));
-        let mut under = ThroughputMeter::new("under", Duration::from_secs(1));
-        let mut short = ThroughputMeter::new("short", Duration::from_millis(100));
-        feed(
-            &mut [&mut fps],
-            60.0,
-            Duration::from_millis(1500),
-            |_, _| {},
-        );
-        let fps_rate = fps.rate();
-        feed(
-            &mut [&mut under],
-            90_000.0,
-            Duration::from_millis(1500),
-            |_, _| {},
-        );
-        let under_rate = under.rate();
-        feed(
-            &mut [&mut short],
-            200_000.0,
-            Duration::from_millis(600),
-            |_, _| {},
-        );
-        assert!(tasks_named("quanta-upkeep").is_empty());
-        assert!((50.0..=70.0).contains(&fps_rate), "{fps_rate}");
-        assert!((81_000.0..=99_000.0).contains(&under_rate), "{under_rate}");
+    let _g = serial();
+    if !in_child("quiet_meters_start_no_clock_thread") {
         return;
     }
-    let _g = serial();
-    run_child("quiet_meters_start_no_clock_thread");
+    let mut fps = ThroughputMeter::new("fps", Duration::from_secs(1));
+    let mut under = ThroughputMeter::new("under", Duration::from_secs(1));
+    let mut short = ThroughputMeter::new("short", Duration::from_millis(100));
+    feed(
+        &mut [&mut fps],
+        60.0,
+        Duration::from_millis(1500),
+        |_, _| {},
+    );
+    let fps_rate = fps.rate();
+    feed(
+        &mut [&mut under],
+        90_000.0,
+        Duration::from_millis(1500),
+        |_, _| {},
+    );
+    let under_rate = under.rate();
+    feed(
+        &mut [&mut short],
+        200_000.0,
+        Duration::from_millis(600),
+        |_, _| {},
+    );
+    assert!(tasks_named("quanta-upkeep").is_empty());
+    assert!((50.0..=70.0).contains(&fps_rate), "{fps_rate}");
+    assert!((81_000.0..=99_000.0).contains(&under_rate), "{under_rate}");
 }

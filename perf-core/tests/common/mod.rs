@@ -52,3 +52,30 @@ pub fn rss_bytes() -> u64 {
         .expect("VmRSS value")
         * 1024
 }
+
+/// Runs this binary's test `name` again, alone, in a child process of its own (for tests of
+/// process-wide state: a thread started once per process, say), and returns `true` in the
+/// child, `false` in the parent once the child passed. The parent fails if the child failed
+/// or did not run the test.
+pub fn in_child(name: &str) -> bool {
+    const CHILD_ENV: &str = "HEIMDALL_TEST_CHILD";
+    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, name)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "child `{name}` failed:\n{text}");
+    assert!(
+        text.contains("1 passed"),
+        "child did not run `{name}`:\n{text}"
+    );
+    false
+}
