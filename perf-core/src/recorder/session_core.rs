@@ -194,9 +194,12 @@ impl SessionCore {
         if st.as_ref().is_none_or(|s| s.end.is_some()) {
             return;
         }
-        let threads = self.lane_threads();
         let (batch, pass) = {
             let mut agg = self.agg.lock().unwrap_or_else(|e| e.into_inner());
+            // The threads as they are once the aggregate is held (the order `drain` takes
+            // the two locks in): a `report()` that held the aggregate before may have read the
+            // spans of a thread born since an earlier look, and they must keep its name.
+            let threads = self.lane_threads();
             let batch = agg.frames.take_batch(&threads, &self.clock, self.start_raw);
             (batch, agg.frames.passes())
         };
