@@ -199,6 +199,24 @@ fn a_port_in_use_is_an_error_naming_it_and_the_port_is_freed_on_drop(
     Ok(())
 }
 
+/// Dropping the manager waits for the accept thread to say it exited; the port must be
+/// free by then, every time (the listener once closed only after that signal, and the
+/// port could still be taken for a moment).
+#[test]
+fn dropping_the_manager_frees_the_port_at_once_every_time() -> Result<(), Box<dyn std::error::Error>>
+{
+    let dir = tempfile::tempdir()?;
+    for _ in 0..200 {
+        let manager = init(dir.path())?;
+        let server = manager.lock().unwrap().serve("127.0.0.1:0")?;
+        let addr = server.local_addr();
+        drop(manager);
+        TcpListener::bind(addr).map_err(|e| format!("{addr} still taken after the drop: {e}"))?;
+        drop(server);
+    }
+    Ok(())
+}
+
 #[test]
 fn the_textfile_exporter_writes_atomically_what_promtool_reads(
 ) -> Result<(), Box<dyn std::error::Error>> {

@@ -275,6 +275,12 @@ impl ProfilingManager {
             .name(name.clone())
             .spawn(move || {
                 let _exit = ExitGuard(Arc::clone(&thread_control));
+                // Moved into the body, declared after the guard: the listener is closed
+                // (its port free) before the guard says the server exited. Left as a
+                // capture, it would close only after the body returned, and a manager
+                // dropped (which waits for the guard, not for the thread) could leave
+                // the port taken for a moment.
+                let listener = listener;
                 accept_loop(&listener, &thread_control, &live, &jobs_tx, &back_rx);
             })
             .map_err(spawn_error(name))?;
