@@ -174,13 +174,35 @@ struct StageAgg {
     service: DurationStats,
     queue: DurationStats,
     over_budget: u64,
-    /// Median service and queue time, refreshed every [`MEDIAN_REFRESH`] runs (a quantile
-    /// of the histogram costs a walk of its buckets: too much for every missed frame).
-    medians: (u64, u64),
+    /// Median service and queue time, for the blame of a missed frame.
+    service_median: Median,
+    queue_median: Median,
 }
 
-/// Runs of a stage between two refreshes of its medians (and the first runs, each).
+/// Runs between two refreshes of a [`Median`] (under this many runs, it is exact).
 const MEDIAN_REFRESH: u64 = 256;
+
+/// The median of a [`DurationStats`], worked out only when a missed frame asks for it: a
+/// quantile walks the histogram's buckets (microseconds cold), too dear for every frame of
+/// a line that meets its deadline. Exact while the statistics hold up to
+/// [`MEDIAN_REFRESH`] runs, then at most that many runs stale.
+#[derive(Clone, Copy, Default)]
+struct Median {
+    value: u64,
+    /// The count of the statistics when `value` was worked out.
+    at: u64,
+}
+
+impl Median {
+    fn of(&mut self, stats: &DurationStats) -> u64 {
+        let n = stats.count();
+        if n != self.at && (n <= MEDIAN_REFRESH || n - self.at >= MEDIAN_REFRESH) {
+            self.value = stats.quantile(0.5);
+            self.at = n;
+        }
+        self.value
+    }
+}
 
 /// Windows of time from the session start, widened (two merged into one) whenever a new
 /// frame would need more than [`FRAME_WINDOWS`].
@@ -231,10 +253,9 @@ struct SourceAgg {
     stages: Vec<StageAgg>,
     attribution: Vec<(Cause, u64)>,
     windows: Windows,
-    /// Time from the end of a frame's last stage to its `finish`, and its median (refreshed
-    /// as the stages' are).
+    /// Time from the end of a frame's last stage to its `finish`, and its median.
     tail: DurationStats,
-    tail_median: u64,
+    tail_median: Median,
     /// The latest settled frames, oldest first, for the incidents to come.
     recent: VecDeque<Kept>,
 }
@@ -256,7 +277,7 @@ impl SourceAgg {
             attribution: Vec::new(),
             windows: Windows::new(),
             tail: DurationStats::new(),
-            tail_median: 0,
+            tail_median: Median::default(),
             recent: VecDeque::with_capacity(INCIDENT_PREVIOUS_FRAMES + 1),
         }
     }
@@ -273,7 +294,8 @@ impl SourceAgg {
             service: DurationStats::new(),
             queue: DurationStats::new(),
             over_budget: 0,
-            medians: (0, 0),
+            service_median: Median::default(),
+            queue_median: Median::default(),
         });
         Some(self.stages.len() - 1)
     }
@@ -674,28 +696,30 @@ impl FrameAgg {
             end,
         };
         let key = (source, id);
-        // A stage read after its frame's end (its lane was read later in the pass): the
-        // frame waits in `ended` (and the id may have begun a frame again since, whose
-        // birth is later than this stage's start).
-        let after_end = match self.in_flight.get(&key) {
-            None => true,
-            Some(f) => f.capture.is_some_and(|c| c > start),
-        };
-        if after_end {
-            // Of the frames of that id waiting, the one that ended first at or after the
-            // stage's start (an id may come back once its frame ended: a stage that starts
-            // after every waiting end is not theirs).
-            let mut best: Option<(usize, u64)> = None;
-            for (i, (k, f)) in self.ended.iter().enumerate() {
-                let t = end_tick(f);
-                if *k == key && t >= start && best.is_none_or(|(_, b)| t < b) {
-                    best = Some((i, t));
-                }
-            }
-            if let Some((i, _)) = best {
-                self.ended[i].1.stages.push(rec);
+        // The usual case, in one look-up: the frame is in flight and was born before the
+        // stage began (or its birth is not read yet).
+        match self.in_flight.get_mut(&key) {
+            Some(f) if f.capture.is_none_or(|c| c <= start) => {
+                f.stages.push(rec);
                 return;
             }
+            _ => {}
+        }
+        // A stage read after its frame's end (its lane was read later in the pass): the
+        // frame waits in `ended` (and the id may have begun a frame again since, whose
+        // birth is later than this stage's start). It goes to the frame of that id waiting
+        // that ended first at or after the stage's start (an id may come back once its frame
+        // ended: a stage that starts after every waiting end is not theirs).
+        let mut best: Option<(usize, u64)> = None;
+        for (i, (k, f)) in self.ended.iter().enumerate() {
+            let t = end_tick(f);
+            if *k == key && t >= start && best.is_none_or(|(_, b)| t < b) {
+                best = Some((i, t));
+            }
+        }
+        if let Some((i, _)) = best {
+            self.ended[i].1.stages.push(rec);
+            return;
         }
         if !self.in_flight.contains_key(&key) {
             self.stage_made.push(key);
@@ -716,10 +740,19 @@ impl FrameAgg {
         // birth: a birth read by the time it settles goes to the frame it belongs to
         // (`birth_of_ended`); an end still without one then is counted as unmatched.
         let pass = self.pass;
-        let f = self.entry(source, id);
+        // Out of the table in one look-up (an end without a frame in flight makes one).
+        let mut f = match self.in_flight.remove(&key) {
+            Some(f) => f,
+            None => InFlight {
+                capture: None,
+                stages: self.spare_stages.pop().unwrap_or_default(),
+                end: None,
+                ended_pass: 0,
+                seen_pass: pass,
+            },
+        };
         f.end = Some(end);
         f.ended_pass = pass;
-        let f = self.in_flight.remove(&key).expect("just made");
         // Out of the table: the id may begin a new frame before this one is settled.
         if f.capture.is_none() {
             note_unborn(&mut self.unborn, key, self.ended.len());
@@ -864,10 +897,6 @@ impl FrameAgg {
                 let agg = &mut src.stages[i];
                 agg.service.record(service);
                 agg.queue.record(st.queue);
-                let n = agg.service.count();
-                if n <= MEDIAN_REFRESH || n.is_multiple_of(MEDIAN_REFRESH) {
-                    agg.medians = (agg.service.quantile(0.5), agg.queue.quantile(0.5));
-                }
                 if budget.is_some_and(|b| service > b) {
                     agg.over_budget += 1;
                 }
@@ -887,10 +916,6 @@ impl FrameAgg {
             };
             let src = &mut self.sources[s];
             src.tail.record(t);
-            let n = src.tail.count();
-            if n <= MEDIAN_REFRESH || n.is_multiple_of(MEDIAN_REFRESH) {
-                src.tail_median = src.tail.quantile(0.5);
-            }
             (t, rec.name)
         });
         let budget = self.frame_budgets.get(&source).copied();
@@ -1083,26 +1108,28 @@ impl FrameAgg {
     /// the stages (over their budget, or their median) and the waits before them (over their
     /// median).
     fn blame(
-        &self,
+        &mut self,
         s: usize,
         settled: &[Settled],
         tail: Option<(u64, u32)>,
         clock: &Clock,
     ) -> Cause {
-        let src = &self.sources[s];
-        let mut best: Option<(i128, Cause)> =
-            tail.map(|(t, last)| (t as i128 - src.tail_median as i128, Cause::After(last)));
+        let src = &mut self.sources[s];
+        let mut best: Option<(i128, Cause)> = tail.map(|(t, last)| {
+            let usual = src.tail_median.of(&src.tail);
+            (t as i128 - usual as i128, Cause::After(last))
+        });
         for st in settled {
             let name = st.rec.name;
-            let agg = src.stages.iter().find(|a| a.name == name);
+            let mut agg = src.stages.iter_mut().find(|a| a.name == name);
             let service = clock.delta_as_nanos(st.rec.start, st.rec.end) as i128;
             let usual = self
                 .stage_budgets
                 .get(&name)
                 .copied()
-                .or_else(|| agg.map(|a| a.medians.0))
+                .or_else(|| agg.as_mut().map(|a| a.service_median.of(&a.service)))
                 .unwrap_or(0) as i128;
-            let queue_usual = agg.map_or(0, |a| a.medians.1) as i128;
+            let queue_usual = agg.map_or(0, |a| a.queue_median.of(&a.queue)) as i128;
             for (over, cause) in [
                 (service - usual, Cause::Stage(name)),
                 (st.queue as i128 - queue_usual, Cause::Queue(name)),
@@ -1289,5 +1316,31 @@ fn stage_view(
         },
         duration_ns: clock.delta_as_nanos(st.rec.start, st.rec.end),
         queue_ns: st.queue,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_median_is_exact_up_to_the_refresh_then_at_most_that_many_runs_stale() {
+        let mut stats = DurationStats::new();
+        let mut median = Median::default();
+        assert_eq!(median.of(&stats), 0);
+        // Exact while few runs: asked after each of the first MEDIAN_REFRESH runs.
+        for v in 1..=MEDIAN_REFRESH {
+            stats.record(v * 1_000);
+            assert_eq!(median.of(&stats), stats.quantile(0.5), "after {v} runs");
+        }
+        // Past that, it moves only once MEDIAN_REFRESH more runs came.
+        let held = median.of(&stats);
+        for _ in 0..MEDIAN_REFRESH - 1 {
+            stats.record(1_000_000);
+        }
+        assert_eq!(median.of(&stats), held, "not refreshed before its time");
+        stats.record(1_000_000);
+        assert_eq!(median.of(&stats), stats.quantile(0.5));
+        assert!(median.of(&stats) > held);
     }
 }
