@@ -11,7 +11,9 @@ use rustc_hash::FxHashMap;
 
 use crate::error::{PerfError, Result};
 use crate::measurement::{Measurement, MetricType};
-use crate::periodic::{check_interval, BoundedSeries, PeriodicSource, Sampler, SeriesStore};
+use crate::periodic::{
+    check_interval, BoundedSeries, PeriodicSource, QuickSources, Sampler, SeriesStore,
+};
 use crate::recorder::{self, same_text, SessionCore, StopError};
 use crate::report::{
     Diagnostics, MetricReport, Note, Report, SessionInfo, SpanStats, ThreadInfo, SCHEMA_VERSION,
@@ -89,7 +91,10 @@ pub struct ProfilingSession {
     last_name: usize,
     /// Measurements, notes, labels and series: what a snapshot reads besides the core.
     shared: Arc<Shared>,
+    /// Sources on threads of their own.
     samplers: Vec<Sampler>,
+    /// Quick sources, sampled by the aggregator thread.
+    quick: Arc<QuickSources>,
     sampling_interval: Duration,
     drain: Option<Aggregator>,
     stopped_at: Option<Instant>,
@@ -149,10 +154,12 @@ impl ProfilingSession {
         let name = name.into();
         let core = SessionCore::new(&name);
         recorder::activate(&core);
-        let drain = spawn_drain(&core);
+        let series = Arc::new(Mutex::new(SeriesStore::default()));
+        let quick = Arc::new(QuickSources::new(Arc::clone(&series), core.start_instant));
+        let drain = spawn_drain(&core, &quick);
         let shared = Arc::new(Shared {
             core: Arc::clone(&core),
-            series: Arc::new(Mutex::new(SeriesStore::default())),
+            series,
             state: Mutex::new(State::default()),
             stopped_at: std::sync::OnceLock::new(),
         });
@@ -164,6 +171,7 @@ impl ProfilingSession {
             last_name: 0,
             shared,
             samplers: Vec::new(),
+            quick,
             sampling_interval: DEFAULT_SAMPLING_INTERVAL,
             drain,
             stopped_at: None,
@@ -583,8 +591,10 @@ impl ProfilingSession {
         self.start_periodic(source, self.sampling_interval)
     }
 
-    /// Starts a periodic source on its own thread, sampled every `interval` (at least
-    /// 10 ms) until the session stops. One source of a given name at a time.
+    /// Starts a periodic source, sampled every `interval` (at least 10 ms) until the session
+    /// stops, at once first. One source of a given name at a time. A source gets a thread
+    /// of its own, unless it is [quick](PeriodicSource::is_quick): then the session's
+    /// aggregator thread samples it between its passes (one wake-up for both).
     pub fn start_periodic(
         &mut self,
         source: Box<dyn PeriodicSource>,
@@ -595,11 +605,19 @@ impl ProfilingSession {
             // Its thread would never be stopped.
             return Err(self.stopped_error(format!("starting the source `{}`", source.name())));
         }
-        if self.samplers.iter().any(|s| s.name == source.name()) {
+        if self.samplers.iter().any(|s| s.name == source.name())
+            || self.quick.contains(source.name())
+        {
             return Err(PerfError::SourceAlreadyRunning {
                 session: self.core.name.clone(),
                 source_name: source.name().to_string(),
             });
+        }
+        // Without an aggregator thread (it could not be started), a thread of its own.
+        if source.is_quick() && self.drain.is_some() {
+            self.quick.add(source, interval);
+            self.core.wake_aggregator();
+            return Ok(());
         }
         let sampler = Sampler::spawn(
             source,
@@ -611,8 +629,12 @@ impl ProfilingSession {
         Ok(())
     }
 
-    /// Stops the periodic source `name` and waits for its thread. Returns whether it ran.
+    /// Stops the periodic source `name` and waits for its thread (or, for a quick source,
+    /// for its round under way). Returns whether it ran.
     pub fn stop_periodic(&mut self, name: &str) -> bool {
+        if self.quick.remove(name).is_some() {
+            return true;
+        }
         let before = self.samplers.len();
         self.samplers.retain_mut(|s| {
             if s.name == name {
@@ -637,6 +659,7 @@ impl ProfilingSession {
             s.stop();
         }
         self.samplers.clear();
+        drop(self.quick.clear());
         recorder::deactivate(self.core.id);
         if let Some(aggregator) = self.drain.take() {
             aggregator.stop();
@@ -1039,26 +1062,45 @@ impl Aggregator {
 /// [`BACKLOG_WAKE`](recorder::BACKLOG_WAKE) chunks ahead (the lane's writer unparks it).
 /// A frame settles on the pass after the one that read its end. An open streamed window
 /// gets a pass at its end and two more 10 ms apart, which close it.
-fn spawn_drain(core: &Arc<SessionCore>) -> Option<Aggregator> {
+///
+/// It also samples the session's [quick](PeriodicSource::is_quick) sources when their
+/// rounds are due, before the pass. A wake-up for a round takes a pass too if half the
+/// pace has gone by since the last one: a 60 fps line with a source at 1 s (both a second
+/// apart) wakes the thread once a second for both, not twice.
+fn spawn_drain(core: &Arc<SessionCore>, quick: &Arc<QuickSources>) -> Option<Aggregator> {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::clone(&stop);
     let weak = Arc::downgrade(core);
+    let quick = Arc::clone(quick);
     let handle = std::thread::Builder::new()
         .name(format!("heimdall-perf-aggregator-{}", core.id))
         .spawn(move || {
-            // The wait the events call for, and the wait until the next pass (shorter when
-            // a streamed window ends sooner).
+            // The wait the events call for, when the next pass is due (sooner when a
+            // streamed window ends sooner), and when the next round of a quick source is.
             let mut pace = recorder::DRAIN_INTERVAL;
-            let mut wait = pace;
             let mut last_pass = Instant::now();
+            let mut pass_at = last_pass + pace;
+            let mut round_at: Option<Instant> = None;
             loop {
-                // Woken early by a lane running ahead, a new streamed window (or
-                // spuriously): a pass either way.
-                std::thread::park_timeout(wait);
+                let due = round_at.map_or(pass_at, |r| r.min(pass_at));
+                let now = Instant::now();
+                if due > now {
+                    // Woken early by a lane running ahead, a new streamed window, a new
+                    // source (or spuriously): a pass either way.
+                    std::thread::park_timeout(due - now);
+                }
                 if stopped.load(Ordering::Acquire) {
                     break;
                 }
                 let Some(core) = weak.upgrade() else { break };
+                let now = Instant::now();
+                let early = now < due;
+                round_at = quick.sample_due(now);
+                let since = now.duration_since(last_pass);
+                if !(early || now >= pass_at || since >= pace / 2) {
+                    // A round alone, with the pass still far.
+                    continue;
+                }
                 let before = core.events_read();
                 drop(core.drain());
                 // A streamed capture is written here, off the recording threads.
@@ -1071,7 +1113,7 @@ fn spawn_drain(core: &Arc<SessionCore>) -> Option<Aggregator> {
                     pace = next_drain_wait(pace, read, since);
                 }
                 // An open streamed window gets its passes at its end, not a second later.
-                wait = core.stream_due().map_or(pace, |due| pace.min(due));
+                pass_at = now + core.stream_due().map_or(pace, |due| pace.min(due));
                 last_pass = now;
             }
         })
