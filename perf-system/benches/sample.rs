@@ -214,11 +214,12 @@ criterion_group! {
     targets = bench_round
 }
 
-/// The sampler thread's CPU time (ns) from `schedstat`, found by its name.
+/// CPU time (ns) from `schedstat` of the session's aggregator thread, which samples the
+/// system source (it is quick), found by its name.
 fn sampler_thread_cpu_ns() -> Option<u64> {
     for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
-        if comm.trim_end() == "heimdall-perf-s" {
+        if comm.trim_end() == "heimdall-perf-a" {
             let stat = std::fs::read_to_string(entry.path().join("schedstat")).ok()?;
             return stat.split_whitespace().next()?.parse().ok();
         }
@@ -226,8 +227,9 @@ fn sampler_thread_cpu_ns() -> Option<u64> {
     None
 }
 
-/// The source in a real session: CPU time of the sampler thread per round, and as % of one
-/// core at 1 Hz.
+/// The source in a real session that records nothing else: CPU time of the thread that
+/// samples it (the aggregator's, its passes included) per round, and as % of one core at
+/// 1 Hz.
 fn end_to_end() {
     let interval = Duration::from_millis(250);
     let registry = std::sync::Arc::new(Registry::new());
@@ -256,7 +258,7 @@ fn end_to_end() {
         (Some(c0), Some(c1)) if r1 > r0 => {
             let per_round = (c1 - c0) as f64 / (r1 - r0) as f64;
             println!(
-                "end_to_end: {} rounds at {interval:?} in {wall:.2?}: sampler thread {:.1} µs CPU per round \
+                "end_to_end: {} rounds at {interval:?} in {wall:.2?}: aggregator thread {:.1} µs CPU per round \
                  = {:.4} % of one core at 1 Hz ({:.3} % at {interval:?})",
                 r1 - r0,
                 per_round / 1e3,
@@ -264,7 +266,7 @@ fn end_to_end() {
                 (c1 - c0) as f64 / wall.as_nanos() as f64 * 100.0,
             );
         }
-        _ => eprintln!("end_to_end: sampler thread or its schedstat not found"),
+        _ => eprintln!("end_to_end: aggregator thread or its schedstat not found"),
     }
 }
 

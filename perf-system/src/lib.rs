@@ -1,9 +1,11 @@
 //! # heimdall-perf-system
 //!
 //! System and process metrics for heimdall-perf, the performance-analysis module of Heimdall
-//! Vision: "what are the system and this process's figures now", read with `sysinfo` on the
-//! session's sampler thread. perf-core owns that thread (interval, stop and join, bounded
-//! series, failure counting); this crate offers the [`PeriodicSource`](heimdall_perf_core::PeriodicSource) named `system` and
+//! Vision: "what are the system and this process's figures now", read from `/proc` on Linux
+//! and with `sysinfo` elsewhere. The source is quick
+//! ([`PeriodicSource::is_quick`](heimdall_perf_core::PeriodicSource::is_quick)): the
+//! session's aggregator thread samples it between its passes, and perf-core owns that
+//! thread (interval, stop, bounded series, failure counting); this crate offers the [`PeriodicSource`](heimdall_perf_core::PeriodicSource) named `system` and
 //! the [`factory`] the facade registers with `Registry::set_system_source`.
 //!
 //! ```
@@ -63,9 +65,11 @@
 //!
 //! ## Cost
 //!
-//! One round refreshes only what it reports: `/proc/stat`, `/proc/meminfo`,
-//! `getloadavg`, this process's `stat`, `statm`, `status`, `io` and task list, and
-//! `/proc/net/dev` (sysinfo's `/sys/class/net` files outside Linux); never the process list. See `BENCH.md` for the measured CPU time of one
+//! One round reads only what it reports, never the process list. On Linux: `/proc/stat`,
+//! `/proc/meminfo`, this process's `/proc/self/stat` and `/proc/self/io`, and
+//! `/proc/net/dev`, each opened once and kept open (re-read from offset 0 each round), and
+//! `getloadavg`; elsewhere sysinfo (and `/sys/class/net` for the network). See `BENCH.md`
+//! for the measured CPU time of one
 //! round against a naive `System::refresh_all()`; use [`Figures`] with [`factory_with`] to
 //! leave out a group (network, say, on a host with many virtual interfaces).
 //!

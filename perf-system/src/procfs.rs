@@ -1,31 +1,145 @@
-//! The figures read from `/proc` directly on Linux, where sysinfo reads many more files
-//! than the sampler reports (each `/proc` or `/sys` file costs an open, a read and a close:
-//! 5–15 µs of CPU back to back on the benchmark VM, several times that in rounds a second
-//! apart, when the kernel's and the sampler's caches are cold;
-//! `cargo bench -p heimdall-perf-system --bench sample`):
+//! The figures read from `/proc` directly on Linux, instead of through sysinfo.
 //!
-//! * **network totals** ([`NetTotals`]): one read of `/proc/net/dev` for every interface.
-//!   sysinfo's `Networks::refresh` opens seven `/sys/class/net/<iface>/…` files per
-//!   interface and asks the kernel for every address over netlink: about 0.4 ms of CPU a
-//!   round on a host with four interfaces, more than half of a whole round of the sampler.
-//! * **this process** ([`SelfFiles`]): threads, virtual and resident size from one read of
+//! Every file is opened once, when the source is built, and **kept open**: each round
+//! re-reads it with a positioned read from offset 0 (`FileExt::read_at`, `pread`), which
+//! makes the kernel generate the text afresh (a procfs seq file starts over on a read at
+//! offset 0), and reads on until the end. An open and a close cost tens of µs of CPU in
+//! rounds a second apart, when the kernel's and the sampler's caches are cold, and a
+//! round reads five files (`cargo bench -p heimdall-perf-system --bench sample`,
+//! `BENCH.md`). If a kept file cannot be read, it is opened again once; if that fails
+//! too, the round falls back to sysinfo, as where these files do not exist. (The load
+//! average is not read here: glibc's `getloadavg` is one `sysinfo(2)` call, cheaper than
+//! even a kept-open `/proc/loadavg`.)
+//!
+//! * **system CPU** ([`ProcStat`], [`CpuState`]): the `cpu` lines of `/proc/stat`, usage
+//!   computed from their jiffies the way sysinfo 0.38 computes `global_cpu_usage` and
+//!   `cpu_usage` ([`CpuTimes::usage_since`]).
+//! * **memory** ([`parse_meminfo`]): `/proc/meminfo`, with sysinfo's definitions of total,
+//!   available, used and used swap.
+//! * **network totals** ([`NetTotals`]): `/proc/net/dev` for every interface. sysinfo's
+//!   `Networks::refresh` opens seven `/sys/class/net/<iface>/…` files per interface and
+//!   asks the kernel for every address over netlink: about 0.4 ms of CPU a round on a host
+//!   with four interfaces.
+//! * **this process** ([`SelfFiles`]): threads, virtual and resident size from
 //!   `/proc/self/stat`, disk bytes from `/proc/self/io`, where sysinfo reads `stat`,
 //!   `statm`, `status`, `io`, the task list and `/proc/uptime`.
 //!
-//! Elsewhere, or where these files cannot be read, sysinfo gives the same figures.
+//! The parsers take text and give `None` (no figure, counted as failed) for a missing
+//! line, a short line or a field that is not a number, never a made-up value.
+
+#![cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 
 use sysinfo::Networks;
 
+/// A file kept open between rounds and read whole from offset 0 each time.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[derive(Debug)]
+pub(crate) struct KeptFile {
+    path: std::path::PathBuf,
+    /// `None` until opened, and after a failed read (opened again at the next).
+    file: Option<std::fs::File>,
+    /// Read into; its length is its capacity, grown when a file does not fit.
+    buf: Vec<u8>,
+    /// The file is one record (procfs `single_open`), so a short read is its end.
+    single_record: bool,
+}
+
+/// The first buffer: `/proc/stat` of a 2-core machine is 1.2 kB, `/proc/meminfo` 1.5 kB.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const FIRST_BUF: usize = 4096;
+
+/// The largest file read (a runaway file fails rather than eating memory).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MAX_FILE: usize = 16 << 20;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl KeptFile {
+    /// `path`, opened now if it can be (else at the first read).
+    ///
+    /// `single_record`: the kernel generates the file as one record (procfs
+    /// `single_open`: `/proc/stat`, `/proc/meminfo`, `/proc/loadavg`, `/proc/<pid>/stat`,
+    /// `/proc/<pid>/io`), so it hands the whole text to a read with room for it and a read
+    /// shorter than asked is the end. Other seq files (`/proc/net/dev`, one record per
+    /// interface) may stop a read at a page before their end: they are read until a read
+    /// returns nothing.
+    pub(crate) fn new(path: impl Into<std::path::PathBuf>, single_record: bool) -> Self {
+        let path = path.into();
+        KeptFile {
+            file: std::fs::File::open(&path).ok(),
+            path,
+            buf: Vec::new(),
+            single_record,
+        }
+    }
+
+    /// The file's whole text now. If the kept descriptor cannot be read, the file is opened
+    /// again once; if that fails too, the error (and the next call opens it again).
+    pub(crate) fn read(&mut self) -> std::io::Result<&[u8]> {
+        if let Some(file) = &self.file {
+            match read_whole(file, &mut self.buf, self.single_record) {
+                Ok(len) => return Ok(&self.buf[..len]),
+                Err(_) => self.file = None,
+            }
+        }
+        let file = std::fs::File::open(&self.path)?;
+        let len = read_whole(&file, &mut self.buf, self.single_record)?;
+        self.file = Some(file);
+        Ok(&self.buf[..len])
+    }
+
+    /// Replaces the kept descriptor (with a directory's, say, whose reads fail).
+    #[cfg(test)]
+    pub(crate) fn spoil(&mut self, file: std::fs::File) {
+        self.file = Some(file);
+    }
+
+    /// Whether a descriptor is kept now.
+    #[cfg(test)]
+    pub(crate) fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+}
+
+/// Reads `file` from offset 0 into `buf` (grown as needed); returns the length read.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn read_whole(
+    file: &std::fs::File,
+    buf: &mut Vec<u8>,
+    single_record: bool,
+) -> std::io::Result<usize> {
+    use std::io::{Error, ErrorKind};
+    use std::os::unix::fs::FileExt;
+    if buf.is_empty() {
+        buf.resize(FIRST_BUF, 0);
+    }
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            if len >= MAX_FILE {
+                return Err(Error::new(
+                    ErrorKind::InvalidData,
+                    "file larger than 16 MiB",
+                ));
+            }
+            buf.resize((len * 2).min(MAX_FILE), 0);
+        }
+        let n = match file.read_at(&mut buf[len..], len as u64) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        len += n;
+        if n == 0 || (single_record && len < buf.len()) {
+            return Ok(len);
+        }
+    }
+}
+
 /// Where the totals come from.
 pub(crate) enum NetTotals {
-    /// `/proc/net/dev` (or a file of its format), read into a buffer kept between rounds.
+    /// `/proc/net/dev` (or a file of its format), kept open.
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    ProcNetDev {
-        /// The file read.
-        path: std::path::PathBuf,
-        /// The bytes of the last read (interface names need not be UTF-8).
-        buf: Vec<u8>,
-    },
+    ProcNetDev(KeptFile),
     /// sysinfo's interface list.
     Sysinfo(Networks),
 }
@@ -38,10 +152,9 @@ impl NetTotals {
     pub(crate) fn new() -> Self {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
-            let mut buf = Vec::new();
-            if read_into(PROC_NET_DEV.as_ref(), &mut buf).is_ok() {
-                let path = PROC_NET_DEV.into();
-                return NetTotals::ProcNetDev { path, buf };
+            let mut file = KeptFile::new(PROC_NET_DEV, false);
+            if file.read().is_ok() {
+                return NetTotals::ProcNetDev(file);
             }
         }
         NetTotals::Sysinfo(Networks::new_with_refreshed_list())
@@ -52,13 +165,13 @@ impl NetTotals {
     pub(crate) fn read(&mut self, mut f: impl FnMut(&str, u64, u64)) -> bool {
         match self {
             #[cfg(any(target_os = "linux", target_os = "android"))]
-            NetTotals::ProcNetDev { path, buf } => {
-                if read_into(path, buf).is_err() {
+            NetTotals::ProcNetDev(file) => {
+                let Ok(text) = file.read() else {
                     return false;
-                }
+                };
                 // A name that is not UTF-8 (Linux allows any byte but `/`, `:` and white
                 // space) gets U+FFFD for its odd bytes, and the other interfaces their own.
-                for (name, rx, tx) in parse_proc_net_dev(&String::from_utf8_lossy(buf)) {
+                for (name, rx, tx) in parse_proc_net_dev(&String::from_utf8_lossy(text)) {
                     f(name, rx, tx);
                 }
                 true
@@ -87,14 +200,14 @@ pub(crate) struct SelfReading {
     pub(crate) disk: Option<(u64, u64)>,
 }
 
-/// Reads [`SelfReading`]s from `/proc/self/stat` and `/proc/self/io`, keeping the buffers.
+/// Reads [`SelfReading`]s from `/proc/self/stat` and `/proc/self/io`, both kept open (the
+/// same process for as long as the reader lives).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[derive(Debug)]
 pub(crate) struct SelfFiles {
-    stat: Vec<u8>,
-    io: Vec<u8>,
+    stat: KeptFile,
+    io: Option<KeptFile>,
     page_size: u64,
-    read_io: bool,
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -105,10 +218,9 @@ impl SelfFiles {
         // SAFETY: sysconf only reads a configuration value.
         let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
         let mut files = SelfFiles {
-            stat: Vec::new(),
-            io: Vec::new(),
+            stat: KeptFile::new("/proc/self/stat", true),
+            io: read_io.then(|| KeptFile::new("/proc/self/io", true)),
             page_size,
-            read_io,
         };
         files.read()?;
         Some(files)
@@ -117,19 +229,16 @@ impl SelfFiles {
     /// One reading; `None` if `/proc/self/stat` could not be read or parsed. A failed
     /// `/proc/self/io` leaves only `disk` out.
     pub(crate) fn read(&mut self) -> Option<SelfReading> {
-        read_into("/proc/self/stat".as_ref(), &mut self.stat).ok()?;
+        let stat = self.stat.read().ok()?;
         // The command name may hold any byte (a name cut inside a UTF-8 character, say):
         // only what follows its closing parenthesis is read, and that is ASCII.
-        let close = self.stat.iter().rposition(|&b| b == b')')?;
+        let close = stat.iter().rposition(|&b| b == b')')?;
         let (threads, virtual_bytes, resident_pages) =
-            parse_stat(std::str::from_utf8(&self.stat[close..]).ok()?)?;
-        let disk = if self.read_io {
-            read_into("/proc/self/io".as_ref(), &mut self.io)
-                .ok()
-                .and_then(|()| parse_io(std::str::from_utf8(&self.io).ok()?))
-        } else {
-            None
-        };
+            parse_stat(std::str::from_utf8(&stat[close..]).ok()?)?;
+        let disk = self.io.as_mut().and_then(|io| {
+            let text = io.read().ok()?;
+            parse_io(std::str::from_utf8(text).ok()?)
+        });
         Some(SelfReading {
             threads: Some(threads),
             virtual_bytes,
@@ -139,10 +248,303 @@ impl SelfFiles {
     }
 }
 
+/// The ten jiffy counters of a `/proc/stat` `cpu` line, in their order there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CpuTimes {
+    user: u64,
+    nice: u64,
+    system: u64,
+    idle: u64,
+    iowait: u64,
+    irq: u64,
+    softirq: u64,
+    steal: u64,
+    guest: u64,
+    guest_nice: u64,
+}
+
+impl CpuTimes {
+    /// The counters of a `cpu` line after its name. Linux ≥ 2.6.11 gives at least eight
+    /// (to `steal`); `guest` and `guest_nice` (2.6.24, 2.6.33) count as 0 if absent. Fewer
+    /// than eight, or a field that is not a number: `None`. Fields after the tenth are
+    /// ignored.
+    pub(crate) fn parse(fields: &str) -> Option<Self> {
+        let mut v = [0u64; 10];
+        let mut count = 0;
+        for (slot, field) in v.iter_mut().zip(fields.split_ascii_whitespace()) {
+            *slot = field.parse().ok()?;
+            count += 1;
+        }
+        if count < 8 {
+            return None;
+        }
+        let [user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice] = v;
+        Some(CpuTimes {
+            user,
+            nice,
+            system,
+            idle,
+            iowait,
+            irq,
+            softirq,
+            steal,
+            guest,
+            guest_nice,
+        })
+    }
+
+    /// `user` and `nice` without `guest` and `guest_nice`, which the kernel counts in both.
+    fn own_user_nice(&self) -> (u64, u64) {
+        (
+            self.user.saturating_sub(self.guest),
+            self.nice.saturating_sub(self.guest_nice),
+        )
+    }
+
+    fn system_all(&self) -> u64 {
+        self.system
+            .saturating_add(self.irq)
+            .saturating_add(self.softirq)
+    }
+
+    fn virtual_all(&self) -> u64 {
+        self.guest.saturating_add(self.guest_nice)
+    }
+
+    /// Every jiffy, each counted once.
+    fn total(&self) -> u64 {
+        let (user, nice) = self.own_user_nice();
+        user.saturating_add(nice)
+            .saturating_add(self.system_all())
+            .saturating_add(self.idle)
+            .saturating_add(self.iowait)
+            .saturating_add(self.virtual_all())
+            .saturating_add(self.steal)
+    }
+
+    /// Usage (%, 0–100) from `before` to these counters, as sysinfo 0.38 computes it
+    /// (`CpuUsage::set` in `unix/linux/cpu.rs`): busy = `user` + `nice` (each without
+    /// its guest part) + `system` + `irq` + `softirq` + `steal` + `guest` + `guest_nice`,
+    /// total = busy + `idle` + `iowait`, both as differences between the two readings
+    /// (a busy counter that went back counts 0, as in sysinfo), capped at 100.
+    ///
+    /// Where sysinfo divides by 1 when the total did not grow (a counter reset, a reading
+    /// of the same instant): `None`.
+    pub(crate) fn usage_since(&self, before: &CpuTimes) -> Option<f64> {
+        let (now, then) = (self.total(), before.total());
+        if now <= then {
+            return None;
+        }
+        let ((user, nice), (user0, nice0)) = (self.own_user_nice(), before.own_user_nice());
+        let busy = user
+            .saturating_sub(user0)
+            .saturating_add(nice.saturating_sub(nice0))
+            .saturating_add(self.system_all().saturating_sub(before.system_all()))
+            .saturating_add(self.steal.saturating_sub(before.steal))
+            .saturating_add(self.virtual_all().saturating_sub(before.virtual_all()));
+        Some((busy as f64 / (now - then) as f64 * 100.0).min(100.0))
+    }
+}
+
+/// System CPU usage between consecutive `/proc/stat` texts (whole machine and per core).
+#[derive(Debug, Default)]
+pub(crate) struct CpuState {
+    total: Option<CpuTimes>,
+    /// (core number, counters) of the last text, by ascending core number.
+    cores: Vec<(usize, CpuTimes)>,
+    /// This text's cores, `None` for a malformed line.
+    next: Vec<(usize, Option<CpuTimes>)>,
+    /// Whole-machine usage between the last two texts; `None`: no figure this round.
+    pub(crate) total_usage: Option<f64>,
+    /// (core number, usage) of every core with counters in the last text but one, by
+    /// ascending core number; `None` where its line is now missing or malformed, or its
+    /// counters went back. A core seen for the first time has none yet.
+    pub(crate) core_usage: Vec<(usize, Option<f64>)>,
+}
+
+impl CpuState {
+    /// Takes the counters of a `/proc/stat` text and computes the usage since the last.
+    ///
+    /// Reads the `cpu` lines at the top of the text (`cpu ` for the machine, `cpu<n>` for
+    /// core `n`, ascending) and stops at the first other line. A line whose core number
+    /// is not a number, or not above the line before's, is skipped.
+    pub(crate) fn update(&mut self, text: &str) {
+        self.next.clear();
+        let mut total = None;
+        let mut seen_total = false;
+        for line in text.lines().take_while(|l| l.starts_with("cpu")) {
+            let (name, fields) = line.split_once(' ').unwrap_or((line, ""));
+            if name == "cpu" {
+                if !seen_total {
+                    seen_total = true;
+                    total = CpuTimes::parse(fields);
+                }
+                continue;
+            }
+            let Ok(n) = name["cpu".len()..].parse::<usize>() else {
+                continue;
+            };
+            if self.next.last().is_some_and(|&(last, _)| n <= last) {
+                continue;
+            }
+            self.next.push((n, CpuTimes::parse(fields)));
+        }
+
+        self.total_usage = match (total, self.total) {
+            (Some(now), Some(then)) => now.usage_since(&then),
+            _ => None,
+        };
+        self.total = total;
+
+        // Merge this text's cores with the last text's, both by ascending number.
+        self.core_usage.clear();
+        let mut before = self.cores.iter().peekable();
+        for &(n, now) in &self.next {
+            while let Some(&&(m, _)) = before.peek() {
+                if m >= n {
+                    break;
+                }
+                self.core_usage.push((m, None)); // gone from this text
+                before.next();
+            }
+            if let Some(&&(m, then)) = before.peek() {
+                if m == n {
+                    self.core_usage
+                        .push((n, now.and_then(|now| now.usage_since(&then))));
+                    before.next();
+                }
+            }
+        }
+        self.core_usage.extend(before.map(|&(m, _)| (m, None)));
+        self.cores.clear();
+        self.cores
+            .extend(self.next.iter().filter_map(|&(n, t)| Some((n, t?))));
+    }
+}
+
+/// System CPU usage from `/proc/stat`, kept open.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[derive(Debug)]
+pub(crate) struct ProcStat {
+    file: KeptFile,
+    /// The counters and the usage of the last read.
+    pub(crate) state: CpuState,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl ProcStat {
+    /// The reader, with its first counters (the baseline of the first usage), if
+    /// `/proc/stat` can be read here and has a whole-machine `cpu` line.
+    pub(crate) fn new() -> Option<Self> {
+        Self::at("/proc/stat")
+    }
+
+    /// The same from a file of `/proc/stat`'s format.
+    pub(crate) fn at(path: impl Into<std::path::PathBuf>) -> Option<Self> {
+        let mut stat = ProcStat {
+            file: KeptFile::new(path, true),
+            state: CpuState::default(),
+        };
+        stat.read().ok()?;
+        stat.state.total?;
+        Some(stat)
+    }
+
+    /// Replaces the kept descriptor of the file (see [`KeptFile::spoil`]).
+    #[cfg(test)]
+    pub(crate) fn spoil(&mut self, file: std::fs::File) {
+        self.file.spoil(file);
+    }
+
+    /// Reads the counters now and computes [`state`](Self::state)'s usage since the last
+    /// read. An error if the file could not be read (the usage is then left as it was).
+    pub(crate) fn read(&mut self) -> std::io::Result<()> {
+        let text = self.file.read()?;
+        // Only the `cpu` lines at the top are read, and they are ASCII: a stray byte that
+        // is not UTF-8 further down (there is none in practice) must not hide them.
+        let text = match std::str::from_utf8(text) {
+            Ok(text) => text,
+            Err(e) => std::str::from_utf8(&text[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        self.state.update(text);
+        Ok(())
+    }
+}
+
+/// Memory figures of one reading, in bytes, as sysinfo defines them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemoryReading {
+    /// `MemTotal`.
+    pub(crate) total: u64,
+    /// `MemAvailable`; without it (Linux < 3.14), `MemFree` + `Buffers` + `Cached` +
+    /// `SReclaimable` − `Shmem`, as sysinfo estimates it.
+    pub(crate) available: u64,
+    /// `total` − `available`.
+    pub(crate) used: u64,
+    /// `SwapTotal` − `SwapFree`; `None` if either is missing or `SwapFree` is the larger.
+    pub(crate) swap_used: Option<u64>,
+}
+
+/// The [`MemoryReading`] of a `/proc/meminfo` text (values in KiB, which it writes `kB`).
+/// `None` without a `MemTotal` above 0, without the fields to estimate the available
+/// memory when `MemAvailable` is missing, or with more available than total.
+pub(crate) fn parse_meminfo(text: &str) -> Option<MemoryReading> {
+    let mut total = None;
+    let mut free = None;
+    let mut available = None;
+    let mut buffers = None;
+    let mut cached = None;
+    let mut shmem = None;
+    let mut reclaimable = None;
+    let mut swap_total = None;
+    let mut swap_free = None;
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let field = match key {
+            "MemTotal" => &mut total,
+            "MemFree" => &mut free,
+            "MemAvailable" => &mut available,
+            "Buffers" => &mut buffers,
+            "Cached" => &mut cached,
+            "Shmem" => &mut shmem,
+            "SReclaimable" => &mut reclaimable,
+            "SwapTotal" => &mut swap_total,
+            "SwapFree" => &mut swap_free,
+            _ => continue,
+        };
+        *field = value
+            .split_ascii_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|kib| kib.saturating_mul(1024));
+    }
+    let total = total.filter(|&t| t > 0)?;
+    let available = match available {
+        Some(available) => available,
+        None => free?
+            .saturating_add(buffers?)
+            .saturating_add(cached?)
+            .saturating_add(reclaimable.unwrap_or(0))
+            .saturating_sub(shmem.unwrap_or(0)),
+    };
+    let used = total.checked_sub(available)?;
+    let swap_used = match (swap_total, swap_free) {
+        (Some(t), Some(f)) => t.checked_sub(f),
+        _ => None,
+    };
+    Some(MemoryReading {
+        total,
+        available,
+        used,
+        swap_used,
+    })
+}
+
 /// Threads, virtual size (bytes) and resident set (pages) of a `/proc/<pid>/stat` line:
 /// fields 20, 23 and 24, counted after the command name, which is in parentheses and may
 /// itself hold spaces and parentheses.
-#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 pub(crate) fn parse_stat(text: &str) -> Option<(u64, u64, u64)> {
     let (_, after_name) = text.rsplit_once(')')?;
     // The first field after the name is the state, field 3.
@@ -154,7 +556,6 @@ pub(crate) fn parse_stat(text: &str) -> Option<(u64, u64, u64)> {
 }
 
 /// `read_bytes` and `write_bytes` of a `/proc/<pid>/io` text.
-#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 pub(crate) fn parse_io(text: &str) -> Option<(u64, u64)> {
     let field = |name: &str| {
         text.lines()
@@ -164,19 +565,9 @@ pub(crate) fn parse_io(text: &str) -> Option<(u64, u64)> {
     Some((field("read_bytes")?, field("write_bytes")?))
 }
 
-/// Reads the file at `path` into `buf` (cleared first), keeping `buf`'s allocation.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn read_into(path: &std::path::Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    use std::io::Read;
-    buf.clear();
-    std::fs::File::open(path)?.read_to_end(buf)?;
-    Ok(())
-}
-
 /// The interfaces of a `/proc/net/dev` text: name, received bytes (the first column after
 /// the name), sent bytes (the ninth). The two header lines (which have no colon), and any
 /// line that does not have a name, a colon and at least nine numbers, are skipped.
-#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 pub(crate) fn parse_proc_net_dev(text: &str) -> impl Iterator<Item = (&str, u64, u64)> {
     text.lines().filter_map(|line| {
         // Interface names cannot hold a colon; counters can follow it without a space.
@@ -310,5 +701,330 @@ Inter-|   Receive                                                |  Transmit
             assert!((before[i].0..=after[i].0).contains(rx), "{name} rx {rx}");
             assert!((before[i].1..=after[i].1).contains(tx), "{name} tx {tx}");
         }
+    }
+
+    /// `/proc/stat`'s top: `cpu` lines of (user, nice, system, idle, iowait) and zeros.
+    fn stat_text(lines: &[(&str, [u64; 5])]) -> String {
+        let mut text = String::new();
+        for (name, [u, n, s, i, w]) in lines {
+            text += &format!("{name} {u} {n} {s} {i} {w} 0 0 0 0 0\n");
+        }
+        text + "intr 12345 0 0 1\nctxt 99\nbtime 1700000000\n"
+    }
+
+    #[test]
+    fn cpu_times_need_eight_numbers_and_take_ten() {
+        let t = CpuTimes::parse(" 1 2 3 4 5 6 7 8 9 10 11").unwrap();
+        assert_eq!((t.user, t.steal, t.guest, t.guest_nice), (1, 8, 9, 10));
+        let t = CpuTimes::parse("1 2 3 4 5 6 7 8").unwrap();
+        assert_eq!((t.steal, t.guest, t.guest_nice), (8, 0, 0));
+        assert_eq!(CpuTimes::parse("1 2 3 4 5 6 7"), None);
+        assert_eq!(CpuTimes::parse(""), None);
+        assert_eq!(CpuTimes::parse("1 2 3 x 5 6 7 8 9 10"), None);
+        assert_eq!(CpuTimes::parse("1 2 3 -4 5 6 7 8 9 10"), None);
+        assert_eq!(CpuTimes::parse("1 2 3 4 5 6 7 8 9 1.5"), None);
+    }
+
+    /// sysinfo 0.38's `CpuUsage::set`, transcribed (f32, as it computes), for comparison.
+    fn sysinfo_usage(now: &CpuTimes, then: &CpuTimes) -> f32 {
+        let (u1, n1) = now.own_user_nice();
+        let (u0, n0) = then.own_user_nice();
+        let (t1, t0) = (now.total(), then.total());
+        let total = if t1 > t0 { (t1 - t0) as f32 } else { 1.0 };
+        let p = (n1.saturating_sub(n0) as f32 / total
+            + u1.saturating_sub(u0) as f32 / total
+            + now.system_all().saturating_sub(then.system_all()) as f32 / total
+            + (now.steal.saturating_sub(then.steal)
+                + now.virtual_all().saturating_sub(then.virtual_all())) as f32
+                / total)
+            * 100.0;
+        p.min(100.0)
+    }
+
+    #[test]
+    fn usage_is_busy_jiffies_over_all_jiffies_as_sysinfo_computes_it() {
+        let t = |v: [u64; 10]| CpuTimes::parse(&v.map(|x| x.to_string()).join(" ")).unwrap();
+        let before = t([100, 10, 50, 800, 40, 0, 0, 0, 0, 0]);
+        // +60 user, +20 system, +100 idle, +20 iowait: 80 busy of 200.
+        let after = t([160, 10, 70, 900, 60, 0, 0, 0, 0, 0]);
+        assert_eq!(after.usage_since(&before), Some(40.0));
+        // Guest time is in `user` and `guest` both: counted once. irq, softirq and steal
+        // are busy; iowait is not.
+        let before = t([1000, 200, 300, 5000, 100, 10, 20, 30, 400, 50]);
+        let after = t([1150, 230, 340, 5100, 160, 15, 25, 45, 450, 60]);
+        // busy: user 100 + nice 20 + system 40+5+5 + steal 15 + guest 60 = 245;
+        // total: 245 + idle 100 + iowait 60 = 405.
+        let got = after.usage_since(&before).unwrap();
+        assert!((got - 245.0 / 405.0 * 100.0).abs() < 1e-9, "{got}");
+        assert!((got - f64::from(sysinfo_usage(&after, &before))).abs() < 1e-3);
+        // iowait may go back (proc(5)): sysinfo counts the busy part as usual.
+        let after2 = t([1150, 230, 340, 5200, 90, 15, 25, 45, 450, 60]);
+        let got = after2.usage_since(&before).unwrap();
+        assert!((got - f64::from(sysinfo_usage(&after2, &before))).abs() < 1e-3);
+        // No time passed, or counters reset: no figure (sysinfo divides by 1).
+        assert_eq!(before.usage_since(&before), None);
+        assert_eq!(before.usage_since(&after), None);
+        // Idle went back by more than the busy time grew: capped at 100, as sysinfo.
+        let odd = t([2000, 200, 300, 4950, 100, 10, 20, 30, 400, 50]);
+        assert_eq!(odd.usage_since(&before), Some(100.0));
+    }
+
+    #[test]
+    fn cpu_state_gives_whole_and_per_core_usage_from_the_second_text() {
+        let mut state = CpuState::default();
+        state.update(&stat_text(&[
+            ("cpu", [200, 0, 100, 1600, 100]),
+            ("cpu0", [100, 0, 50, 800, 50]),
+            ("cpu1", [100, 0, 50, 800, 50]),
+        ]));
+        assert_eq!(state.total_usage, None);
+        assert!(state.core_usage.is_empty());
+        state.update(&stat_text(&[
+            ("cpu", [300, 0, 100, 1700, 100]),
+            ("cpu0", [200, 0, 50, 800, 50]),
+            ("cpu1", [100, 0, 50, 900, 50]),
+        ]));
+        assert_eq!(state.total_usage, Some(50.0));
+        assert_eq!(state.core_usage, [(0, Some(100.0)), (1, Some(0.0))]);
+    }
+
+    #[test]
+    fn cpu_state_gives_no_figure_for_odd_lines() {
+        let mut state = CpuState::default();
+        state.update(&stat_text(&[
+            ("cpu", [200, 0, 100, 1600, 100]),
+            ("cpu0", [100, 0, 50, 800, 50]),
+            ("cpu1", [100, 0, 50, 800, 50]),
+            ("cpu3", [100, 0, 50, 800, 50]),
+        ]));
+        // cpu0 malformed, cpu1 gone (offline), cpu2 new, cpu3 went back; a line
+        // `cpuX` and a core listed twice or out of order are skipped.
+        let text = "cpu  300 0 100 1700 100 0 0 0 0 0\n\
+                    cpu0 200 0 x 800 50 0 0 0 0 0\n\
+                    cpuX 1 1 1 1 1 1 1 1 1 1\n\
+                    cpu2 100 0 50 800 50 0 0 0 0 0\n\
+                    cpu2 900 0 50 800 50 0 0 0 0 0\n\
+                    cpu3 10 0 5 80 5 0 0 0 0 0\n\
+                    cpu1 999 0 50 800 50 0 0 0 0 0\n\
+                    intr 1 2 3\n";
+        state.update(text);
+        assert_eq!(state.total_usage, Some(50.0));
+        assert_eq!(state.core_usage, [(0, None), (1, None), (3, None)]);
+        // The next text: cpu0 and cpu3 start again from their new counters, cpu2 has its
+        // first figure, cpu1 is forgotten.
+        state.update(
+            "cpu  400 0 100 1800 100 0 0 0 0 0\n\
+             cpu0 200 0 50 900 50 0 0 0 0 0\n\
+             cpu2 150 0 50 850 50 0 0 0 0 0\n\
+             cpu3 20 0 5 80 5 0 0 0 0 0\n",
+        );
+        assert_eq!(state.core_usage, [(2, Some(50.0)), (3, Some(100.0))]);
+
+        // A short or missing whole-machine line: no total, and none the round after.
+        state.update("cpu  400 0 100\ncpu0 200 0 50 900 50 0 0 0 0 0\n");
+        assert_eq!(state.total_usage, None);
+        state.update("cpu  500 0 100 1900 100 0 0 0 0 0\n");
+        assert_eq!(state.total_usage, None);
+        state.update("cpu  600 0 100 1900 100 0 0 0 0 0\n");
+        assert_eq!(state.total_usage, Some(100.0));
+        // Counters that went back (a restored snapshot): no figure, not a huge one.
+        state.update("cpu  60 0 10 190 10 0 0 0 0 0\n");
+        assert_eq!(state.total_usage, None);
+        // Not /proc/stat at all, or empty.
+        for text in [
+            "",
+            "intr 1 2\ncpu  1 2 3 4 5 6 7 8 9 10\n",
+            "\u{fffd}\n",
+            "cpu",
+        ] {
+            state.update(text);
+            assert_eq!(state.total_usage, None, "{text:?}");
+            assert!(state.core_usage.is_empty(), "{text:?}");
+        }
+    }
+
+    const MEMINFO: &str = "\
+MemTotal:       24576000 kB
+MemFree:         1000000 kB
+MemAvailable:   20000000 kB
+Buffers:          200000 kB
+Cached:          3000000 kB
+SwapCached:            0 kB
+Shmem:            100000 kB
+SReclaimable:     400000 kB
+SwapTotal:       2097152 kB
+SwapFree:        2000000 kB
+HugePages_Total:       0
+";
+
+    #[test]
+    fn meminfo_figures_are_sysinfo_s() {
+        let m = parse_meminfo(MEMINFO).unwrap();
+        assert_eq!(m.total, 24_576_000 * 1024);
+        assert_eq!(m.available, 20_000_000 * 1024);
+        assert_eq!(m.used, 4_576_000 * 1024);
+        assert_eq!(m.swap_used, Some(97_152 * 1024));
+        // Linux < 3.14: free + buffers + cached + reclaimable slab - shmem.
+        let old = MEMINFO.replace("MemAvailable:   20000000 kB\n", "");
+        let m = parse_meminfo(&old).unwrap();
+        assert_eq!(
+            m.available,
+            (1_000_000 + 200_000 + 3_000_000 + 400_000 - 100_000) * 1024
+        );
+        assert_eq!(m.used, m.total - m.available);
+        // An odd MemAvailable value counts as missing, as in sysinfo.
+        let odd = MEMINFO.replace("MemAvailable:   20000000", "MemAvailable: lots");
+        assert_eq!(parse_meminfo(&odd).unwrap().available, m.available);
+    }
+
+    #[test]
+    fn odd_meminfo_gives_no_figure() {
+        let without = |line: &str| MEMINFO.replace(line, "");
+        assert_eq!(
+            parse_meminfo(&without("MemTotal:       24576000 kB\n")),
+            None
+        );
+        assert_eq!(parse_meminfo(&MEMINFO.replace("24576000", "0")), None);
+        assert_eq!(parse_meminfo(&MEMINFO.replace("24576000", "-1")), None);
+        assert_eq!(parse_meminfo(&MEMINFO.replace("24576000 kB", "")), None);
+        // More available than total.
+        assert_eq!(parse_meminfo(&MEMINFO.replace("24576000", "1000")), None);
+        // No MemAvailable and no MemFree to estimate it from.
+        let text = without("MemAvailable:   20000000 kB\n").replace("MemFree:", "MemFrei:");
+        assert_eq!(parse_meminfo(&text), None);
+        // Swap: missing or inconsistent leaves only swap out.
+        let m = parse_meminfo(&without("SwapFree:        2000000 kB\n")).unwrap();
+        assert_eq!((m.total, m.swap_used), (24_576_000 * 1024, None));
+        let m = parse_meminfo(&MEMINFO.replace("2000000 kB\nHuge", "3000000 kB\nHuge")).unwrap();
+        assert_eq!(m.swap_used, None);
+        assert_eq!(parse_meminfo(""), None);
+        assert_eq!(parse_meminfo("MemTotal"), None);
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_kept_file_reads_its_text_now_whole_and_opens_again_once() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut file = KeptFile::new(&path, true);
+        assert!(!file.is_open() && file.read().is_err());
+        // Larger than the first buffer, in both reading modes; then shorter again.
+        let long: Vec<u8> = (0..10_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        std::fs::write(&path, &long).unwrap();
+        let mut multi = KeptFile::new(&path, false);
+        assert_eq!(file.read().unwrap(), &long[..]);
+        assert_eq!(multi.read().unwrap(), &long[..]);
+        std::fs::write(&path, b"short\n").unwrap(); // the same file, truncated
+        assert_eq!(file.read().unwrap(), b"short\n");
+        assert_eq!(multi.read().unwrap(), b"short\n");
+        // Exactly the buffer's size: one more read finds the end.
+        let exact = vec![b'x'; file.buf.len()];
+        std::fs::write(&path, &exact).unwrap();
+        assert_eq!(file.read().unwrap(), &exact[..]);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"y")
+            .unwrap();
+        assert_eq!(file.read().unwrap().len(), exact.len() + 1);
+        // The kept descriptor fails: the file is opened again (a new one at that path).
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"new\n").unwrap();
+        file.spoil(std::fs::File::open(dir.path()).unwrap());
+        assert_eq!(file.read().unwrap(), b"new\n");
+        // ...and if that fails too, an error, and the next read opens it again.
+        file.spoil(std::fs::File::open(dir.path()).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        assert!(file.read().is_err());
+        assert!(!file.is_open());
+        std::fs::write(&path, b"back\n").unwrap();
+        assert_eq!(file.read().unwrap(), b"back\n");
+        assert!(file.is_open());
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_kept_proc_file_is_generated_afresh_on_each_read() {
+        let mut file = KeptFile::new("/proc/self/stat", true);
+        let utime = |text: &[u8]| -> u64 {
+            let text = std::str::from_utf8(text).unwrap();
+            let after = text.rsplit_once(')').unwrap().1;
+            let f: Vec<&str> = after.split_whitespace().collect();
+            f[14 - 3].parse::<u64>().unwrap() + f[15 - 3].parse::<u64>().unwrap()
+        };
+        let t0 = utime(file.read().unwrap());
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(60) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        // 60 ms of CPU is 6 ticks at USER_HZ = 100.
+        assert!(utime(file.read().unwrap()) >= t0 + 2);
+        // A multi-record seq file, read whole: every interface line.
+        let mut dev = KeptFile::new("/proc/net/dev", false);
+        let text = String::from_utf8(dev.read().unwrap().to_vec()).unwrap();
+        let again = std::fs::read_to_string("/proc/net/dev").unwrap();
+        assert_eq!(text.lines().count(), again.lines().count());
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn cpu_usage_agrees_with_sysinfo() {
+        use sysinfo::{CpuRefreshKind, System};
+        let kind = CpuRefreshKind::nothing().with_cpu_usage();
+        let mut closest = (f64::MAX, String::new());
+        // Both read within microseconds of each other, over the same 250 ms; a tick
+        // (10 ms) falling between the two reads moves a core's figure by a few %.
+        for _ in 0..5 {
+            let mut sys = System::new();
+            let mut stat = ProcStat::new().unwrap();
+            sys.refresh_cpu_specifics(kind);
+            std::thread::sleep(
+                sysinfo::MINIMUM_CPU_UPDATE_INTERVAL + std::time::Duration::from_millis(50),
+            );
+            stat.read().unwrap();
+            sys.refresh_cpu_specifics(kind);
+            let ours = &stat.state;
+            assert_eq!(ours.core_usage.len(), sys.cpus().len());
+            let mut worst = (ours.total_usage.unwrap() - f64::from(sys.global_cpu_usage())).abs();
+            for ((n, usage), cpu) in ours.core_usage.iter().zip(sys.cpus()) {
+                assert_eq!(format!("cpu{n}"), cpu.name());
+                worst = worst.max((usage.unwrap() - f64::from(cpu.cpu_usage())).abs() / 2.0);
+            }
+            if worst < closest.0 {
+                closest = (
+                    worst,
+                    format!(
+                        "{:?} vs {} {:?}",
+                        ours.total_usage,
+                        sys.global_cpu_usage(),
+                        sys.cpus().iter().map(|c| c.cpu_usage()).collect::<Vec<_>>()
+                    ),
+                );
+            }
+            if worst < 3.0 {
+                return;
+            }
+        }
+        panic!("never within 3 % of sysinfo: {closest:?}");
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn memory_agrees_with_sysinfo() {
+        use sysinfo::{MemoryRefreshKind, System};
+        let mut sys = System::new();
+        let mut file = KeptFile::new("/proc/meminfo", true);
+        let ours = parse_meminfo(std::str::from_utf8(file.read().unwrap()).unwrap()).unwrap();
+        sys.refresh_memory_specifics(MemoryRefreshKind::nothing().with_ram().with_swap());
+        assert_eq!(ours.total, sys.total_memory());
+        // Other tests allocate meanwhile: within 256 MiB.
+        let near = |a: u64, b: u64| a.abs_diff(b) < 256 << 20;
+        assert!(near(ours.available, sys.available_memory()), "{ours:?}");
+        assert!(near(ours.used, sys.used_memory()), "{ours:?}");
+        assert!(near(ours.swap_used.unwrap(), sys.used_swap()), "{ours:?}");
+        assert_eq!(ours.used, ours.total - ours.available);
     }
 }

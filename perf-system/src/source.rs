@@ -1,4 +1,5 @@
-//! [`SystemSource`]: the system and process figures, read on the session's sampler thread.
+//! [`SystemSource`]: the system and process figures, read on the thread that samples the
+//! session's periodic sources (its aggregator thread: the source is quick).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use sysinfo::{
 };
 
 use crate::platform;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use crate::procfs::KeptFile;
 use crate::procfs::{NetTotals, SelfReading};
 
 /// Name of the source, and so of its thread: `heimdall-perf-sampler-system`.
@@ -163,16 +166,28 @@ const NETWORK_FAILED: &str = "network.*";
 
 /// Reads the system and process figures when asked (a [`PeriodicSource`] named `system`).
 ///
-/// It keeps one `sysinfo::System` and refreshes only what it reports: CPU times, memory,
-/// and this one process (memory, tasks, I/O counters) — never the process list. On Linux,
-/// this process's figures come from `/proc/self/stat` and `/proc/self/io`, and network
-/// totals from one read of `/proc/net/dev` (sysinfo elsewhere, and where they cannot be
-/// read).
+/// On Linux it reads `/proc` itself, one file per group of figures, each opened once and
+/// kept open, re-read from offset 0 every round (`pread`; no open and close a round):
+///
+/// | figures | file |
+/// |---|---|
+/// | system CPU, whole and per core | `/proc/stat` (the `cpu` lines), usage computed as sysinfo does |
+/// | memory and swap | `/proc/meminfo`, with sysinfo's definitions |
+/// | this process | `/proc/self/stat`, `/proc/self/io` |
+/// | network | `/proc/net/dev` |
+///
+/// The load averages come from libc's `getloadavg` (glibc: one `sysinfo(2)` call).
+///
+/// A kept file that cannot be read is opened again once; if that fails too, the round
+/// reads the figures as elsewhere: through one `sysinfo::System` refreshing only what it
+/// reports (CPU times, memory, this one process — never the process list) and
+/// `sysinfo::Networks`. (System CPU, whose usage needs a previous reading of the same
+/// kind, then stays on sysinfo, and its series miss that one round.)
 ///
 /// Rates (`process.cpu`, `process.disk.*`, `network.*`) are differences between two
 /// readings, and the first [`sample`](PeriodicSource::sample) is their baseline: it
 /// reports no rate, so that every rate point is measured over one whole sampling interval
-/// on the sampler thread (measured from the construction instead, the first point covered
+/// on the sampling thread (measured from the construction instead, the first point covered
 /// the sampler's start-up — thread creation, first reads of `/proc` — over a fraction of a
 /// millisecond, and read e.g. 107 % of a core in an idle process).
 ///
@@ -189,10 +204,17 @@ pub struct SystemSource {
     /// This process's figures from `/proc/self` (Linux), instead of sysinfo's refresh.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     self_files: Option<crate::procfs::SelfFiles>,
+    /// System CPU from `/proc/stat` (Linux); `None`: sysinfo.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    proc_stat: Option<crate::procfs::ProcStat>,
+    /// `/proc/meminfo` (Linux); `None`, or a round it cannot be read: sysinfo.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    meminfo: Option<KeptFile>,
     /// Linux without task I/O accounting reports no `/proc/self/io`; sysinfo would then
     /// report 0 bytes/s, which is not the same as "not available".
     disk_io_available: bool,
-    core_names: Vec<String>,
+    /// (core number, series name), by ascending core number.
+    core_names: Vec<(usize, String)>,
     interfaces: HashMap<String, Interface>,
     network_round: u64,
     last_cpu_refresh: Option<Instant>,
@@ -249,6 +271,12 @@ impl SystemSource {
                 .process
                 .then(|| crate::procfs::SelfFiles::new(disk_io_available))
                 .flatten(),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            proc_stat: (figures.system_cpu || figures.per_core_cpu)
+                .then(crate::procfs::ProcStat::new)
+                .flatten(),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            meminfo: figures.memory.then(|| KeptFile::new("/proc/meminfo", true)),
             disk_io_available,
             core_names: Vec::new(),
             interfaces: HashMap::new(),
@@ -258,9 +286,13 @@ impl SystemSource {
             last_network: None,
         };
         if figures.system_cpu || figures.per_core_cpu {
-            source
-                .sys
-                .refresh_cpu_specifics(CpuRefreshKind::nothing().with_cpu_usage());
+            // The first counters, the baseline of the first usage (read from `/proc/stat`
+            // by `ProcStat::new` where it is used).
+            if !source.cpu_from_proc() {
+                source
+                    .sys
+                    .refresh_cpu_specifics(CpuRefreshKind::nothing().with_cpu_usage());
+            }
             source.last_cpu_refresh = Some(Instant::now());
         }
         // No process mark and no network totals yet: the first round is the rates' baseline.
@@ -306,6 +338,18 @@ impl SystemSource {
         ))
     }
 
+    /// Whether system CPU comes from `/proc/stat`.
+    fn cpu_from_proc(&self) -> bool {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            self.proc_stat.is_some()
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            false
+        }
+    }
+
     fn sample_cpu(&mut self, out: &mut impl Out) {
         if !(self.figures.system_cpu || self.figures.per_core_cpu) {
             return;
@@ -316,17 +360,47 @@ impl SystemSource {
         if !due {
             return;
         }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(stat) = self.proc_stat.as_mut() {
+            let read = stat.read();
+            self.last_cpu_refresh = Some(Instant::now());
+            match read {
+                Ok(()) => {
+                    let state = &stat.state;
+                    if self.figures.system_cpu {
+                        match state.total_usage {
+                            Some(usage) => out.record(sn::SYSTEM_CPU_TOTAL, UNIT_PERCENT, usage),
+                            None => out.failed(sn::SYSTEM_CPU_TOTAL),
+                        }
+                    }
+                    if self.figures.per_core_cpu {
+                        for &(n, usage) in &state.core_usage {
+                            let name = core_name(&mut self.core_names, n);
+                            match usage {
+                                Some(usage) => out.record(name, UNIT_PERCENT, usage),
+                                None => out.failed(name),
+                            }
+                        }
+                    }
+                }
+                Err(_) => {
+                    // Not even after opening it again: sysinfo from now on. Its first
+                    // refresh is its baseline (its usage would cover the time since boot),
+                    // so this round has no figure.
+                    self.proc_stat = None;
+                    self.sys
+                        .refresh_cpu_specifics(CpuRefreshKind::nothing().with_cpu_usage());
+                    self.cpu_failed(out);
+                }
+            }
+            return;
+        }
         self.sys
             .refresh_cpu_specifics(CpuRefreshKind::nothing().with_cpu_usage());
         self.last_cpu_refresh = Some(Instant::now());
         let cpus = self.sys.cpus();
         if cpus.is_empty() {
-            if self.figures.system_cpu {
-                out.failed(sn::SYSTEM_CPU_TOTAL);
-            }
-            if self.figures.per_core_cpu {
-                out.failed("system.cpu.core.*");
-            }
+            self.cpu_failed(out);
             return;
         }
         if self.figures.system_cpu {
@@ -337,14 +411,20 @@ impl SystemSource {
             );
         }
         if self.figures.per_core_cpu {
-            while self.core_names.len() < cpus.len() {
-                let i = self.core_names.len();
-                self.core_names
-                    .push(format!("{}{i}", sn::SYSTEM_CPU_CORE_PREFIX));
-            }
-            for (name, cpu) in self.core_names.iter().zip(cpus) {
+            for (i, cpu) in cpus.iter().enumerate() {
+                let name = core_name(&mut self.core_names, i);
                 out.record(name, UNIT_PERCENT, f64::from(cpu.cpu_usage()));
             }
+        }
+    }
+
+    /// Counts the system CPU series of this source as failed this round.
+    fn cpu_failed(&self, out: &mut impl Out) {
+        if self.figures.system_cpu {
+            out.failed(sn::SYSTEM_CPU_TOTAL);
+        }
+        if self.figures.per_core_cpu {
+            out.failed("system.cpu.core.*");
         }
     }
 
@@ -352,32 +432,38 @@ impl SystemSource {
         if !self.figures.memory {
             return;
         }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(Ok(text)) = self.meminfo.as_mut().map(KeptFile::read) {
+            let reading = std::str::from_utf8(text)
+                .ok()
+                .and_then(crate::procfs::parse_meminfo);
+            match reading {
+                Some(m) => {
+                    record_memory(out, m.used, m.available, m.total);
+                    match m.swap_used {
+                        Some(swap) => out.record(sn::SYSTEM_SWAP_USED, UNIT_BYTES, swap as f64),
+                        None => out.failed(sn::SYSTEM_SWAP_USED),
+                    }
+                }
+                None => memory_failed(out),
+            }
+            return;
+        }
+        // Not Linux, or `/proc/meminfo` unreadable this round: sysinfo.
         self.sys
             .refresh_memory_specifics(MemoryRefreshKind::nothing().with_ram().with_swap());
         let total = self.sys.total_memory();
         if total == 0 {
             // Nothing was read (sysinfo leaves zeros when it cannot read the figures).
-            for name in [
-                sn::SYSTEM_MEMORY_USED,
-                sn::SYSTEM_MEMORY_AVAILABLE,
-                sn::SYSTEM_MEMORY_TOTAL,
-                sn::SYSTEM_SWAP_USED,
-            ] {
-                out.failed(name);
-            }
+            memory_failed(out);
             return;
         }
-        out.record(
-            sn::SYSTEM_MEMORY_USED,
-            UNIT_BYTES,
-            self.sys.used_memory() as f64,
+        record_memory(
+            out,
+            self.sys.used_memory(),
+            self.sys.available_memory(),
+            total,
         );
-        out.record(
-            sn::SYSTEM_MEMORY_AVAILABLE,
-            UNIT_BYTES,
-            self.sys.available_memory() as f64,
-        );
-        out.record(sn::SYSTEM_MEMORY_TOTAL, UNIT_BYTES, total as f64);
         out.record(
             sn::SYSTEM_SWAP_USED,
             UNIT_BYTES,
@@ -390,6 +476,8 @@ impl SystemSource {
             return;
         }
         let names = [sn::SYSTEM_LOAD_1, sn::SYSTEM_LOAD_5, sn::SYSTEM_LOAD_15];
+        // glibc's `getloadavg` is one `sysinfo(2)` call, no file: cheaper than a kept-open
+        // `/proc/loadavg` and its parsing (BENCH.md).
         match platform::load_average() {
             Some(loads) => {
                 for (name, value) in names.into_iter().zip(loads) {
@@ -518,6 +606,37 @@ impl SystemSource {
     }
 }
 
+/// The series name of CPU core `n`, made the first time it is asked for.
+fn core_name(names: &mut Vec<(usize, String)>, n: usize) -> &str {
+    let i = match names.binary_search_by_key(&n, |e| e.0) {
+        Ok(i) => i,
+        Err(i) => {
+            names.insert(i, (n, format!("{}{n}", sn::SYSTEM_CPU_CORE_PREFIX)));
+            i
+        }
+    };
+    &names[i].1
+}
+
+/// Records the three memory series.
+fn record_memory(out: &mut impl Out, used: u64, available: u64, total: u64) {
+    out.record(sn::SYSTEM_MEMORY_USED, UNIT_BYTES, used as f64);
+    out.record(sn::SYSTEM_MEMORY_AVAILABLE, UNIT_BYTES, available as f64);
+    out.record(sn::SYSTEM_MEMORY_TOTAL, UNIT_BYTES, total as f64);
+}
+
+/// Counts the memory series as failed this round.
+fn memory_failed(out: &mut impl Out) {
+    for name in [
+        sn::SYSTEM_MEMORY_USED,
+        sn::SYSTEM_MEMORY_AVAILABLE,
+        sn::SYSTEM_MEMORY_TOTAL,
+        sn::SYSTEM_SWAP_USED,
+    ] {
+        out.failed(name);
+    }
+}
+
 /// This process's CPU time now: the process CPU-time clock where there is one, else the
 /// figure sysinfo read (10 ms resolution).
 fn process_cpu_now(sysinfo_cpu: Option<Duration>) -> Option<Duration> {
@@ -614,6 +733,13 @@ impl PeriodicSource for SystemSource {
 
     fn sample(&mut self, out: &mut Samples<'_>) {
         self.read(out);
+    }
+
+    /// Quick: a round reads a few kept-open `/proc` files (about 125 µs of CPU on the
+    /// benchmark VM; sysinfo's refresh of this one process elsewhere), so the session's
+    /// aggregator thread samples it, in the wake-up of one of its passes.
+    fn is_quick(&self) -> bool {
+        true
     }
 }
 
@@ -891,10 +1017,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dev");
         let mut source = SystemSource::with_figures(Figures::none().with_network(true));
-        source.networks = Some(NetTotals::ProcNetDev {
-            path: path.clone(),
-            buf: Vec::new(),
-        });
+        source.networks = Some(NetTotals::ProcNetDev(KeptFile::new(&path, false)));
         (dir, path, source)
     }
 
@@ -954,12 +1077,17 @@ mod tests {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn a_round_that_cannot_read_the_totals_fails_and_the_next_covers_both() {
-        let (_dir, path, mut source) = net_from_file();
+        let (dir, path, mut source) = net_from_file();
         let text = |rx: u64| format!("Inter-| x\n face |y\n  eth7: {rx} 0 0 0 0 0 0 0 500 0\n");
         std::fs::write(&path, text(1000)).unwrap();
         assert_eq!(round(&mut source), (vec![], vec![]));
         let t0 = source.last_network.unwrap();
+        // The kept descriptor fails (a directory's), and the file is gone when opened again.
         std::fs::remove_file(&path).unwrap();
+        let Some(NetTotals::ProcNetDev(file)) = source.networks.as_mut() else {
+            unreachable!()
+        };
+        file.spoil(std::fs::File::open(dir.path()).unwrap());
         let (values, failed) = round(&mut source);
         assert!(values.is_empty(), "{values:?}");
         assert_eq!(failed, ["network.*"]);
@@ -979,5 +1107,153 @@ mod tests {
         );
         assert_eq!(values[1].0, "network.eth7.tx");
         assert_eq!(values[1].2, 0.0);
+    }
+
+    /// A CPU source whose counters come from a file in `/proc/stat`'s format holding
+    /// `text`, in a temporary folder (kept while the first item lives), and that path.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn cpu_from_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf, SystemSource) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stat");
+        std::fs::write(&path, text).unwrap();
+        let figures = Figures::none()
+            .with_system_cpu(true)
+            .with_per_core_cpu(true);
+        let mut source = SystemSource::with_figures(figures);
+        assert!(source.proc_stat.is_some());
+        source.proc_stat = Some(crate::procfs::ProcStat::at(&path).unwrap());
+        (dir, path, source)
+    }
+
+    /// One round with the system CPU due (as if 200 ms had passed).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn cpu_round(source: &mut SystemSource) -> (Vec<(String, &'static str, f64)>, Vec<String>) {
+        source.last_cpu_refresh = None;
+        round(source)
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn cpu_series_come_from_proc_stat_and_odd_counters_give_no_point() {
+        // (user, idle) of the machine and of two cores.
+        let stat = |lines: &[(&str, u64, u64)]| {
+            let mut text = String::new();
+            for (name, user, idle) in lines {
+                text += &format!("{name} {user} 0 0 {idle} 0 0 0 0 0 0\n");
+            }
+            text + "intr 1 2\nctxt 3\n"
+        };
+        let (_dir, path, mut source) = cpu_from_file(&stat(&[
+            ("cpu ", 100, 1900),
+            ("cpu0", 50, 950),
+            ("cpu1", 50, 950),
+        ]));
+        std::fs::write(
+            &path,
+            stat(&[
+                ("cpu ", 400, 2000),
+                ("cpu0", 300, 1000),
+                ("cpu1", 100, 1100),
+            ]),
+        )
+        .unwrap();
+        let (values, failed) = cpu_round(&mut source);
+        assert!(failed.is_empty(), "{failed:?}");
+        let got: Vec<(&str, &str, f64)> = values.iter().map(|v| (v.0.as_str(), v.1, v.2)).collect();
+        // busy / (busy + idle), of the differences.
+        assert_eq!(
+            got,
+            [
+                (sn::SYSTEM_CPU_TOTAL, UNIT_PERCENT, 300.0 / 400.0 * 100.0),
+                ("system.cpu.core.0", UNIT_PERCENT, 250.0 / 300.0 * 100.0),
+                ("system.cpu.core.1", UNIT_PERCENT, 50.0 / 200.0 * 100.0),
+            ]
+        );
+        // Counters gone back and a core gone: failures, not a figure.
+        std::fs::write(&path, stat(&[("cpu ", 10, 20), ("cpu0", 5, 10)])).unwrap();
+        let (values, failed) = cpu_round(&mut source);
+        assert!(values.is_empty(), "{values:?}");
+        assert_eq!(
+            failed,
+            [
+                sn::SYSTEM_CPU_TOTAL,
+                "system.cpu.core.0",
+                "system.cpu.core.1"
+            ]
+        );
+        // Not due yet: nothing at all (the 200 ms rule).
+        assert_eq!(round(&mut source), (vec![], vec![]));
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn an_unreadable_proc_stat_hands_over_to_sysinfo_after_one_failed_round() {
+        let text = "cpu  1 0 0 9 0 0 0 0 0 0\ncpu0 1 0 0 9 0 0 0 0 0 0\n";
+        let (dir, path, mut source) = cpu_from_file(text);
+        // The kept descriptor fails and the file cannot be opened again.
+        std::fs::remove_file(&path).unwrap();
+        let Some(stat) = source.proc_stat.as_mut() else {
+            unreachable!()
+        };
+        stat.spoil(std::fs::File::open(dir.path()).unwrap());
+        let (values, failed) = cpu_round(&mut source);
+        assert!(values.is_empty(), "{values:?}");
+        assert_eq!(failed, [sn::SYSTEM_CPU_TOTAL, "system.cpu.core.*"]);
+        assert!(source.proc_stat.is_none());
+        // sysinfo took its baseline in that round: figures from the next due round.
+        std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL + Duration::from_millis(10));
+        let (values, failed) = cpu_round(&mut source);
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(values[0].0, sn::SYSTEM_CPU_TOTAL);
+        assert_eq!(values.len(), 1 + source.sys.cpus().len());
+        assert!(
+            values.iter().all(|v| (0.0..=100.0).contains(&v.2)),
+            "{values:?}"
+        );
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn memory_comes_from_meminfo_and_falls_back_to_sysinfo() {
+        let mut source = SystemSource::with_figures(Figures::none().with_memory(true));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meminfo");
+        let names = [
+            sn::SYSTEM_MEMORY_USED,
+            sn::SYSTEM_MEMORY_AVAILABLE,
+            sn::SYSTEM_MEMORY_TOTAL,
+            sn::SYSTEM_SWAP_USED,
+        ];
+        // A text of /proc/meminfo's format, without swap lines.
+        std::fs::write(&path, "MemTotal: 1000 kB\nMemAvailable: 600 kB\n").unwrap();
+        source.meminfo = Some(KeptFile::new(&path, true));
+        let (values, failed) = round(&mut source);
+        let got: Vec<(&str, f64)> = values.iter().map(|v| (v.0.as_str(), v.2)).collect();
+        assert_eq!(
+            got,
+            [
+                (names[0], 409_600.0),
+                (names[1], 614_400.0),
+                (names[2], 1_024_000.0)
+            ]
+        );
+        assert_eq!(failed, [sn::SYSTEM_SWAP_USED]);
+        // Odd text: every series failed, no made-up zero.
+        std::fs::write(&path, "MemTotal: lots\n").unwrap();
+        let (values, failed) = round(&mut source);
+        assert!(values.is_empty(), "{values:?}");
+        assert_eq!(failed, names);
+        // Unreadable: sysinfo, this round and the next.
+        std::fs::remove_file(&path).unwrap();
+        if let Some(file) = source.meminfo.as_mut() {
+            file.spoil(std::fs::File::open(dir.path()).unwrap());
+        }
+        for _ in 0..2 {
+            let (values, failed) = round(&mut source);
+            assert!(failed.is_empty(), "{failed:?}");
+            let got: Vec<&str> = values.iter().map(|v| v.0.as_str()).collect();
+            assert_eq!(got, names);
+            assert_eq!(values[2].2, source.sys.total_memory() as f64);
+        }
     }
 }
