@@ -61,6 +61,39 @@ enum Partial {
     DropId { source: u32, tick: u64, id: u64 },
 }
 
+/// Records of a lane half read, by lane: a frame record whose id (or reason) is its next
+/// event, a stage tag whose span is. A lane has one only between two of its consecutive
+/// events, so there are few at any time (most often none, or the one lane being read), and
+/// a linear search beats hashing the lane on each of a frame's events.
+struct LaneSlots<T>(Vec<(u32, T)>);
+
+impl<T> Default for LaneSlots<T> {
+    fn default() -> Self {
+        LaneSlots(Vec::new())
+    }
+}
+
+impl<T> LaneSlots<T> {
+    #[inline]
+    fn insert(&mut self, lane: u32, value: T) {
+        match self.0.iter_mut().find(|(l, _)| *l == lane) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((lane, value)),
+        }
+    }
+
+    #[inline]
+    fn remove(&mut self, lane: u32) -> Option<T> {
+        let i = self.0.iter().position(|(l, _)| *l == lane)?;
+        Some(self.0.swap_remove(i).1)
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 #[derive(Clone, Copy)]
 struct StageRec {
     name: u32,
@@ -327,9 +360,9 @@ pub(crate) struct FrameAgg {
     /// lane before the birth's in the pass), by id → their index in `ended`, or
     /// [`SEVERAL`] when the id has more than one (an id that came back).
     unborn: FxHashMap<(u32, u64), usize>,
-    partial: FxHashMap<u32, Partial>,
+    partial: LaneSlots<Partial>,
     /// Stage tags waiting for their span, by lane.
-    stage_tags: FxHashMap<u32, (u32, u64)>,
+    stage_tags: LaneSlots<(u32, u64)>,
     incidents: Vec<IncidentRec>,
     /// Births of this drain pass: `(source index, capture tick)`.
     births: Vec<(u32, u64)>,
@@ -365,8 +398,8 @@ impl FrameAgg {
             in_flight: FxHashMap::default(),
             ended: Vec::new(),
             unborn: FxHashMap::default(),
-            partial: FxHashMap::default(),
-            stage_tags: FxHashMap::default(),
+            partial: LaneSlots::default(),
+            stage_tags: LaneSlots::default(),
             incidents: Vec::new(),
             births: Vec::new(),
             spare_stages: Vec::new(),
@@ -422,7 +455,7 @@ impl FrameAgg {
         if self.stage_tags.is_empty() {
             None
         } else {
-            self.stage_tags.remove(&lane)
+            self.stage_tags.remove(lane)
         }
     }
 
@@ -458,7 +491,7 @@ impl FrameAgg {
                     },
                 );
             }
-            K_ID => match self.partial.remove(&lane) {
+            K_ID => match self.partial.remove(lane) {
                 Some(Partial::Begin { source, tick }) => self.begin(source, ev.ts, tick),
                 Some(Partial::Finish { source, tick }) => {
                     self.end(source, ev.ts, End::Finish(tick), clock, t0)
@@ -475,7 +508,7 @@ impl FrameAgg {
                 }
                 _ => self.unmatched += 1,
             },
-            K_REASON => match self.partial.remove(&lane) {
+            K_REASON => match self.partial.remove(lane) {
                 Some(Partial::DropId { source, tick, id }) => {
                     self.end(source, id, End::Drop(tick, low), clock, t0)
                 }
@@ -490,13 +523,19 @@ impl FrameAgg {
 
     /// A lane is gone: what it left half-written is dropped.
     pub(super) fn forget_lane(&mut self, lane: u32) {
-        self.partial.remove(&lane);
-        self.stage_tags.remove(&lane);
+        self.partial.remove(lane);
+        self.stage_tags.remove(lane);
     }
 
     fn source(&mut self, name: u32) -> Option<usize> {
-        if let Some(&i) = self.source_index.get(&name) {
-            return Some(i);
+        // A line has a source or two: looking at their names beats hashing one.
+        let found = if self.sources.len() <= 4 {
+            self.sources.iter().position(|s| s.name == name)
+        } else {
+            self.source_index.get(&name).copied()
+        };
+        if found.is_some() {
+            return found;
         }
         if self.sources.len() >= MAX_FRAME_SOURCES {
             self.unrecorded += 1;
@@ -685,7 +724,7 @@ impl FrameAgg {
         start: u64,
         end: u64,
     ) {
-        if !self.source_index.contains_key(&source) && self.sources.len() >= MAX_FRAME_SOURCES {
+        if self.sources.len() >= MAX_FRAME_SOURCES && !self.source_index.contains_key(&source) {
             self.unrecorded += 1;
             return;
         }
@@ -728,7 +767,7 @@ impl FrameAgg {
     }
 
     fn end(&mut self, source: u32, id: u64, end: End, clock: &Clock, t0: u64) {
-        if !self.source_index.contains_key(&source) && self.sources.len() >= MAX_FRAME_SOURCES {
+        if self.sources.len() >= MAX_FRAME_SOURCES && !self.source_index.contains_key(&source) {
             self.unrecorded += 1;
             return;
         }
