@@ -80,30 +80,80 @@ pub trait PeriodicSource: Send {
 pub type SourceFactory = Arc<dyn Fn() -> Result<Box<dyn PeriodicSource>> + Send + Sync>;
 
 /// Where a [`PeriodicSource`] records one round of readings.
+///
+/// The readings are gathered apart from the session's series and added to them after the
+/// round: the series are not locked while the source runs, so a report taken meanwhile
+/// (even by the source itself) does not wait for the round.
 pub struct Samples<'a> {
-    store: &'a mut SeriesStore,
-    source: &'a str,
+    out: &'a mut Pending,
     t_ns: u64,
 }
 
 impl Samples<'_> {
     /// Records `value` (in `unit`) for the series `series` at this round's time.
     pub fn record(&mut self, series: &str, unit: &str, value: f64) {
-        self.store.push(self.source, series, unit, self.t_ns, value);
+        self.out.record(series, unit, value);
     }
 
     /// Counts a figure that could not be read this round.
     pub fn failed(&mut self, series: &str) {
-        *self
-            .store
-            .failures
-            .entry(format!("{}/{}", self.source, series))
-            .or_insert(0) += 1;
+        self.out.failed(series);
     }
 
     /// This round's time, nanoseconds from the session start.
     pub fn t_ns(&self) -> u64 {
         self.t_ns
+    }
+}
+
+/// The readings of one round, before they are added to the series. Its strings are kept
+/// from round to round (no allocation per reading once a source's names have been seen).
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    values: Vec<(String, String, f64)>,
+    len: usize,
+    failed: Vec<String>,
+    failed_len: usize,
+}
+
+impl Pending {
+    fn record(&mut self, series: &str, unit: &str, value: f64) {
+        match self.values.get_mut(self.len) {
+            Some((s, u, v)) => {
+                s.clear();
+                s.push_str(series);
+                u.clear();
+                u.push_str(unit);
+                *v = value;
+            }
+            None => self
+                .values
+                .push((series.to_string(), unit.to_string(), value)),
+        }
+        self.len += 1;
+    }
+
+    fn failed(&mut self, series: &str) {
+        match self.failed.get_mut(self.failed_len) {
+            Some(s) => {
+                s.clear();
+                s.push_str(series);
+            }
+            None => self.failed.push(series.to_string()),
+        }
+        self.failed_len += 1;
+    }
+
+    /// Adds the readings to `store` as `source`'s at `t_ns`, and empties itself.
+    fn flush(&mut self, source: &str, t_ns: u64, store: &mut SeriesStore) {
+        for (series, unit, value) in &self.values[..self.len] {
+            store.push(source, series, unit, t_ns, *value);
+        }
+        for series in &self.failed[..self.failed_len] {
+            store.count_failure(source, series);
+        }
+        self.len = 0;
+        self.failed_len = 0;
     }
 }
 
@@ -232,6 +282,13 @@ impl SeriesStore {
         self.series[i].3.push(t_ns, value);
     }
 
+    fn count_failure(&mut self, source: &str, series: &str) {
+        *self
+            .failures
+            .entry(format!("{source}/{series}"))
+            .or_insert(0) += 1;
+    }
+
     pub(crate) fn to_report(&self) -> Vec<TimeSeries> {
         self.series
             .iter()
@@ -253,25 +310,28 @@ pub(crate) struct Sampler {
 }
 
 impl Sampler {
+    /// Starts the thread of `source`, which runs as `name` (its name, read once by the
+    /// caller).
     pub(crate) fn spawn(
         mut source: Box<dyn PeriodicSource>,
+        name: String,
         interval: Duration,
         store: Arc<Mutex<SeriesStore>>,
         t0: Instant,
     ) -> Result<Sampler> {
-        let name = source.name().to_string();
         let (tx, rx) = mpsc::channel::<()>();
         let thread_name = format!("heimdall-perf-sampler-{name}");
         let src_name = name.clone();
         let thread = std::thread::Builder::new()
             .name(thread_name.clone())
             .spawn(move || {
+                let mut pending = Pending::default();
                 let mut next = Instant::now();
                 loop {
-                    sample_once(source.as_mut(), &src_name, &store, t0);
+                    sample_once(source.as_mut(), &src_name, &store, t0, &mut pending);
                     let now = Instant::now();
                     next = next_round(next, interval, now);
-                    match rx.recv_timeout(next - now) {
+                    match rx.recv_timeout(next.saturating_duration_since(now)) {
                         Err(RecvTimeoutError::Timeout) => continue,
                         _ => break,
                     }
@@ -304,34 +364,55 @@ impl Drop for Sampler {
 }
 
 /// One round of `source` into `store`, timed from `t0`; a panic is counted as the failed
-/// figure `panicked`.
+/// figure `panicked`. The source runs without `store` locked (its readings gather in
+/// `pending`): it may take a report of its own session, and a report taken meanwhile does
+/// not wait for it.
 fn sample_once(
     source: &mut dyn PeriodicSource,
     name: &str,
     store: &Mutex<SeriesStore>,
     t0: Instant,
+    pending: &mut Pending,
 ) {
     let t_ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-    let mut samples = Samples {
-        store: &mut store,
-        source: name,
-        t_ns,
-    };
+    let mut samples = Samples { out: pending, t_ns };
     let outcome = catch_unwind(AssertUnwindSafe(|| source.sample(&mut samples)));
     if outcome.is_err() {
         samples.failed("panicked");
+    }
+    let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+    pending.flush(name, t_ns, &mut store);
+}
+
+/// Drops `source` (of the name `name`), counting a panic of its `Drop` as the failed figure
+/// `panicked`, as a source on a thread of its own ends its thread and nothing else.
+fn drop_source(source: Box<dyn PeriodicSource>, name: &str, store: &Mutex<SeriesStore>) {
+    if catch_unwind(AssertUnwindSafe(move || drop(source))).is_err() {
+        store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .count_failure(name, "panicked");
     }
 }
 
 /// The round after the one due at `due`, read at `now`: one interval later, or one interval
 /// from now if that is past (a slow read, a suspended machine: missed rounds are skipped).
+/// An interval too long for the clock (`Duration::MAX`) is a round in the far future.
 fn next_round(due: Instant, interval: Duration, now: Instant) -> Instant {
-    let next = due + interval;
-    if next < now {
-        now + interval
-    } else {
-        next
+    match due.checked_add(interval) {
+        Some(next) if next >= now => next,
+        _ => now.checked_add(interval).unwrap_or_else(|| far_future(now)),
+    }
+}
+
+/// About a century after `now`, or as far as the clock goes.
+fn far_future(now: Instant) -> Instant {
+    let mut ahead = Duration::from_secs(100 * 365 * 86_400);
+    loop {
+        if let Some(t) = now.checked_add(ahead) {
+            return t;
+        }
+        ahead /= 2;
     }
 }
 
@@ -339,20 +420,48 @@ fn next_round(due: Instant, interval: Duration, now: Instant) -> Instant {
 /// takes the round too.
 const QUICK_SLACK: Duration = Duration::from_millis(1);
 
+/// A quick source in its slot: locked for each round, and by the removal of the source,
+/// which so waits for its round under way; `None` once removed.
+type Slot = Arc<Mutex<Option<Box<dyn PeriodicSource>>>>;
+
+fn lock_slot(slot: &Slot) -> std::sync::MutexGuard<'_, Option<Box<dyn PeriodicSource>>> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A quick source and its rounds.
 struct Scheduled {
-    name: String,
-    source: Box<dyn PeriodicSource>,
+    name: Arc<str>,
+    slot: Slot,
     interval: Duration,
     next: Instant,
 }
 
+/// A round to take, found under the list's lock and taken without it.
+struct Due {
+    index: usize,
+    slot: Slot,
+    name: Arc<str>,
+    interval: Duration,
+    next: Instant,
+}
+
+/// The aggregator's own working space (only it locks it).
+#[derive(Default)]
+struct Rounds {
+    due: Vec<Due>,
+    pending: Pending,
+}
+
 /// The quick sources of a session ([`PeriodicSource::is_quick`]), sampled by its aggregator
 /// thread ([`sample_due`](Self::sample_due)) between its drain passes.
+///
+/// The list is locked only to look up and update the schedule, never while a source runs:
+/// adding a source, or removing another, does not wait for a slow round.
 pub(crate) struct QuickSources {
     store: Arc<Mutex<SeriesStore>>,
     t0: Instant,
     list: Mutex<Vec<Scheduled>>,
+    rounds: Mutex<Rounds>,
 }
 
 impl QuickSources {
@@ -361,6 +470,7 @@ impl QuickSources {
             store,
             t0,
             list: Mutex::new(Vec::new()),
+            rounds: Mutex::new(Rounds::default()),
         }
     }
 
@@ -368,41 +478,90 @@ impl QuickSources {
         self.list.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds `source`, due at once (the aggregator is to be woken for its first round).
-    pub(crate) fn add(&self, source: Box<dyn PeriodicSource>, interval: Duration) {
-        let name = source.name().to_string();
+    /// Adds `source` as `name` (its name, read once by the caller), due at once (the
+    /// aggregator is to be woken for its first round).
+    pub(crate) fn add(&self, source: Box<dyn PeriodicSource>, name: &str, interval: Duration) {
         self.list().push(Scheduled {
-            name,
-            source,
+            name: Arc::from(name),
+            slot: Arc::new(Mutex::new(Some(source))),
             interval,
             next: Instant::now(),
         });
     }
 
     pub(crate) fn contains(&self, name: &str) -> bool {
-        self.list().iter().any(|s| s.name == name)
+        self.list().iter().any(|s| &*s.name == name)
     }
 
-    /// Takes the source `name` out (after its round, if one is under way).
-    pub(crate) fn remove(&self, name: &str) -> Option<Box<dyn PeriodicSource>> {
-        let mut list = self.list();
-        let i = list.iter().position(|s| s.name == name)?;
-        Some(list.remove(i).source)
+    /// Takes the source `name` out and drops it (after its round, if one is under way);
+    /// whether it ran.
+    pub(crate) fn remove(&self, name: &str) -> bool {
+        let removed = {
+            let mut list = self.list();
+            let Some(i) = list.iter().position(|s| &*s.name == name) else {
+                return false;
+            };
+            list.remove(i)
+        };
+        self.retire(removed);
+        true
     }
 
-    /// Takes every source out (after the round under way, if any).
-    pub(crate) fn clear(&self) -> Vec<Box<dyn PeriodicSource>> {
-        self.list().drain(..).map(|s| s.source).collect()
+    /// Takes every source out and drops them (after the round under way, if any).
+    pub(crate) fn clear(&self) {
+        let removed: Vec<Scheduled> = self.list().drain(..).collect();
+        for s in removed {
+            self.retire(s);
+        }
+    }
+
+    /// Waits for the round under way of a source taken out of the list, and drops it.
+    fn retire(&self, s: Scheduled) {
+        let source = lock_slot(&s.slot).take();
+        if let Some(source) = source {
+            drop_source(source, &s.name, &self.store);
+        }
     }
 
     /// Samples every source whose round is due by `now` (or within [`QUICK_SLACK`] of it),
     /// one after the other, and returns when the next round is due.
     pub(crate) fn sample_due(&self, now: Instant) -> Option<Instant> {
+        let mut rounds = self.rounds.lock().unwrap_or_else(|e| e.into_inner());
+        let Rounds { due, pending } = &mut *rounds;
+        due.clear();
+        {
+            let list = self.list();
+            let soon = now + QUICK_SLACK;
+            for (index, s) in list.iter().enumerate() {
+                if s.next <= soon {
+                    due.push(Due {
+                        index,
+                        slot: Arc::clone(&s.slot),
+                        name: Arc::clone(&s.name),
+                        interval: s.interval,
+                        next: s.next,
+                    });
+                }
+            }
+        }
+        for d in due.iter_mut() {
+            let mut slot = lock_slot(&d.slot);
+            // `None`: removed since it was found due.
+            if let Some(source) = slot.as_mut() {
+                sample_once(source.as_mut(), &d.name, &self.store, self.t0, pending);
+            }
+            drop(slot);
+            d.next = next_round(d.next, d.interval, Instant::now());
+        }
         let mut list = self.list();
-        for s in list.iter_mut() {
-            if s.next <= now + QUICK_SLACK {
-                sample_once(s.source.as_mut(), &s.name, &self.store, self.t0);
-                s.next = next_round(s.next, s.interval, Instant::now());
+        for d in due.drain(..) {
+            // Sources added or removed meanwhile move the others.
+            let at = match list.get(d.index) {
+                Some(s) if Arc::ptr_eq(&s.slot, &d.slot) => Some(d.index),
+                _ => list.iter().position(|s| Arc::ptr_eq(&s.slot, &d.slot)),
+            };
+            if let Some(i) = at {
+                list[i].next = d.next;
             }
         }
         list.iter().map(|s| s.next).min()

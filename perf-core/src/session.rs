@@ -601,26 +601,28 @@ impl ProfilingSession {
         interval: Duration,
     ) -> Result<()> {
         check_interval(interval)?;
+        // Read once: a name that changes from call to call is checked and registered the
+        // same.
+        let name = source.name().to_string();
         if self.stopped_at.is_some() {
             // Its thread would never be stopped.
-            return Err(self.stopped_error(format!("starting the source `{}`", source.name())));
+            return Err(self.stopped_error(format!("starting the source `{name}`")));
         }
-        if self.samplers.iter().any(|s| s.name == source.name())
-            || self.quick.contains(source.name())
-        {
+        if self.samplers.iter().any(|s| s.name == name) || self.quick.contains(&name) {
             return Err(PerfError::SourceAlreadyRunning {
                 session: self.core.name.clone(),
-                source_name: source.name().to_string(),
+                source_name: name,
             });
         }
         // Without an aggregator thread (it could not be started), a thread of its own.
         if source.is_quick() && self.drain.is_some() {
-            self.quick.add(source, interval);
+            self.quick.add(source, &name, interval);
             self.core.wake_aggregator();
             return Ok(());
         }
         let sampler = Sampler::spawn(
             source,
+            name,
             interval,
             Arc::clone(&self.shared.series),
             self.core.start_instant,
@@ -632,7 +634,7 @@ impl ProfilingSession {
     /// Stops the periodic source `name` and waits for its thread (or, for a quick source,
     /// for its round under way). Returns whether it ran.
     pub fn stop_periodic(&mut self, name: &str) -> bool {
-        if self.quick.remove(name).is_some() {
+        if self.quick.remove(name) {
             return true;
         }
         let before = self.samplers.len();
@@ -659,7 +661,7 @@ impl ProfilingSession {
             s.stop();
         }
         self.samplers.clear();
-        drop(self.quick.clear());
+        self.quick.clear();
         recorder::deactivate(self.core.id);
         if let Some(aggregator) = self.drain.take() {
             aggregator.stop();
@@ -1075,14 +1077,12 @@ fn spawn_drain(core: &Arc<SessionCore>, quick: &Arc<QuickSources>) -> Option<Agg
     let handle = std::thread::Builder::new()
         .name(format!("heimdall-perf-aggregator-{}", core.id))
         .spawn(move || {
-            // The wait the events call for, when the next pass is due (sooner when a
-            // streamed window ends sooner), and when the next round of a quick source is.
-            let mut pace = recorder::DRAIN_INTERVAL;
-            let mut last_pass = Instant::now();
-            let mut pass_at = last_pass + pace;
+            // The wait the events call for and when the next pass is due, and when the
+            // next round of a quick source is.
+            let mut pacing = Pacing::new(Instant::now());
             let mut round_at: Option<Instant> = None;
             loop {
-                let due = round_at.map_or(pass_at, |r| r.min(pass_at));
+                let due = round_at.map_or(pacing.pass_at, |r| r.min(pacing.pass_at));
                 let now = Instant::now();
                 if due > now {
                     // Woken early by a lane running ahead, a new streamed window, a new
@@ -1096,8 +1096,7 @@ fn spawn_drain(core: &Arc<SessionCore>, quick: &Arc<QuickSources>) -> Option<Agg
                 let now = Instant::now();
                 let early = now < due;
                 round_at = quick.sample_due(now);
-                let since = now.duration_since(last_pass);
-                if !(early || now >= pass_at || since >= pace / 2) {
+                if !pacing.takes_pass(now, early) {
                     // A round alone, with the pass still far.
                     continue;
                 }
@@ -1105,16 +1104,8 @@ fn spawn_drain(core: &Arc<SessionCore>, quick: &Arc<QuickSources>) -> Option<Agg
                 drop(core.drain());
                 // A streamed capture is written here, off the recording threads.
                 core.flush_stream(None);
-                let now = Instant::now();
                 let read = core.events_read().wrapping_sub(before);
-                let since = now.duration_since(last_pass);
-                // A pass before its time that read nothing says nothing of the pace.
-                if read > 0 || since >= pace {
-                    pace = next_drain_wait(pace, read, since);
-                }
-                // An open streamed window gets its passes at its end, not a second later.
-                pass_at = now + core.stream_due().map_or(pace, |due| pace.min(due));
-                last_pass = now;
+                pacing.passed(Instant::now(), read, core.stream_due());
             }
         })
         // Without the thread, lanes still drain themselves when they fill up, and on every
@@ -1122,6 +1113,53 @@ fn spawn_drain(core: &Arc<SessionCore>, quick: &Arc<QuickSources>) -> Option<Agg
         .ok()?;
     core.set_aggregator(handle.thread().clone());
     Some(Aggregator { stop, handle })
+}
+
+/// When the background aggregator passes: the wait the events call for
+/// ([`next_drain_wait`]), and when the next pass is due.
+#[derive(Debug, Clone, Copy)]
+struct Pacing {
+    /// The wait between passes the events call for.
+    pace: Duration,
+    /// The end of the last pass.
+    last_pass: Instant,
+    /// When the next pass is due (sooner when a streamed window ends sooner).
+    pass_at: Instant,
+}
+
+impl Pacing {
+    fn new(now: Instant) -> Self {
+        let pace = recorder::DRAIN_INTERVAL;
+        Pacing {
+            pace,
+            last_pass: now,
+            pass_at: now + pace,
+        }
+    }
+
+    /// Whether a wake-up at `now` takes a pass: woken before its time (`early`: a lane
+    /// running ahead, a new streamed window or source), at the pass's time, or for a round
+    /// of a quick source with half the pace gone by since the last pass.
+    fn takes_pass(&self, now: Instant, early: bool) -> bool {
+        early || now >= self.pass_at || now.duration_since(self.last_pass) >= self.pace / 2
+    }
+
+    /// After a pass that ended at `now` and read `read` events; `stream_due` is how soon an
+    /// open streamed window needs the next.
+    fn passed(&mut self, now: Instant, read: u64, stream_due: Option<Duration>) {
+        let since = now.duration_since(self.last_pass);
+        // A pass well before its time that read nothing (woken by a new streamed window
+        // or source) says nothing of the pace. One taken with a quick source's round, at
+        // half the pace or later, does: nothing came for that long. (Waiting for a whole
+        // pace, the rounds of a source every 10 ms would keep the pace from ever growing:
+        // a pass every round or two on an idle line.)
+        if read > 0 || since >= self.pace / 2 {
+            self.pace = next_drain_wait(self.pace, read, since);
+        }
+        // An open streamed window gets its passes at its end, not a second later.
+        self.pass_at = now + stream_due.map_or(self.pace, |due| self.pace.min(due));
+        self.last_pass = now;
+    }
 }
 
 /// The background aggregator's wait before its next pass, after a pass that read `read`
@@ -1145,7 +1183,7 @@ fn next_drain_wait(wait: Duration, read: u64, since: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use super::next_drain_wait;
+    use super::{next_drain_wait, Pacing};
     use crate::recorder::{CHUNK_EVENTS, DRAIN_INTERVAL, IDLE_DRAIN_INTERVAL};
     use std::time::Duration;
 
@@ -1185,5 +1223,44 @@ mod tests {
             next_drain_wait(10 * MS, u64::MAX, Duration::ZERO),
             DRAIN_INTERVAL
         );
+    }
+
+    /// An idle line and a quick source every 10 ms: the rounds wake the aggregator every
+    /// 10 ms, but its passes find nothing and their pace grows to the longest, a pass about
+    /// every half of it, not a pass a round. Each wake-up comes a little after its round
+    /// and each pass takes a little time, as on a real machine.
+    #[test]
+    fn a_quick_source_every_10_ms_does_not_pace_the_passes_of_an_idle_line() {
+        let t0 = std::time::Instant::now();
+        let mut pacing = Pacing::new(t0);
+        let mut passes = Vec::new();
+        for round in 1..=1000u32 {
+            // Late by 40 to 80 µs, a pass of 20 µs.
+            let wake = t0 + round * 10 * MS + Duration::from_micros(40 + u64::from(round % 5) * 10);
+            if pacing.takes_pass(wake, false) {
+                pacing.passed(wake + Duration::from_micros(20), 0, None);
+                passes.push(wake);
+            }
+        }
+        // 10 s: a ramp of a few passes, then one every 500 ms.
+        let last_5s = passes.iter().filter(|&&t| t >= t0 + 5000 * MS).count();
+        assert!(
+            passes.len() <= 40 && last_5s <= 11,
+            "{} passes in 10 s, {last_5s} in the last 5 s",
+            passes.len()
+        );
+        assert!(pacing.pace >= 500 * MS, "{:?}", pacing.pace);
+
+        // Without quick sources, the passes alone: about one a second once idle.
+        let mut pacing = Pacing::new(t0);
+        let mut passes = 0;
+        let mut now = t0;
+        while now < t0 + 10_000 * MS {
+            now = pacing.pass_at + Duration::from_micros(60);
+            assert!(pacing.takes_pass(now, false));
+            pacing.passed(now + Duration::from_micros(20), 0, None);
+            passes += 1;
+        }
+        assert!((10..=17).contains(&passes), "{passes} passes in 10 s");
     }
 }

@@ -32,16 +32,59 @@
 use sysinfo::Networks;
 
 /// A file kept open between rounds and read whole from offset 0 each time.
+///
+/// The descriptor is checked before each read, for it may no longer be the file opened:
+///
+/// * **closed behind the sampler's back, its number reused.** A daemonizing library closes
+///   every descriptor from 3 up, and the next `open` of the program gets the lowest free
+///   number: a `pread` would then read that other file — another process's
+///   `/proc/<pid>/stat`, a container's copy of `meminfo` — whose text parses as well as
+///   ours and would be reported as this process's or this machine's figures. The file's
+///   identity (device and inode, one `fstat`) is compared with the one opened; a
+///   descriptor that names something else (or nothing: closed) is let go **without being
+///   closed** (the number is someone else's now) and the path opened again. Only a
+///   descriptor reused for the very same file (another open of `/proc/meminfo`) passes
+///   the check, and gives the same text. A reuse between the check and the read (another
+///   thread's `close` and `open` in those few hundred nanoseconds) is not caught.
+/// * **inherited by a forked child.** `/proc/self` names the process that opened it: in a
+///   child, the kept `/proc/self/stat` still names the parent. A read in another process
+///   than the one that opened the file opens it again.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[derive(Debug)]
 pub(crate) struct KeptFile {
     path: std::path::PathBuf,
     /// `None` until opened, and after a failed read (opened again at the next).
     file: Option<std::fs::File>,
+    /// The device and inode of `file` when it was opened, and the process that opened it.
+    opened: Opened,
     /// Read into; its length is its capacity, grown when a file does not fit.
     buf: Vec<u8>,
     /// The file is one record (procfs `single_open`), so a short read is its end.
     single_record: bool,
+}
+
+/// Who a kept descriptor was opened as.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Opened {
+    dev: u64,
+    ino: u64,
+    pid: u32,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl Opened {
+    /// The identity of `file` now, for this process; `None` if it cannot be read (a
+    /// descriptor closed behind our back).
+    fn of(file: &std::fs::File) -> Option<Opened> {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata().ok()?;
+        Some(Opened {
+            dev: m.dev(),
+            ino: m.ino(),
+            pid: std::process::id(),
+        })
+    }
 }
 
 /// The first buffer: `/proc/stat` of a 2-core machine is 1.2 kB, `/proc/meminfo` 1.5 kB.
@@ -64,32 +107,73 @@ impl KeptFile {
     /// returns nothing.
     pub(crate) fn new(path: impl Into<std::path::PathBuf>, single_record: bool) -> Self {
         let path = path.into();
-        KeptFile {
-            file: std::fs::File::open(&path).ok(),
+        let mut kept = KeptFile {
+            file: None,
+            opened: Opened::default(),
             path,
             buf: Vec::new(),
             single_record,
+        };
+        if let Ok((file, opened)) = kept.open() {
+            kept.file = Some(file);
+            kept.opened = opened;
         }
+        kept
+    }
+
+    fn open(&self) -> std::io::Result<(std::fs::File, Opened)> {
+        let file = std::fs::File::open(&self.path)?;
+        let opened = Opened::of(&file)
+            .ok_or_else(|| std::io::Error::other(format!("cannot stat {}", self.path.display())))?;
+        Ok((file, opened))
     }
 
     /// The file's whole text now. If the kept descriptor cannot be read, the file is opened
-    /// again once; if that fails too, the error (and the next call opens it again).
+    /// again once; if that fails too, the error (and the next call opens it again). A kept
+    /// descriptor that is no longer the file opened by this process is let go first (see
+    /// [`KeptFile`]).
     pub(crate) fn read(&mut self) -> std::io::Result<&[u8]> {
-        if let Some(file) = &self.file {
-            match read_whole(file, &mut self.buf, self.single_record) {
-                Ok(len) => return Ok(&self.buf[..len]),
-                Err(_) => self.file = None,
+        if let Some(file) = self.file.take() {
+            let now = Opened::of(&file);
+            if now == Some(self.opened) {
+                match read_whole(&file, &mut self.buf, self.single_record) {
+                    Ok(len) => {
+                        self.file = Some(file);
+                        return Ok(&self.buf[..len]);
+                    }
+                    Err(_) => drop(file),
+                }
+            } else {
+                self.let_go(file, now);
             }
         }
-        let file = std::fs::File::open(&self.path)?;
+        let (file, opened) = self.open()?;
         let len = read_whole(&file, &mut self.buf, self.single_record)?;
         self.file = Some(file);
+        self.opened = opened;
         Ok(&self.buf[..len])
     }
 
-    /// Replaces the kept descriptor (with a directory's, say, whose reads fail).
+    /// Lets go of a kept descriptor whose identity is now `now`: closed if it is still the
+    /// file opened (in a forked child, its own copy of the parent's), left open otherwise
+    /// (its number is another file's now, which is not ours to close).
+    fn let_go(&self, file: std::fs::File, now: Option<Opened>) {
+        use std::os::fd::IntoRawFd;
+        let same_file = now.is_some_and(|o| o.dev == self.opened.dev && o.ino == self.opened.ino);
+        if same_file {
+            drop(file);
+        } else {
+            let _ = file.into_raw_fd();
+        }
+    }
+
+    /// Replaces the kept descriptor (with a directory's, say, whose reads fail) as if it
+    /// were the file opened.
     #[cfg(test)]
     pub(crate) fn spoil(&mut self, file: std::fs::File) {
+        if let Some(o) = Opened::of(&file) {
+            self.opened = o;
+        }
         self.file = Some(file);
     }
 
@@ -97,6 +181,16 @@ impl KeptFile {
     #[cfg(test)]
     pub(crate) fn is_open(&self) -> bool {
         self.file.is_some()
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl Drop for KeptFile {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            let now = Opened::of(&file);
+            self.let_go(file, now);
+        }
     }
 }
 

@@ -496,6 +496,14 @@ impl SystemSource {
         if !self.figures.process {
             return;
         }
+        // A forked child reads itself, not the parent it was copied from (`/proc/self`
+        // files opened again, sysinfo asked about its pid), and its first round is the
+        // baseline of its rates: the parent's counters are not its own.
+        let pid = std::process::id();
+        if self.pid.as_u32() != pid {
+            self.pid = Pid::from_u32(pid);
+            self.last_process = None;
+        }
         let prev = self.last_process;
         let Some((p, sysinfo_cpu)) = self.read_process() else {
             for name in [
