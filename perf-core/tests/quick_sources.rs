@@ -7,82 +7,20 @@
 
 mod common;
 use common::pacing::*;
+use common::quick::*;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use heimdall_perf_core::{scope, PeriodicSource, Samples};
+use heimdall_perf_core::scope;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
 /// `heimdall-perf-sampler-…` as Linux shows it in `comm` (15 bytes).
 const SAMPLER_COMM: &str = "heimdall-perf-s";
-
-/// What a test source saw: the threads that sampled it, its rounds, whether it was dropped.
-#[derive(Default)]
-struct Seen {
-    threads: Mutex<BTreeSet<String>>,
-    rounds: AtomicU64,
-    dropped: AtomicBool,
-}
-
-struct Probe {
-    name: &'static str,
-    quick: bool,
-    /// Each round takes this long (a source that is not as quick as it says).
-    takes: Duration,
-    panics: bool,
-    seen: Arc<Seen>,
-}
-
-impl Probe {
-    fn new(name: &'static str, quick: bool) -> (Self, Arc<Seen>) {
-        let seen = Arc::new(Seen::default());
-        let probe = Probe {
-            name,
-            quick,
-            takes: Duration::ZERO,
-            panics: false,
-            seen: Arc::clone(&seen),
-        };
-        (probe, seen)
-    }
-}
-
-impl PeriodicSource for Probe {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn sample(&mut self, out: &mut Samples<'_>) {
-        let thread = thread::current().name().unwrap_or("?").to_string();
-        self.seen.threads.lock().unwrap().insert(thread);
-        let n = self.seen.rounds.fetch_add(1, Ordering::SeqCst) + 1;
-        thread::sleep(self.takes);
-        if self.panics {
-            panic!("probe `{}` fails on purpose", self.name);
-        }
-        out.record(&format!("{}.round", self.name), "rounds", n as f64);
-    }
-
-    fn is_quick(&self) -> bool {
-        self.quick
-    }
-}
-
-impl Drop for Probe {
-    fn drop(&mut self) {
-        self.seen.dropped.store(true, Ordering::SeqCst);
-    }
-}
-
-fn rounds(seen: &Seen) -> u64 {
-    seen.rounds.load(Ordering::SeqCst)
-}
 
 /// A quick source is sampled by the aggregator thread, first at once, then at its interval,
 /// and starts no thread; a source that is not quick gets its own, as before.
@@ -234,13 +172,7 @@ fn a_panicking_quick_source_is_counted_and_the_aggregator_goes_on() {
     let (mut bad, seen) = Probe::new("bad", true);
     bad.panics = true;
     let (good, good_seen) = Probe::new("good", true);
-    // Quiet the panic messages of this test's own source.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|info| {
-        if !info.to_string().contains("fails on purpose") {
-            eprintln!("{info}");
-        }
-    }));
+    let quiet = quiet_on_purpose_panics();
     session
         .start_periodic(Box::new(bad), Duration::from_millis(20))
         .unwrap();
@@ -257,7 +189,7 @@ fn a_panicking_quick_source_is_counted_and_the_aggregator_goes_on() {
     }
     right_after_a_pass(tid);
     session.stop();
-    std::panic::set_hook(hook);
+    drop(quiet);
     let report = session.report();
     let failed = report.diagnostics.sampler_failures["bad/panicked"];
     assert!(failed >= 5, "{failed}");

@@ -8,6 +8,7 @@
 
 mod common;
 use common::pacing::*;
+use common::quick::*;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -19,69 +20,6 @@ use heimdall_perf_core::{scope, PeriodicSource, ProfilingSession, Samples};
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// A quick source counting its rounds; `takes` long each, and panicking when dropped if
-/// `panic_on_drop`.
-struct Counter {
-    name: &'static str,
-    rounds: Arc<AtomicU64>,
-    takes: Duration,
-    panic_on_drop: bool,
-}
-
-impl Counter {
-    fn new(name: &'static str) -> (Self, Arc<AtomicU64>) {
-        let rounds = Arc::new(AtomicU64::new(0));
-        let c = Counter {
-            name,
-            rounds: Arc::clone(&rounds),
-            takes: Duration::ZERO,
-            panic_on_drop: false,
-        };
-        (c, rounds)
-    }
-}
-
-impl PeriodicSource for Counter {
-    fn name(&self) -> &str {
-        self.name
-    }
-    fn sample(&mut self, out: &mut Samples<'_>) {
-        let n = self.rounds.fetch_add(1, Ordering::SeqCst) + 1;
-        thread::sleep(self.takes);
-        out.record(&format!("{}.round", self.name), "rounds", n as f64);
-    }
-    fn is_quick(&self) -> bool {
-        true
-    }
-}
-
-impl Drop for Counter {
-    fn drop(&mut self) {
-        if self.panic_on_drop && !thread::panicking() {
-            panic!("source `{}` panics when dropped, on purpose", self.name);
-        }
-    }
-}
-
-fn quiet_on_purpose_panics() -> impl Drop {
-    type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send>;
-    struct Restore(Option<Hook>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            if let Some(h) = self.0.take() {
-                std::panic::set_hook(h);
-            }
-        }
-    }
-    let old = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|info| {
-        if !info.to_string().contains("on purpose") {
-            eprintln!("{info}");
-        }
-    }));
-    Restore(Some(old))
-}
-
 /// A quick source at `Duration::MAX` (or a year) gets its first round at once and no
 /// other; the aggregator thread lives on (its next round is not an `Instant` overflow
 /// panic): another quick source keeps its rounds and spans still reach the aggregate.
@@ -89,8 +27,8 @@ fn quiet_on_purpose_panics() -> impl Drop {
 fn an_interval_the_clock_cannot_add_leaves_the_aggregator_running() {
     let _serial = serial();
     let (mut session, tid) = session_with_aggregator("quick-max", None);
-    let (never, never_rounds) = Counter::new("never");
-    let (year, year_rounds) = Counter::new("year");
+    let (never, never_rounds) = Probe::new("never", true);
+    let (year, year_rounds) = Probe::new("year", true);
     session
         .start_periodic(Box::new(never), Duration::MAX)
         .unwrap();
@@ -98,18 +36,16 @@ fn an_interval_the_clock_cannot_add_leaves_the_aggregator_running() {
         .start_periodic(Box::new(year), Duration::from_secs(365 * 86_400))
         .unwrap();
     wait_for(5, "the first rounds", || {
-        never_rounds.load(Ordering::SeqCst) == 1 && year_rounds.load(Ordering::SeqCst) == 1
+        rounds(&never_rounds) == 1 && rounds(&year_rounds) == 1
     });
-    let (ticker, ticks) = Counter::new("ticker");
+    let (ticker, ticks) = Probe::new("ticker", true);
     session
         .start_periodic(Box::new(ticker), Duration::from_millis(10))
         .unwrap();
-    wait_for(5, "the ticker's rounds", || {
-        ticks.load(Ordering::SeqCst) >= 10
-    });
+    wait_for(5, "the ticker's rounds", || rounds(&ticks) >= 10);
     assert!(schedstat(tid).is_some(), "the aggregator thread lives");
-    assert_eq!(never_rounds.load(Ordering::SeqCst), 1, "one round only");
-    assert_eq!(year_rounds.load(Ordering::SeqCst), 1, "one round only");
+    assert_eq!(rounds(&never_rounds), 1, "one round only");
+    assert_eq!(rounds(&year_rounds), 1, "one round only");
     assert!(session.stop_periodic("never"));
     session.stop();
 }
@@ -123,11 +59,11 @@ fn a_quick_source_that_panics_when_dropped_does_not_break_the_stop() {
     let _quiet = quiet_on_purpose_panics();
 
     let (mut session, tid) = session_with_aggregator("quick-drop-panics", None);
-    let (mut a, _) = Counter::new("a");
+    let (mut a, _) = Probe::new("a", true);
     a.panic_on_drop = true;
-    let (mut b, _) = Counter::new("b");
+    let (mut b, _) = Probe::new("b", true);
     b.panic_on_drop = true;
-    let (c, c_rounds) = Counter::new("c");
+    let (c, c_rounds) = Probe::new("c", true);
     session
         .start_periodic(Box::new(a), Duration::from_millis(10))
         .unwrap();
@@ -137,7 +73,7 @@ fn a_quick_source_that_panics_when_dropped_does_not_break_the_stop() {
     session
         .start_periodic(Box::new(c), Duration::from_millis(10))
         .unwrap();
-    wait_for(5, "rounds", || c_rounds.load(Ordering::SeqCst) >= 3);
+    wait_for(5, "rounds", || rounds(&c_rounds) >= 3);
 
     let stopped =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.stop_periodic("a")));
@@ -153,12 +89,12 @@ fn a_quick_source_that_panics_when_dropped_does_not_break_the_stop() {
     // Dropped without a stop.
     let (session, _) = session_with_aggregator("quick-drop-panics-2", None);
     let mut session = session;
-    let (mut d, d_rounds) = Counter::new("d");
+    let (mut d, d_rounds) = Probe::new("d", true);
     d.panic_on_drop = true;
     session
         .start_periodic(Box::new(d), Duration::from_millis(10))
         .unwrap();
-    wait_for(5, "a round", || d_rounds.load(Ordering::SeqCst) >= 1);
+    wait_for(5, "a round", || rounds(&d_rounds) >= 1);
     let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(session)));
     assert!(dropped.is_ok(), "dropping the session panicked");
 }
@@ -183,8 +119,8 @@ fn a_source_whose_name_changes_is_registered_under_the_name_checked() {
     let _serial = serial();
     for quick_b in [true, false] {
         let (mut session, _) = session_with_aggregator("quick-fickle", None);
-        let (b, _) = Counter::new("b");
-        struct QuickOrNot(Counter, bool);
+        let (b, _) = Probe::new("b", true);
+        struct QuickOrNot(Probe, bool);
         impl PeriodicSource for QuickOrNot {
             fn name(&self) -> &str {
                 self.0.name()
@@ -283,25 +219,21 @@ fn a_quick_source_that_takes_a_report_from_sample_does_not_hang() {
 fn a_slow_quick_round_does_not_hold_up_other_sources_or_reports() {
     let _serial = serial();
     let (mut session, _) = session_with_aggregator("quick-slow-round", None);
-    let (other, other_rounds) = Counter::new("other");
+    let (other, other_rounds) = Probe::new("other", true);
     session
         .start_periodic(Box::new(other), Duration::from_millis(10))
         .unwrap();
-    wait_for(5, "the other source's round", || {
-        other_rounds.load(Ordering::SeqCst) >= 1
-    });
-    let (mut slow, slow_rounds) = Counter::new("slow");
+    wait_for(5, "the other source's round", || rounds(&other_rounds) >= 1);
+    let (mut slow, slow_rounds) = Probe::new("slow", true);
     slow.takes = Duration::from_millis(1500);
     session
         .start_periodic(Box::new(slow), Duration::from_millis(10))
         .unwrap();
-    wait_for(5, "a slow round under way", || {
-        slow_rounds.load(Ordering::SeqCst) >= 1
-    });
+    wait_for(5, "a slow round under way", || rounds(&slow_rounds) >= 1);
     thread::sleep(Duration::from_millis(20));
 
     let t = Instant::now();
-    let (late, late_rounds) = Counter::new("late");
+    let (late, late_rounds) = Probe::new("late", true);
     session
         .start_periodic(Box::new(late), Duration::from_millis(10))
         .unwrap();
@@ -329,9 +261,7 @@ fn a_slow_quick_round_does_not_hold_up_other_sources_or_reports() {
         "report waited {reported:?} for a source's round"
     );
     // The slow round holds up the aggregator's rounds, not its sources' registration.
-    wait_for(5, "the late source's round", || {
-        late_rounds.load(Ordering::SeqCst) >= 1
-    });
+    wait_for(5, "the late source's round", || rounds(&late_rounds) >= 1);
     let t = Instant::now();
     session.stop();
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod pacing;
+pub mod quick;
 
 use heimdall_perf_core::stats::{Summary, ValueStats};
 
