@@ -746,6 +746,22 @@ fn child_streams_into_a_file_size_limit() {
         .stream_trace(&path, Duration::from_secs(3600))
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
+    // Mid-stream: first a batch small enough to fit is written (a few spans at a time until
+    // the report counts some written; on a loaded machine the aggregator's first pass may
+    // come late, and one batch of the burst below would already be over the limit).
+    loop {
+        for _ in 0..20 {
+            let _o = scope!("full-outer");
+            let _i = scope!("full-inner");
+        }
+        std::thread::sleep(Duration::from_millis(15));
+        let st = session.report().capture.unwrap().streamed.unwrap();
+        assert!(st.error.is_none(), "a batch of a few spans failed: {:?}", st.error);
+        if st.spans > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no batch was ever written");
+    }
     loop {
         for _ in 0..200 {
             let _o = scope!("full-outer");

@@ -16,7 +16,8 @@ use crate::platform;
 use crate::procfs::KeptFile;
 use crate::procfs::{NetTotals, SelfReading};
 
-/// Name of the source, and so of its thread: `heimdall-perf-sampler-system`.
+/// Name of the source (a failed read is counted as `system/<series>`). The source is quick:
+/// it has no thread of its own, the session's aggregator thread samples it.
 pub const SOURCE_NAME: &str = "system";
 
 /// Unit of CPU usage series.

@@ -39,7 +39,7 @@ fn starting_twice_is_a_clear_error_and_the_first_keeps_running() {
     let after = wait_points(&s, sn::PROCESS_THREADS, n + 2, TIMEOUT);
     assert!(after.len() >= n + 2, "the first sampler stopped");
     s.stop();
-    // Exactly one sampler thread ran: one point per round, no duplicates in time.
+    // One source ran: one point per round, no duplicates in time.
     let p = points(&s, sn::PROCESS_THREADS);
     assert!(p.windows(2).all(|w| w[0].t_ns < w[1].t_ns));
 }

@@ -344,7 +344,7 @@ fn a_session_s_series_agree_with_proc() {
         r.diagnostics.sampler_failures
     );
     let last = |name: &str| r.series(name).unwrap().points.last().unwrap().last;
-    // The sampler thread is gone after the stop; it was there when the figure was read.
+    // Threads move by a few while the test runs (the series is read after the stop).
     assert!((last(sn::PROCESS_THREADS) - threads).abs() <= 3.0);
     assert!((last(sn::PROCESS_MEMORY_VIRTUAL) - vm_size).abs() < 64e6);
     assert!((last(sn::PROCESS_MEMORY_RESIDENT) - vm_rss).abs() < 16e6);

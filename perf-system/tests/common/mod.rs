@@ -70,5 +70,6 @@ pub fn thread_names() -> Vec<String> {
     names
 }
 
-/// `heimdall-perf-sampler-system` as Linux shows it in `comm` (15 bytes).
+/// A sampler thread of its own (`heimdall-perf-sampler-…`) as Linux shows it in `comm` (15
+/// bytes): the system source has none (it is quick).
 pub const SAMPLER_COMM: &str = "heimdall-perf-s";
