@@ -756,7 +756,11 @@ fn child_streams_into_a_file_size_limit() {
         }
         std::thread::sleep(Duration::from_millis(15));
         let st = session.report().capture.unwrap().streamed.unwrap();
-        assert!(st.error.is_none(), "a batch of a few spans failed: {:?}", st.error);
+        assert!(
+            st.error.is_none(),
+            "a batch of a few spans failed: {:?}",
+            st.error
+        );
         if st.spans > 0 {
             break;
         }
