@@ -13,7 +13,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -79,22 +78,7 @@ fn proc_net_dev() -> BTreeMap<String, (u64, u64)> {
 /// Runs this binary's test `name` alone in a child process with `CHILD_ENV=mode`;
 /// returns its combined output, failing if the child failed.
 fn run_child(name: &str, mode: &str) -> String {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, mode)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "child `{mode}` failed:\n{text}");
-    assert!(
-        text.contains("1 passed"),
-        "child did not run the test:\n{text}"
-    );
-    text
+    heimdall_perf_testkit::child::run_test_alone(name, CHILD_ENV, mode)
 }
 
 /// Renames this process (its main thread, the task whose `comm` `/proc/self/stat` shows)

@@ -11,7 +11,8 @@
 //! * [`plugins`]: builds the workspace's plugin crates so tests load the real `.so`, and finds
 //!   a real shared library that is not a plugin;
 //! * [`promtool`]: runs `promtool check metrics` on OpenMetrics text;
-//! * [`http`]: a minimal HTTP client for the live endpoint and Prometheus's API.
+//! * [`http`]: a minimal HTTP client for the live endpoint and Prometheus's API;
+//! * [`child`]: runs one test of the running binary alone in a child process.
 //!
 //! ```
 //! let report = heimdall_perf_testkit::sample_report();
@@ -20,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod child;
 mod fixtures;
 pub mod http;
 pub mod plugins;

@@ -63,20 +63,6 @@ pub fn in_child(name: &str) -> bool {
     if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
         return true;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, name)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "child `{name}` failed:\n{text}");
-    assert!(
-        text.contains("1 passed"),
-        "child did not run `{name}`:\n{text}"
-    );
+    heimdall_perf_testkit::child::run_test_alone(name, CHILD_ENV, name);
     false
 }
