@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -746,19 +746,19 @@ fn child_streams_into_a_file_size_limit() {
         .stream_trace(&path, Duration::from_secs(3600))
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    // Mid-stream: first a batch small enough to fit is written (a few spans at a time until
-    // the report counts some written; on a loaded machine the aggregator's first pass may
-    // come late, and one batch of the burst below would already be over the limit).
+    // Mid-stream: first one small batch is written. Its spans are recorded once and the
+    // test waits for the report to count them written: recording more while waiting would
+    // let a late first pass (a loaded machine) gather a batch over the limit by itself.
+    for _ in 0..20 {
+        let _o = scope!("full-outer");
+        let _i = scope!("full-inner");
+    }
     loop {
-        for _ in 0..20 {
-            let _o = scope!("full-outer");
-            let _i = scope!("full-inner");
-        }
         std::thread::sleep(Duration::from_millis(15));
         let st = session.report().capture.unwrap().streamed.unwrap();
         assert!(
             st.error.is_none(),
-            "a batch of a few spans failed: {:?}",
+            "a batch of 40 spans failed: {:?}",
             st.error
         );
         if st.spans > 0 {
@@ -801,11 +801,14 @@ fn a_full_disk_mid_stream_leaves_the_file_whole_and_says_why() {
         .arg(r#"trap '' XFSZ; ulimit -f 64; exec "$0" --exact child_streams_into_a_file_size_limit --nocapture --test-threads 1"#)
         .arg(std::env::current_exe().unwrap())
         .env("HEIMDALL_FSIZE_CHILD", &path)
-        .stderr(Stdio::inherit())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}");
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let field = |k: &str| -> String {
         stdout
             .lines()
