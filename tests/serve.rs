@@ -217,6 +217,66 @@ fn dropping_the_manager_frees_the_port_at_once_every_time() -> Result<(), Box<dy
     Ok(())
 }
 
+/// A process spawned by another thread of the program holds a copy of every descriptor,
+/// the listener's too, until it runs its program (which closes them): under load that can
+/// take a while, and the copy kept the port listening after the server stopped (a CI
+/// failure: another test here runs promtool at the same moment). Stopping shuts the
+/// listening socket down itself, so no copy of its descriptor keeps the port.
+#[cfg(unix)]
+#[test]
+fn a_copy_of_the_listener_in_a_spawned_process_does_not_keep_the_port(
+) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir()?;
+    let manager = init(dir.path())?;
+    for (stop_by_dropping, port_given) in [(false, false), (true, false), (false, true)] {
+        let server = if port_given {
+            // A port named (as users do), not chosen by the system.
+            let free = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+            manager.lock().unwrap().serve(free.to_string().as_str())?
+        } else {
+            manager.lock().unwrap().serve("127.0.0.1:0")?
+        };
+        let addr = server.local_addr();
+        // Another thread spawns a child that waits 2 s between its fork and its exec,
+        // holding the copies; it says when it has forked.
+        let (mut forked, tell) = UnixStream::pair()?;
+        let spawner = std::thread::spawn(move || {
+            let tell = tell.as_raw_fd();
+            let mut command = std::process::Command::new("true");
+            // SAFETY: the closure calls `write` and `nanosleep` only, both
+            // async-signal-safe, on a descriptor the child holds.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::write(tell, b"f".as_ptr().cast(), 1);
+                    let ts = libc::timespec {
+                        tv_sec: 2,
+                        tv_nsec: 0,
+                    };
+                    libc::nanosleep(&ts, std::ptr::null_mut());
+                    Ok(())
+                });
+            }
+            command.status()
+        });
+        forked.read_exact(&mut [0u8])?;
+        if stop_by_dropping {
+            drop(server);
+        } else {
+            server.stop();
+        }
+        let bound = TcpListener::bind(addr);
+        let still_spawning = !spawner.is_finished();
+        spawner.join().unwrap()?;
+        assert!(still_spawning, "the child ran its program before the check");
+        bound.map_err(|e| format!("{addr} still taken after stopping: {e}"))?;
+    }
+    Ok(())
+}
+
 #[test]
 fn the_textfile_exporter_writes_atomically_what_promtool_reads(
 ) -> Result<(), Box<dyn std::error::Error>> {

@@ -280,8 +280,8 @@ impl ProfilingManager {
                 // capture, it would close only after the body returned, and a manager
                 // dropped (which waits for the guard, not for the thread) could leave
                 // the port taken for a moment.
-                let listener = listener;
-                accept_loop(&listener, &thread_control, &live, &jobs_tx, &back_rx);
+                let listener = Listening(listener);
+                accept_loop(&listener.0, &thread_control, &live, &jobs_tx, &back_rx);
             })
             .map_err(spawn_error(name))?;
         let mut servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
@@ -292,6 +292,26 @@ impl ProfilingManager {
             control,
             thread: Some(thread),
         })
+    }
+}
+
+/// The listener, taken out of the listening state before it is closed, however the
+/// accept thread ends. Closing the descriptor alone is not enough: a process that another
+/// thread of the program is spawning holds a copy of every descriptor between its fork and
+/// its exec, and while it does the port stays taken (a CI failure: `promtool` spawned by
+/// one test while another stopped its server and bound the port again). `shutdown(2)`
+/// acts on the socket, not on the descriptor, so every copy stops listening at once.
+struct Listening(TcpListener);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: the descriptor is the listener's, open until after this call. An
+            // error (a platform that refuses it on a listening socket) leaves the close.
+            unsafe { libc::shutdown(self.0.as_raw_fd(), libc::SHUT_RDWR) };
+        }
     }
 }
 
