@@ -159,7 +159,7 @@ fn jitter_is_near_zero_for_a_regular_source_and_matches_a_direct_computation() {
     let regular = FrameSource::new("regular");
     let irregular = FrameSource::new("irregular");
     let period = Duration::from_micros(500);
-    births(&regular, &vec![period; 200]);
+    let regular_measured = births(&regular, &vec![period; 200]);
     let pattern: Vec<Duration> = (0..200)
         .map(|i| Duration::from_micros([200, 900, 400, 1500][i % 4]))
         .collect();
@@ -190,10 +190,18 @@ fn jitter_is_near_zero_for_a_regular_source_and_matches_a_direct_computation() {
         "{} vs {sd}",
         irr.stddev
     );
-    // Near zero for the regular source: nine intervals in ten are within 20 % of the
-    // period (a loaded machine may preempt the spinning thread now and then).
-    assert!(reg.p90 < period.as_nanos() as f64 * 1.2, "{reg:?}");
-    assert!(irr.p90 > period.as_nanos() as f64 * 2.0, "{irr:?}");
+    // Near zero for the regular source: its p90 is within 20 % of the period when nine
+    // intervals in ten were, as measured by the caller; a loaded machine preempts the
+    // spinning thread now and then, and when it did for more than one interval in ten,
+    // the report must show that too. (Between the two, histogram buckets decide.)
+    let p = period.as_nanos() as f64;
+    let within = |f: f64| regular_measured.iter().filter(|&&v| v < p * f).count();
+    if within(1.15) >= 182 {
+        assert!(reg.p90 < p * 1.2, "{reg:?}");
+    } else if within(1.25) < 178 {
+        assert!(reg.p90 > p * 1.2, "{reg:?}");
+    }
+    assert!(irr.p90 > p * 2.0, "{irr:?}");
 }
 
 #[test]
