@@ -1028,10 +1028,26 @@ mod tests {
         let _line = line_to_myself();
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().to_str().unwrap();
-        let report = run(&parse(&["--seconds", "1", "--out", out]).unwrap())
-            .unwrap()
-            .report
-            .expect("a report");
+        // The premise: the line keeps up, apart from the two faults. A machine so loaded
+        // that the median frame misses its deadline (a CI machine, now and then) buries
+        // them among misses of its own, past the 32 incidents kept: the line is run again,
+        // up to three times, and the last run is checked whatever it was.
+        let mut attempt = 0;
+        let report = loop {
+            attempt += 1;
+            let report = run(&parse(&["--seconds", "1", "--out", out]).unwrap())
+                .unwrap()
+                .report
+                .expect("a report");
+            let cam = report.frame_source(CAMERA).expect("the camera's frames");
+            if cam.latency.summary.p50 < 16_666_667.0 || attempt == 3 {
+                break report;
+            }
+            eprintln!(
+                "run {attempt}: the median frame missed its deadline ({:?}); again",
+                cam.latency.summary
+            );
+        };
         assert_eq!(report.session.labels["line"], "3");
         assert_eq!(report.session.labels["station"], "cell-7");
         let cam = report.frame_source(CAMERA).expect("the camera's frames");
