@@ -1030,8 +1030,9 @@ mod tests {
         let out = dir.path().to_str().unwrap();
         // The premise: the line keeps up, apart from the two faults. A machine so loaded
         // that the median frame misses its deadline (a CI machine, now and then) buries
-        // them among misses of its own, past the 32 incidents kept: the line is run again,
-        // up to three times, and the last run is checked whatever it was.
+        // them among misses of its own, past the 32 incidents kept, or drops frames the
+        // line had no time for: the line is run again, up to three times, and the last run
+        // is checked whatever it was.
         let mut attempt = 0;
         let report = loop {
             attempt += 1;
@@ -1040,12 +1041,12 @@ mod tests {
                 .report
                 .expect("a report");
             let cam = report.frame_source(CAMERA).expect("the camera's frames");
-            if cam.latency.summary.p50 < 16_666_667.0 || attempt == 3 {
+            if (cam.latency.summary.p50 < 16_666_667.0 && cam.finished >= 50) || attempt == 3 {
                 break report;
             }
             eprintln!(
-                "run {attempt}: the median frame missed its deadline ({:?}); again",
-                cam.latency.summary
+                "run {attempt}: {} frames finished, the median took {:.0} ns; again",
+                cam.finished, cam.latency.summary.p50
             );
         };
         assert_eq!(report.session.labels["line"], "3");

@@ -234,6 +234,10 @@ fn a_real_prometheus_scrapes_the_live_endpoint_and_answers_the_readme_queries() 
     let detect = report.span_total(&["detect"]).expect("the detect spans");
     assert_eq!(detect.count, recorded);
     let p99 = detect.duration.p99 / 1e9;
+    // One frame in 20 misses, and more when a loaded machine stretched a 1 ms `detect` past
+    // the 3 ms budget: the miss rate the session measured.
+    let cam = report.frame_source("cam-0").expect("the frames");
+    let miss_rate = cam.missed as f64 / cam.finished as f64;
 
     // Both formats end up as the same series, with the count recorded.
     for job in ["openmetrics", "classic"] {
@@ -304,8 +308,12 @@ fn a_real_prometheus_scrapes_the_live_endpoint_and_answers_the_readme_queries() 
                 panic!("`{title}`: {result:?}");
             };
             assert_eq!(labels["line"], "3", "`{title}`: {result:?}");
-            // One frame in 20 misses: the rate is about 0.05 (the window starts at a scrape).
-            assert!(*rate > 0.02 && *rate < 0.1, "`{title}`: {rate}");
+            // One frame in 20 misses (more on a loaded machine): the rate is about the one the
+            // session measured (the window starts at a scrape).
+            assert!(
+                *rate > 0.4 * miss_rate && *rate < 2.0 * miss_rate && *rate > 0.02,
+                "`{title}`: {rate}, the session measured {miss_rate}"
+            );
         } else if title.contains("since yesterday") {
             // Prometheus has no data from a day ago here: the query is accepted and
             // evaluated (status success above), and its result is empty.

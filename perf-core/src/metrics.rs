@@ -578,10 +578,15 @@ mod tests {
         let under = THROUGHPUT_COARSE_RATE / 10 - 100;
         tick_buckets(&mut frames, 3, under);
         assert!(frames.precise);
-        // Twice the rate, for three buckets: the coarse clock from the next rotation.
+        // Twice the rate, for three buckets: the coarse clock from the next rotation. The
+        // events due since the start are added every millisecond or so (however long a
+        // loaded machine stretches the sleeps, the rate holds).
         let start = std::time::Instant::now();
+        let mut added = 0u64;
         while start.elapsed() < Duration::from_millis(350) {
-            frames.add(THROUGHPUT_COARSE_RATE / 500);
+            let due = (2 * THROUGHPUT_COARSE_RATE) as f64 * start.elapsed().as_secs_f64();
+            frames.add(due as u64 - added);
+            added = due as u64;
             std::thread::sleep(Duration::from_millis(1));
         }
         assert!(!frames.precise);

@@ -50,31 +50,61 @@ fn a_stage_slow_every_kth_frame_misses_one_in_k_blamed_on_it() {
             }
         })
         .unwrap();
-    // One frame at a time, so that no frame waits behind a slow one.
+    // One frame at a time, so that no frame waits behind a slow one. Each frame's time as
+    // this thread sees it (from before its birth to the worker's word that it finished) is
+    // at least its latency.
+    let mut took = Vec::new();
     for i in 0..100u64 {
+        let t0 = Instant::now();
         let f = frame!("cam-slow");
         tx.send((i, f)).unwrap();
         done.recv().unwrap();
+        took.push(t0.elapsed());
     }
     drop(tx);
     worker.join().unwrap();
     let r = session.report();
     let cam = r.frame_source("cam-slow").unwrap();
     assert_eq!((cam.count, cam.finished, cam.in_flight), (100, 100, 0));
-    assert_eq!(cam.missed, 10, "{cam:#?}");
-    assert!((cam.miss_rate - 0.1).abs() < 1e-12);
-    assert_eq!(cam.blamed("detect"), 10, "{:?}", cam.attribution);
-    assert_eq!(cam.longest_miss_streak, 1);
-    assert_eq!(cam.incidents.len(), 10);
+    // The fast frames take microseconds, but a loaded machine may keep the worker from the
+    // CPU past the budget: such a frame may miss too (`late`), none other. A slow frame is
+    // blamed on its 20 ms detect unless the machine held it up for as long again elsewhere
+    // (`unclear`).
+    let late = frames_past(&took, 10, false, BUDGET);
+    let unclear = frames_past(&took, 10, true, 2 * SLOW);
+    assert!(
+        (10..=10 + late).contains(&cam.missed),
+        "{late} fast frames past the budget: {cam:#?}"
+    );
+    assert!(
+        (10 - unclear..=10 + late).contains(&cam.blamed("detect")),
+        "{late} fast frames past the budget, {unclear} slow ones unclear: {:?}",
+        cam.attribution
+    );
+    assert!((cam.miss_rate - cam.missed as f64 / 100.0).abs() < 1e-12);
+    if late == 0 {
+        assert!((cam.miss_rate - 0.1).abs() < 1e-12);
+        assert_eq!(cam.longest_miss_streak, 1);
+    }
+    assert!(cam.longest_miss_streak <= 1 + late);
+    assert_eq!(
+        cam.incidents.len() as u64,
+        cam.missed
+            .min(heimdall_perf_core::limits::DEFAULT_MAX_INCIDENTS as u64)
+    );
     let worst = &cam.incidents[0];
-    assert_eq!(worst.cause, "detect");
+    // The worst is a slow frame, blamed on its detect, unless a fast one took as long or a
+    // slow one was held up elsewhere.
+    if frames_past(&took, 10, false, SLOW) == 0 && unclear == 0 {
+        assert_eq!(worst.cause, "detect");
+        assert_eq!(worst.frame_id % 10, 9);
+        assert_eq!(worst.previous.len(), 3, "frames before it are kept");
+    }
     assert!(worst.latency_ns > BUDGET.as_nanos() as u64);
     assert_eq!(worst.overrun_ns, worst.latency_ns - worst.budget_ns);
     let names: Vec<&str> = worst.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["preprocess", "detect", "decide"]);
     assert!(worst.stages.iter().all(|s| s.thread == "processing"));
-    assert_eq!(worst.frame_id % 10, 9);
-    assert_eq!(worst.previous.len(), 3, "frames before it are kept");
     assert!(worst.previous.iter().all(|p| p.frame_id < worst.frame_id));
     // The stages are spans too, on the thread that ran them.
     assert_eq!(r.span_total(&["detect"]).unwrap().count, 100);
@@ -102,7 +132,9 @@ fn a_stall_between_stages_is_blamed_on_the_queue() {
             }
         })
         .unwrap();
+    let mut took = Vec::new();
     for i in 0..60u64 {
+        let t0 = Instant::now();
         let f = frame!("cam-stall");
         {
             let _s = f.stage("preprocess");
@@ -113,25 +145,47 @@ fn a_stall_between_stages_is_blamed_on_the_queue() {
         }
         to_detect.send((i, f)).unwrap();
         done.recv().unwrap();
+        took.push(t0.elapsed());
     }
     drop(to_detect);
     detector.join().unwrap();
     let r = session.report();
     let cam = r.frame_source("cam-stall").unwrap();
     assert_eq!(cam.finished, 60);
-    assert_eq!(cam.missed, 10, "{:?}", cam.attribution);
-    assert_eq!(
-        cam.blamed("queue before detect"),
-        10,
-        "{:?}",
+    // As above: a fast frame the machine kept past the budget (waiting for the detector to
+    // get a CPU, most likely) may miss too, and a stalled frame held up as long again
+    // elsewhere may be blamed on that.
+    let late = frames_past(&took, 6, false, BUDGET);
+    let unclear = frames_past(&took, 6, true, 2 * SLOW);
+    assert!(
+        (10..=10 + late).contains(&cam.missed),
+        "{late} fast frames past the budget: {:?}",
+        cam.attribution
+    );
+    assert!(
+        (10 - unclear..=10 + late).contains(&cam.blamed("queue before detect")),
+        "{late} fast frames past the budget, {unclear} stalled ones unclear: {:?}",
         cam.attribution
     );
     let queue = &cam.stage("detect").unwrap().queue.summary;
     assert!(queue.max >= SLOW.as_nanos() as f64, "{queue:?}");
     let incident = &cam.incidents[0];
     let detect = incident.stages.iter().find(|s| s.name == "detect").unwrap();
-    assert!(detect.queue_ns >= SLOW.as_nanos() as u64);
+    // The worst is a stalled frame unless a fast one took as long as a stall.
+    if frames_past(&took, 6, false, SLOW) == 0 {
+        assert!(detect.queue_ns >= SLOW.as_nanos() as u64);
+    }
     assert_eq!(detect.thread, "detector");
+}
+
+/// How many of the frames whose times the caller measured (`took`) took `at_least` or more:
+/// the slow ones (every `every`th) when `slow`, else the others. On a loaded machine a frame
+/// can wait that long for a CPU.
+fn frames_past(took: &[Duration], every: usize, slow: bool, at_least: Duration) -> u64 {
+    took.iter()
+        .enumerate()
+        .filter(|&(i, t)| (i % every == every - 1) == slow && *t >= at_least)
+        .count() as u64
 }
 
 /// Births at the given intervals; returns the intervals as measured by the caller.
@@ -211,12 +265,20 @@ fn incidents_stay_at_the_limit_and_keep_the_worst() {
     session.set_frame_budget("cam-inc", Duration::from_nanos(1));
     session.set_max_incidents(5);
     let cam = FrameSource::new("cam-inc");
+    // The fast frames take microseconds, unless the machine takes the CPU from this thread
+    // in the middle of one for as long as a slow frame (a loaded machine can): such a frame
+    // may be kept among the worst, with the ids of the slow ones.
+    let mut as_slow = Vec::new();
     for _ in 0..10_000 {
+        let t0 = Instant::now();
         let f = cam.begin();
         {
             let _s = f.stage("work");
         }
         f.finish();
+        if t0.elapsed() >= SLOW {
+            as_slow.push(f.id());
+        }
     }
     // Five frames far slower than all the others: they are the incidents kept.
     let mut slow_ids = Vec::new();
@@ -230,7 +292,12 @@ fn incidents_stay_at_the_limit_and_keep_the_worst() {
         f.finish();
     }
     for _ in 0..1_000 {
-        cam.begin().finish();
+        let t0 = Instant::now();
+        let f = cam.begin();
+        f.finish();
+        if t0.elapsed() >= SLOW {
+            as_slow.push(f.id());
+        }
     }
     let r = session.report();
     let c = r.frame_source("cam-inc").unwrap();
@@ -240,7 +307,15 @@ fn incidents_stay_at_the_limit_and_keep_the_worst() {
     assert_eq!(c.incidents.len(), 5);
     let mut kept: Vec<u64> = c.incidents.iter().map(|i| i.frame_id).collect();
     kept.sort_unstable();
-    assert_eq!(kept, slow_ids);
+    if as_slow.is_empty() {
+        assert_eq!(kept, slow_ids);
+    } else {
+        assert!(
+            kept.iter()
+                .all(|id| slow_ids.contains(id) || as_slow.contains(id)),
+            "kept {kept:?}, slow {slow_ids:?}, fast ones as slow {as_slow:?}"
+        );
+    }
     assert!(c
         .incidents
         .windows(2)

@@ -103,7 +103,13 @@ fn stall_after_last_stage_is_not_blamed_on_a_stage() {
     let mut session = ProfilingSession::new("tail-stall");
     session.set_frame_budget("cam-tail", Duration::from_millis(10));
     let cam = FrameSource::new("cam-tail");
+    // Fast frames (all but every tenth) take microseconds, unless a loaded machine takes
+    // the CPU from this thread in the middle of one for longer than the budget: then it may
+    // miss too, blamed on wherever the thread was stopped (`late`). A stalled frame held up
+    // as long again elsewhere may be blamed there (`unclear`).
+    let (mut late, mut unclear) = (0u64, 0u64);
     for i in 0..50 {
+        let t0 = Instant::now();
         let f = cam.begin();
         {
             let _s = f.stage("a");
@@ -115,6 +121,12 @@ fn stall_after_last_stage_is_not_blamed_on_a_stage() {
             thread::sleep(Duration::from_millis(25)); // after b, before finish
         }
         f.finish();
+        if i % 10 != 9 && t0.elapsed() >= Duration::from_millis(10) {
+            late += 1;
+        }
+        if i % 10 == 9 && t0.elapsed() >= Duration::from_millis(50) {
+            unclear += 1;
+        }
     }
     let r = session.report();
     let c = r.frame_source("cam-tail").unwrap();
@@ -126,15 +138,26 @@ fn stall_after_last_stage_is_not_blamed_on_a_stage() {
             .map(|a| (a.cause.clone(), a.missed))
             .collect::<Vec<_>>()
     );
-    assert_eq!(c.missed, 5);
-    assert_eq!(c.blamed("after b"), 5, "{:?}", c.attribution);
-    for a in &c.attribution {
-        assert!(
-            !["a", "b", "queue before a", "queue before b"].contains(&a.cause.as_str()),
-            "a stall after the last stage blamed on {}",
-            a.cause
-        );
-    }
+    assert!(
+        (5..=5 + late).contains(&c.missed),
+        "{late} fast frames late"
+    );
+    assert!(
+        (5 - unclear..=5 + late).contains(&c.blamed("after b")),
+        "{late} fast frames late, {unclear} stalled ones unclear: {:?}",
+        c.attribution
+    );
+    let on_stages: u64 = c
+        .attribution
+        .iter()
+        .filter(|a| ["a", "b", "queue before a", "queue before b"].contains(&a.cause.as_str()))
+        .map(|a| a.missed)
+        .sum();
+    assert!(
+        on_stages <= late + unclear,
+        "a stall after the last stage blamed on a stage: {:?}",
+        c.attribution
+    );
 }
 
 /// Two acquisition threads on one source, interleaved births every 1 ms: the births'

@@ -317,13 +317,18 @@ fn metric_counter_millions_against_reference() {
 fn meter_rate(window: Duration) -> (f64, f64) {
     let mut m = ThroughputMeter::new("t", window);
     let start = std::time::Instant::now();
-    // 100 events every 5 ms, for 300 ms: 20 000 events/s.
-    while start.elapsed() < Duration::from_millis(300) {
+    // 100 events every 5 ms, for 300 ms: 20 000 events/s. The rate is read right after the
+    // last events (not after a sleep that a loaded machine may stretch past the window).
+    loop {
         m.add(100);
+        if start.elapsed() >= Duration::from_millis(300) {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
+    let rate = m.rate();
     let real = m.total() as f64 / start.elapsed().as_secs_f64();
-    (m.rate(), real)
+    (rate, real)
 }
 
 #[test]
@@ -516,12 +521,16 @@ fn meter_with_another_components_slow_upkeep() {
     let start = std::time::Instant::now();
     // 1 000 events every 5 ms for 1.5 s: about 200 000 events/s, busy enough for the meter
     // to want the coarse clock (`THROUGHPUT_COARSE_RATE`), which it must then not trust.
-    while start.elapsed() < Duration::from_millis(1500) {
+    // The rate is read right after the last events.
+    loop {
         m.add(1000);
+        if start.elapsed() >= Duration::from_millis(1500) {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let real = m.total() as f64 / start.elapsed().as_secs_f64();
     let rate = m.rate();
+    let real = m.total() as f64 / start.elapsed().as_secs_f64();
     assert!(
         rate > real / 3.0 && rate < real * 3.0,
         "1 s window: rate {rate}, real {real}"

@@ -10,7 +10,7 @@ mod common;
 use common::pacing::*;
 use common::summary_bits;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
@@ -157,16 +157,24 @@ fn a_frame_whose_end_is_read_before_its_birth_is_counted() {
 /// Runs a line at a steady, modest pace: a frame born every 2 ms on this thread (with the id
 /// `id(i)` for the `i`th, or the source's own ids), its stage `work` of `stage` and
 /// its finish on a second thread, whose lane was made first (a span before the first frame),
-/// so that a drain pass reads each end before its birth. Returns the session's report.
+/// so that a drain pass reads each end before its birth. Returns the session's report and,
+/// for each frame, the time from just before its birth to just after its finish as the two
+/// threads measured it (an upper bound of its latency, however the threads were scheduled).
+///
+/// With ring-slot ids (`id`), a slot is used again only once its previous frame has finished
+/// (as a camera's ring of buffers does): on a loaded machine the finishing thread may fall
+/// behind by more than the ring, and an id reused while in flight is not what is tested here.
 fn steady_line(
     tag: &str,
     work: &'static str,
     frames: u64,
     stage: Duration,
     id: Option<fn(u64) -> u64>,
-) -> heimdall_perf_core::Report {
+) -> (heimdall_perf_core::Report, Vec<Duration>) {
+    const RING: u64 = 4;
     let session = ProfilingSession::new(format!("pacing-{tag}-line"));
-    let (tx, rx) = mpsc::channel::<heimdall_perf_core::Frame>();
+    let (tx, rx) = mpsc::channel::<(heimdall_perf_core::Frame, Instant)>();
+    let (released_tx, released) = mpsc::channel::<Duration>();
     let ready = Arc::new(Barrier::new(2));
     let r2 = Arc::clone(&ready);
     let finisher = thread::spawn(move || {
@@ -174,27 +182,36 @@ fn steady_line(
             let _warm = scope!("pacing-warmup");
         }
         r2.wait();
-        for f in rx {
+        for (f, born) in rx {
             {
                 let _s = f.stage(work);
                 thread::sleep(stage);
             }
             f.finish();
+            let _ = released_tx.send(born.elapsed());
         }
     });
     ready.wait();
     let cam = FrameSource::new(&format!("cam-{tag}-line"));
+    let mut measured = Vec::new();
     for i in 0..frames {
+        if id.is_some() && i >= RING {
+            // The slot's previous frame (the oldest in flight: one finisher, in order).
+            measured.push(released.recv().unwrap());
+        }
+        let born = Instant::now();
         let f = match id {
             Some(id) => cam.begin_with_id(id(i)),
             None => cam.begin(),
         };
-        tx.send(f).unwrap();
+        tx.send((f, born)).unwrap();
         thread::sleep(Duration::from_millis(2));
     }
     drop(tx);
     finisher.join().unwrap();
-    session.report()
+    measured.extend(released.try_iter());
+    assert_eq!(measured.len() as u64, frames);
+    (session.report(), measured)
 }
 
 /// A line at a steady, modest pace (a frame every 2 ms, 0.5 ms of stage): the aggregator,
@@ -204,7 +221,7 @@ fn steady_line(
 fn a_steady_line_whose_finisher_recorded_first_loses_no_frame() {
     let _g = serial();
     const FRAMES: u64 = 400;
-    let r = steady_line(
+    let (r, _) = steady_line(
         "steady",
         "steady-work",
         FRAMES,
@@ -231,7 +248,7 @@ fn a_steady_line_whose_finisher_recorded_first_loses_no_frame() {
 fn a_steady_ring_slot_line_whose_finisher_recorded_first_loses_no_frame() {
     let _g = serial();
     const FRAMES: u64 = 300;
-    let r = steady_line(
+    let (r, measured) = steady_line(
         "ring",
         "ring-work",
         FRAMES,
@@ -249,11 +266,20 @@ fn a_steady_ring_slot_line_whose_finisher_recorded_first_loses_no_frame() {
         c.count, c.finished, c.in_flight, r.diagnostics.unmatched_frame_events
     );
     assert_eq!((c.count, c.finished, c.in_flight), (FRAMES, FRAMES, 0));
-    // Each frame's latency is its own (about 0.3 ms), not that of a slot's older birth.
+    // Each frame's latency is its own (about 0.3 ms, more when the machine is loaded), not
+    // that of a slot's older birth (at least 8 ms earlier): none is longer than the longest
+    // the threads measured, and together they are no longer than the measured ones.
+    let longest = measured.iter().max().unwrap().as_nanos() as f64;
+    let sum: f64 = measured.iter().map(|d| d.as_nanos() as f64).sum();
     assert!(
-        c.latency.summary.max < 50e6,
-        "a latency of {} ns: a birth given to the wrong frame",
+        c.latency.summary.max <= longest * 1.001 + 1e3,
+        "a latency of {} ns, the longest measured {longest} ns: a birth given to the wrong frame",
         c.latency.summary.max
+    );
+    assert!(
+        c.latency.summary.sum <= sum * 1.001 + 1e6,
+        "latencies sum to {} ns, the measured ones to {sum} ns: a birth given to the wrong frame",
+        c.latency.summary.sum
     );
     assert_eq!(stage_runs, FRAMES, "stages counted as unmatched");
     assert_eq!(r.diagnostics.unmatched_frame_events, 0);
@@ -365,7 +391,7 @@ fn a_burst_after_a_long_idle_spell_wakes_the_aggregator() {
         total += 40 * heimdall_perf_core::limits::CHUNK_EVENTS as u64 / 2;
         worst = worst.max(peak() - base);
         // The aggregator read the burst on its own (no report): its CPU time moved.
-        wait_for(5, "the aggregator to read the burst", || {
+        wait_for(30, "the aggregator to read the burst", || {
             schedstat(tid).unwrap().0 > cpu0
         });
     }
@@ -403,7 +429,7 @@ fn thread_churn_without_reports_keeps_few_lanes_waiting() {
     }
     let grown = peak() - base;
     // And once they have all gone, the last lanes are retired by the regular passes.
-    wait_for(5, "the exited threads' lanes to be retired", || {
+    wait_for(30, "the exited threads' lanes to be retired", || {
         live() - base < 4 * MIB
     });
     eprintln!("churn: peak +{} KiB", grown / 1024);
@@ -436,7 +462,7 @@ fn parallel_thread_churn_without_reports_keeps_few_lanes_waiting() {
     let grown = peak() - base;
     eprintln!("parallel churn: peak +{} KiB", grown / 1024);
     let threads = ROUNDS * AT_ONCE;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let r = loop {
         let r = session.report();
         if r.diagnostics.exited_threads == threads || Instant::now() > deadline {
@@ -463,23 +489,32 @@ fn sessions_stopped_and_dropped_while_threads_record_do_not_hang() {
     let _g = serial();
     let baseline = tasks_named(AGGREGATOR_COMM).len();
     let stop = Arc::new(AtomicBool::new(false));
+    // The workers stop even when an assertion below fails (they would record into the
+    // sessions of the tests that run next).
+    let _stop_workers = StopOnDrop(Arc::clone(&stop));
+    // Rounds of the workers' loop, counted once a round's spans have ended.
+    let rounds = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..3)
         .map(|w| {
             let stop = Arc::clone(&stop);
+            let rounds = Arc::clone(&rounds);
             thread::spawn(move || {
                 let cam = FrameSource::new("cam-pacing-stop");
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let _outer = scope!("stop-outer");
-                    for _ in 0..64 {
-                        let _s = scope!("stop-inner");
+                    {
+                        let _outer = scope!("stop-outer");
+                        for _ in 0..64 {
+                            let _s = scope!("stop-inner");
+                        }
+                        if w == 0 {
+                            let f = cam.begin();
+                            let _st = f.stage("stop-stage");
+                            drop(_st);
+                            f.finish();
+                        }
                     }
-                    if w == 0 {
-                        let f = cam.begin();
-                        let _st = f.stage("stop-stage");
-                        drop(_st);
-                        f.finish();
-                    }
+                    rounds.fetch_add(1, Ordering::SeqCst);
                     n += 1;
                     if n.is_multiple_of(1024) && w == 2 {
                         // A thread that comes and goes too.
@@ -494,9 +529,17 @@ fn sessions_stopped_and_dropped_while_threads_record_do_not_hang() {
         })
         .collect();
     for i in 0..20 {
-        let r = within(10, "stop while threads record", move || {
+        let rounds = Arc::clone(&rounds);
+        let r = within(120, "stop while threads record", move || {
             let mut session = ProfilingSession::new(format!("pacing-stop-{i}"));
+            let at_start = rounds.load(Ordering::SeqCst);
             thread::sleep(Duration::from_millis(5 + 7 * (i % 4)));
+            // The workers recorded into this session: a round begun after it started has
+            // ended (three may have been under way at its start). On a loaded machine they
+            // may not have run at all during the sleep.
+            wait_for(60, "the workers to record into the session", || {
+                rounds.load(Ordering::SeqCst) >= at_start + 4
+            });
             if i % 2 == 0 {
                 session.stop();
                 let r = session.report();
@@ -517,6 +560,15 @@ fn sessions_stopped_and_dropped_while_threads_record_do_not_hang() {
         w.join().unwrap();
     }
     wait_for_aggregators(baseline);
+}
+
+/// Sets the flag when dropped (the end of a test, or its failure).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// A thread that holds a span open and keeps recording while its session is dropped, then
@@ -553,7 +605,7 @@ fn a_lane_writer_outliving_its_session() {
         grown
     });
     done_rx.recv().unwrap();
-    within(10, "drop while a thread records", move || drop(session));
+    within(60, "drop while a thread records", move || drop(session));
     go_tx.send(()).unwrap();
     done_rx.recv().unwrap();
     let session = ProfilingSession::new("pacing-outlive-2");
@@ -604,7 +656,7 @@ fn many_sessions_in_turn_leave_nothing_behind() {
         }
         let r = session.report();
         assert_eq!(r.span_total(&["pool-work"]).unwrap().count, 4 * 20_000);
-        within(10, "dropping a session", move || drop(session));
+        within(60, "dropping a session", move || drop(session));
     }
     let grown = live() - base;
     eprintln!("many sessions: heap +{} KiB over 50 sessions", grown / 1024);
@@ -622,7 +674,9 @@ fn many_sessions_in_turn_leave_nothing_behind() {
 
 /// A lane that runs 8 chunks ahead wakes the aggregator at once, whatever its wait: a
 /// burst of 12 chunks right after a pass (the next one up to 1 s away) is read within a few
-/// milliseconds, not at the end of the wait.
+/// milliseconds, not at the end of the wait. (Checked against the wait, not against a few
+/// milliseconds: a loaded machine may leave the woken thread waiting for a CPU for tens of
+/// milliseconds.)
 #[test]
 fn a_lane_running_ahead_wakes_the_aggregator_at_once() {
     let _g = serial();
@@ -637,13 +691,14 @@ fn a_lane_running_ahead_wakes_the_aggregator_at_once() {
         for _ in 0..12 * heimdall_perf_core::limits::CHUNK_EVENTS / 2 {
             let _s = scope!("wake");
         }
-        wait_for(5, "the woken pass", || schedstat(tid).unwrap().1 != runs);
+        wait_for(30, "the woken pass", || schedstat(tid).unwrap().1 != runs);
         latencies.push(t0.elapsed());
     }
     latencies.sort();
     eprintln!("wake: latencies {latencies:?}");
+    // Not woken, the pass comes at the end of the wait, about 1 s after the last one.
     assert!(
-        latencies[2] < Duration::from_millis(40),
+        latencies[2] < Duration::from_millis(250),
         "a lane 12 chunks ahead did not wake the aggregator: {latencies:?}"
     );
     drop(session);
@@ -687,7 +742,7 @@ fn a_streamed_window_closes_on_its_own_and_keeps_its_last_frames() {
             .stream_trace("pacing-stream.json", Duration::from_millis(300))
             .unwrap();
         let opened = Instant::now();
-        wait_for(8, "the window to close on its own", || closed(&received));
+        wait_for(60, "the window to close on its own", || closed(&received));
         let closed_after = opened.elapsed();
         // Keep the line going a little past the close, then stop it.
         thread::sleep(Duration::from_millis(50));
@@ -744,7 +799,7 @@ fn a_streamed_window_over_an_idle_session_closes() {
     session
         .stream_trace("pacing-stream-idle.json", Duration::from_millis(50))
         .unwrap();
-    wait_for(5, "the idle window to close", || closed(&received));
+    wait_for(60, "the idle window to close", || closed(&received));
     let end = received.lock().unwrap().end.clone().unwrap();
     assert_eq!(end.reason, "window");
     assert_eq!((end.spans, end.frames, end.dropped), (0, 0, 0));
@@ -755,6 +810,10 @@ fn a_streamed_window_over_an_idle_session_closes() {
 /// A window whose last frames end on a thread that records nothing more afterwards, and
 /// whose births are on another thread (both lanes idle once the window is over): the
 /// window closes, and its frames are all there.
+///
+/// The line stops well inside the window (100 frames, 1 ms apart, within its first 250 ms)
+/// unless the machine is loaded enough to stretch it: then the frames that the two threads
+/// measured inside the window must all be there, and none from outside it.
 #[test]
 fn a_streamed_window_whose_line_stops_at_its_end_keeps_every_frame() {
     let _g = serial();
@@ -768,31 +827,60 @@ fn a_streamed_window_whose_line_stops_at_its_end_keeps_every_frame() {
     session
         .stream_trace("pacing-stream-stop.json", Duration::from_millis(400))
         .unwrap();
+    let opened = Instant::now();
     let cam = FrameSource::new("cam-pacing-stream-stop");
     let (tx, rx) = mpsc::channel();
     let camera = thread::spawn(move || {
         for _ in 0..100 {
-            tx.send(cam.begin()).unwrap();
+            if opened.elapsed() > Duration::from_millis(250) {
+                break;
+            }
+            let before = heimdall_perf_core::unix_now_ns();
+            tx.send((cam.begin(), before)).unwrap();
             thread::sleep(Duration::from_millis(1));
         }
     });
-    let mut n = 0u64;
-    for f in rx {
+    let mut timed = Vec::new();
+    for (f, before) in rx {
         let _s = f.stage("stream-stop-stage");
         drop(_s);
         f.finish();
-        n += 1;
+        timed.push((f.id(), before, heimdall_perf_core::unix_now_ns()));
     }
     camera.join().unwrap();
-    wait_for(5, "the window to close", || closed(&received));
+    let n = timed.len() as u64;
+    wait_for(60, "the window to close", || closed(&received));
+    let start_unix = session.report().session.start_unix_ns;
     let got = received.lock().unwrap();
     let end = got.end.clone().unwrap();
+    let header = got.header.clone().unwrap();
+    let (w0, w1) = (header.start_ns, header.start_ns + header.window_ns);
+    let written = frames_written(&got);
+    let inside = frames_inside_window(&got, &timed, start_unix, 5_000_000);
+    let missing: Vec<u64> = inside.difference(&written).copied().collect();
     eprintln!(
-        "stream stop: {n} frames, {} written, end {end:?}",
+        "stream stop: {n} frames, {} inside the window, {} written, missing {missing:?}, end {end:?}",
+        inside.len(),
         got.frames.len()
     );
     assert_eq!(end.reason, "window");
-    assert_eq!(got.frames.len() as u64, n, "frames of the window lost");
+    assert_eq!(written.len(), got.frames.len(), "a frame written twice");
+    assert!(!inside.is_empty());
+    assert!(missing.is_empty(), "frames of the window lost: {missing:?}");
+    // Every frame began after the window opened; when the last one finished well before its
+    // end too (as it does unless the machine is loaded), every one is written.
+    if timed
+        .iter()
+        .all(|&(_, _, finished)| finished.saturating_sub(start_unix) + 5_000_000 < w1)
+    {
+        assert_eq!(got.frames.len() as u64, n, "frames of the window lost");
+    }
+    for f in &got.frames {
+        assert!(
+            f.capture_ns >= w0 && f.end_ns <= w1,
+            "{f:?} outside [{w0}, {w1}]"
+        );
+    }
     assert!(got.frames.iter().all(|f| f.stages.len() == 1));
     drop(got);
     session.stop();
@@ -1137,7 +1225,7 @@ fn a_streamed_window_with_reports_in_a_loop_keeps_its_frames() {
         .unwrap()
         .stream_trace("pacing-stream-reports.json", Duration::from_millis(200))
         .unwrap();
-    wait_for(8, "the window to close", || closed(&received));
+    wait_for(60, "the window to close", || closed(&received));
     thread::sleep(Duration::from_millis(30));
     stop.store(true, Ordering::Relaxed);
     let reports = reporter.join().unwrap();

@@ -29,6 +29,8 @@ static GLOBAL: Counting = Counting;
 
 /// `stop()` and drop of a session whose aggregator sits in its 1 s wait return at once
 /// (the stop unparks it), not at the end of the wait; the report has what came before.
+/// (Each is held well under the wait it must not sit out, not to a few milliseconds: a
+/// loaded machine may keep the unparked thread off the CPU for tens of milliseconds.)
 #[test]
 fn stop_and_drop_during_the_long_wait_return_at_once() {
     let _g = serial();
@@ -54,14 +56,16 @@ fn stop_and_drop_during_the_long_wait_return_at_once() {
             drop(session);
             worst = worst.max(t0.elapsed());
         }
-        wait_for(2, "the aggregator to exit", || schedstat(tid).is_none());
+        wait_for(30, "the aggregator to exit", || schedstat(tid).is_none());
     }
     eprintln!("stop/drop during the long wait: worst {worst:?}");
-    assert!(worst < Duration::from_millis(150), "stop took {worst:?}");
+    assert!(worst < Duration::from_millis(500), "stop took {worst:?}");
 }
 
 /// Many sessions made and stopped at once, one after the other and from several threads
-/// together: each stop is prompt (no 1 s wait), and no aggregator thread is left.
+/// together: each stop is prompt (no 1 s wait), and no aggregator thread is left. (Two
+/// hundred stops that each sat out a 1 s wait would take minutes; the bounds leave room
+/// for a loaded machine, where starting and joining 200 threads takes a while.)
 #[test]
 fn many_sessions_started_and_stopped_at_once() {
     let _g = serial();
@@ -76,7 +80,7 @@ fn many_sessions_started_and_stopped_at_once() {
     }
     let serial_took = t0.elapsed();
     let t0 = Instant::now();
-    within(10, "parallel sessions", || {
+    within(60, "parallel sessions", || {
         thread::scope(|sc| {
             for t in 0..4 {
                 sc.spawn(move || {
@@ -91,8 +95,8 @@ fn many_sessions_started_and_stopped_at_once() {
     });
     let parallel_took = t0.elapsed();
     eprintln!("200 sessions in turn: {serial_took:?}; 4 x 50 at once: {parallel_took:?}");
-    assert!(serial_took < Duration::from_secs(4), "{serial_took:?}");
-    assert!(parallel_took < Duration::from_secs(4), "{parallel_took:?}");
+    assert!(serial_took < Duration::from_secs(20), "{serial_took:?}");
+    assert!(parallel_took < Duration::from_secs(20), "{parallel_took:?}");
     wait_for_aggregators(baseline);
 }
 
@@ -224,7 +228,8 @@ fn bursts_of_many_threads_after_idle_stay_bounded() {
         worst = worst.max(peak() - base);
         // Read by the aggregator's own pass, within its wait (no report).
         let t0 = Instant::now();
-        wait_for(3, "the burst to be read", || live() - base < MIB);
+        // (A few waits of margin: a loaded machine may keep the thread off the CPU.)
+        wait_for(10, "the burst to be read", || live() - base < MIB);
         retired.push(t0.elapsed());
         again.wait();
     }
@@ -266,7 +271,7 @@ fn slow_thread_churn_without_reports_stays_bounded() {
         thread::sleep(Duration::from_millis(20));
     }
     let grown = peak() - base;
-    wait_for(3, "the lanes to be retired", || live() - base < 2 * MIB);
+    wait_for(10, "the lanes to be retired", || live() - base < 2 * MIB);
     eprintln!("slow churn: {n} threads, peak +{} KiB", grown / 1024);
     // At most about 50 lanes (a second's worth) of 64 KiB waiting.
     assert!(grown < 8 * MIB, "peak grew by {} KiB", grown / 1024);
@@ -314,7 +319,7 @@ fn a_streamed_window_on_a_quiet_line_closes_soon_after_its_end() {
     let window = Duration::from_millis(50);
     let opened = Instant::now();
     session.stream_trace("slow-quiet.json", window).unwrap();
-    wait_for(8, "the window to close", || {
+    wait_for(60, "the window to close", || {
         received.lock().unwrap().end.is_some()
     });
     let closed_after_end = received.lock().unwrap().closed_at.unwrap() - opened - window;
@@ -335,8 +340,10 @@ fn a_streamed_window_on_a_quiet_line_closes_soon_after_its_end() {
     );
     assert_eq!(got.end.as_ref().unwrap().reason, "window");
     assert!(missing.is_empty(), "{missing:?}");
+    // Soon after its end: the pass a second away would close it about 950 ms after its
+    // end (its three passes may each find the thread waiting for a CPU on a loaded machine).
     assert!(
-        closed_after_end < Duration::from_millis(300),
+        closed_after_end < Duration::from_millis(600),
         "closed {closed_after_end:?} after its end"
     );
 }
@@ -355,12 +362,13 @@ fn an_idle_session_s_window_closes_then_the_pace_is_back_to_a_pass_a_second() {
     session
         .stream_trace("slow-idle.json", Duration::from_millis(100))
         .unwrap();
-    wait_for(5, "the window to close", || {
+    wait_for(60, "the window to close", || {
         received.lock().unwrap().end.is_some()
     });
     let closed = received.lock().unwrap().closed_at.unwrap() - opened;
+    // At its end (100 ms), not at the next pass a second away.
     assert!(
-        closed < Duration::from_millis(400),
+        closed < Duration::from_millis(700),
         "closed after {closed:?}"
     );
     idle();
@@ -411,7 +419,8 @@ fn a_stop_during_the_long_wait_closes_the_stream_with_every_frame() {
     assert_eq!(written.len(), unique.len(), "a frame written twice");
     assert_eq!(unique, ids, "frames finished before the stop missing");
     assert_eq!(end.frames, 200);
-    assert!(took < Duration::from_millis(200), "stop took {took:?}");
+    // Not at the end of the 1 s wait.
+    assert!(took < Duration::from_millis(500), "stop took {took:?}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -519,34 +528,53 @@ fn rates_hold_across_the_move_to_the_coarse_clock_and_fall_back() {
 #[test]
 fn bursty_meter_and_its_clones() {
     let _g = serial();
+    // The rate a meter should show at `now`: the bursts of the last second, as this thread
+    // timed them (a loaded machine stretches the sleeps, so fewer bursts may fall in a
+    // window), within 20 % and a burst on the window's edge either way.
+    fn expected(bursts: &[Instant], now: Instant) -> std::ops::RangeInclusive<f64> {
+        let within = |s: f64| {
+            bursts
+                .iter()
+                .filter(|b| now.duration_since(**b).as_secs_f64() <= s)
+                .count() as f64
+        };
+        within(0.95) * 30_000.0 * 0.8..=within(1.05) * 30_000.0 * 1.2
+    }
     let mut m = ThroughputMeter::new("bursty", Duration::from_secs(1));
     let t0 = Instant::now();
-    let mut rates = Vec::new();
+    let mut bursts = Vec::new();
+    let mut bad = Vec::new();
     for i in 1..=25u32 {
         m.add(30_000);
+        bursts.push(Instant::now());
         let next = t0 + Duration::from_millis(100) * i;
         thread::sleep(next.saturating_duration_since(Instant::now()));
         if i > 12 {
-            rates.push(m.rate());
+            let r = m.rate();
+            let want = expected(&bursts, Instant::now());
+            if !want.contains(&r) {
+                bad.push((r, want));
+            }
         }
     }
-    assert!(
-        rates.iter().all(|r| (240_000.0..=360_000.0).contains(r)),
-        "{rates:?}"
-    );
+    // About 300 000 a second: 10 bursts in each window when the sleeps keep time.
+    assert!(bad.is_empty(), "{bad:?}");
     let mut clone = m.clone();
     assert_eq!(clone.total(), m.total());
     // The clone keeps counting at 300 000/s, the original stops.
     let t0 = Instant::now();
+    let mut clone_bursts = Vec::new();
     for i in 1..=12u32 {
         clone.add(30_000);
+        clone_bursts.push(Instant::now());
         let next = t0 + Duration::from_millis(100) * i;
         thread::sleep(next.saturating_duration_since(Instant::now()));
     }
     let (r_orig, r_clone) = (m.rate(), clone.rate());
-    eprintln!("bursty: {rates:?}; after: original {r_orig}, clone {r_clone}");
+    let want = expected(&clone_bursts, Instant::now());
+    eprintln!("after: original {r_orig}, clone {r_clone} (expected {want:?})");
     assert_eq!(r_orig, 0.0, "the original counted nothing for 1.2 s");
-    assert!((240_000.0..=360_000.0).contains(&r_clone), "{r_clone}");
+    assert!(want.contains(&r_clone), "{r_clone}, expected {want:?}");
     assert_eq!(clone.total(), m.total() + 12 * 30_000);
 }
 
@@ -635,13 +663,12 @@ fn quiet_meters_start_no_clock_thread() {
         |_, _| {},
     );
     let fps_rate = fps.rate();
-    feed(
-        &mut [&mut under],
-        90_000.0,
-        Duration::from_millis(1500),
-        |_, _| {},
-    );
+    // Just under the rate: after a stall (a loaded machine) `feed` would add the events it
+    // owes in one lump, over the rate for that bucket; here the schedule moves on instead,
+    // and the rate is checked against the events added in the last window.
+    let added = feed_steadily(&mut under, 90_000.0, Duration::from_millis(1500));
     let under_rate = under.rate();
+    let under_want = added.in_last(Duration::from_secs(1));
     feed(
         &mut [&mut short],
         200_000.0,
@@ -650,5 +677,54 @@ fn quiet_meters_start_no_clock_thread() {
     );
     assert!(tasks_named("quanta-upkeep").is_empty());
     assert!((50.0..=70.0).contains(&fps_rate), "{fps_rate}");
-    assert!((81_000.0..=99_000.0).contains(&under_rate), "{under_rate}");
+    assert!(
+        (under_rate - under_want).abs() <= 0.1 * under_want,
+        "{under_rate} for {under_want} events in the last second"
+    );
+}
+
+/// What `feed_steadily` added, and when.
+struct Added(Vec<(Instant, u64)>);
+
+impl Added {
+    /// The events added within `window` before now, per second.
+    fn in_last(&self, window: Duration) -> f64 {
+        let now = Instant::now();
+        let n: u64 = self
+            .0
+            .iter()
+            .filter(|(t, _)| now.duration_since(*t) < window)
+            .map(|&(_, n)| n)
+            .sum();
+        n as f64 / window.as_secs_f64()
+    }
+}
+
+/// Feeds `meter` at `rate` events a second for `dur`, in adds every millisecond, never more
+/// than 2 ms' worth at once: when the thread was kept from the CPU, the events of that time
+/// are not added (no lump over the rate), and the schedule goes on from there.
+fn feed_steadily(meter: &mut ThroughputMeter, rate: f64, dur: Duration) -> Added {
+    let t0 = Instant::now();
+    let most = (rate * 0.002).ceil() as u64;
+    let (mut done, mut skipped) = (0u64, 0u64);
+    let mut added = Vec::new();
+    loop {
+        let now = Instant::now();
+        let el = now.duration_since(t0);
+        if el >= dur {
+            break;
+        }
+        let due = (rate * el.as_secs_f64()) as u64 - skipped;
+        if due > done + most {
+            skipped += due - done - most;
+        }
+        let due = due.min(done + most);
+        if due > done {
+            meter.add(due - done);
+            added.push((now, due - done));
+            done = due;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    Added(added)
 }

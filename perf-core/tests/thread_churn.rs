@@ -62,7 +62,7 @@ fn exited_threads_are_folded_exactly_in_bounded_memory() {
     // `thread::scope` returns once the closures have ended; a thread's locals (its lane's
     // producer) may be dropped a moment later.
     let threads = (ROUNDS * AT_ONCE) as u64;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let r = loop {
         let r = session.report();
         if r.diagnostics.exited_threads == threads || std::time::Instant::now() > deadline {

@@ -481,7 +481,7 @@ fn a_fifo_without_a_reader_does_not_hang_stream_trace() {
         let _ = tx.send(r);
         session.stop();
     });
-    let r = rx.recv_timeout(Duration::from_secs(10));
+    let r = rx.recv_timeout(Duration::from_secs(60));
     if r.is_err() {
         // Unblock the stuck open before failing.
         let _ = std::fs::File::open(&fifo);

@@ -123,14 +123,24 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn thread_cpu_time_counts_only_this_threads_work() {
+        let start = std::time::Instant::now();
         let t0 = thread_cpu_time().unwrap();
         let p0 = process_cpu_time().unwrap();
-        let start = std::time::Instant::now();
         let mut x = 0u64;
-        while start.elapsed() < Duration::from_millis(50) {
-            x = std::hint::black_box(x.wrapping_add(1));
+        // Spinning counts: until this thread has had 10 ms of CPU (a loaded machine gives it
+        // only a share of the wall time), and no more than the wall time it took.
+        while thread_cpu_time().unwrap() - t0 < Duration::from_millis(10) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "60 s of spinning and no 10 ms of CPU counted"
+            );
+            for _ in 0..10_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
         }
         let spun = thread_cpu_time().unwrap() - t0;
+        let wall = start.elapsed();
+        assert!(spun <= wall, "{spun:?} of CPU in {wall:?}");
         // Idle sleeping costs no CPU time of this thread.
         let t1 = thread_cpu_time().unwrap();
         std::thread::sleep(Duration::from_millis(50));

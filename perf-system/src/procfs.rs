@@ -1051,10 +1051,18 @@ HugePages_Total:       0
         let t0 = utime(file.read().unwrap());
         let start = std::time::Instant::now();
         let mut x = 0u64;
-        while start.elapsed() < std::time::Duration::from_millis(60) {
-            x = std::hint::black_box(x.wrapping_add(1));
+        // Spin until the file read afresh says this process has had two more ticks of CPU
+        // (20 ms at USER_HZ = 100; a loaded machine gives it only a share of the wall time).
+        while utime(&std::fs::read("/proc/self/stat").unwrap()) < t0 + 2 {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "60 s of spinning and no two ticks of CPU counted"
+            );
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
         }
-        // 60 ms of CPU is 6 ticks at USER_HZ = 100.
+        // The kept file, read again, says so too.
         assert!(utime(file.read().unwrap()) >= t0 + 2);
         // A multi-record seq file, read whole: every interface line.
         let mut dev = KeptFile::new("/proc/net/dev", false);

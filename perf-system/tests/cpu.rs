@@ -62,8 +62,10 @@ fn process_cpu_rises_while_a_thread_spins() {
     );
     let (idle, spin) = (mean(idle), mean(spin));
     assert!(idle < 10.0, "idle process at {idle:.1} % of a core");
+    // It rises by about what the spinner got of a core: all of one on a quiet machine,
+    // less on a loaded one (other processes take their share).
     assert!(
-        spin > idle + 25.0,
+        spin > idle + spinner_share / 2.0,
         "spinning {spin:.1} % vs idle {idle:.1} % (spinner got {spinner_share:.1} %)"
     );
     // The series agrees with what the spinning thread measured of itself.

@@ -18,7 +18,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 #[test]
 fn starting_twice_is_a_clear_error_and_the_first_keeps_running() {
@@ -51,16 +51,27 @@ fn the_source_has_no_thread_of_its_own_and_stops_at_once() {
     let _g = serial();
     let interval = Duration::from_millis(500);
     let mut s = session("stop", interval);
-    let before = thread_names();
-    assert!(!before.iter().any(|n| n == SAMPLER_COMM));
+    let before = threads();
+    assert!(!before.values().any(|n| n == SAMPLER_COMM));
     s.start_system_metrics().unwrap();
     wait_points(&s, sn::PROCESS_THREADS, 1, TIMEOUT);
     let names = thread_names();
     assert!(!names.iter().any(|n| n == SAMPLER_COMM), "{names:?}");
-    assert_eq!(
-        names.len(),
-        before.len(),
-        "no new thread: {before:?} → {names:?}"
+    // No new thread of the library's (their names start with `heimdall-perf`) nor one
+    // spawned from this test's thread (which would have its name). The test harness may
+    // start or end a thread of another test meanwhile (they wait for `serial`), all the
+    // more when a loaded machine lets it run late, so threads are compared by id and name.
+    let this = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+    let after = threads();
+    let new: Vec<&String> = after
+        .iter()
+        .filter(|(id, _)| !before.contains_key(id))
+        .map(|(_, name)| name)
+        .collect();
+    assert!(
+        new.iter()
+            .all(|n| !n.starts_with("heimdall-perf") && **n != this.trim_end()),
+        "new threads: {new:?} ({before:?} → {after:?})"
     );
 
     let t0 = Instant::now();
@@ -170,6 +181,19 @@ fn every_series_has_its_unit_and_agrees_with_proc() {
     );
 }
 
+/// This process's threads: id and name (`comm`).
+fn threads() -> std::collections::BTreeMap<u64, String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let id = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            Some((id, comm.trim_end().to_string()))
+        })
+        .collect()
+}
+
 fn proc_status_meminfo(field: &str) -> f64 {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap();
     let line = text
@@ -228,7 +252,10 @@ fn disk_write_rate_integrates_to_the_bytes_written() {
             .unwrap();
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     };
-    let mut s = session("disk", Duration::from_millis(20));
+    // Each point is stamped with its round's start, while its rate covers the time between
+    // two readings: a round that a loaded machine holds up between its start and its reading
+    // shifts the two apart. The interval is long beside such delays.
+    let mut s = session("disk", Duration::from_millis(200));
     s.start_system_metrics().unwrap();
     wait_points(&s, sn::PROCESS_DISK_WRITE, 2, TIMEOUT);
     let n0 = points(&s, sn::PROCESS_DISK_WRITE).len();

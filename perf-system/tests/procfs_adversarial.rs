@@ -229,12 +229,16 @@ fn a_process_named_with_a_newline_reads_its_figures() {
 fn lo_rates_match_the_bytes_sent_over_loopback() {
     let _g = serial();
     let mut source = SystemSource::with_figures(Figures::none().with_network(true));
+    // The rate covers the time between the two rounds' readings, which lie somewhere in
+    // each round: timed from before the first to after the second, and from after the first
+    // to before the second (a loaded machine may hold a round up for a while).
+    let t0 = Instant::now();
     let (values, failed) = round(&mut source);
+    let t1 = Instant::now();
     assert!(
         values.is_empty() && failed.is_empty(),
         "{values:?} {failed:?}"
     );
-    let t0 = Instant::now();
     let before = proc_net_dev()["lo"];
     // 20 MB of UDP over loopback.
     let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -251,20 +255,24 @@ fn lo_rates_match_the_bytes_sent_over_loopback() {
     }
     std::thread::sleep(Duration::from_millis(50));
     let after = proc_net_dev()["lo"];
+    let t2 = Instant::now();
     let (values, failed) = round(&mut source);
-    let dt = t0.elapsed().as_secs_f64();
+    let (longest, shortest) = (t0.elapsed().as_secs_f64(), (t2 - t1).as_secs_f64());
     assert!(failed.is_empty(), "{failed:?}");
     let rx_rate = values["network.lo.rx"];
     let tx_rate = values["network.lo.tx"];
     let counted = (after.0 - before.0) as f64;
-    eprintln!("lo: sent {sent}, counted {counted}, rx {rx_rate} B/s tx {tx_rate} B/s over ~{dt} s");
+    eprintln!(
+        "lo: sent {sent}, counted {counted}, rx {rx_rate} B/s tx {tx_rate} B/s over {shortest} to {longest} s"
+    );
     assert!(counted >= sent as f64, "{counted} < {sent}");
-    // The rate covers a little more than [t0, after]; the traffic is all inside it.
+    // The rate covers a little more than [before, after]; the traffic is all inside it
+    // (and little else goes over loopback meanwhile).
     for rate in [rx_rate, tx_rate] {
-        let bytes = rate * dt;
+        let (least, most) = (rate * shortest, rate * longest);
         assert!(
-            bytes > 0.8 * counted && bytes < 1.25 * counted,
-            "rate {rate} B/s x {dt} s = {bytes} B, /proc/net/dev counted {counted} B"
+            most > 0.99 * counted && least < 1.25 * counted,
+            "rate {rate} B/s x {shortest} to {longest} s = {least} to {most} B, /proc/net/dev counted {counted} B"
         );
     }
 }
@@ -317,7 +325,7 @@ fn a_session_s_series_agree_with_proc() {
     let _g = serial();
     let mut s = common::session("procfs-agree", Duration::from_millis(20));
     s.start_system_metrics().unwrap();
-    let p = common::wait_points(&s, "network.lo.rx", 5, Duration::from_secs(8));
+    let p = common::wait_points(&s, "network.lo.rx", 5, Duration::from_secs(60));
     assert!(p.len() >= 5, "{p:?}");
     let (threads, vm_size, vm_rss) = status();
     let r = s.report();

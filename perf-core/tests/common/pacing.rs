@@ -89,7 +89,7 @@ pub fn session_with_aggregator(
         Some(r) => ProfilingSession::with_registry(name, r),
         None => ProfilingSession::new(name),
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let new: Vec<u64> = tasks_named(AGGREGATOR_COMM)
             .difference(&before)
@@ -149,7 +149,7 @@ pub fn idle() {
 /// longest, up to 1 s, on an idle session).
 pub fn right_after_a_pass(tid: u64) {
     let (_, runs) = schedstat(tid).expect("aggregator running");
-    wait_for(5, "a pass", || {
+    wait_for(30, "a pass", || {
         schedstat(tid).expect("aggregator running").1 != runs
     });
     thread::sleep(Duration::from_millis(2));
@@ -158,7 +158,7 @@ pub fn right_after_a_pass(tid: u64) {
 /// Waits until this process has `baseline` aggregator threads again (every session's
 /// aggregator started since has exited).
 pub fn wait_for_aggregators(baseline: usize) {
-    wait_for(5, "every aggregator thread to exit", || {
+    wait_for(60, "every aggregator thread to exit", || {
         tasks_named(AGGREGATOR_COMM).len() == baseline
     });
 }
