@@ -407,11 +407,14 @@ fn meters(c: &mut Criterion) {
     g.finish();
 }
 
-/// Units of work per thread in one round of [`concurrently`]: 16 384 spans (8 chunks of a
-/// lane) or 4 096 frames (13 chunks), far from the backlog at which a recording thread
-/// drains its lane itself, so that a round times the recording threads alone.
-const ROUND_SPANS: u64 = 16_384;
-const ROUND_FRAMES: u64 = 4_096;
+/// Units of work per thread in one round of [`concurrently`]: 12 288 spans (6 chunks of a
+/// lane) or 2 048 frames (about 6.5 chunks), below the backlog (`BACKLOG_WAKE`, 8 chunks)
+/// at which a recording thread wakes the aggregator, so that a round times the recording
+/// threads, not the aggregator's work. Their lanes are read between rounds (untimed, by
+/// the report that drains them): the chunks a round writes were read on another core, so
+/// what that costs the writers is in the round.
+const ROUND_SPANS: u64 = 12_288;
+const ROUND_FRAMES: u64 = 2_048;
 
 /// What [`concurrently`] returns the time of.
 #[derive(Clone, Copy)]
@@ -426,10 +429,22 @@ enum Clocked {
 
 /// Runs `work(n, thread)` on `threads` threads at once, in rounds of `round` units per
 /// thread, until each thread has done at least `iters` units. A round's wall time runs
-/// from the first thread's start to the last one's end (each thread reads the clock after
+/// from the first thread's start to the last one's end (each thread reads the clock when
 /// it is released and when it is done); between rounds, untimed, the session is drained.
 /// Returns the time (wall, or CPU time per thread) of `iters` units per thread: the cost
 /// of a unit per thread while the others record too.
+///
+/// The threads are new at each call (criterion's samples are a few rounds each): a first
+/// round, untimed, lets each make its lane and first chunks, which a recording thread does
+/// once in its life. The threads are released together: each waits (blocked) for the
+/// round, then spins at a rendezvous until all have arrived, and starts when the last
+/// arrives. While there are no more threads than cores they spin without yielding.
+///
+/// Why: released by the blocking barrier alone, or spinning with a `yield_now` now and
+/// then, two threads were often woken onto the same core and ran one after the other
+/// until the scheduler moved one: that doubled the wall time of those rounds, and read as
+/// contention (1.3–2.0× from 1 to 2 threads, with CPU time per span flat). Spinning keeps
+/// the first thread's core busy, so the second is placed on the other core.
 fn concurrently(
     threads: usize,
     iters: u64,
@@ -438,19 +453,35 @@ fn concurrently(
     clocked: Clocked,
     work: Work,
 ) -> Duration {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Barrier;
     let rounds = iters.div_ceil(round).max(1);
     let go = Barrier::new(threads + 1);
     let done = Barrier::new(threads + 1);
+    let arrived = AtomicUsize::new(0);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let oversubscribed = threads > cores;
     let times: Vec<Mutex<(Instant, Instant, Duration)>> = (0..threads)
         .map(|_| Mutex::new((Instant::now(), Instant::now(), Duration::ZERO)))
         .collect();
     let total = std::thread::scope(|s| {
         for t in 0..threads {
-            let (go, done, times) = (&go, &done, &times);
+            let (go, done, times, arrived) = (&go, &done, &times, &arrived);
             s.spawn(move || {
-                for _ in 0..rounds {
+                // Round 0 warms up, untimed: the thread's lane, its first chunks.
+                for r in 1..=rounds as usize + 1 {
                     go.wait();
+                    arrived.fetch_add(1, Ordering::AcqRel);
+                    let mut spins = 0u32;
+                    while arrived.load(Ordering::Acquire) < r * threads {
+                        spins += 1;
+                        if oversubscribed && spins.is_multiple_of(64) {
+                            // More threads than cores: let the others arrive.
+                            std::thread::yield_now();
+                        } else {
+                            std::hint::spin_loop();
+                        }
+                    }
                     let cpu = Duration::from_nanos(common::thread_cpu_ns());
                     let a = Instant::now();
                     work(round, t);
@@ -462,9 +493,13 @@ fn concurrently(
             });
         }
         let mut total = Duration::ZERO;
-        for _ in 0..rounds {
+        for r in 0..=rounds {
             go.wait();
             done.wait();
+            if r == 0 {
+                black_box(session.report().span_count());
+                continue;
+            }
             let spans: Vec<(Instant, Instant, Duration)> =
                 times.iter().map(|m| *m.lock().unwrap()).collect();
             total += match clocked {
