@@ -152,6 +152,18 @@ impl Prometheus {
             .collect())
     }
 
+    /// What Prometheus answers to a range selector (`metric[1h]`): the raw samples it took,
+    /// for a failure message.
+    fn samples(&self, selector: &str) -> String {
+        match get(
+            self.addr,
+            &format!("/api/v1/query?query={}", encode(selector)),
+        ) {
+            Ok(r) => r.body,
+            Err(e) => format!("({selector}: {e})"),
+        }
+    }
+
     /// The value of a query whose result must be one sample.
     fn one(&self, promql: &str) -> Result<Option<f64>, String> {
         let r = self.query(promql)?;
@@ -223,11 +235,24 @@ fn a_real_prometheus_scrapes_the_live_endpoint_and_answers_the_readme_queries() 
         Ok(p.query("up == 1")?.len() == 2)
     });
 
-    // Frames while Prometheus scrapes (rates need samples before and after): one in 20 has
-    // a 6 ms `detect`, the others 1 ms. About 3 s.
-    let mut recorded = 0u64;
-    while recorded < 2000 {
-        one_frame(if recorded % 20 == 19 { 6 } else { 1 });
+    // One frame first, and Prometheus must have scraped it before the others: `rate` counts
+    // only what a series gained after its first sample, and the series appear with the first
+    // frame. (A Prometheus starved on a loaded machine once took its first sample of them
+    // near the end of the run, so the README's rate saw a handful of 1 ms frames.)
+    one_frame(1);
+    let mut recorded = 1u64;
+    for job in ["openmetrics", "classic"] {
+        let count = format!(
+            "heimdall_span_duration_seconds_count{{job=\"{job}\",session=\"station-1\",path=\"detect\"}}"
+        );
+        prometheus.wait_for(&format!("{job}'s first sample of {count}"), |p| {
+            Ok(p.one(&count)? == Some(1.0))
+        });
+    }
+    // Then frames while Prometheus scrapes: one in 20 has a 6 ms `detect`, the others 1 ms.
+    // About 3 s.
+    while recorded < 2001 {
+        one_frame(if recorded.is_multiple_of(20) { 6 } else { 1 });
         recorded += 1;
     }
     let report = session.lock().unwrap().report();
@@ -301,7 +326,8 @@ fn a_real_prometheus_scrapes_the_live_endpoint_and_answers_the_readme_queries() 
             };
             assert!(
                 bucket_of(*fleet_p99).abs_diff(bucket_of(p99)) <= 1,
-                "`{title}`: {fleet_p99} s, recorded p99 {p99} s"
+                "`{title}`: {fleet_p99} s, recorded p99 {p99} s; the samples Prometheus took: {}",
+                prometheus.samples("heimdall_span_duration_seconds_count{path=\"detect\"}[1h]")
             );
         } else if title.contains("deadline-miss rate per line") {
             let [(labels, rate)] = result.as_slice() else {
@@ -312,7 +338,8 @@ fn a_real_prometheus_scrapes_the_live_endpoint_and_answers_the_readme_queries() 
             // session measured (the window starts at a scrape).
             assert!(
                 *rate > 0.4 * miss_rate && *rate < 2.0 * miss_rate && *rate > 0.02,
-                "`{title}`: {rate}, the session measured {miss_rate}"
+                "`{title}`: {rate}, the session measured {miss_rate}; the samples Prometheus took: {}",
+                prometheus.samples("heimdall_frames_finished_total[1h]")
             );
         } else if title.contains("since yesterday") {
             // Prometheus has no data from a day ago here: the query is accepted and
