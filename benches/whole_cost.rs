@@ -13,6 +13,9 @@
 //! * the aggregator thread's CPU from `/proc/self/task/<tid>/schedstat` (the thread is
 //!   found by its name, `heimdall-perf-aggregator-<n>`, which Linux cuts to
 //!   `heimdall-perf-a`);
+//! * the recording threads' minor page faults (`getrusage(RUSAGE_THREAD)`), per million
+//!   operations: memory the allocator gave back to the kernel and a thread faults in again
+//!   (a lane's chunks, when they are freed and allocated again, are most of it);
 //! * the hot path: one thread recording in chunks that never back its lane up, the session
 //!   drained between chunks (untimed) — what the recording thread pays while the
 //!   aggregator keeps up.
@@ -32,7 +35,7 @@ use std::time::{Duration, Instant};
 use heimdall_perf::{scope, FrameSource, ProfilingSession};
 
 mod common;
-use common::thread_cpu_ns;
+use common::{thread_cpu_ns, thread_minor_faults};
 
 /// The task ids of this process whose name starts with `prefix`.
 fn tasks_named(prefix: &str) -> Vec<u32> {
@@ -112,6 +115,8 @@ struct Run {
     rec_cpu: u64,
     /// CPU of the aggregator thread, ns.
     agg_cpu: u64,
+    /// Minor page faults of the recording threads, both together.
+    rec_faults: u64,
 }
 
 const THREADS: usize = 2;
@@ -156,9 +161,9 @@ fn paced(work: Work, rate: Option<f64>, run_for: Duration) -> Run {
                     pace(work, &source, per_thread, batch, run_for / 10);
                     ready.wait();
                     go.wait();
-                    let cpu = thread_cpu_ns();
+                    let (cpu, faults) = (thread_cpu_ns(), thread_minor_faults());
                     let ops = pace(work, &source, per_thread, batch, run_for);
-                    (ops, thread_cpu_ns() - cpu)
+                    (ops, thread_cpu_ns() - cpu, thread_minor_faults() - faults)
                 })
                 .expect("a recording thread")
         })
@@ -175,11 +180,13 @@ fn paced(work: Work, rate: Option<f64>, run_for: Duration) -> Run {
         wall: Duration::ZERO,
         rec_cpu: 0,
         agg_cpu: 0,
+        rec_faults: 0,
     };
     for t in threads {
-        let (ops, cpu) = t.join().expect("a recording thread panicked");
+        let (ops, cpu, faults) = t.join().expect("a recording thread panicked");
         run.ops += ops;
         run.rec_cpu += cpu;
+        run.rec_faults += faults;
     }
     run.wall = start.elapsed();
     // What the recording threads left in their lanes is drained by the aggregator's next
@@ -268,6 +275,8 @@ struct Row {
     rec_ns: f64,
     agg_ns: f64,
     agg_core: f64,
+    /// Minor page faults of the recording threads per million operations.
+    faults: f64,
 }
 
 fn rate_text(r: f64) -> String {
@@ -277,6 +286,11 @@ fn rate_text(r: f64) -> String {
         format!("{:.0} k/s", r / 1e3)
     }
 }
+
+/// One repetition at one rate: achieved rate, recording-thread CPU per operation (ns, less
+/// the baseline's), aggregator CPU per operation (ns), the aggregator's share of a core, and
+/// the recording threads' minor page faults per million operations.
+type Sample = (f64, f64, f64, f64, f64);
 
 fn group(work: Work, what: &str, rates: &[Option<f64>], run_for: Duration, reps: usize) {
     let chunk = if work == Work::Span { 50_000 } else { 4_096 };
@@ -294,7 +308,7 @@ fn group(work: Work, what: &str, rates: &[Option<f64>], run_for: Duration, reps:
     let mut hot = Vec::new();
     // The aggregator of the baseline runs' sessions, where nothing is recorded.
     let mut idle = Vec::new();
-    let mut rows: Vec<Vec<(f64, f64, f64, f64)>> = vec![Vec::new(); rates.len()];
+    let mut rows: Vec<Vec<Sample>> = vec![Vec::new(); rates.len()];
     for _ in 0..reps {
         hot.push(hot_path(work, chunk, hot_total) - hot_path(Work::Nothing, chunk, hot_total));
         for (k, &rate) in rates.iter().enumerate() {
@@ -308,6 +322,7 @@ fn group(work: Work, what: &str, rates: &[Option<f64>], run_for: Duration, reps:
                 r.rec_cpu as f64 / r.ops as f64 - base_per_op,
                 r.agg_cpu as f64 / r.ops as f64,
                 r.agg_cpu as f64 / 1e9 / wall,
+                r.rec_faults as f64 * 1e6 / r.ops as f64,
             ));
         }
     }
@@ -318,20 +333,21 @@ fn group(work: Work, what: &str, rates: &[Option<f64>], run_for: Duration, reps:
         "aggregator of a session with nothing recorded: {:.0} µs of CPU a second\n",
         median(idle) / 1e3
     );
-    println!("| target rate | achieved | recording threads | aggregator | **total** | total ÷ hot path | recording ÷ hot path | aggregator, % of a core |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| target rate | achieved | recording threads | aggregator | **total** | total ÷ hot path | recording ÷ hot path | aggregator, % of a core | recording threads' page faults per M {what}s |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (k, &target) in rates.iter().enumerate() {
-        let col = |f: fn(&(f64, f64, f64, f64)) -> f64| median(rows[k].iter().map(f).collect());
+        let col = |f: fn(&Sample) -> f64| median(rows[k].iter().map(f).collect());
         let row = Row {
             target,
             achieved: col(|r| r.0),
             rec_ns: col(|r| r.1),
             agg_ns: col(|r| r.2),
             agg_core: col(|r| r.3),
+            faults: col(|r| r.4),
         };
         let total = row.rec_ns + row.agg_ns;
         println!(
-            "| {} | {} | {:.1} ns | {:.1} ns | **{:.1} ns** | {:.2} | {:.2} | {:.1} % |",
+            "| {} | {} | {:.1} ns | {:.1} ns | **{:.1} ns** | {:.2} | {:.2} | {:.1} % | {:.0} |",
             row.target.map_or("unpaced".to_string(), rate_text),
             rate_text(row.achieved),
             row.rec_ns,
@@ -339,7 +355,8 @@ fn group(work: Work, what: &str, rates: &[Option<f64>], run_for: Duration, reps:
             total,
             total / hot,
             row.rec_ns / hot,
-            row.agg_core * 100.0
+            row.agg_core * 100.0,
+            row.faults
         );
     }
 }

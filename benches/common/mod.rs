@@ -18,6 +18,18 @@ pub fn thread_cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Minor page faults of the calling thread so far (`getrusage(RUSAGE_THREAD)`): memory the
+/// thread touched for the first time since the kernel mapped it, or again after it was given
+/// back.
+pub fn thread_minor_faults() -> u64 {
+    // SAFETY: an all-zero `rusage` is a valid value of the plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable `rusage`; `RUSAGE_THREAD` is a constant Linux knows.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    assert_eq!(rc, 0, "getrusage(RUSAGE_THREAD) failed");
+    usage.ru_minflt as u64
+}
+
 /// Wall-clock nanoseconds since the first call.
 pub fn wall_ns() -> u64 {
     static ORIGIN: OnceLock<Instant> = OnceLock::new();

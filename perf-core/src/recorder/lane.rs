@@ -21,9 +21,17 @@
 //! consumer reads only below the length it loaded with Acquire. The writer links the next
 //! chunk (Release) before it writes there, and never touches a chunk again once it has linked
 //! its successor; the consumer lets go of a chunk only after it has seen that link (Acquire)
-//! and read the chunk to its end. A chunk let go is reset and left in the lane's one spare
-//! slot, which the writer takes (Acquire) before allocating a fresh chunk: a lane whose
-//! consumer keeps up runs on two chunks.
+//! and read the chunk to its end. The chunks a drain lets go of are reset, linked into a
+//! list (up to [`SPARE_MAX`]) and left in the lane's spare slot (Release), replacing a list
+//! the writer did not take; the writer takes the whole list (Acquire) when it needs a chunk
+//! and it has none of its own left, and allocates only when both are empty. A lane whose
+//! consumer keeps up runs on two chunks; a busy one on what it writes between two drains,
+//! without going back to the allocator for each chunk. (At tens of millions of events a
+//! second, a chunk freed and allocated again each time was the allocator trimming its heap
+//! and the recording thread faulting the pages back in.) A drain that lets go of nothing
+//! trims the list waiting in the slot to one chunk, so a lane idle after a burst keeps at most
+//! the chunk being written, one spare, and the `SPARE_MAX - 1` its writer took and did not
+//! use (freed when the writer goes).
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
@@ -34,6 +42,11 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::{BACKLOG_WAKE, CHUNK_EVENTS};
+
+/// The most chunks a drain hands back to the writer; the others it frees. A lane backed up
+/// this far wakes the aggregator ([`BACKLOG_WAKE`]), so a lane that keeps its consumer busy
+/// finds a chunk for each it writes until the next drain.
+const SPARE_MAX: usize = BACKLOG_WAKE;
 
 /// One event of a lane (16 bytes): a name id, with `EXIT` set for the end of a span, and the
 /// clock's raw ticks.
@@ -102,7 +115,7 @@ pub(super) struct Lane<S> {
     closed: AtomicBool,
     /// Set by the writer's `Drop`, after its last event.
     producer_gone: AtomicBool,
-    /// A fully read chunk handed back to the writer, or null.
+    /// Fully read chunks handed back to the writer, linked by `next`, or null.
     spare: AtomicPtr<Chunk>,
     /// Chunks the writer has started since the consumer last caught up.
     backlog: AtomicUsize,
@@ -124,6 +137,8 @@ pub(super) struct LaneWriter<S> {
     tail: *mut Chunk,
     /// Events written into `tail` (the chunk's `len`, without loading it).
     len: usize,
+    /// Spare chunks this writer took from the lane and has not used yet, linked by `next`.
+    own_spares: *mut Chunk,
 }
 
 impl<S> Lane<S> {
@@ -149,6 +164,7 @@ impl<S> Lane<S> {
             lane: Arc::clone(&lane),
             tail: first,
             len: 0,
+            own_spares: ptr::null_mut(),
         };
         (lane, writer)
     }
@@ -190,6 +206,8 @@ impl<S> Lane<S> {
         if c.head.is_null() {
             return gone.then(|| retired(&c.state));
         }
+        // The chunks read to their end in this drain, reset and linked, for the writer.
+        let mut spares = Spares::default();
         loop {
             // SAFETY: `head` is a live chunk of this lane: it is freed only by a consumer,
             // under this mutex, after the writer linked its successor or is gone.
@@ -215,12 +233,16 @@ impl<S> Lane<S> {
             c.read = 0;
             // SAFETY: `done` was read to its end and the writer has linked its successor, so
             // it will never touch it again; `head` moved past it, so no consumer will either.
-            unsafe { self.recycle(done) };
+            unsafe { self.recycle(done, &mut spares) };
             self.backlog.fetch_sub(1, Ordering::Relaxed);
         }
         if !gone {
+            // SAFETY: the chunks of `spares` are this drain's alone (see `recycle`).
+            unsafe { self.hand_back(spares) };
             return None;
         }
+        // SAFETY: as above; the writer is gone, so nobody will take them.
+        unsafe { self.free_list(spares.head) };
         // The thread has exited and everything it wrote has been read: give the memory
         // back, keep the statistics.
         let head = std::mem::replace(&mut c.head, ptr::null_mut());
@@ -252,25 +274,83 @@ impl<S> Lane<S> {
         unsafe { free_chunk(c) };
     }
 
-    /// Hands a fully read chunk back to the producer (or frees it if one is waiting already).
+    /// Keeps a fully read chunk in `spares` for the writer, or frees it when `spares` holds
+    /// [`SPARE_MAX`] already.
     ///
     /// # Safety
     /// Neither the writer nor any consumer may use `c` any more: the consumer read it to its
     /// end and moved past it, and the writer has linked its successor.
-    unsafe fn recycle(&self, c: *mut Chunk) {
+    unsafe fn recycle(&self, c: *mut Chunk, spares: &mut Spares) {
+        if spares.len == SPARE_MAX {
+            // SAFETY: forwarded from the caller.
+            unsafe { self.free_chunk(c) };
+            return;
+        }
         // SAFETY: the consumer is done with `c` and the producer has moved past it.
         unsafe {
             (*c).len.store(0, Ordering::Relaxed);
-            (*c).next.store(ptr::null_mut(), Ordering::Relaxed);
+            (*c).next.store(spares.head, Ordering::Relaxed);
         }
-        let prev = self.spare.swap(c, Ordering::Release);
-        if !prev.is_null() {
-            // SAFETY: `prev` was a spare nobody had taken; we own it again.
-            unsafe { self.free_chunk(prev) };
+        spares.head = c;
+        spares.len += 1;
+    }
+
+    /// Leaves a drain's `spares` in the lane's spare slot, and frees the list they replace
+    /// (the writer did not need it). With no spares (the lane is idle, or its writer has
+    /// spares of its own), trims the list waiting to one chunk.
+    ///
+    /// # Safety
+    /// The chunks of `spares` are used by nobody else.
+    unsafe fn hand_back(&self, spares: Spares) {
+        if !spares.head.is_null() {
+            // Release: the writer that takes the list sees the resets and links above.
+            let prev = self.spare.swap(spares.head, Ordering::AcqRel);
+            // SAFETY: `prev` was swapped out of the slot, so the writer cannot take it any
+            // more and nobody else holds it.
+            unsafe { self.free_list(prev) };
+            return;
+        }
+        if self.spare.load(Ordering::Relaxed).is_null() {
+            return;
+        }
+        let first = self.spare.swap(ptr::null_mut(), Ordering::Acquire);
+        if first.is_null() {
+            return;
+        }
+        // SAFETY: the list was swapped out of the slot: ours alone.
+        unsafe {
+            let rest = (*first).next.swap(ptr::null_mut(), Ordering::Relaxed);
+            self.free_list(rest);
+        }
+        if self
+            .spare
+            .compare_exchange(ptr::null_mut(), first, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            // Only a consumer fills the slot, and consumers take turns: unreachable, but a
+            // chunk is never lost or leaked.
+            // SAFETY: `first` is still ours.
+            unsafe { self.free_chunk(first) };
         }
     }
 
-    /// Frees the chunk list starting at `head` and the lane's spare chunk.
+    /// Frees the chunks linked from `p` by `next`.
+    ///
+    /// # Safety
+    /// Nobody else may use these chunks.
+    unsafe fn free_list(&self, mut p: *mut Chunk) {
+        while !p.is_null() {
+            // SAFETY: `p` is a chunk of the list, which the caller guarantees nobody else
+            // uses; its `next` is read before it is freed.
+            unsafe {
+                let next = (*p).next.load(Ordering::Relaxed);
+                self.free_chunk(p);
+                p = next;
+            }
+        }
+    }
+
+    /// Frees the chunk list starting at `head` and the lane's spare chunks.
     ///
     /// # Safety
     /// Neither the producer nor any other consumer may use these chunks any more (the lane is
@@ -287,9 +367,24 @@ impl<S> Lane<S> {
             }
         }
         if let Some(s) = self.take_spare() {
-            // SAFETY: the spare was swapped out of the lane, so nobody else holds it, and the
-            // writer (gone, as the caller guarantees) cannot take it any more.
-            unsafe { self.free_chunk(s) };
+            // SAFETY: the spares were swapped out of the lane, so nobody else holds them, and
+            // the writer (gone, as the caller guarantees) cannot take them any more.
+            unsafe { self.free_list(s) };
+        }
+    }
+}
+
+/// The chunks one drain read to their end, linked by `next`, for the writer.
+struct Spares {
+    head: *mut Chunk,
+    len: usize,
+}
+
+impl Default for Spares {
+    fn default() -> Self {
+        Spares {
+            head: ptr::null_mut(),
+            len: 0,
         }
     }
 }
@@ -335,10 +430,23 @@ impl<S> LaneWriter<S> {
     #[cold]
     #[inline(never)]
     fn roll<F: FnOnce(&Lane<S>, usize)>(&mut self, on_backlog: F) {
-        let fresh = self
-            .lane
-            .take_spare()
-            .unwrap_or_else(|| self.lane.alloc_chunk());
+        if self.own_spares.is_null() {
+            self.own_spares = self.lane.take_spare().unwrap_or(ptr::null_mut());
+        }
+        let fresh = if self.own_spares.is_null() {
+            self.lane.alloc_chunk()
+        } else {
+            let c = self.own_spares;
+            // SAFETY: the chunks of `own_spares` are this writer's alone (it swapped their
+            // list out of the lane, with Acquire: their resets and links are visible), and
+            // unlinked before the chunk is published below, so the consumer never sees a
+            // spare's link.
+            unsafe {
+                self.own_spares = (*c).next.load(Ordering::Relaxed);
+                (*c).next.store(ptr::null_mut(), Ordering::Relaxed);
+            }
+            c
+        };
         // Counted before the chunk is published: the consumer counts it down only after it
         // sees `next` (which this Release store orders after the count), so the count never
         // dips below zero. (Counted after, a consumer quick enough took it down first and
@@ -359,6 +467,10 @@ impl<S> LaneWriter<S> {
 
 impl<S> Drop for LaneWriter<S> {
     fn drop(&mut self) {
+        // SAFETY: the writer's own spares are linked from nowhere else and nobody else uses
+        // them.
+        unsafe { self.lane.free_list(self.own_spares) };
+        self.own_spares = ptr::null_mut();
         self.lane.producer_gone.store(true, Ordering::Release);
     }
 }
@@ -476,8 +588,8 @@ mod tests {
             drain_into(&lane, &mut out);
             assert!(live(&lane) <= 2, "{} chunks live", live(&lane));
         }
-        // Behind by ten chunks: eleven live, two again once it catches up (the surplus
-        // spares are freed). The writer is told of the backlog from BACKLOG_WAKE chunks.
+        // Behind by ten chunks: eleven live. The writer is told of the backlog from
+        // BACKLOG_WAKE chunks.
         let mut told = Vec::new();
         for _ in 0..10 * CHUNK_EVENTS {
             w.push(ev(i), |_, n| told.push(n));
@@ -486,10 +598,44 @@ mod tests {
         assert_eq!(told, (BACKLOG_WAKE..=10).collect::<Vec<_>>());
         assert_eq!(live(&lane), 11);
         assert_eq!(lane.backlog.load(Ordering::Relaxed), 10);
+        // Caught up: the chunk being written and SPARE_MAX spares (the others are freed).
+        drain_into(&lane, &mut out);
+        assert_eq!(live(&lane), 1 + SPARE_MAX as isize);
+        assert_eq!(lane.backlog.load(Ordering::Relaxed), 0);
+        assert!(
+            out == (0..i).map(ev).collect::<Vec<_>>(),
+            "every event once"
+        );
+        // The writer writes that many chunks again on the spares, allocating none.
+        for _ in 0..SPARE_MAX * CHUNK_EVENTS {
+            w.push(ev(i), |_, _| {});
+            i += 1;
+        }
+        assert_eq!(live(&lane), 1 + SPARE_MAX as isize, "no chunk allocated");
+        // A drain hands the chunks read back; one with nothing to hand back (the lane idle)
+        // leaves one spare: two chunks again.
+        drain_into(&lane, &mut out);
+        assert_eq!(live(&lane), 1 + SPARE_MAX as isize);
         drain_into(&lane, &mut out);
         assert_eq!(live(&lane), 2);
-        assert_eq!(lane.backlog.load(Ordering::Relaxed), 0);
-        assert_eq!(out, (0..i).map(ev).collect::<Vec<_>>());
+        // And a writer that leaves with spares of its own frees them.
+        for _ in 0..4 * CHUNK_EVENTS + 1 {
+            w.push(ev(i), |_, _| {});
+            i += 1;
+        }
+        drain_into(&lane, &mut out);
+        for _ in 0..CHUNK_EVENTS {
+            w.push(ev(i), |_, _| {});
+            i += 1;
+        }
+        assert!(!w.own_spares.is_null());
+        drop(w);
+        assert!(drain_into(&lane, &mut out));
+        assert!(
+            out == (0..i).map(ev).collect::<Vec<_>>(),
+            "every event once"
+        );
+        assert_eq!(live(&lane), 0);
     }
 
     #[test]

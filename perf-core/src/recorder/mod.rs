@@ -7,7 +7,7 @@
 //! aggregator (a single-producer, single-consumer queue). Entering a span appends
 //! `(name id, TSC ticks)`, leaving it appends `(name id | EXIT, TSC ticks)`: a clock read and
 //! a store each, no lock, no allocation (a new chunk is taken once per 4096 events, reusing the
-//! chunk the aggregator handed back).
+//! chunks the aggregator handed back: up to eight a drain, one for an idle lane).
 //!
 //! The aggregator — a background thread per session, every 10 ms to 1 s depending on how fast
 //! events come ([`IDLE_DRAIN_INTERVAL`]), and every snapshot — drains
