@@ -1024,10 +1024,16 @@ mod tests {
     }
 
     #[test]
-    fn a_second_of_the_line_blames_its_misses_on_the_faults() {
+    fn sixty_frames_of_the_line_blame_their_misses_on_the_faults() {
         let _line = line_to_myself();
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().to_str().unwrap();
+        // Sixty frames at 30 fps: the faults land on the same frames (20 and 45) as in the
+        // first second at 60 fps, and the frame budgets scale with the period. A debug
+        // build's line needs about 45 % of a core at 60 fps; at 30 fps it needs half, so
+        // that a loaded machine still gives it what it needs.
+        let timing = LineTiming::at(30.0);
+        let budget = timing.period.as_nanos() as u64;
         // The premise: the line keeps up, apart from the two faults. A machine so loaded
         // that the median frame misses its deadline (a CI machine, now and then) buries
         // them among misses of its own, past the 32 incidents kept, or drops frames the
@@ -1036,12 +1042,13 @@ mod tests {
         let mut attempt = 0;
         let report = loop {
             attempt += 1;
-            let report = run(&parse(&["--seconds", "1", "--out", out]).unwrap())
+            let args = ["--seconds", "2", "--fps", "30", "--out", out];
+            let report = run(&parse(&args).unwrap())
                 .unwrap()
                 .report
                 .expect("a report");
             let cam = report.frame_source(CAMERA).expect("the camera's frames");
-            if (cam.latency.summary.p50 < 16_666_667.0 && cam.finished >= 50) || attempt == 3 {
+            if (cam.latency.summary.p50 < budget as f64 && cam.finished >= 50) || attempt == 3 {
                 break report;
             }
             eprintln!(
@@ -1053,8 +1060,12 @@ mod tests {
         assert_eq!(report.session.labels["station"], "cell-7");
         let cam = report.frame_source(CAMERA).expect("the camera's frames");
         assert!(cam.finished >= 50, "{} frames finished", cam.finished);
-        assert_eq!(cam.budget_ns, Some(16_666_667));
-        assert_eq!(cam.stage("detect").unwrap().budget_ns, Some(8_000_000));
+        assert_eq!(cam.budget_ns, Some(budget));
+        assert_eq!(
+            cam.stage("detect").unwrap().budget_ns,
+            Some(timing.detect_budget.as_nanos() as u64)
+        );
+        assert_eq!(budget, 33_333_333);
         // Frame 20's detection is slow, frame 45's hand-over stalls (timing noise may add
         // misses of its own).
         assert!(cam.blamed("detect") >= 1, "{:?}", cam.attribution);
