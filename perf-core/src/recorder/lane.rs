@@ -28,8 +28,9 @@
 //! consumer keeps up runs on two chunks; a busy one on what it writes between two drains,
 //! without going back to the allocator for each chunk. (At tens of millions of events a
 //! second, a chunk freed and allocated again each time was the allocator trimming its heap
-//! and the recording thread faulting the pages back in.) A drain that lets go of nothing
-//! trims the list waiting in the slot to one chunk, so a lane idle after a burst keeps at most
+//! and the recording thread faulting the pages back in.) A drain that finds the lane idle
+//! (nothing to read, as in the drain before) trims the list waiting in the slot to one
+//! chunk, so a lane idle after a burst keeps at most
 //! the chunk being written, one spare, and the `SPARE_MAX - 1` its writer took and did not
 //! use (freed when the writer goes).
 
@@ -93,6 +94,8 @@ struct Consumer<S> {
     head: *mut Chunk,
     /// Events of `head` read so far.
     read: usize,
+    /// Whether the last drain read no event.
+    quiet: bool,
     state: S,
 }
 
@@ -155,6 +158,7 @@ impl<S> Lane<S> {
             consumer: Mutex::new(Consumer {
                 head: first,
                 read: 0,
+                quiet: false,
                 state,
             }),
             #[cfg(test)]
@@ -208,6 +212,7 @@ impl<S> Lane<S> {
         }
         // The chunks read to their end in this drain, reset and linked, for the writer.
         let mut spares = Spares::default();
+        let (head_before, read_before) = (c.head, c.read);
         loop {
             // SAFETY: `head` is a live chunk of this lane: it is freed only by a consumer,
             // under this mutex, after the writer linked its successor or is gone.
@@ -237,8 +242,13 @@ impl<S> Lane<S> {
             self.backlog.fetch_sub(1, Ordering::Relaxed);
         }
         if !gone {
+            // Idle: this drain and the one before read nothing (a report's second drain, or a
+            // writer descheduled for one pass, is not idleness).
+            let quiet = c.head == head_before && c.read == read_before;
+            let idle = quiet && c.quiet;
+            c.quiet = quiet;
             // SAFETY: the chunks of `spares` are this drain's alone (see `recycle`).
-            unsafe { self.hand_back(spares) };
+            unsafe { self.hand_back(spares, idle) };
             return None;
         }
         // SAFETY: as above; the writer is gone, so nobody will take them.
@@ -296,12 +306,12 @@ impl<S> Lane<S> {
     }
 
     /// Leaves a drain's `spares` in the lane's spare slot, and frees the list they replace
-    /// (the writer did not need it). With no spares (the lane is idle, or its writer has
-    /// spares of its own), trims the list waiting to one chunk.
+    /// (the writer did not need it). With no spares and the lane `idle`, trims the list
+    /// waiting to one chunk.
     ///
     /// # Safety
     /// The chunks of `spares` are used by nobody else.
-    unsafe fn hand_back(&self, spares: Spares) {
+    unsafe fn hand_back(&self, spares: Spares, idle: bool) {
         if !spares.head.is_null() {
             // Release: the writer that takes the list sees the resets and links above.
             let prev = self.spare.swap(spares.head, Ordering::AcqRel);
@@ -310,7 +320,7 @@ impl<S> Lane<S> {
             unsafe { self.free_list(prev) };
             return;
         }
-        if self.spare.load(Ordering::Relaxed).is_null() {
+        if !idle || self.spare.load(Ordering::Relaxed).is_null() {
             return;
         }
         let first = self.spare.swap(ptr::null_mut(), Ordering::Acquire);
@@ -612,8 +622,11 @@ mod tests {
             i += 1;
         }
         assert_eq!(live(&lane), 1 + SPARE_MAX as isize, "no chunk allocated");
-        // A drain hands the chunks read back; one with nothing to hand back (the lane idle)
-        // leaves one spare: two chunks again.
+        // A drain hands the chunks read back. One that reads nothing keeps them (a report's
+        // second drain, a writer descheduled for a pass); the next that reads nothing finds
+        // the lane idle and leaves one spare: two chunks again.
+        drain_into(&lane, &mut out);
+        assert_eq!(live(&lane), 1 + SPARE_MAX as isize);
         drain_into(&lane, &mut out);
         assert_eq!(live(&lane), 1 + SPARE_MAX as isize);
         drain_into(&lane, &mut out);

@@ -65,7 +65,8 @@ pub(crate) use session_core::SessionCore;
 /// Events per chunk of a lane.
 pub const CHUNK_EVENTS: usize = 4096;
 /// Chunks a lane may run ahead of the aggregator before the recording thread drains it
-/// itself (bounds memory at about 4 MiB per thread however slow the aggregator is).
+/// itself (bounds memory at about 4 MiB per thread however slow the aggregator is, 5 MiB
+/// with the read chunks handed back to the writer).
 pub const BACKLOG_SELF_DRAIN: usize = 64;
 /// Distinct span paths a session keeps; spans on further paths are counted under
 /// `<overflow>` so that memory stays bounded even with unbounded name sets.

@@ -174,14 +174,16 @@ impl Local {
 
     /// Index of this thread's producer for `core`, creating it if needed.
     fn producer_for(&mut self, core: &Arc<SessionCore>) -> usize {
+        // Forget lanes of sessions that are gone, so long-lived threads do not accumulate
+        // them, nor the chunks their writers hold (up to 9, 576 KiB): at every switch, not
+        // only when a lane is made (a thread going back to a session it knows kept an ended
+        // session's lane for good).
+        if self.producers.iter().any(|p| p.writer.lane().is_closed()) {
+            self.producers.retain(|p| !p.writer.lane().is_closed());
+            self.cur_session = 0;
+        }
         if let Some(i) = self.producers.iter().position(|p| p.session == core.id) {
             return i;
-        }
-        // Forget lanes of sessions that are gone, so long-lived threads do not accumulate.
-        let before = self.producers.len();
-        self.producers.retain(|p| !p.writer.lane().is_closed());
-        if self.producers.len() != before {
-            self.cur_session = 0;
         }
         let thread = self.thread();
         let writer = core.new_lane(thread);
