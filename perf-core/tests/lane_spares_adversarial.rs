@@ -622,12 +622,7 @@ fn exits_and_dropped_sessions_keep_counts_exact() {
         let bursts: Vec<u64> = (0..POOL)
             .map(|_| iterations_for_chunks(1 + rng.below(50)) + rng.below(4000))
             .collect();
-        for (p, &n) in pool.iter().zip(&bursts) {
-            p.ask(Cmd::Burst(n));
-        }
-        for (p, &n) in pool.iter().zip(&bursts) {
-            assert_eq!(p.answer(), n);
-        }
+        each_burst(&pool, &bursts);
         // Then each holds spares of its own when the session is dropped.
         drop(s2.report());
         let heap_read = live_heap();
@@ -671,12 +666,7 @@ fn exits_and_dropped_sessions_keep_counts_exact() {
     let bursts: Vec<u64> = (0..POOL)
         .map(|_| iterations_for_chunks(10 + rng.below(30)) + rng.below(1000))
         .collect();
-    for (p, &n) in pool.iter().zip(&bursts) {
-        p.ask(Cmd::Burst(n));
-    }
-    for (p, &n) in pool.iter().zip(&bursts) {
-        assert_eq!(p.answer(), n);
-    }
+    each_burst(&pool, &bursts);
     drop(s3.report());
     let held = hold_spares(&pool);
     let bursts: Vec<u64> = bursts.iter().map(|n| n + held).collect();
@@ -728,12 +718,17 @@ const IDLE_THREADS: usize = 32;
 /// Chunks each fills in its burst.
 const BURST_CHUNKS: u64 = 70;
 
-/// Sends `cmd` to every thread of `pool` at once and waits for all of them.
+/// Sends every thread of `pool` a burst of `n` spans at once and waits for all of them.
 fn all_burst(pool: &[Pooled], n: u64) {
-    for p in pool {
+    each_burst(pool, &vec![n; pool.len()]);
+}
+
+/// Sends each thread of `pool` its burst of `bursts` at once and waits for all of them.
+fn each_burst(pool: &[Pooled], bursts: &[u64]) {
+    for (p, &n) in pool.iter().zip(bursts) {
         p.ask(Cmd::Burst(n));
     }
-    for p in pool {
+    for (p, &n) in pool.iter().zip(bursts) {
         assert_eq!(p.answer(), n);
     }
 }
