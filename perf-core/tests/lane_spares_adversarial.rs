@@ -117,6 +117,16 @@ fn in_child(name: &str) -> bool {
     false
 }
 
+/// Serialises the test `name` and runs it alone in a child process ([`in_child`]); in the
+/// child, returns the lock and a [`watchdog`] of `secs`, to hold while the test runs.
+fn alone_in_child(name: &'static str, secs: u64) -> Option<(MutexGuard<'static, ()>, Watchdog)> {
+    let guard = serial();
+    if !in_child(name) {
+        return None;
+    }
+    Some((guard, watchdog(name, secs)))
+}
+
 /// `glibc` keeps freed memory in its arenas; `malloc_trim(0)` gives the free pages back to
 /// the system, so that the resident set reflects what is allocated rather than the peak.
 fn trim_heap() {
@@ -493,11 +503,9 @@ fn short_lived(name: String, n: u64, exit: Exit) -> (thread::JoinHandle<()>, (u6
 
 #[test]
 fn exits_and_dropped_sessions_keep_counts_exact() {
-    let _g = serial();
-    if !in_child("exits_and_dropped_sessions_keep_counts_exact") {
+    let Some(_alone) = alone_in_child("exits_and_dropped_sessions_keep_counts_exact", 300) else {
         return;
-    }
-    let _w = watchdog("exits_and_dropped_sessions", 300);
+    };
     let started = Instant::now();
     const POOL: usize = 4;
     const SHORT: usize = 9;
@@ -735,11 +743,10 @@ fn each_burst(pool: &[Pooled], bursts: &[u64]) {
 
 #[test]
 fn idle_threads_after_a_burst_keep_at_most_nine_chunks() {
-    let _g = serial();
-    if !in_child("idle_threads_after_a_burst_keep_at_most_nine_chunks") {
+    let Some(_alone) = alone_in_child("idle_threads_after_a_burst_keep_at_most_nine_chunks", 300)
+    else {
         return;
-    }
-    let _w = watchdog("idle_threads_after_a_burst", 300);
+    };
     let started = Instant::now();
     let n = IDLE_THREADS;
     let per_chunk = iterations_for_chunks(1);
@@ -954,11 +961,12 @@ fn idle_threads_after_a_burst_keep_at_most_nine_chunks() {
 /// every switch of session.
 #[test]
 fn a_dead_sessions_lane_goes_when_the_thread_records_again() {
-    let _g = serial();
-    if !in_child("a_dead_sessions_lane_goes_when_the_thread_records_again") {
+    let Some(_alone) = alone_in_child(
+        "a_dead_sessions_lane_goes_when_the_thread_records_again",
+        120,
+    ) else {
         return;
-    }
-    let _w = watchdog("a_dead_sessions_lane", 120);
+    };
     let pool = vec![pooled("lane-adv-d0".to_string())];
     // B runs throughout; A, started after it, is current while the thread bursts.
     let b = ProfilingSession::new("lane-adv-b");
