@@ -48,7 +48,7 @@
 //! | `process.memory.resident` | `bytes` | resident set (`VmRSS`) |
 //! | `process.memory.virtual` | `bytes` | virtual size (`VmSize`) |
 //! | `process.threads` | `threads` | |
-//! | `process.disk.read` / `.write` | `bytes/s` | bytes fetched from / sent to storage (`/proc/self/io` `read_bytes` / `write_bytes`; page-cache hits are not counted) |
+//! | `process.disk.read` / `.write` | `bytes/s` | bytes fetched from / sent to storage (`read_bytes` / `write_bytes` of `/proc/self/io`, read through `getrusage`; page-cache hits are not counted) |
 //! | `network.<iface>.rx` / `.tx` | `bytes/s` | per interface, received / sent |
 //!
 //! Rates (`bytes/s`, `process.cpu`) are differences between two readings divided by the
@@ -66,9 +66,11 @@
 //! ## Cost
 //!
 //! One round reads only what it reports, never the process list. On Linux: `/proc/stat`,
-//! `/proc/meminfo`, this process's `/proc/self/stat` and `/proc/self/io`, and
-//! `/proc/net/dev`, each opened once and kept open (re-read from offset 0 each round), and
-//! `getloadavg`; elsewhere sysinfo (and `/sys/class/net` for the network). See `BENCH.md`
+//! `/proc/meminfo`, `/proc/self/statm` and `/proc/net/dev`, each opened once and kept
+//! open (re-read from offset 0 each round); the thread count from the link count of the
+//! kept `/proc/self/task` (one `fstat`); `getrusage` for the storage bytes and
+//! `getloadavg` for the load; elsewhere sysinfo (and `/sys/class/net` for the network).
+//! See `BENCH.md`
 //! for the measured CPU time of one
 //! round against a naive `System::refresh_all()`; use [`Figures`] with [`factory_with`] to
 //! leave out a group (network, say, on a host with many virtual interfaces).

@@ -20,9 +20,10 @@
 //!   `Networks::refresh` opens seven `/sys/class/net/<iface>/…` files per interface and
 //!   asks the kernel for every address over netlink: about 0.4 ms of CPU a round on a host
 //!   with four interfaces.
-//! * **this process** ([`SelfFiles`]): threads, virtual and resident size from
-//!   `/proc/self/stat`, disk bytes from `/proc/self/io`, where sysinfo reads `stat`,
-//!   `statm`, `status`, `io`, the task list and `/proc/uptime`.
+//! * **this process** ([`SelfFiles`]): virtual and resident size from `/proc/self/statm`,
+//!   threads from the link count of `/proc/self/task`, storage bytes from `getrusage`,
+//!   where sysinfo reads `stat`, `statm`, `status`, `io`, the task list and
+//!   `/proc/uptime`.
 //!
 //! The parsers take text and give `None` (no figure, counted as failed) for a missing
 //! line, a short line or a field that is not a number, never a made-up value.
@@ -47,7 +48,7 @@ use sysinfo::Networks;
 ///   the check, and gives the same text. A reuse between the check and the read (another
 ///   thread's `close` and `open` in those few hundred nanoseconds) is not caught.
 /// * **inherited by a forked child.** `/proc/self` names the process that opened it: in a
-///   child, the kept `/proc/self/stat` still names the parent. A read in another process
+///   child, the kept `/proc/self/statm` still names the parent. A read in another process
 ///   than the one that opened the file opens it again.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[derive(Debug)]
@@ -77,19 +78,32 @@ impl Opened {
     /// The identity of `file` now, for this process; `None` if it cannot be read (a
     /// descriptor closed behind our back).
     fn of(file: &std::fs::File) -> Option<Opened> {
+        Some(Opened::from_metadata(&file.metadata().ok()?))
+    }
+
+    /// The identity that `m`, the metadata of a descriptor, gives, for this process.
+    fn from_metadata(m: &std::fs::Metadata) -> Opened {
         use std::os::unix::fs::MetadataExt;
-        let m = file.metadata().ok()?;
-        Some(Opened {
+        Opened {
             dev: m.dev(),
             ino: m.ino(),
             pid: std::process::id(),
-        })
+        }
     }
 }
 
 /// The first buffer: `/proc/stat` of a 2-core machine is 1.2 kB, `/proc/meminfo` 1.5 kB.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 const FIRST_BUF: usize = 4096;
+
+/// The page a seq file fills for each read (the kernel's `PAGE_SIZE`, at least 4 KiB).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const SEQ_PAGE: usize = 4096;
+
+/// More than the longest record of a multi-record file read here: a `/proc/net/dev` line
+/// is at most about 360 bytes (a 15-byte name and 16 counters of up to 20 digits).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const SEQ_RECORD_MAX: usize = 1024;
 
 /// The largest file read (a runaway file fails rather than eating memory).
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -101,10 +115,11 @@ impl KeptFile {
     ///
     /// `single_record`: the kernel generates the file as one record (procfs
     /// `single_open`: `/proc/stat`, `/proc/meminfo`, `/proc/loadavg`, `/proc/<pid>/stat`,
-    /// `/proc/<pid>/io`), so it hands the whole text to a read with room for it and a read
-    /// shorter than asked is the end. Other seq files (`/proc/net/dev`, one record per
-    /// interface) may stop a read at a page before their end: they are read until a read
-    /// returns nothing.
+    /// `/proc/<pid>/statm`), so it hands the whole text to a read with room for it and a
+    /// read shorter than asked is the end. Other seq files (`/proc/net/dev`, one record per
+    /// interface, each under 1 KiB) may stop a read at a page before their end: they are
+    /// read until a read returns nothing, or returns so little that the next record would
+    /// have fitted in its page.
     pub(crate) fn new(path: impl Into<std::path::PathBuf>, single_record: bool) -> Self {
         let path = path.into();
         let mut kept = KeptFile {
@@ -133,18 +148,13 @@ impl KeptFile {
     /// descriptor that is no longer the file opened by this process is let go first (see
     /// [`KeptFile`]).
     pub(crate) fn read(&mut self) -> std::io::Result<&[u8]> {
-        if let Some(file) = self.file.take() {
-            let now = Opened::of(&file);
-            if now == Some(self.opened) {
-                match read_whole(&file, &mut self.buf, self.single_record) {
-                    Ok(len) => {
-                        self.file = Some(file);
-                        return Ok(&self.buf[..len]);
-                    }
-                    Err(_) => drop(file),
+        if let Some((file, _)) = self.take_checked() {
+            match read_whole(&file, &mut self.buf, self.single_record) {
+                Ok(len) => {
+                    self.file = Some(file);
+                    return Ok(&self.buf[..len]);
                 }
-            } else {
-                self.let_go(file, now);
+                Err(_) => drop(file),
             }
         }
         let (file, opened) = self.open()?;
@@ -152,6 +162,37 @@ impl KeptFile {
         self.file = Some(file);
         self.opened = opened;
         Ok(&self.buf[..len])
+    }
+
+    /// The link count of the kept file now (of a directory: 2 and one per subdirectory),
+    /// from the same one `fstat` that checks the descriptor is still the file opened. A
+    /// descriptor that is not is let go and the path opened again, as by
+    /// [`read`](Self::read).
+    pub(crate) fn links(&mut self) -> std::io::Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        if let Some((file, m)) = self.take_checked() {
+            self.file = Some(file);
+            return Ok(m.nlink());
+        }
+        let file = std::fs::File::open(&self.path)?;
+        let m = file.metadata()?;
+        self.opened = Opened::from_metadata(&m);
+        self.file = Some(file);
+        Ok(m.nlink())
+    }
+
+    /// The kept descriptor and its metadata, taken out, if it is still the file opened by
+    /// this process; else it is let go (see [`KeptFile`]) and `None`.
+    fn take_checked(&mut self) -> Option<(std::fs::File, std::fs::Metadata)> {
+        let file = self.file.take()?;
+        match file.metadata() {
+            Ok(m) if Opened::from_metadata(&m) == self.opened => Some((file, m)),
+            m => {
+                let now = m.ok().map(|m| Opened::from_metadata(&m));
+                self.let_go(file, now);
+                None
+            }
+        }
     }
 
     /// Lets go of a kept descriptor whose identity is now `now`: closed if it is still the
@@ -217,6 +258,7 @@ fn read_whole(
             }
             buf.resize((len * 2).min(MAX_FILE), 0);
         }
+        let asked = buf.len() - len;
         let n = match file.read_at(&mut buf[len..], len as u64) {
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -224,6 +266,13 @@ fn read_whole(
         };
         len += n;
         if n == 0 || (single_record && len < buf.len()) {
+            return Ok(len);
+        }
+        // A seq file of many records stops a read short of what was asked only at its end
+        // or when its next record does not fit in the page the read fills (the kernel's
+        // `seq_read_iter`): a short read that left room in that page for one more record
+        // is the end, and the read that would return nothing is saved.
+        if n < asked && n + SEQ_RECORD_MAX <= SEQ_PAGE {
             return Ok(len);
         }
     }
@@ -290,56 +339,131 @@ pub(crate) struct SelfReading {
     pub(crate) virtual_bytes: u64,
     /// Resident set, in bytes.
     pub(crate) resident_bytes: u64,
-    /// Bytes fetched from and sent to storage, if `/proc/self/io` was read.
+    /// Bytes fetched from and sent to storage, where the kernel counts them.
     pub(crate) disk: Option<(u64, u64)>,
 }
 
-/// Reads [`SelfReading`]s from `/proc/self/stat` and `/proc/self/io`, both kept open (the
-/// same process for as long as the reader lives).
+/// Reads [`SelfReading`]s with as little as the kernel allows, every file kept open (the
+/// same process for as long as the reader lives):
+///
+/// * **virtual and resident size** from `/proc/self/statm` (the same counters as fields 23
+///   and 24 of `/proc/self/stat`, in pages);
+/// * **threads** from the link count of `/proc/self/task` (2 and one per thread: the
+///   kernel adds the thread count when the directory is `stat`ed), which the one `fstat`
+///   that checks the kept descriptor gives. That this kernel counts them so is checked
+///   against `/proc/self/stat` when the reader is made; where it does not, the threads
+///   come from `/proc/self/stat` every round;
+/// * **bytes fetched from and sent to storage** from `getrusage` (`ru_inblock`,
+///   `ru_oublock`: `read_bytes` and `write_bytes` of `/proc/self/io`, which the kernel
+///   counts by 512-byte sectors, divided by 512), where `/proc/self/io` exists: without
+///   task I/O accounting `getrusage` says 0, which is not "not available".
+///
+/// `/proc/self/stat` and `/proc/self/io` cost about 22 µs of CPU in cold rounds on the
+/// benchmark VM, these about 12 µs (`BENCH.md`): `stat` formats 52 fields and sums the CPU
+/// time of every thread, and both ask the security hooks whether this process may read
+/// its own task.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[derive(Debug)]
 pub(crate) struct SelfFiles {
-    stat: KeptFile,
-    io: Option<KeptFile>,
+    statm: KeptFile,
+    threads: ThreadCount,
+    disk: bool,
     page_size: u64,
+}
+
+/// Where [`SelfFiles`] counts threads.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[derive(Debug)]
+enum ThreadCount {
+    /// The link count of the kept `/proc/self/task`.
+    TaskLinks(KeptFile),
+    /// Field 20 of the kept `/proc/self/stat`.
+    Stat(KeptFile),
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 impl SelfFiles {
-    /// The reader, if `/proc/self/stat` can be read and parsed here; `read_io` says
-    /// whether to read `/proc/self/io` too.
+    /// The reader, if `/proc/self/statm` and a thread count can be read here; `read_io`
+    /// says whether to read the storage counters too (where `/proc/self/io` exists).
     pub(crate) fn new(read_io: bool) -> Option<Self> {
         // SAFETY: sysconf only reads a configuration value.
         let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
+        let mut stat = KeptFile::new("/proc/self/stat", true);
+        let mut task = KeptFile::new("/proc/self/task", false);
+        let threads = if task_links_count_threads(&mut task, &mut stat) {
+            ThreadCount::TaskLinks(task)
+        } else {
+            ThreadCount::Stat(stat)
+        };
         let mut files = SelfFiles {
-            stat: KeptFile::new("/proc/self/stat", true),
-            io: read_io.then(|| KeptFile::new("/proc/self/io", true)),
+            statm: KeptFile::new("/proc/self/statm", true),
+            threads,
+            disk: read_io,
             page_size,
         };
         files.read()?;
         Some(files)
     }
 
-    /// One reading; `None` if `/proc/self/stat` could not be read or parsed. A failed
-    /// `/proc/self/io` leaves only `disk` out.
+    /// One reading; `None` if `/proc/self/statm` could not be read or parsed. A thread
+    /// count or storage counters that cannot be read leave only those out.
     pub(crate) fn read(&mut self) -> Option<SelfReading> {
-        let stat = self.stat.read().ok()?;
-        // The command name may hold any byte (a name cut inside a UTF-8 character, say):
-        // only what follows its closing parenthesis is read, and that is ASCII.
-        let close = stat.iter().rposition(|&b| b == b')')?;
-        let (threads, virtual_bytes, resident_pages) =
-            parse_stat(std::str::from_utf8(&stat[close..]).ok()?)?;
-        let disk = self.io.as_mut().and_then(|io| {
-            let text = io.read().ok()?;
-            parse_io(std::str::from_utf8(text).ok()?)
-        });
+        let statm = self.statm.read().ok()?;
+        let (virtual_pages, resident_pages) = parse_statm(std::str::from_utf8(statm).ok()?)?;
+        let threads = match &mut self.threads {
+            ThreadCount::TaskLinks(task) => task.links().ok().and_then(|n| n.checked_sub(2)),
+            ThreadCount::Stat(stat) => stat.read().ok().and_then(stat_threads),
+        };
         Some(SelfReading {
-            threads: Some(threads),
-            virtual_bytes,
+            threads: threads.filter(|&n| n > 0),
+            virtual_bytes: virtual_pages.saturating_mul(self.page_size),
             resident_bytes: resident_pages.saturating_mul(self.page_size),
-            disk,
+            disk: if self.disk { storage_bytes() } else { None },
         })
     }
+
+    /// Where the threads are counted: `true` from `/proc/self/task`'s links.
+    #[cfg(test)]
+    pub(crate) fn threads_from_task_links(&self) -> bool {
+        matches!(self.threads, ThreadCount::TaskLinks(_))
+    }
+}
+
+/// Whether `task`'s link count is 2 and one per thread here: it must agree with the
+/// thread count of `stat` read between two looks at it that agree with each other (a
+/// thread started or ended meanwhile spoils an attempt; three are made).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn task_links_count_threads(task: &mut KeptFile, stat: &mut KeptFile) -> bool {
+    (0..3).any(|_| {
+        let Ok(before) = task.links() else {
+            return false;
+        };
+        let threads = stat.read().ok().and_then(stat_threads);
+        let after = task.links().ok();
+        after == Some(before) && threads.is_some_and(|t| t > 0 && before.checked_sub(2) == Some(t))
+    })
+}
+
+/// The thread count of a `/proc/<pid>/stat` text (the command name may hold any byte: only
+/// what follows its last closing parenthesis is read, and that is ASCII).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn stat_threads(stat: &[u8]) -> Option<u64> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    parse_stat(std::str::from_utf8(&stat[close..]).ok()?).map(|(threads, _, _)| threads)
+}
+
+/// Bytes this process fetched from and sent to storage, from `getrusage`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn storage_bytes() -> Option<(u64, u64)> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes the struct it is given, which is valid for writes.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: getrusage succeeded, so it filled the struct (which was zeroed anyway).
+    let usage = unsafe { usage.assume_init() };
+    let bytes = |blocks: libc::c_long| u64::try_from(blocks).ok().map(|b| b.saturating_mul(512));
+    Some((bytes(usage.ru_inblock)?, bytes(usage.ru_oublock)?))
 }
 
 /// The ten jiffy counters of a `/proc/stat` `cpu` line, in their order there.
@@ -649,7 +773,18 @@ pub(crate) fn parse_stat(text: &str) -> Option<(u64, u64, u64)> {
     Some((threads, virtual_bytes, resident_pages))
 }
 
+/// Virtual size and resident set, in pages, of a `/proc/<pid>/statm` text (its first two
+/// numbers).
+pub(crate) fn parse_statm(text: &str) -> Option<(u64, u64)> {
+    let mut fields = text.split_ascii_whitespace().map(str::parse::<u64>);
+    let virtual_pages = fields.next()?.ok()?;
+    let resident_pages = fields.next()?.ok()?;
+    // Five more follow (shared, text, lib, data, dirty): a shorter text is not statm's.
+    (fields.count() == 5).then_some((virtual_pages, resident_pages))
+}
+
 /// `read_bytes` and `write_bytes` of a `/proc/<pid>/io` text.
+#[cfg(test)]
 pub(crate) fn parse_io(text: &str) -> Option<(u64, u64)> {
     let field = |name: &str| {
         text.lines()
@@ -728,18 +863,21 @@ Inter-|   Receive                                                |  Transmit
 
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
-    fn self_files_agree_with_statm_and_status() {
+    fn self_files_agree_with_stat_status_and_io() {
         let mut files = SelfFiles::new(true).unwrap();
+        // This kernel counts threads in the task directory's links (Linux since 2.6).
+        assert!(files.threads_from_task_links());
         let reading = files.read().unwrap();
-        let statm: Vec<u64> = std::fs::read_to_string("/proc/self/statm")
-            .unwrap()
-            .split_whitespace()
-            .map(|v| v.parse().unwrap())
-            .collect();
+        let stat = std::fs::read("/proc/self/stat").unwrap();
+        let close = stat.iter().rposition(|&b| b == b')').unwrap();
+        let (stat_threads, vsize, rss_pages) =
+            parse_stat(std::str::from_utf8(&stat[close..]).unwrap()).unwrap();
         let page = files.page_size;
-        assert_eq!(reading.virtual_bytes, statm[0] * page);
+        // The virtual size moves only when a mapping is made: other tests' threads (their
+        // stacks) may, between the two reads.
+        assert!(reading.virtual_bytes.abs_diff(vsize) < 64 << 20);
         // Resident pages move as the test runs: within 1 MiB.
-        assert!(reading.resident_bytes.abs_diff(statm[1] * page) < 1 << 20);
+        assert!(reading.resident_bytes.abs_diff(rss_pages * page) < 1 << 20);
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
         let threads: u64 = status
             .lines()
@@ -750,12 +888,97 @@ Inter-|   Receive                                                |  Transmit
             .unwrap();
         // Other tests of this binary start and end threads meanwhile.
         let read = reading.threads.unwrap();
-        assert!(read >= 1 && read.abs_diff(threads) <= 8);
+        assert!(read >= 1 && read.abs_diff(threads) <= 8 && read.abs_diff(stat_threads) <= 8);
         match std::fs::read_to_string("/proc/self/io") {
-            Ok(io) => assert!(reading.disk.unwrap().0 <= parse_io(&io).unwrap().0),
+            Ok(io) => {
+                let (r, w) = reading.disk.unwrap();
+                let (io_r, io_w) = parse_io(&io).unwrap();
+                // Read after the reading: never fewer; the kernel counts by sectors.
+                assert!(r <= io_r && w <= io_w && r % 512 == 0 && w % 512 == 0);
+            }
             Err(_) => assert_eq!(reading.disk, None),
         }
         assert_eq!(SelfFiles::new(false).unwrap().read().unwrap().disk, None);
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn storage_bytes_are_those_of_proc_self_io() {
+        use std::io::Write;
+        if std::fs::read("/proc/self/io").is_err() {
+            return; // No task I/O accounting in this kernel: `SelfFiles` does not ask.
+        }
+        let io = || parse_io(&std::fs::read_to_string("/proc/self/io").unwrap()).unwrap();
+        // Other tests of this binary may read or write storage meanwhile: each counter of
+        // `/proc/self/io` lies between the two `getrusage` readings around it, in bytes.
+        let sandwich = || {
+            let a = storage_bytes().unwrap();
+            let m = io();
+            let b = storage_bytes().unwrap();
+            assert!(a.0 <= m.0 && m.0 <= b.0, "read: {a:?} {m:?} {b:?}");
+            assert!(a.1 <= m.1 && m.1 <= b.1, "written: {a:?} {m:?} {b:?}");
+            m
+        };
+        sandwich();
+        // 1 MiB written and synced, beside the test binary (on storage, where `/tmp` may
+        // be memory), and the counters compared again.
+        let exe = std::env::current_exe().unwrap();
+        let dir = tempfile::tempdir_in(exe.parent().unwrap()).unwrap();
+        let mut f = std::fs::File::create(dir.path().join("x")).unwrap();
+        f.write_all(&vec![7u8; 1 << 20]).unwrap();
+        f.sync_all().unwrap();
+        sandwich();
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn task_links_are_two_and_one_per_thread() {
+        let mut task = KeptFile::new("/proc/self/task", false);
+        let mut stat = KeptFile::new("/proc/self/stat", true);
+        assert!(task_links_count_threads(&mut task, &mut stat));
+        // Threads of this binary's other tests come and go: look for a rise of 3 while
+        // three more threads of this test wait.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let started = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let before = task.links().unwrap();
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let rx = std::sync::Arc::clone(&rx);
+                let started = std::sync::Arc::clone(&started);
+                std::thread::spawn(move || {
+                    started.wait();
+                    let _ = rx.lock().unwrap().recv();
+                })
+            })
+            .collect();
+        started.wait();
+        let during = task.links().unwrap();
+        drop(tx);
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert!(
+            during >= 5 && during.abs_diff(before + 3) <= 8,
+            "{before} {during}"
+        );
+        // A directory that is not a task list: its links do not count this process's
+        // threads, and the check says so.
+        let dir = tempfile::tempdir().unwrap();
+        let mut other = KeptFile::new(dir.path(), false);
+        assert!(!task_links_count_threads(&mut other, &mut stat));
+    }
+
+    #[test]
+    fn statm_gives_the_first_two_of_seven_numbers() {
+        assert_eq!(
+            parse_statm("7391 1301 873 47 0 614 0\n"),
+            Some((7391, 1301))
+        );
+        assert_eq!(parse_statm("7391 1301 873 47 0 614\n"), None);
+        assert_eq!(parse_statm("7391 1301 873 47 0 614 0 9\n"), None);
+        assert_eq!(parse_statm("7391 x 873 47 0 614 0\n"), None);
+        assert_eq!(parse_statm(""), None);
     }
 
     #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -174,10 +174,11 @@ const NETWORK_FAILED: &str = "network.*";
 /// |---|---|
 /// | system CPU, whole and per core | `/proc/stat` (the `cpu` lines), usage computed as sysinfo does |
 /// | memory and swap | `/proc/meminfo`, with sysinfo's definitions |
-/// | this process | `/proc/self/stat`, `/proc/self/io` |
+/// | this process | `/proc/self/statm` (sizes), the link count of `/proc/self/task` (threads) |
 /// | network | `/proc/net/dev` |
 ///
-/// The load averages come from libc's `getloadavg` (glibc: one `sysinfo(2)` call).
+/// The load averages come from libc's `getloadavg` (glibc: one `sysinfo(2)` call), this
+/// process's storage bytes from `getrusage`.
 ///
 /// A kept file that cannot be read is opened again once; if that fails too, the round
 /// reads the figures as elsewhere: through one `sysinfo::System` refreshing only what it
