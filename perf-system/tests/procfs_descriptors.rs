@@ -8,6 +8,8 @@
 //! one at a time (`serial`).
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command};
@@ -192,17 +194,7 @@ fn a_forked_child_reports_its_own_figures() {
 
 /// `VmSize` of `/proc/self/status`, in bytes.
 fn virtual_now() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: f64 = s
-        .lines()
-        .find_map(|l| l.strip_prefix("VmSize:"))
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    kib * 1024.0
+    common::proc_status("VmSize").unwrap() as f64
 }
 
 /// The numbers of the kept descriptors that name this process (`/proc/self/task`, whose
