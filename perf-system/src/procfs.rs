@@ -45,11 +45,14 @@ use sysinfo::Networks;
 ///   descriptor that names something else (or nothing: closed) is let go **without being
 ///   closed** (the number is someone else's now) and the path opened again. Only a
 ///   descriptor reused for the very same file (another open of `/proc/meminfo`) passes
-///   the check, and gives the same text. A reuse between the check and the read (another
+///   the check, and gives the same text; it is read, but never closed by the source,
+///   which marks its own opens ([`mark`]). A reuse between the check and the read (another
 ///   thread's `close` and `open` in those few hundred nanoseconds) is not caught.
 /// * **inherited by a forked child.** `/proc/self` names the process that opened it: in a
 ///   child, the kept `/proc/self/statm` still names the parent. A read in another process
-///   than the one that opened the file opens it again.
+///   than the one that opened the file opens it again; the process is told by its pid and
+///   by the forks counted since ([`fork_generation`]), for a child forked into a pid
+///   namespace of its own may have its parent's pid number (both pid 1).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[derive(Debug)]
 pub(crate) struct KeptFile {
@@ -71,7 +74,47 @@ struct Opened {
     dev: u64,
     ino: u64,
     pid: u32,
+    /// [`fork_generation`] when opened: a forked child is another process even where its
+    /// pid is its parent's number (pid 1 of a new pid namespace forked by pid 1).
+    forks: u64,
 }
+
+/// How many forks lie between the process that first asked and this one: 0 there, one
+/// more in each child forked since (a `pthread_atfork` child handler, installed the first
+/// time this is asked, adds it in the child).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn fork_generation() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static FORKS: AtomicU64 = AtomicU64::new(0);
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    extern "C" fn forked() {
+        FORKS.fetch_add(1, Ordering::Relaxed);
+    }
+    INSTALL.call_once(|| {
+        // SAFETY: registers a handler that only bumps an atomic (async-signal-safe).
+        unsafe { libc::pthread_atfork(None, None, Some(forked)) };
+    });
+    FORKS.load(Ordering::Relaxed)
+}
+
+/// Marks `file` as this source's own open (not another open of the same file that got
+/// the number later): its owner (`F_SETOWN`, unused without `O_ASYNC`) is this process.
+/// Where the kernel refuses the mark, [`UNMARKED`] says so, and a descriptor of the same
+/// file is then taken for ours when it is let go, as before marks.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn mark(file: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    let pid = libc::c_int::try_from(std::process::id()).unwrap_or(0);
+    // SAFETY: F_SETOWN on an open descriptor, to this process's own pid.
+    let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETOWN, pid) };
+    if r != 0 || pid == 0 {
+        UNMARKED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Whether a descriptor of this process could not be marked (see [`mark`]).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+static UNMARKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 impl Opened {
@@ -88,6 +131,7 @@ impl Opened {
             dev: m.dev(),
             ino: m.ino(),
             pid: std::process::id(),
+            forks: fork_generation(),
         }
     }
 }
@@ -138,6 +182,7 @@ impl KeptFile {
 
     fn open(&self) -> std::io::Result<(std::fs::File, Opened)> {
         let file = std::fs::File::open(&self.path)?;
+        mark(&file);
         let opened = Opened::of(&file)
             .ok_or_else(|| std::io::Error::other(format!("cannot stat {}", self.path.display())))?;
         Ok((file, opened))
@@ -154,7 +199,10 @@ impl KeptFile {
                     self.file = Some(file);
                     return Ok(&self.buf[..len]);
                 }
-                Err(_) => drop(file),
+                Err(_) => {
+                    let now = Opened::of(&file);
+                    self.let_go(file, now);
+                }
             }
         }
         let (file, opened) = self.open()?;
@@ -175,6 +223,7 @@ impl KeptFile {
             return Ok(m.nlink());
         }
         let file = std::fs::File::open(&self.path)?;
+        mark(&file);
         let m = file.metadata()?;
         self.opened = Opened::from_metadata(&m);
         self.file = Some(file);
@@ -196,12 +245,17 @@ impl KeptFile {
     }
 
     /// Lets go of a kept descriptor whose identity is now `now`: closed if it is still the
-    /// file opened (in a forked child, its own copy of the parent's), left open otherwise
-    /// (its number is another file's now, which is not ours to close).
+    /// open this source made (in a forked child, its own copy of the parent's), left open
+    /// otherwise: its number is another open's now (of another file, or of the same file
+    /// by other code, which [`mark`] tells apart), which is not ours to close.
     fn let_go(&self, file: std::fs::File, now: Option<Opened>) {
-        use std::os::fd::IntoRawFd;
+        use std::os::fd::{AsRawFd, IntoRawFd};
         let same_file = now.is_some_and(|o| o.dev == self.opened.dev && o.ino == self.opened.ino);
-        if same_file {
+        // SAFETY: F_GETOWN only reads the descriptor's owner.
+        let owner = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETOWN) };
+        let ours = u32::try_from(owner) == Ok(self.opened.pid)
+            || UNMARKED.load(std::sync::atomic::Ordering::Relaxed);
+        if same_file && ours {
             drop(file);
         } else {
             let _ = file.into_raw_fd();
@@ -212,6 +266,7 @@ impl KeptFile {
     /// were the file opened.
     #[cfg(test)]
     pub(crate) fn spoil(&mut self, file: std::fs::File) {
+        mark(&file);
         if let Some(o) = Opened::of(&file) {
             self.opened = o;
         }

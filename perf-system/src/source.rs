@@ -202,6 +202,8 @@ pub struct SystemSource {
     sys: System,
     networks: Option<NetTotals>,
     pid: Pid,
+    /// Forks counted when `pid` was read (a child may have its parent's pid number).
+    forks: u64,
     process_kind: ProcessRefreshKind,
     /// This process's figures from `/proc/self` (Linux), instead of sysinfo's refresh.
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -267,6 +269,7 @@ impl SystemSource {
             sys: System::new(),
             networks: None,
             pid: Pid::from_u32(std::process::id()),
+            forks: forks_now(),
             process_kind,
             #[cfg(any(target_os = "linux", target_os = "android"))]
             self_files: figures
@@ -502,8 +505,10 @@ impl SystemSource {
         // files opened again, sysinfo asked about its pid), and its first round is the
         // baseline of its rates: the parent's counters are not its own.
         let pid = std::process::id();
-        if self.pid.as_u32() != pid {
+        let forks = forks_now();
+        if self.pid.as_u32() != pid || self.forks != forks {
             self.pid = Pid::from_u32(pid);
+            self.forks = forks;
             self.last_process = None;
         }
         let prev = self.last_process;
@@ -613,6 +618,18 @@ impl SystemSource {
         }
         self.last_network = Some(now);
         interfaces.retain(|_, i| i.round == round);
+    }
+}
+
+/// Children forked so far as this process counts them (Linux), else 0.
+fn forks_now() -> u64 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        crate::procfs::fork_generation()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        0
     }
 }
 
