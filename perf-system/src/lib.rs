@@ -70,10 +70,9 @@
 //! open (re-read from offset 0 each round); the thread count from the link count of the
 //! kept `/proc/self/task` (one `fstat`); `getrusage` for the storage bytes and
 //! `getloadavg` for the load; elsewhere sysinfo (and `/sys/class/net` for the network).
-//! See `BENCH.md`
-//! for the measured CPU time of one
-//! round against a naive `System::refresh_all()`; use [`Figures`] with [`factory_with`] to
-//! leave out a group (network, say, on a host with many virtual interfaces).
+//! See `BENCH.md` for the measured CPU time of one round against a naive
+//! `System::refresh_all()`; use [`Figures`] with [`factory_with`] to leave out a group
+//! (network, say, on a host with many virtual interfaces).
 //!
 //! ## Memory over long runs
 //!
