@@ -12,36 +12,15 @@
 
 mod common;
 
+use common::{round, serial};
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use heimdall_perf_core::series_names as sn;
-use heimdall_perf_system::{Figures, Reading, SystemSource};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use heimdall_perf_system::{Figures, SystemSource};
 
 const CHILD_ENV: &str = "PROCFS_ADV_CHILD";
-
-/// One round of `source`: its values by series, and the series that failed.
-fn round(source: &mut SystemSource) -> (BTreeMap<String, f64>, Vec<String>) {
-    let mut values = BTreeMap::new();
-    let mut failed = Vec::new();
-    source.read_with(|r| match r {
-        Reading::Value { series, value, .. } => {
-            assert!(
-                values.insert(series.to_string(), value).is_none(),
-                "{series} twice in a round"
-            );
-        }
-        Reading::Failed { series } => failed.push(series.to_string()),
-    });
-    (values, failed)
-}
 
 /// `Threads`, `VmSize` and `VmRSS` (bytes) of `/proc/self/status`.
 fn status() -> (f64, f64, f64) {

@@ -10,59 +10,17 @@
 
 mod common;
 
+use common::{fds, is_open, new_fd_naming, reuse, round, serial};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command};
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::{mpsc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use heimdall_perf_core::series_names as sn;
-use heimdall_perf_system::{Figures, Reading, SystemSource};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// One round of `source`: its values by series, and the series that failed.
-fn round(source: &mut SystemSource) -> (BTreeMap<String, f64>, Vec<String>) {
-    let mut values = BTreeMap::new();
-    let mut failed = Vec::new();
-    source.read_with(|r| match r {
-        Reading::Value { series, value, .. } => {
-            values.insert(series.to_string(), value);
-        }
-        Reading::Failed { series } => failed.push(series.to_string()),
-    });
-    (values, failed)
-}
-
-/// This process's descriptors and what they name.
-fn fds() -> BTreeMap<i32, String> {
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let fd: i32 = e.file_name().to_str()?.parse().ok()?;
-            let target = std::fs::read_link(e.path()).ok()?;
-            Some((fd, target.to_string_lossy().into_owned()))
-        })
-        .collect()
-}
-
-/// The descriptor opened between `before` and now that names `path` (its number may have
-/// named something else then: the directory listing `before`, say).
-fn new_fd_naming(before: &BTreeMap<i32, String>, path: &str) -> i32 {
-    let found: Vec<i32> = fds()
-        .into_iter()
-        .filter(|(fd, target)| target == path && before.get(fd) != Some(target))
-        .map(|(fd, _)| fd)
-        .collect();
-    assert_eq!(found.len(), 1, "descriptors of {path}: {found:?}");
-    found[0]
-}
+use heimdall_perf_system::{Figures, SystemSource};
 
 /// `Threads` of `/proc/self/status`.
 fn threads_now() -> f64 {
@@ -120,20 +78,6 @@ fn extra_threads(n: usize) -> (mpsc::Sender<()>, Vec<thread::JoinHandle<()>>) {
 /// A process of one thread, sleeping.
 fn sleeper() -> Child {
     Command::new("sleep").arg("30").spawn().unwrap()
-}
-
-/// Whether the descriptor `fd` is open.
-fn is_open(fd: i32) -> bool {
-    // SAFETY: F_GETFD only reads the descriptor's flags.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
-}
-
-/// Makes `fd` name what `file` names (as if `fd` had been closed and the number reused
-/// for `file`); `file` itself is closed.
-fn reuse(fd: i32, file: std::fs::File) {
-    // SAFETY: both are open descriptors; `fd` now names `file`'s open file.
-    assert_eq!(unsafe { libc::dup2(file.as_raw_fd(), fd) }, fd);
-    drop(file);
 }
 
 /// A worker forked from a process whose system source has run: the child's rounds report

@@ -14,42 +14,23 @@
 //! threads and descriptors, so they run one at a time (`serial`).
 #![cfg(target_os = "linux")]
 
+mod common;
+
+use common::{fds, is_open, new_fd_naming, reuse, round, serial};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use heimdall_perf_core::series_names as sn;
-use heimdall_perf_system::{Figures, Reading, SystemSource};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use heimdall_perf_system::{Figures, SystemSource};
 
 const CHILD_ENV: &str = "SELF_FIG_ADV_CHILD";
-
-/// One round of `source`: its values by series (a series twice in a round fails the
-/// test), and the series that failed.
-fn round(source: &mut SystemSource) -> (BTreeMap<String, f64>, Vec<String>) {
-    let mut values = BTreeMap::new();
-    let mut failed = Vec::new();
-    source.read_with(|r| match r {
-        Reading::Value { series, value, .. } => {
-            assert!(
-                values.insert(series.to_string(), value).is_none(),
-                "{series} twice in one round"
-            );
-        }
-        Reading::Failed { series } => failed.push(series.to_string()),
-    });
-    (values, failed)
-}
 
 fn process_source() -> SystemSource {
     SystemSource::with_figures(Figures::none().with_process(true))
@@ -57,18 +38,7 @@ fn process_source() -> SystemSource {
 
 /// A field of `/proc/self/status` (`Threads`, `VmSize`, `VmRSS`), in bytes for `kB`.
 fn status(field: &str) -> f64 {
-    let text = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.split(':').next() == Some(field))
-        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
-    let mut words = line.split_whitespace().skip(1);
-    let v: f64 = words.next().unwrap().parse().unwrap();
-    if words.next() == Some("kB") {
-        v * 1024.0
-    } else {
-        v
-    }
+    common::proc_status(field).unwrap_or_else(|| panic!("no {field} in /proc/self/status")) as f64
 }
 
 /// A round, and the least and most of the `/proc/self/status` field `field` just before
@@ -81,47 +51,6 @@ fn round_between(
     let (values, failed) = round(source);
     let after = status(field);
     (values, failed, (before.min(after), before.max(after)))
-}
-
-/// This process's descriptors and what they name.
-fn fds() -> BTreeMap<i32, String> {
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let fd: i32 = e.file_name().to_str()?.parse().ok()?;
-            let target = std::fs::read_link(e.path()).ok()?;
-            Some((fd, target.to_string_lossy().into_owned()))
-        })
-        .collect()
-}
-
-/// The one descriptor opened since `before` that names `path`.
-fn new_fd_naming(before: &BTreeMap<i32, String>, path: &str) -> i32 {
-    let found: Vec<i32> = fds()
-        .into_iter()
-        .filter(|(fd, target)| target == path && before.get(fd) != Some(target))
-        .map(|(fd, _)| fd)
-        .collect();
-    assert_eq!(found.len(), 1, "descriptors of {path}: {found:?}");
-    found[0]
-}
-
-fn is_open(fd: i32) -> bool {
-    // SAFETY: F_GETFD only reads the descriptor's flags.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
-}
-
-/// Makes the number `fd` name what `file` names (`file` may already have that number, the
-/// lowest free one); `file` itself is let go.
-fn reuse(fd: i32, file: std::fs::File) {
-    if file.as_raw_fd() == fd {
-        let _ = file.into_raw_fd();
-        return;
-    }
-    // SAFETY: both are open descriptors; `fd` now names `file`'s open file.
-    assert_eq!(unsafe { libc::dup2(file.as_raw_fd(), fd) }, fd);
-    drop(file);
 }
 
 /// `n` threads parked until the returned flag is set and they are unparked.
@@ -164,37 +93,16 @@ impl Drop for Parked {
 /// its arguments, `unshare -n` say) with `CHILD_ENV=mode`; returns its output, failing if
 /// the child failed or did not run the test.
 fn run_alone_under(wrapper: &[&str], name: &str, mode: &str) -> String {
-    let exe = std::env::current_exe().unwrap();
     // Without root, `unshare` makes the namespaces inside a user namespace of its own,
     // where this user is root (the kernel allows it unless unprivileged user namespaces
     // are turned off; the test then fails with `unshare`'s message, it is not skipped).
     // SAFETY: geteuid only reads this process's effective user.
     let root = unsafe { libc::geteuid() } == 0;
     let mut wrapper = wrapper.to_vec();
-    if !root && wrapper[0] == "unshare" {
+    if !root && wrapper.first() == Some(&"unshare") {
         wrapper.splice(1..1, ["--user", "--map-root-user"]);
     }
-    let out = Command::new(wrapper[0])
-        .args(&wrapper[1..])
-        .arg(&exe)
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, mode)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {wrapper:?}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "child `{name}` under {wrapper:?} failed:\n{text}"
-    );
-    assert!(
-        text.contains("1 passed"),
-        "child did not run `{name}`:\n{text}"
-    );
-    text
+    heimdall_perf_testkit::child::run_test_alone_under(&wrapper, name, CHILD_ENV, mode)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -11,12 +11,28 @@ use std::process::Command;
 /// Panics, with that output, if the child failed or did not run the test (a `name` that
 /// matches none).
 pub fn run_test_alone(name: &str, key: &str, value: &str) -> String {
+    run_test_alone_under(&[], name, key, value)
+}
+
+/// [`run_test_alone`], the child started through `wrapper`: a program and its arguments,
+/// to which the test binary and its arguments are added (`["unshare", "--net", "--"]`
+/// runs the child in a network namespace of its own). An empty `wrapper` runs the test
+/// binary itself.
+pub fn run_test_alone_under(wrapper: &[&str], name: &str, key: &str, value: &str) -> String {
     let exe = std::env::current_exe().expect("the path of the running test binary");
-    let out = Command::new(exe)
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    let out = command
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(key, value)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run the child for `{name}`: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run the child for `{name}` ({wrapper:?}): {e}"));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -24,7 +40,7 @@ pub fn run_test_alone(name: &str, key: &str, value: &str) -> String {
     );
     assert!(
         out.status.success(),
-        "child `{name}` ({key}={value}) failed:\n{text}"
+        "child `{name}` ({key}={value}, {wrapper:?}) failed:\n{text}"
     );
     assert!(
         text.contains("1 passed"),
