@@ -1,7 +1,8 @@
 //! The few readings taken from the operating system directly, where sysinfo has no precise
 //! or failure-aware equivalent: CPU-time clocks (nanosecond resolution, one system call,
-//! instead of 10 ms scheduler ticks) and the load average (sysinfo reports a failed read as
-//! `0.0`, which is indistinguishable from an idle machine).
+//! instead of 10 ms scheduler ticks), the load average (sysinfo reports a failed read as
+//! `0.0`, which is indistinguishable from an idle machine), and the forks that tell a
+//! forked child from its parent where both have the same pid number.
 
 use std::time::Duration;
 
@@ -113,6 +114,32 @@ pub(crate) fn load_average() -> Option<[f64; 3]> {
     #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "freebsd")))]
     {
         None
+    }
+}
+
+/// How many forks lie between the process that first asked and this one: 0 there, one
+/// more in each child forked since (a `pthread_atfork` child handler, installed the first
+/// time this is asked, adds it in the child). With the pid, it tells a forked child from
+/// its parent even where both have the same pid number (pid 1 of a new pid namespace,
+/// forked by pid 1 of its own). Always 0 outside Unix.
+pub(crate) fn fork_generation() -> u64 {
+    #[cfg(unix)]
+    {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static FORKS: AtomicU64 = AtomicU64::new(0);
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        extern "C" fn forked() {
+            FORKS.fetch_add(1, Ordering::Relaxed);
+        }
+        INSTALL.call_once(|| {
+            // SAFETY: registers a handler that only bumps an atomic (async-signal-safe).
+            unsafe { libc::pthread_atfork(None, None, Some(forked)) };
+        });
+        FORKS.load(Ordering::Relaxed)
+    }
+    #[cfg(not(unix))]
+    {
+        0
     }
 }
 

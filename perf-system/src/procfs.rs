@@ -51,7 +51,7 @@ use sysinfo::Networks;
 /// * **inherited by a forked child.** `/proc/self` names the process that opened it: in a
 ///   child, the kept `/proc/self/statm` still names the parent. A read in another process
 ///   than the one that opened the file opens it again; the process is told by its pid and
-///   by the forks counted since ([`fork_generation`]), for a child forked into a pid
+///   by the forks counted since ([`fork_generation`](crate::platform::fork_generation)), for a child forked into a pid
 ///   namespace of its own may have its parent's pid number (both pid 1).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[derive(Debug)]
@@ -74,27 +74,9 @@ struct Opened {
     dev: u64,
     ino: u64,
     pid: u32,
-    /// [`fork_generation`] when opened: a forked child is another process even where its
+    /// [`fork_generation`](crate::platform::fork_generation) when opened: a forked child is another process even where its
     /// pid is its parent's number (pid 1 of a new pid namespace forked by pid 1).
     forks: u64,
-}
-
-/// How many forks lie between the process that first asked and this one: 0 there, one
-/// more in each child forked since (a `pthread_atfork` child handler, installed the first
-/// time this is asked, adds it in the child).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn fork_generation() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static FORKS: AtomicU64 = AtomicU64::new(0);
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    extern "C" fn forked() {
-        FORKS.fetch_add(1, Ordering::Relaxed);
-    }
-    INSTALL.call_once(|| {
-        // SAFETY: registers a handler that only bumps an atomic (async-signal-safe).
-        unsafe { libc::pthread_atfork(None, None, Some(forked)) };
-    });
-    FORKS.load(Ordering::Relaxed)
 }
 
 /// Marks `file` as this source's own open (not another open of the same file that got
@@ -131,7 +113,7 @@ impl Opened {
             dev: m.dev(),
             ino: m.ino(),
             pid: std::process::id(),
-            forks: fork_generation(),
+            forks: crate::platform::fork_generation(),
         }
     }
 }

@@ -269,7 +269,7 @@ impl SystemSource {
             sys: System::new(),
             networks: None,
             pid: Pid::from_u32(std::process::id()),
-            forks: forks_now(),
+            forks: platform::fork_generation(),
             process_kind,
             #[cfg(any(target_os = "linux", target_os = "android"))]
             self_files: figures
@@ -505,7 +505,7 @@ impl SystemSource {
         // files opened again, sysinfo asked about its pid), and its first round is the
         // baseline of its rates: the parent's counters are not its own.
         let pid = std::process::id();
-        let forks = forks_now();
+        let forks = platform::fork_generation();
         if self.pid.as_u32() != pid || self.forks != forks {
             self.pid = Pid::from_u32(pid);
             self.forks = forks;
@@ -618,18 +618,6 @@ impl SystemSource {
         }
         self.last_network = Some(now);
         interfaces.retain(|_, i| i.round == round);
-    }
-}
-
-/// Children forked so far as this process counts them (Linux), else 0.
-fn forks_now() -> u64 {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        crate::procfs::fork_generation()
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        0
     }
 }
 
