@@ -79,6 +79,10 @@ impl Ring {
     }
 }
 
+/// Histogram counts [`Aggregate::apply`] puts off, at most, before it makes them together
+/// ([`DurationStats::record_but_histogram`]).
+const HISTOGRAM_BATCH: usize = 64;
+
 /// Entries of [`PathCache`] (a power of two).
 const PATH_CACHE: usize = 64;
 
@@ -147,6 +151,9 @@ pub(crate) struct Aggregate {
     lane_paths: FxHashMap<u32, Vec<u32>>,
     overflow: FxHashMap<u32, u32>,
     timeline: Ring,
+    /// The span durations whose histogram counts are put off, by path slot: made together
+    /// by [`record_histograms`](Self::record_histograms), before the aggregate is read.
+    histogram_later: Vec<(u32, u64)>,
     /// Exited threads that still have rows of their own, oldest first.
     retained_exited: VecDeque<u32>,
     /// What the recording counted (the session adds what it knows).
@@ -166,6 +173,7 @@ impl Aggregate {
             lane_paths: FxHashMap::default(),
             overflow: FxHashMap::default(),
             timeline: Ring::new(),
+            histogram_later: Vec::with_capacity(HISTOGRAM_BATCH),
             retained_exited: VecDeque::new(),
             counts: Diagnostics {
                 timeline_capacity: TIMELINE_CAPACITY as u64,
@@ -327,8 +335,12 @@ impl Aggregate {
             );
         }
         let node = self.node_mut(f.path);
-        node.stats.record(dur);
+        node.stats.record_but_histogram(dur);
         node.self_ns = node.self_ns.saturating_add(dur.saturating_sub(f.child_ns));
+        self.histogram_later.push((f.path, dur));
+        if self.histogram_later.len() >= HISTOGRAM_BATCH {
+            self.record_histograms();
+        }
         let pushed_out = self.timeline.push(RingSpan {
             slot: f.path,
             start: f.start,
@@ -337,11 +349,33 @@ impl Aggregate {
         self.counts.timeline_dropped += u64::from(pushed_out);
     }
 
+    /// Makes the histogram counts [`apply`](Self::apply) put off. Called after every run
+    /// of `apply` (a lane's drain), before the aggregate's lock is let go: nothing reads a
+    /// path, nor frees one, with counts still to make.
+    ///
+    /// A loop of these counts alone lets the processor overlap their cache misses, which
+    /// the rest of a span's work in `apply` keeps it from doing.
+    #[inline(never)]
+    pub(super) fn record_histograms(&mut self) {
+        let paths = &mut self.paths;
+        for &(p, v) in &self.histogram_later {
+            if let Some(node) = paths[p as usize].as_mut() {
+                node.stats.record_histogram(v);
+            }
+        }
+        self.histogram_later.clear();
+        self.frames.record_histograms();
+    }
+
     /// Takes the lane of an exited thread out of the live ones: its spans still open are
     /// counted as abandoned, its rows are kept while it is one of the
     /// [`RETAINED_EXITED_THREADS`] most recent exited threads. Returns the lanes whose rows
     /// were folded into the exited-threads row (their thread identity can be forgotten).
     pub(super) fn retire(&mut self, lane: u32, open: usize) -> Vec<u32> {
+        debug_assert!(
+            self.histogram_later.is_empty(),
+            "counts put off at a retire"
+        );
         self.frames.forget_lane(lane);
         self.counts.exited_threads += 1;
         self.counts.abandoned_spans += open as u64;
@@ -419,6 +453,7 @@ impl Aggregate {
 
     /// Every path in use with its slot and its names from the root.
     pub(crate) fn paths(&self) -> Vec<PathSnapshot<'_>> {
+        debug_assert!(self.histogram_later.is_empty(), "counts put off at a read");
         self.paths
             .iter()
             .enumerate()
@@ -517,6 +552,7 @@ mod tests {
             for &(id, ts) in events {
                 agg.apply(self.lane, &mut self.stack, Event { id, ts }, clock(), 0);
             }
+            agg.record_histograms();
         }
     }
 
@@ -580,6 +616,50 @@ mod tests {
         // The same names on another lane are other paths.
         Thread::new(1).feed(&mut agg, &[(A, 0), (A | EXIT, 10)]);
         assert_eq!(agg.paths().len(), 3);
+    }
+
+    #[test]
+    fn histogram_counts_put_off_give_the_statistics_of_counts_made_at_once() {
+        // Three paths, nested, over several batches of put-off counts, with durations
+        // spread over many buckets: each path's statistics are those of its durations
+        // recorded one by one, in order.
+        let mut agg = Aggregate::new();
+        let mut t = Thread::new(0);
+        let mut events = Vec::new();
+        let mut ts = 0u64;
+        for i in 0..(3 * HISTOGRAM_BATCH as u64 + 7) {
+            let spread = 1 + (i * 7919) % 5_000_000;
+            events.push((A, ts));
+            events.push((B, ts + 10));
+            events.push((B | EXIT, ts + 10 + spread));
+            events.push((B, ts + 20 + spread));
+            events.push((B | EXIT, ts + 20 + spread + i));
+            events.push((A | EXIT, ts + 30 + spread + 2 * i));
+            ts += 40 + spread + 2 * i;
+        }
+        // Fed in uneven runs, as lanes are drained.
+        for run in events.chunks(37) {
+            t.feed(&mut agg, run);
+        }
+        let mut want: std::collections::BTreeMap<Vec<u32>, DurationStats> = Default::default();
+        let mut open = Vec::new();
+        for &(id, ts) in &events {
+            if id & EXIT == 0 {
+                open.push((id, ts));
+            } else {
+                let (_, start) = open.pop().unwrap();
+                let mut path: Vec<u32> = open.iter().map(|&(n, _)| n).collect();
+                path.push(id & !EXIT);
+                want.entry(path).or_default().record(ns(start, ts));
+            }
+        }
+        let paths = agg.paths();
+        assert_eq!(paths.len(), 2);
+        for p in &paths {
+            let w = &want[&p.names];
+            assert_eq!(p.stats.summary(), w.summary(), "{:?}", p.names);
+            assert_eq!(p.stats.buckets(256), w.buckets(256), "{:?}", p.names);
+        }
     }
 
     #[test]

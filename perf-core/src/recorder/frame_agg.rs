@@ -385,6 +385,23 @@ pub(crate) struct FrameAgg {
     captured: Vec<CapturedRec>,
     /// Frame records of sources past [`MAX_FRAME_SOURCES`].
     pub(crate) unrecorded: u64,
+    /// Histogram counts put off ([`DurationStats::record_but_histogram`]): made together by
+    /// [`record_histograms`](Self::record_histograms) before anything reads them.
+    later: Vec<(Later, u64)>,
+}
+
+/// Which histogram a count put off goes to: of source `.0`, and of its stage `.2` for a
+/// stage's service or queue time.
+#[derive(Clone, Copy)]
+struct Later(u32, LaterKind, u32);
+
+#[derive(Clone, Copy)]
+enum LaterKind {
+    Latency,
+    Jitter,
+    Tail,
+    Service,
+    Queue,
 }
 
 impl FrameAgg {
@@ -412,7 +429,27 @@ impl FrameAgg {
             capture: None,
             captured: Vec::new(),
             unrecorded: 0,
+            later: Vec::new(),
         }
+    }
+
+    /// Makes the histogram counts put off by the frames settled (see
+    /// [`Aggregate::record_histograms`](super::aggregate::Aggregate::record_histograms)).
+    #[inline(never)]
+    pub(super) fn record_histograms(&mut self) {
+        let sources = &mut self.sources;
+        for &(Later(s, kind, stage), v) in &self.later {
+            let src = &mut sources[s as usize];
+            let stats = match kind {
+                LaterKind::Latency => &mut src.latency,
+                LaterKind::Jitter => &mut src.jitter,
+                LaterKind::Tail => &mut src.tail,
+                LaterKind::Service => &mut src.stages[stage as usize].service,
+                LaterKind::Queue => &mut src.stages[stage as usize].queue,
+            };
+            stats.record_histogram(v);
+        }
+        self.later.clear();
     }
 
     /// Drain passes so far (each ends with [`settle`](Self::settle)).
@@ -703,7 +740,9 @@ impl FrameAgg {
             let src = &mut self.sources[s as usize];
             match src.last_capture {
                 Some(last) if tick >= last => {
-                    src.jitter.record(clock.delta_as_nanos(last, tick));
+                    let v = clock.delta_as_nanos(last, tick);
+                    src.jitter.record_but_histogram(v);
+                    self.later.push((Later(s, LaterKind::Jitter, 0), v));
                     src.last_capture = Some(tick);
                 }
                 // Older than a birth of an earlier pass (its lane was read late): no interval.
@@ -927,15 +966,22 @@ impl FrameAgg {
             return;
         }
         src.finished += 1;
-        src.latency.record(latency);
+        src.latency.record_but_histogram(latency);
+        self.later
+            .push((Later(s as u32, LaterKind::Latency, 0), latency));
         for st in &kept.stages {
             let service = clock.delta_as_nanos(st.rec.start, st.rec.end);
             let budget = self.stage_budgets.get(&st.rec.name).copied();
             let src = &mut self.sources[s];
             if let Some(i) = src.stage(st.rec.name) {
                 let agg = &mut src.stages[i];
-                agg.service.record(service);
-                agg.queue.record(st.queue);
+                agg.service.record_but_histogram(service);
+                agg.queue.record_but_histogram(st.queue);
+                let i = i as u32;
+                self.later
+                    .push((Later(s as u32, LaterKind::Service, i), service));
+                self.later
+                    .push((Later(s as u32, LaterKind::Queue, i), st.queue));
                 if budget.is_some_and(|b| service > b) {
                     agg.over_budget += 1;
                 }
@@ -954,7 +1000,8 @@ impl FrameAgg {
                 0
             };
             let src = &mut self.sources[s];
-            src.tail.record(t);
+            src.tail.record_but_histogram(t);
+            self.later.push((Later(s as u32, LaterKind::Tail, 0), t));
             (t, rec.name)
         });
         let budget = self.frame_budgets.get(&source).copied();
@@ -1153,6 +1200,8 @@ impl FrameAgg {
         tail: Option<(u64, u32)>,
         clock: &Clock,
     ) -> Cause {
+        // The medians read the histograms: every count in first.
+        self.record_histograms();
         let src = &mut self.sources[s];
         let mut best: Option<(i128, Cause)> = tail.map(|(t, last)| {
             let usual = src.tail_median.of(&src.tail);
@@ -1217,6 +1266,7 @@ impl FrameAgg {
         t0: u64,
         first_bucket: u64,
     ) -> Vec<FrameReport> {
+        debug_assert!(self.later.is_empty(), "counts put off at a report");
         let dist = |d: &DurationStats| Distribution {
             summary: d.summary(),
             histogram: d.buckets(first_bucket),

@@ -99,7 +99,12 @@ impl FrameSource {
     /// (`unmatched_frame_events`).
     #[inline]
     pub fn begin_with_id(&self, id: u64) -> Frame {
-        let session = CURRENT.load(Ordering::Relaxed);
+        self.begin_in(CURRENT.load(Ordering::Relaxed), id)
+    }
+
+    /// A frame born now into session `session` (0: none).
+    #[inline]
+    pub(crate) fn begin_in(&self, session: u64, id: u64) -> Frame {
         if session != 0 {
             frame_record(session, FRAME | (K_BEGIN << KIND_SHIFT) | self.name, id, 0);
         }

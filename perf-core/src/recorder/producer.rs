@@ -14,7 +14,7 @@ use super::active::{find_active, CURRENT};
 use super::frame_agg::{KIND_SHIFT, K_ID, K_REASON, K_STAGE};
 use super::lane::Event;
 use super::names::{name_of, Callsite};
-use super::session_core::{LaneThread, SessionCore, SessionLane, SessionLaneWriter};
+use super::session_core::{DueTick, LaneThread, SessionCore, SessionLane, SessionLaneWriter};
 use super::{EXIT, FRAME, LEAKED, OVERFLOW_ID};
 
 struct NamedTiming {
@@ -52,6 +52,8 @@ struct Producer {
     /// is not `Send`), so only this thread pushes into the lane.
     writer: SessionLaneWriter,
     clock: Clock,
+    /// When the session's aggregator asks to be woken (checked by frame records).
+    due: Arc<DueTick>,
     depth: u32,
     timings: Vec<NamedTiming>,
 }
@@ -72,6 +74,25 @@ impl Producer {
         let core = &self.core;
         self.writer
             .push(Event { id, ts }, |lane, chunks| behind(core, lane, chunks));
+    }
+
+    /// Wakes the session's aggregator if its pass is due by `ts` (a frame record's stamp):
+    /// the line, running anyway, spares it a timer's wake-up ([`DueTick`]).
+    #[inline]
+    fn wake_if_due(&self, ts: u64) {
+        if self.due.is_past(ts) {
+            self.wake_due(ts);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_due(&self, ts: u64) {
+        if self.due.take(ts) {
+            if let Some(core) = self.core.upgrade() {
+                core.wake_aggregator();
+            }
+        }
     }
 
     /// Ends the span of a guard at `depth` when the thread's depth is not that: deeper, the
@@ -192,6 +213,7 @@ impl Local {
             core: Arc::downgrade(core),
             writer,
             clock: core.clock.clone(),
+            due: Arc::clone(&core.due),
             depth: 0,
             timings: Vec::new(),
         });
@@ -388,6 +410,7 @@ pub(super) fn frame_record(sid: u64, head: u32, id: u64, reason: u32) {
         if reason != 0 {
             p.push(FRAME | (K_REASON << KIND_SHIFT) | reason, 0);
         }
+        p.wake_if_due(ts);
     });
 }
 

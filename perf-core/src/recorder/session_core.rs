@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use quanta::Clock;
 use rustc_hash::FxHashMap;
@@ -63,6 +63,79 @@ pub(crate) struct SessionCore {
     aggregator: OnceLock<Thread>,
     /// Lanes whose thread exited since the last drain pass (approximately: a pass resets it).
     exits: AtomicUsize,
+    /// When the background aggregator is next due, for the recording threads to wake it.
+    pub(crate) due: Arc<DueTick>,
+    /// Nanoseconds in 2^32 ticks of `clock` (to turn a wait into ticks).
+    ns_per_2_32_ticks: u64,
+}
+
+/// When the background aggregator's next pass or round is due, in raw ticks of the session's
+/// clock (`u64::MAX`: no wake-up asked), for the recording threads to wake it.
+///
+/// On a VM a timer that wakes a sleeping thread costs several times what a wake-up by a
+/// running thread costs: 45 µs of the woken thread's CPU, against 11 µs, and 10 µs of the
+/// waker's (BENCHMARKS.md, "A wake-up by the line"). A line that records frames is running
+/// anyway: the first frame record past this tick wakes the aggregator
+/// ([`take`](Self::take)), and the aggregator's own timer, set a little later, only wakes
+/// it when the line has gone quiet.
+///
+/// Read by every frame record, written twice a pass: on a line of its own.
+#[repr(align(128))]
+pub(crate) struct DueTick {
+    at: AtomicU64,
+    /// Wake-ups taken by recording threads.
+    taken: AtomicU64,
+}
+
+impl DueTick {
+    const NONE: u64 = u64::MAX;
+
+    fn new() -> Self {
+        DueTick {
+            at: AtomicU64::new(Self::NONE),
+            taken: AtomicU64::new(0),
+        }
+    }
+
+    /// How many times a recording thread woke the aggregator.
+    #[cfg(test)]
+    pub(crate) fn taken(&self) -> u64 {
+        self.taken.load(Ordering::Relaxed)
+    }
+
+    /// Asks to be woken from raw tick `tick` on.
+    pub(crate) fn arm(&self, tick: u64) {
+        self.at.store(tick, Ordering::Relaxed);
+    }
+
+    /// Withdraws the wake-up asked for; whether it was still asked (no recording thread took
+    /// it).
+    pub(crate) fn disarm(&self) -> bool {
+        self.at.swap(Self::NONE, Ordering::Relaxed) != Self::NONE
+    }
+
+    /// Whether a record stamped `ts` is past the tick asked for (one load: the check every
+    /// frame record makes).
+    #[inline]
+    pub(super) fn is_past(&self, ts: u64) -> bool {
+        ts >= self.at.load(Ordering::Relaxed)
+    }
+
+    /// Takes the wake-up asked for, past at `ts`: true for the one caller that is to wake
+    /// the aggregator.
+    pub(super) fn take(&self, ts: u64) -> bool {
+        let at = self.at.load(Ordering::Relaxed);
+        let took = at != Self::NONE
+            && ts >= at
+            && self
+                .at
+                .compare_exchange(at, Self::NONE, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        if took {
+            self.taken.fetch_add(1, Ordering::Relaxed);
+        }
+        took
+    }
 }
 
 /// Threads exiting (since the last drain pass) that wake the background aggregator: their
@@ -106,6 +179,7 @@ impl SessionCore {
     pub(crate) fn new(name: &str) -> Arc<SessionCore> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let clock = clock().clone();
+        let ns_per_2_32_ticks = clock.delta_as_nanos(0, 1 << 32);
         Arc::new(SessionCore {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: name.to_string(),
@@ -124,7 +198,19 @@ impl SessionCore {
             events_read: AtomicU64::new(0),
             aggregator: OnceLock::new(),
             exits: AtomicUsize::new(0),
+            due: Arc::new(DueTick::new()),
+            ns_per_2_32_ticks,
         })
+    }
+
+    /// The raw tick of the session's clock `wait` from now (`u64::MAX` past the clock's
+    /// range).
+    pub(crate) fn tick_in(&self, wait: Duration) -> u64 {
+        if self.ns_per_2_32_ticks == 0 {
+            return u64::MAX;
+        }
+        let ticks = (wait.as_nanos() << 32) / u128::from(self.ns_per_2_32_ticks);
+        u64::try_from(ticks).map_or(u64::MAX, |t| self.clock.raw().saturating_add(t))
     }
 
     /// Names the background aggregator's thread, for [`wake_aggregator`](Self::wake_aggregator).
@@ -366,6 +452,7 @@ impl SessionCore {
             },
             |stack| stack.len(),
         );
+        agg.record_histograms();
         if read > 0 {
             self.events_read.fetch_add(read, Ordering::Relaxed);
         }
@@ -418,6 +505,7 @@ impl SessionCore {
             }
         }
         agg.frames.settle(&self.clock, self.start_raw);
+        agg.record_histograms();
         if !exited.is_empty() {
             let mut lanes = self.lanes();
             lanes
@@ -619,6 +707,51 @@ mod tests {
         let drained = count(&core.agg.lock().unwrap());
         assert_eq!(drained, (BACKLOG_SELF_DRAIN * CHUNK_EVENTS / 2) as u64);
         assert_eq!(count(&core.drain()), n as u64);
+    }
+
+    #[test]
+    fn one_recording_thread_takes_a_wake_up_and_only_past_its_tick() {
+        let core = SessionCore::new("test");
+        let due = &core.due;
+        assert!(!due.is_past(u64::MAX - 1), "nothing asked");
+        assert!(!due.take(u64::MAX - 1));
+        due.arm(1_000);
+        assert!(!due.is_past(999) && !due.take(999), "not before its tick");
+        let takers: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| due.take(1_000))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(takers.iter().filter(|&&t| t).count(), 1, "one waker");
+        assert_eq!(due.taken(), 1);
+        assert!(!due.disarm(), "taken: the timer did not wake it");
+        due.arm(5);
+        assert!(due.disarm(), "not taken: the timer woke it");
+        assert!(!due.take(10), "withdrawn");
+    }
+
+    #[test]
+    fn a_wait_becomes_the_clock_s_ticks() {
+        let core = SessionCore::new("test");
+        for ms in [0u64, 1, 10, 1_000, 3_600_000] {
+            let before = core.clock.raw();
+            let tick = core.tick_in(Duration::from_millis(ms));
+            let after = core.clock.raw();
+            let lo = core.clock.delta_as_nanos(after, tick);
+            let hi = core.clock.delta_as_nanos(before, tick);
+            let want = ms * 1_000_000;
+            // Within the rounding of the scale (a microsecond, and a millionth), give or
+            // take the calls.
+            let slack = 1_000 + want / 1_000_000;
+            assert!(
+                lo <= want + slack && hi + slack >= want,
+                "{ms} ms: {lo}..{hi} ns"
+            );
+        }
+        assert_eq!(
+            core.tick_in(Duration::MAX),
+            u64::MAX,
+            "past the clock's range"
+        );
     }
 
     #[test]
