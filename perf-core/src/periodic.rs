@@ -110,25 +110,46 @@ impl Samples<'_> {
 /// from round to round (no allocation per reading once a source's names have been seen).
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    values: Vec<(String, String, f64)>,
+    values: Vec<Reading>,
     len: usize,
     failed: Vec<String>,
     failed_len: usize,
 }
 
+/// A reading of a round, in its place in the round.
+#[derive(Debug)]
+struct Reading {
+    series: String,
+    unit: String,
+    value: f64,
+    /// Where the last flush of this place put its reading in the store: a source records
+    /// the same series in the same order each round, so the next reading here most often
+    /// goes to the same series, which is then checked rather than looked up (a look-up is
+    /// several cache misses after a second asleep).
+    at: Option<usize>,
+}
+
 impl Pending {
     fn record(&mut self, series: &str, unit: &str, value: f64) {
         match self.values.get_mut(self.len) {
-            Some((s, u, v)) => {
-                s.clear();
-                s.push_str(series);
-                u.clear();
-                u.push_str(unit);
-                *v = value;
+            Some(r) => {
+                if r.series != series {
+                    r.series.clear();
+                    r.series.push_str(series);
+                    r.at = None;
+                }
+                if r.unit != unit {
+                    r.unit.clear();
+                    r.unit.push_str(unit);
+                }
+                r.value = value;
             }
-            None => self
-                .values
-                .push((series.to_string(), unit.to_string(), value)),
+            None => self.values.push(Reading {
+                series: series.to_string(),
+                unit: unit.to_string(),
+                value,
+                at: None,
+            }),
         }
         self.len += 1;
     }
@@ -146,8 +167,8 @@ impl Pending {
 
     /// Adds the readings to `store` as `source`'s at `t_ns`, and empties itself.
     fn flush(&mut self, source: &str, t_ns: u64, store: &mut SeriesStore) {
-        for (series, unit, value) in &self.values[..self.len] {
-            store.push(source, series, unit, t_ns, *value);
+        for r in &mut self.values[..self.len] {
+            r.at = Some(store.push(r.at, source, &r.series, &r.unit, t_ns, r.value));
         }
         for series in &self.failed[..self.failed_len] {
             store.count_failure(source, series);
@@ -260,8 +281,23 @@ pub(crate) struct SeriesStore {
 }
 
 impl SeriesStore {
-    fn push(&mut self, source: &str, series: &str, unit: &str, t_ns: u64, value: f64) {
-        let found = self.index.get(source).and_then(|m| m.get(series)).copied();
+    /// Adds a point to the series `series` of `source` (made if new, in `unit`); returns
+    /// its index, for `hint` at the next point of the same place of a round.
+    fn push(
+        &mut self,
+        hint: Option<usize>,
+        source: &str,
+        series: &str,
+        unit: &str,
+        t_ns: u64,
+        value: f64,
+    ) -> usize {
+        let hinted = hint.filter(|&i| {
+            self.series
+                .get(i)
+                .is_some_and(|(s, n, _, _)| s == source && n == series)
+        });
+        let found = hinted.or_else(|| self.index.get(source).and_then(|m| m.get(series)).copied());
         let i = match found {
             Some(i) => i,
             None => {
@@ -280,6 +316,7 @@ impl SeriesStore {
             }
         };
         self.series[i].3.push(t_ns, value);
+        i
     }
 
     fn count_failure(&mut self, source: &str, series: &str) {
@@ -584,6 +621,42 @@ pub(crate) fn check_interval(interval: Duration) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readings_reach_their_series_whichever_source_used_the_place_before() {
+        // Two sources share one round's places in turn, with other series, in other orders,
+        // one of them changing its series from round to round: every point reaches the
+        // series of its source and name, as a look-up of each would put it.
+        let mut store = SeriesStore::default();
+        let mut pending = Pending::default();
+        let mut want: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+        for round in 0..6u64 {
+            let a: Vec<String> = if round % 2 == 0 {
+                vec!["x".into(), "y".into(), "z".into()]
+            } else {
+                vec!["z".into(), format!("r{round}"), "x".into()]
+            };
+            for (source, names) in [("a", a), ("b", vec!["x".to_string(), "w".to_string()])] {
+                for (k, n) in names.iter().enumerate() {
+                    let v = (round * 10 + k as u64) as f64;
+                    pending.record(n, "u", v);
+                    want.entry((source.into(), n.clone())).or_default().push(v);
+                }
+                pending.flush(source, round, &mut store);
+            }
+        }
+        let got: BTreeMap<(String, String), Vec<f64>> = store
+            .to_report()
+            .into_iter()
+            .map(|t| {
+                (
+                    (t.source, t.name),
+                    t.points.iter().map(|p| p.last).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn series_stays_bounded_and_keeps_extremes() {
